@@ -1,0 +1,28 @@
+// The CPU backend: every op works on contiguous host memory and uses the shared thread pool.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/block_rules.h"
+#include "../core/dtype.h"
+
+namespace nabla {
+namespace cpu {
+
+// x [rows, S, D] -> out [rows, S/64, D]: fp32 mean of each 64-token block (pool.cc).
+void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out);
+
+// The NABLA mask (mask.cc): pool q and k, P = softmax(qa . ka / sqrt(D)) per row (documents
+// masked to -inf), CDF or topk selection, STA union, document AND. Writes kvCounts [B*H*nq] and
+// kvIndices [B*H*nq*nk] (each row: kept ids ascending, then the dropped ids ascending, the
+// layout FlexAttention builds from a dense mask, so every entry is a valid id); map, when not null,
+// receives P [B*H*nq*nk] before selection.
+void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
+               int32_t* kvIndices, float* map);
+
+// Block-sparse (or dense, kvCounts == nullptr) flash attention (attention.cc).
+void attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
+               void* out);
+
+}  // namespace cpu
+}  // namespace nabla

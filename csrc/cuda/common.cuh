@@ -1,0 +1,119 @@
+// Shared by every .cu of the CUDA backend: runtime errors as Status, the per-device stream, the
+// op runner (set device -> enqueue -> synchronize -> translate errors) and scratch allocations that
+// live until the op's stream has drained.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cuda_backend.h"
+
+namespace nabla {
+namespace cuda {
+
+// Status of a runtime call: ok for cudaSuccess, else {code, cudaGetErrorName, "<call> failed: <why>"}.
+Status statusOf(cudaError_t error, const std::string& call);
+
+// cudaErrorInvalidValue with our own explanation (an op that does not apply to its arguments).
+Status invalidValue(const std::string& message);
+
+// cudaSetDevice(device) and the device's own non-blocking stream (created on first use, thread-safe).
+Status enterDevice(int device, cudaStream_t* stream);
+
+// Returns from the enclosing function (which returns Status) when the runtime call fails.
+#define NABLA_CUDA_TRY(call)                                              \
+  do {                                                                    \
+    const cudaError_t nablaError_ = (call);                               \
+    if (nablaError_ != cudaSuccess) return ::nabla::cuda::statusOf(nablaError_, #call); \
+  } while (0)
+
+// Device memory an op needs only while it runs. Freed by the destructor, which onDevice() runs after
+// the stream has been synchronized, on success and failure alike.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    for (void* block : blocks_) cudaFree(block);
+  }
+
+  template <typename T>
+  Status allocate(size_t count, T** ptr) {
+    *ptr = nullptr;
+    if (count == 0) return Status{};
+    void* block = nullptr;
+    NABLA_CUDA_TRY(cudaMalloc(&block, count * sizeof(T)));
+    blocks_.push_back(block);
+    *ptr = static_cast<T*>(block);
+    return Status{};
+  }
+
+ private:
+  std::vector<void*> blocks_;
+};
+
+// Runs body(stream, scratch) on `device`, then waits for the stream. Whatever fails, the stream is
+// drained before scratch memory is freed, the (non-sticky) error state is cleared so the device
+// stays usable, and the message is prefixed with the op's name.
+template <typename Body>
+Status onDevice(int device, const char* op, Body&& body) {
+  cudaStream_t stream = nullptr;
+  Status status = enterDevice(device, &stream);
+  if (status.ok()) {
+    Scratch scratch;
+    status = std::forward<Body>(body)(stream, scratch);
+    const cudaError_t drained = cudaStreamSynchronize(stream);
+    if (status.ok() && drained != cudaSuccess) status = statusOf(drained, "cudaStreamSynchronize");
+  }
+  if (!status.ok()) {
+    cudaGetLastError();
+    status.message = std::string(op) + ": " + status.message;
+  }
+  return status;
+}
+
+// Status of the kernel launch just made (configuration errors surface here, faults at the sync).
+inline Status launched(const char* kernel) {
+  const cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? Status{} : statusOf(error, std::string("launch of ") + kernel);
+}
+
+// Dynamic shared memory above the 48 KiB default needs an opt-in per kernel; fails with a clear
+// message when the device cannot give that much.
+Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelName);
+
+// ---- element access shared by the kernels (fp16/bf16 stored raw, computed in fp32) ----
+
+__device__ __forceinline__ float toFloat(float x) { return x; }
+__device__ __forceinline__ float toFloat(__half x) { return __half2float(x); }
+__device__ __forceinline__ float toFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T>
+__device__ __forceinline__ T fromFloat(float x);
+template <>
+__device__ __forceinline__ float fromFloat<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ __half fromFloat<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+// Calls f(T{}) with T the device element type of dtype (float, __half or __nv_bfloat16).
+template <typename F>
+auto withElementType(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::Float16: return f(__half{});
+    case DType::BFloat16: return f(__nv_bfloat16{});
+    case DType::Float32: break;
+  }
+  return f(float{});
+}
+
+}  // namespace cuda
+}  // namespace nabla

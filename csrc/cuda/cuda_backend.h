@@ -1,0 +1,72 @@
+// The CUDA backend as seen from the host: plain C++ (no CUDA headers), so the N-API layer compiles
+// with any C++ compiler. Implemented by the .cu/.cc files in this folder when CUDA is compiled in,
+// and by stub.cc (every call reports "not compiled in") otherwise.
+//
+// Every op enqueues on the device's own stream and waits for it before returning: callers run on
+// worker threads, never on the JS main thread. Pointers passed to ops are device pointers unless
+// the comment says host.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/block_rules.h"
+#include "../core/dtype.h"
+
+namespace nabla {
+namespace cuda {
+
+// code is the cudaError_t value (0 = success); kNotCompiled when the binary has no CUDA backend.
+struct Status {
+  int code = 0;
+  std::string name;     // e.g. "cudaErrorMemoryAllocation"
+  std::string message;  // human readable, names the failing call
+  bool ok() const { return code == 0; }
+};
+constexpr int kNotCompiled = -1;
+constexpr int kErrorMemoryAllocation = 2;  // cudaErrorMemoryAllocation
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int major = 0, minor = 0;
+  size_t memoryBytes = 0;
+};
+
+bool compiledIn();
+std::string archList();      // e.g. "80;86;89;90a" (what the binary was built for)
+int runtimeVersion();        // CUDA runtime version compiled against (e.g. 13000), 0 if none
+
+// Lists devices. Fails (with the runtime's reason, e.g. cudaErrorInsufficientDriver or
+// cudaErrorNoDevice) when none can be used.
+Status devices(std::vector<DeviceInfo>* out);
+
+Status allocate(int device, size_t bytes, void** ptr);
+Status release(int device, void* ptr);
+Status copyToDevice(int device, void* dst, const void* hostSrc, size_t bytes);
+Status copyToHost(int device, void* hostDst, const void* src, size_t bytes);
+Status fill(int device, void* dst, int byteValue, size_t bytes);
+
+// x [rows, S, D] -> out [rows, S/64, D] fp32 block means.
+Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,
+                 float* out);
+
+// Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).
+// map may be null.
+Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype,
+                 int32_t* kvCounts, int32_t* kvIndices, float* map);
+
+enum class AttentionKernel : int32_t {
+  Auto = 0,    // fast tensor-core kernel where it applies, else the simple one
+  Fast = 1,    // mma.sync flash kernel (fp16/bf16, head dims 64/128); error where it does not apply
+  Simple = 2,  // scalar shared-memory kernel: every dtype and head dim, obviously correct
+};
+
+// Same semantics as cpu::attention; p.kvCounts / p.kvIndices are DEVICE pointers (or null = dense).
+Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v,
+                 DType dtype, void* out, AttentionKernel kernel);
+
+}  // namespace cuda
+}  // namespace nabla

@@ -1,0 +1,10 @@
+// Fast attention instance: bfloat16, head dim 64 (one instance per file so builds parallelise).
+#include "../attention_fast.cuh"
+
+namespace nabla {
+namespace cuda {
+
+template Status launchFastAttention<__nv_bfloat16, 64>(const AttentionKernelParams& p, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace nabla

@@ -1,0 +1,72 @@
+// Backend discovery and choice: 'cpu', 'cuda', or 'auto' (CUDA when a device is present).
+import { typeError, rangeError, describe } from './errors';
+import { NativeBackends, NativePlacement, native } from './native';
+
+export type Backend = 'auto' | 'cpu' | 'cuda';
+export const BACKENDS: readonly Backend[] = ['auto', 'cpu', 'cuda'];
+
+export interface DeviceInfo {
+  index: number;
+  name: string;
+  /** e.g. "9.0" */
+  computeCapability: string;
+  memoryBytes: number;
+}
+
+export interface Backends {
+  cpu: true;
+  cuda: boolean;
+  devices: DeviceInfo[];
+  /** Why CUDA is unavailable (absent when it is available). */
+  reason?: string;
+  build: NativeBackends['build'];
+}
+
+/** What this binary and machine can run on, read from the CUDA runtime at each call. */
+export function backends(): Backends {
+  return native.backends();
+}
+
+let cudaAvailable: boolean | undefined;
+
+function cudaIsAvailable(): boolean {
+  if (cudaAvailable === undefined) cudaAvailable = native.backends().cuda;
+  return cudaAvailable;
+}
+
+export interface PlacementOptions {
+  backend?: Backend;
+  /** CUDA device index (default 0, or the device of the inputs). */
+  device?: number;
+}
+
+/**
+ * Resolves where an op runs. Device tensors among the inputs force CUDA on their device; 'auto'
+ * uses CUDA when a device is present. 'cuda' without one throws an Error with code
+ * ERR_NABLA_CUDA_UNAVAILABLE.
+ */
+export function resolvePlacement(options: PlacementOptions, inputDevices: number[]): NativePlacement {
+  const backend = options.backend ?? 'auto';
+  if (!BACKENDS.includes(backend)) throw typeError('backend', "'auto', 'cpu' or 'cuda'", backend);
+  if (options.device !== undefined && (!Number.isInteger(options.device) || options.device < 0))
+    throw rangeError('device', 'a non-negative integer device index', describe(options.device));
+  if (inputDevices.length > 0) {
+    if (backend === 'cpu')
+      throw typeError('backend', "'cuda' or 'auto' for device tensors (download them with toHost() for the CPU)", backend);
+    return { backend: 'cuda', device: inputDevices[0] };
+  }
+  const device = options.device ?? 0;
+  if (backend === 'cpu') return { backend: 'cpu', device: 0 };
+  if (backend === 'cuda') {
+    const info = native.backends();
+    if (!info.cuda) {
+      const err = new Error(`backend 'cuda' is not available: ${info.reason ?? 'no CUDA device'}`) as Error & { code: string };
+      err.code = 'ERR_NABLA_CUDA_UNAVAILABLE';
+      throw err;
+    }
+    if (device >= info.devices.length)
+      throw rangeError('device', `a CUDA device index below ${info.devices.length}`, String(device));
+    return { backend: 'cuda', device };
+  }
+  return cudaIsAvailable() ? { backend: 'cuda', device } : { backend: 'cpu', device: 0 };
+}

@@ -1,0 +1,72 @@
+// `nabla attend`: block-sparse attention of q, k, v .npy files over a mask file (--mask) or over
+// the NABLA mask computed on the fly; the output is written as float32 .npy [B, H, S, Dv].
+import { performance } from 'perf_hooks';
+import { blockSparseAttention, nablaAttention, NablaAttentionOptions } from '../attention';
+import { BlockMask } from '../mask';
+import { loadNpy, saveNpy } from '../npy';
+import { toFloat32Array } from '../tensor';
+import { CommandSpec, Flags, UsageError, parseNumber } from './args';
+import {
+  MASK_FLAGS, PLACEMENT_FLAGS, densityLine, firstMaskFlag, loadTensor, maskOptions, placement, placementText, ruleText, shapeText,
+} from './mask';
+
+export const spec: CommandSpec = {
+  name: 'attend',
+  summary: 'block-sparse attention of q, k, v (.npy [B, H, S, D], float32 or float16, tile order)',
+  flags: [
+    { name: 'q', value: 'FILE', help: 'Queries .npy [B, H, Sq, D]', required: true },
+    { name: 'k', value: 'FILE', help: 'Keys .npy [B, H, Skv, D]', required: true },
+    { name: 'v', value: 'FILE', help: 'Values .npy [B, H, Skv, Dv]', required: true },
+    { name: 'mask', value: 'FILE', help: 'Block mask .npy, uint8 0/1 [B, H, Sq/64, Skv/64] (as nabla mask writes it)', default: 'compute the NABLA mask' },
+    ...MASK_FLAGS,
+    { name: 'scale', value: 'S', help: 'Softmax scale', default: '1/sqrt(D)' },
+    ...PLACEMENT_FLAGS,
+    { name: 'out', value: 'FILE', help: 'Output .npy: float32 [B, H, Sq, Dv]', required: true },
+    { name: 'mask-out', value: 'FILE', help: 'Also write the mask used, uint8 [B, H, Sq/64, Skv/64]', default: 'none' },
+  ],
+  notes: [
+    'Without --mask the NABLA mask is computed from q and k with the mask flags (as in nabla mask);',
+    'with --mask those flags are refused. float16 outputs are written as float32.',
+  ],
+};
+
+export async function run(flags: Flags): Promise<void> {
+  const maskFile = flags.get('mask') as string | undefined;
+  const ruleFlag = firstMaskFlag(flags);
+  if (maskFile !== undefined && ruleFlag !== undefined)
+    throw new UsageError(`--${ruleFlag} cannot be combined with --mask (the mask file already decides the blocks)`);
+  const options: NablaAttentionOptions = { ...(maskFile === undefined ? maskOptions(flags) : {}), ...placement(flags) };
+  if (flags.has('scale')) options.scale = parseNumber(flags.get('scale') as string, 'scale');
+
+  const where = placementText(options);
+  const qFile = flags.get('q') as string;
+  const q = loadTensor(qFile);
+  const k = loadTensor(flags.get('k') as string);
+  const v = loadTensor(flags.get('v') as string);
+  let given: BlockMask | undefined;
+  if (maskFile !== undefined) {
+    const dense = loadNpy(maskFile);
+    if (dense.dtype !== 'uint8' || dense.shape.length !== 4)
+      throw new Error(`Expected a uint8 mask [B, H, nq, nk] for ${maskFile} but received '${dense.descr}' ${shapeText(dense.shape)}`);
+    given = BlockMask.fromDense(dense.data as Uint8Array, dense.shape as [number, number, number, number]);
+  }
+
+  const start = performance.now();
+  const { output, mask } = given
+    ? { output: await blockSparseAttention(q, k, v, given, options), mask: given }
+    : await nablaAttention(q, k, v, options);
+  const ms = performance.now() - start;
+
+  const out = flags.get('out') as string;
+  saveNpy(out, output.dims, toFloat32Array(output));
+  const maskOut = flags.get('mask-out') as string | undefined;
+  if (maskOut !== undefined) saveNpy(maskOut, mask.dims, mask.toDense());
+
+  const source = given ? `the mask in ${maskFile}` : `the NABLA mask, ${ruleText(options)}`;
+  process.stdout.write(
+    `attention of ${qFile} ${shapeText(q.dims)} ${q.type} over ${source} on ${where}\n` +
+      `${densityLine(mask)}\ntime ${ms.toFixed(1)} ms${given ? '' : ' (mask + attention)'}\n` +
+      `wrote ${out}: float32 ${shapeText(output.dims)}\n` +
+      (maskOut !== undefined ? `wrote ${maskOut}: uint8 ${shapeText(mask.dims)}\n` : ''),
+  );
+}

@@ -1,0 +1,120 @@
+// `nabla mask`: the NABLA block mask of q and k .npy files, written as a dense uint8 .npy.
+// Also the mask and placement flags that `nabla attend` shares.
+import { performance } from 'perf_hooks';
+import { BACKENDS, Backend, PlacementOptions, resolvePlacement } from '../backend';
+import { BlockMask, MaskOptions, nablaMask } from '../mask';
+import { loadNpy, npyToTensor, saveNpy } from '../npy';
+import { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from '../shapes';
+import { Tensor } from '../tensor';
+import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
+
+export const MASK_FLAGS: FlagSpec[] = [
+  { name: 'threshold', value: 'THR', help: 'CDF mass (cdf) or block fraction (topk) to keep, in (0, 1]', default: String(DEFAULT_THRESHOLD) },
+  { name: 'method', value: 'cdf|topk', help: 'Block selection rule', default: DEFAULT_METHOD },
+  { name: 'grid', value: 'T,H,W', help: 'Token grid (frames, token rows, token cols) of the tile-ordered sequence', default: 'none' },
+  { name: 'sta', value: 'wT,wH,wW', help: 'STA window in blocks, ORed into the mask; needs --grid', default: 'none' },
+  { name: 'frames', value: 'F0,F1,..', help: 'Document boundaries in frames, e.g. 0,10,21; needs --grid', default: 'none' },
+];
+
+export const PLACEMENT_FLAGS: FlagSpec[] = [
+  { name: 'backend', value: 'auto|cpu|cuda', help: 'Where to run (auto: CUDA when a device is present)', default: 'auto' },
+  { name: 'device', value: 'N', help: 'CUDA device index', default: '0' },
+];
+
+export const spec: CommandSpec = {
+  name: 'mask',
+  summary: 'compute the NABLA block mask of q and k (.npy [B, H, S, D], float32 or float16, tile order)',
+  flags: [
+    { name: 'q', value: 'FILE', help: 'Queries .npy [B, H, S, D]', required: true },
+    { name: 'k', value: 'FILE', help: 'Keys .npy [B, H, S, D]', required: true },
+    ...MASK_FLAGS,
+    ...PLACEMENT_FLAGS,
+    { name: 'out', value: 'FILE', help: 'Output .npy: the mask as uint8 0/1 [B, H, S/64, S/64]', required: true },
+  ],
+  notes: ['Prints the density of every (batch, head) pair and of the whole mask.'],
+};
+
+const MASK_FLAG_NAMES = MASK_FLAGS.map((f) => f.name);
+
+/** Mask flags -> MaskOptions; only the flags given (the library fills in its defaults). */
+export function maskOptions(flags: Flags): MaskOptions {
+  const options: MaskOptions = {};
+  const text = (name: string) => flags.get(name) as string | undefined;
+  if (flags.has('threshold')) options.threshold = parseNumber(text('threshold') as string, 'threshold');
+  if (flags.has('method')) options.method = parseChoice(text('method') as string, 'method', MASK_METHODS);
+  if (flags.has('grid')) options.grid = parseIntList(text('grid') as string, 'grid', '3 comma-separated integers T,H,W', 3) as [number, number, number];
+  if (flags.has('sta')) options.sta = parseIntList(text('sta') as string, 'sta', '3 comma-separated integers wT,wH,wW', 3) as [number, number, number];
+  if (flags.has('frames')) options.frames = parseIntList(text('frames') as string, 'frames', 'comma-separated frame boundaries such as 0,10,21');
+  if ((options.sta || options.frames) && !options.grid)
+    throw new UsageError(`--grid T,H,W is required with ${options.sta ? '--sta' : '--frames'}`);
+  return options;
+}
+
+/** The first mask-rule flag given, if any (attend refuses them next to --mask). */
+export function firstMaskFlag(flags: Flags): string | undefined {
+  return MASK_FLAG_NAMES.find((name) => flags.has(name));
+}
+
+export function placement(flags: Flags): PlacementOptions {
+  const options: PlacementOptions = {};
+  if (flags.has('backend')) options.backend = parseChoice(flags.get('backend') as string, 'backend', BACKENDS as Backend[]);
+  if (flags.has('device')) options.device = parseInteger(flags.get('device') as string, 'device');
+  return options;
+}
+
+/** Where the op runs, in words: 'cpu' or 'cuda:0'. */
+export function placementText(options: PlacementOptions): string {
+  const place = resolvePlacement(options, []);
+  return place.backend === 'cpu' ? 'cpu' : `cuda:${place.device}`;
+}
+
+export function loadTensor(file: string): Tensor {
+  return npyToTensor(loadNpy(file), file);
+}
+
+export function shapeText(dims: readonly number[]): string {
+  return `[${dims.join(', ')}]`;
+}
+
+/** Kept blocks / all blocks, in words. */
+export function densityLine(mask: BlockMask): string {
+  const kept = mask.kvCounts.reduce((a, c) => a + c, 0);
+  const total = mask.dims.reduce((a, d) => a * d, 1);
+  return `density ${mask.density().toFixed(4)} (${kept} of ${total} blocks kept)`;
+}
+
+/** The rule in words: 'threshold 0.7 (cdf), sta 11,3,3, frames 0,10,21'. */
+export function ruleText(options: MaskOptions): string {
+  const parts = [`threshold ${options.threshold ?? DEFAULT_THRESHOLD} (${options.method ?? DEFAULT_METHOD})`];
+  if (options.sta) parts.push(`sta ${options.sta.join(',')}`);
+  if (options.frames) parts.push(`frames ${options.frames.join(',')}`);
+  return parts.join(', ');
+}
+
+/** One row per (batch, head): b, h, density; then the overall density. */
+export function densityTable(mask: BlockMask): string {
+  const [B, H] = mask.dims;
+  const perHead = mask.headDensities();
+  const rows = ['   b    h  density'];
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) rows.push(`${String(b).padStart(4)} ${String(h).padStart(4)}  ${perHead[b * H + h].toFixed(4)}`);
+  rows.push(densityLine(mask));
+  return rows.join('\n');
+}
+
+export async function run(flags: Flags): Promise<void> {
+  const options: MaskOptions = { ...maskOptions(flags), ...placement(flags) };
+  const where = placementText(options);
+  const qFile = flags.get('q') as string;
+  const q = loadTensor(qFile);
+  const k = loadTensor(flags.get('k') as string);
+  const start = performance.now();
+  const mask = await nablaMask(q, k, options);
+  const ms = performance.now() - start;
+  const out = flags.get('out') as string;
+  saveNpy(out, mask.dims, mask.toDense());
+  process.stdout.write(
+    `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
+      `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n`,
+  );
+}

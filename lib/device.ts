@@ -1,0 +1,66 @@
+// Device tensors: upload once, pass to every op, get device tensors back, download with toHost().
+// Memory is freed by dispose() or, as a safety net, when the garbage collector finalises the buffer.
+import { DType, isDType, storageOf } from './dtype';
+import { typeError } from './errors';
+import { NativeDeviceBuffer, native } from './native';
+import { numel } from './shapes';
+import { Tensor, checkDims, isHostTensor } from './tensor';
+import { resolvePlacement } from './backend';
+
+export class DeviceTensor {
+  /** @internal */
+  constructor(
+    readonly type: DType,
+    readonly dims: readonly number[],
+    readonly device: number,
+    /** @internal */ readonly buffer: NativeDeviceBuffer,
+  ) {}
+
+  get disposed(): boolean {
+    return this.buffer.disposed;
+  }
+
+  /** Frees the device memory now. Throws while a pending op still uses it. */
+  dispose(): void {
+    this.buffer.dispose();
+  }
+
+  /** Copies to a new host tensor, off the main thread. */
+  async toHost(): Promise<Tensor> {
+    const data = new (storageOf(this.type))(numel(this.dims));
+    await this.buffer.download(data, true);
+    return { type: this.type, dims: [...this.dims], data };
+  }
+
+  toHostSync(): Tensor {
+    const data = new (storageOf(this.type))(numel(this.dims));
+    this.buffer.download(data, false);
+    return { type: this.type, dims: [...this.dims], data };
+  }
+}
+
+export function isDeviceTensor(x: unknown): x is DeviceTensor {
+  return x instanceof DeviceTensor;
+}
+
+/** Allocates an uninitialised device tensor. */
+export function emptyDevice(dims: readonly number[], type: DType, device = 0): DeviceTensor {
+  if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
+  checkDims(dims, 'dims');
+  const place = resolvePlacement({ backend: 'cuda', device }, []);
+  const bytes = numel(dims) * (type === 'float32' ? 4 : 2);
+  return new DeviceTensor(type, [...dims], place.device, new native.DeviceBuffer(place.device, bytes));
+}
+
+/** Uploads a host tensor to a CUDA device (synchronous copy). */
+export function toDevice(t: Tensor, options: { device?: number } = {}): DeviceTensor {
+  if (!isHostTensor(t)) throw typeError('tensor', 'a host tensor { type, dims, data }', t);
+  const out = emptyDevice(t.dims, t.type, options.device ?? 0);
+  out.buffer.upload(t.data);
+  return out;
+}
+
+/** Downloads any tensor to the host (host tensors are returned as they are). */
+export async function toHost(t: Tensor | DeviceTensor): Promise<Tensor> {
+  return t instanceof DeviceTensor ? t.toHost() : t;
+}

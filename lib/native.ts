@@ -1,0 +1,131 @@
+// Loads the native addon and declares its whole surface: the JS/native boundary in one place.
+// Search order follows node-gyp-build: prebuilds/<platform>-<arch>/*.node, then build/Release.
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Memory on a CUDA device (csrc/napi/device_buffer.h). */
+export interface NativeDeviceBuffer {
+  readonly bytes: number;
+  readonly device: number;
+  readonly disposed: boolean;
+  dispose(): void;
+  upload(host: ArrayBufferView): void;
+  download(host: ArrayBufferView, async: false): void;
+  download(host: ArrayBufferView, async: true): Promise<void>;
+  fill(byteValue: number): void;
+}
+
+export type NativeOperand = ArrayBufferView | NativeDeviceBuffer;
+
+export interface NativePlacement {
+  backend: 'cpu' | 'cuda';
+  device: number;
+}
+
+export interface NativePoolArgs extends NativePlacement {
+  x: NativeOperand;
+  dtype: number;
+  rows: number;
+  seq: number;
+  headDim: number;
+  out: NativeOperand;
+}
+
+export interface NativeMaskArgs extends NativePlacement {
+  q: NativeOperand;
+  k: NativeOperand;
+  dtype: number;
+  batch: number;
+  heads: number;
+  seqQ: number;
+  seqKv: number;
+  headDim: number;
+  threshold: number;
+  method: 'cdf' | 'topk';
+  sta: boolean;
+  grid?: Int32Array; // block grid (T, Ht/8, Wt/8)
+  window?: Int32Array; // STA window in blocks
+  frames?: Int32Array; // document boundaries in frames
+  kvCounts: NativeOperand;
+  kvIndices: NativeOperand;
+  map?: NativeOperand;
+}
+
+export interface NativeAttentionArgs extends NativePlacement {
+  q: NativeOperand;
+  k: NativeOperand;
+  v: NativeOperand;
+  out: NativeOperand;
+  dtype: number;
+  batch: number;
+  heads: number;
+  seqQ: number;
+  seqKv: number;
+  headDim: number;
+  valueDim: number;
+  scale: number;
+  kernel: 'auto' | 'fast' | 'simple';
+  kvCounts?: NativeOperand;
+  kvIndices?: NativeOperand;
+}
+
+export interface NativeBackends {
+  cpu: true;
+  cuda: boolean;
+  devices: { index: number; name: string; computeCapability: string; memoryBytes: number }[];
+  reason?: string;
+  build: { cudaCompiled: boolean; cudaArchs: string; cudaRuntimeVersion: number; cpuThreads: number; napiVersion: number };
+}
+
+type Op<A> = {
+  (args: A, async: false): void;
+  (args: A, async: true): Promise<void>;
+};
+
+export interface NativeAddon {
+  backends(): NativeBackends;
+  staMask(args: { grid: Int32Array; window: Int32Array; out: Uint8Array }): void;
+  blockPool: Op<NativePoolArgs>;
+  nablaMask: Op<NativeMaskArgs>;
+  attention: Op<NativeAttentionArgs>;
+  DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
+  limits: { blockSize: number; tileSide: number; minHeadDim: number; maxHeadDim: number };
+}
+
+const ROOT = path.resolve(__dirname, '..');
+
+function candidates(): string[] {
+  const found: string[] = [];
+  const prebuilds = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
+  if (fs.existsSync(prebuilds)) {
+    for (const f of fs.readdirSync(prebuilds).sort()) if (f.endsWith('.node')) found.push(path.join(prebuilds, f));
+  } else {
+    found.push(path.join(prebuilds, 'nabla-attention.node'));
+  }
+  found.push(path.join(ROOT, 'build', 'Release', 'nabla_attention.node'));
+  return found;
+}
+
+function load(): NativeAddon {
+  const tried: string[] = [];
+  const override = process.env.NABLA_NATIVE_PATH;
+  for (const file of override ? [path.resolve(override)] : candidates()) {
+    if (!fs.existsSync(file)) {
+      tried.push(`${file} (not found)`);
+      continue;
+    }
+    try {
+      return require(file) as NativeAddon;
+    } catch (err) {
+      tried.push(`${file} (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  throw new Error(
+    `nabla-attention: no native binary loads on ${process.platform}-${process.arch} (Node ${process.version}, ` +
+      `Node-API 8).\nTried:\n  ${tried.join('\n  ')}\n` +
+      'Build it from source with `npm rebuild nabla-attention` (needs CMake or node-gyp and a C++17 compiler; ' +
+      'nvcc on PATH adds the CUDA backend).',
+  );
+}
+
+export const native: NativeAddon = load();

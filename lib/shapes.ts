@@ -1,0 +1,28 @@
+// Shape rules and defaults: the single TS source of truth (sizes come from the native build).
+import { native } from './native';
+
+/** Tokens per block: every kept (query block, key block) pair is a full 64 x 64 tile. */
+export const BLOCK_SIZE: number = native.limits.blockSize;
+/** A 64-token block is one TILE_SIDE x TILE_SIDE spatial tile of one frame. */
+export const TILE_SIDE: number = native.limits.tileSide;
+export const MIN_HEAD_DIM: number = native.limits.minHeadDim;
+export const MAX_HEAD_DIM: number = native.limits.maxHeadDim;
+/** Largest batch, head or token count: the native layer indexes dims with 32-bit signed ints. */
+export const MAX_DIM = 2 ** 31;
+
+/** Mask defaults (NABLA.md section 5: Wan2.1 releases use thr 0.7 with the CDF rule). */
+export const DEFAULT_THRESHOLD = 0.7;
+export const DEFAULT_METHOD = 'cdf' as const;
+export type MaskMethod = 'cdf' | 'topk';
+export const MASK_METHODS: readonly MaskMethod[] = ['cdf', 'topk'];
+
+/** Token grid (frames T, token rows Ht, token cols Wt) of a video latent. */
+export type TokenGrid = readonly [number, number, number];
+/** Block grid (T, Ht/8, Wt/8): one block per 8x8 tile of one frame. */
+export type BlockGrid = readonly [number, number, number];
+/** STA window sizes in blocks (frames, block rows, block cols). */
+export type StaWindow = readonly [number, number, number];
+
+export function numel(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}

@@ -1,0 +1,85 @@
+// Tile ("fractal") token order and the STA window (NABLA.md sections 2 and 3).
+//
+// Raster token (t, y, x) of a (T, Ht, Wt) grid sits at tile-order position
+//   t*Ht*Wt + ((y/8)*(Wt/8) + x/8)*64 + (y%8)*8 + x%8
+// so each 64-token block is one 8x8 spatial tile of one frame.
+import { BlockMask } from './mask';
+import { native } from './native';
+import { TILE_SIDE, TokenGrid, numel } from './shapes';
+import { Tensor } from './tensor';
+import { describe, rangeError, typeError } from './errors';
+import { checkTensor, checkTokenGrid, checkWindow } from './validate';
+
+/**
+ * The tile order of a token grid as a gather index: `order[i]` is the raster index of the token
+ * at tile-order position i, so tiled[i] = raster[order[i]] (NumPy/PyTorch: x[..., order, :]).
+ */
+export function tileOrder(grid: TokenGrid): Int32Array {
+  const [T, Ht, Wt] = checkTokenGrid(grid);
+  const order = new Int32Array(T * Ht * Wt);
+  const tilesPerRow = Wt / TILE_SIDE;
+  for (let t = 0; t < T; t++)
+    for (let y = 0; y < Ht; y++)
+      for (let x = 0; x < Wt; x++) {
+        const tile = Math.floor(y / TILE_SIDE) * tilesPerRow + Math.floor(x / TILE_SIDE);
+        const pos = t * Ht * Wt + tile * TILE_SIDE * TILE_SIDE + (y % TILE_SIDE) * TILE_SIDE + (x % TILE_SIDE);
+        order[pos] = (t * Ht + y) * Wt + x;
+      }
+  return order;
+}
+
+export interface TileOptions {
+  /** The token axis (default: the second to last, as in [B, H, S, D] or [B, S, C]). */
+  axis?: number;
+}
+
+function permuteTokens(x: Tensor, grid: TokenGrid, options: TileOptions, toTileOrder: boolean): Tensor {
+  const t = checkTensor(x, 'x');
+  if (!('data' in t)) throw typeError('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
+  const order = tileOrder(grid);
+  const axis = options.axis ?? t.dims.length - 2;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= t.dims.length)
+    throw rangeError('axis', `a token axis in [0, ${t.dims.length - 1}]`, describe(options.axis));
+  if (t.dims[axis] !== order.length)
+    throw rangeError('x.dims', `${order.length} tokens (grid ${describe(grid)}) on axis ${axis}`, `[${t.dims.join(', ')}]`);
+  const outer = numel(t.dims.slice(0, axis));
+  const inner = numel(t.dims.slice(axis + 1));
+  const S = order.length;
+  const out = new (t.data.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(t.data.length);
+  for (let o = 0; o < outer; o++) {
+    const base = o * S * inner;
+    for (let i = 0; i < S; i++) {
+      // tiled[i] = raster[order[i]]; the inverse writes raster[order[i]] = tiled[i]
+      const tiled = base + i * inner;
+      const raster = base + order[i] * inner;
+      if (toTileOrder) out.set(t.data.subarray(raster, raster + inner), tiled);
+      else out.set(t.data.subarray(tiled, tiled + inner), raster);
+    }
+  }
+  return { type: t.type, dims: [...t.dims], data: out };
+}
+
+/** Reorders the token axis from raster to tile order (a new tensor). */
+export function toTiles(x: Tensor, grid: TokenGrid, options: TileOptions = {}): Tensor {
+  return permuteTokens(x, grid, options, true);
+}
+
+/** Reorders the token axis from tile order back to raster order (a new tensor). */
+export function fromTiles(x: Tensor, grid: TokenGrid, options: TileOptions = {}): Tensor {
+  return permuteTokens(x, grid, options, false);
+}
+
+/**
+ * The STA window on the block grid of a token grid (T, Ht, Wt), as a BlockMask [1, 1, nb, nb]:
+ * blocks (t1, h1, w1) and (t2, h2, w2) are paired iff |t1-t2| <= wT/2, |h1-h2| <= wH/2 and
+ * |w1-w2| <= wW/2 (window sizes in blocks, integer halves).
+ */
+export function staMask(grid: TokenGrid, window: readonly [number, number, number]): BlockMask {
+  const g = checkTokenGrid(grid);
+  const w = checkWindow(window, 'window');
+  const blockGrid = Int32Array.of(g[0], g[1] / TILE_SIDE, g[2] / TILE_SIDE);
+  const nb = blockGrid[0] * blockGrid[1] * blockGrid[2];
+  const dense = new Uint8Array(nb * nb);
+  native.staMask({ grid: blockGrid, window: Int32Array.from(w), out: dense });
+  return BlockMask.fromDense(dense, [1, 1, nb, nb]);
+}

@@ -1,0 +1,154 @@
+// Argument checks that run before any native code. Wrong kinds -> TypeError; wrong shapes,
+// lengths or ranges -> RangeError; every message: Expected <what> for <param> but received <value>.
+import { DType } from './dtype';
+import { DeviceTensor, isDeviceTensor } from './device';
+import { describe, rangeError, typeError } from './errors';
+import {
+  BLOCK_SIZE, BlockGrid, MASK_METHODS, MAX_DIM, MAX_HEAD_DIM, MIN_HEAD_DIM, MaskMethod, StaWindow, TILE_SIDE,
+  TokenGrid, numel,
+} from './shapes';
+import { Tensor, checkDims, isHostTensor } from './tensor';
+
+export type AnyTensor = Tensor | DeviceTensor;
+
+function dimsText(dims: readonly number[]): string {
+  return `[${dims.join(', ')}]`;
+}
+
+/** A host tensor whose data matches its dims and type, or a live device tensor. */
+export function checkTensor(x: unknown, param: string): AnyTensor {
+  if (isDeviceTensor(x)) {
+    if (x.disposed) throw typeError(param, 'a live device tensor', 'a disposed device tensor');
+    return x;
+  }
+  if (!isHostTensor(x)) throw typeError(param, 'a tensor { type, dims, data } (see tensor())', x);
+  checkDims(x.dims, `${param}.dims`);
+  const expectedArray = x.type === 'float32' ? Float32Array : Uint16Array;
+  if (!(x.data instanceof expectedArray))
+    throw typeError(`${param}.data`, `a ${expectedArray.name} for type '${x.type}'`, x.data);
+  if (x.data.length !== numel(x.dims))
+    throw rangeError(`${param}.data`, `${numel(x.dims)} elements for dims ${dimsText(x.dims)}`, `${x.data.length} elements`);
+  return x;
+}
+
+/** A token count: a positive multiple of the block size. */
+export function checkSeq(s: number, param: string): number {
+  if (s % BLOCK_SIZE !== 0 || s > MAX_DIM)
+    throw rangeError(param, `a sequence length that is a multiple of ${BLOCK_SIZE} (at most 2^31)`, String(s));
+  return s;
+}
+
+export function checkHeadDim(d: number, param: string): number {
+  if (d < MIN_HEAD_DIM || d > MAX_HEAD_DIM)
+    throw rangeError(param, `a head dim in [${MIN_HEAD_DIM}, ${MAX_HEAD_DIM}]`, String(d));
+  return d;
+}
+
+/** A [B, H, S, D] tensor. */
+export function check4d(x: unknown, param: string): AnyTensor & { dims: readonly [number, number, number, number] } {
+  const t = checkTensor(x, param);
+  if (t.dims.length !== 4) throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
+  for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, 'batch and heads below 2^31', dimsText(t.dims));
+  checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
+  checkHeadDim(t.dims[3], `${param}.dims[3] (head dim)`);
+  return t as AnyTensor & { dims: readonly [number, number, number, number] };
+}
+
+export interface QKShape {
+  type: DType;
+  batch: number;
+  heads: number;
+  seqQ: number;
+  seqKv: number;
+  headDim: number;
+}
+
+export function checkQK(q: unknown, k: unknown): QKShape {
+  const qt = check4d(q, 'q');
+  const kt = check4d(k, 'k');
+  if (kt.type !== qt.type) throw typeError('k.type', `'${qt.type}' (the type of q)`, kt.type);
+  const [B, H, Sq, D] = qt.dims;
+  if (kt.dims[0] !== B || kt.dims[1] !== H || kt.dims[3] !== D)
+    throw rangeError('k.dims', `[${B}, ${H}, tokens, ${D}] to match q ${dimsText(qt.dims)}`, dimsText(kt.dims));
+  return { type: qt.type, batch: B, heads: H, seqQ: Sq, seqKv: kt.dims[2], headDim: D };
+}
+
+export interface QKVShape extends QKShape {
+  valueDim: number;
+}
+
+export function checkQKV(q: unknown, k: unknown, v: unknown): QKVShape {
+  const shape = checkQK(q, k);
+  const vt = check4d(v, 'v');
+  if (vt.type !== shape.type) throw typeError('v.type', `'${shape.type}' (the type of q)`, vt.type);
+  if (vt.dims[0] !== shape.batch || vt.dims[1] !== shape.heads || vt.dims[2] !== shape.seqKv)
+    throw rangeError('v.dims', `[${shape.batch}, ${shape.heads}, ${shape.seqKv}, valueDim] to match k`, dimsText(vt.dims));
+  return { ...shape, valueDim: vt.dims[3] };
+}
+
+export function checkThreshold(thr: unknown): number {
+  if (typeof thr !== 'number') throw typeError('threshold', 'a number in (0, 1]', thr);
+  if (!(thr > 0 && thr <= 1)) throw rangeError('threshold', 'a number in (0, 1]', describe(thr));
+  return thr;
+}
+
+export function checkMethod(method: unknown): MaskMethod {
+  if (typeof method !== 'string') throw typeError('method', "'cdf' or 'topk'", method);
+  if (!(MASK_METHODS as readonly string[]).includes(method)) throw rangeError('method', "'cdf' or 'topk'", describe(method));
+  return method as MaskMethod;
+}
+
+export function checkScale(scale: unknown): number {
+  if (typeof scale !== 'number') throw typeError('scale', 'a finite positive number', scale);
+  if (!(Number.isFinite(scale) && scale > 0)) throw rangeError('scale', 'a finite positive number', describe(scale));
+  return scale;
+}
+
+function checkTriple(x: unknown, param: string, what: string): [number, number, number] {
+  if (!Array.isArray(x) && !(x instanceof Int32Array)) throw typeError(param, what, x);
+  const a = Array.from(x as ArrayLike<unknown>);
+  if (a.length !== 3) throw rangeError(param, what, describe(x));
+  for (const n of a) {
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw typeError(param, what, x);
+    if (n < 1 || n > MAX_DIM) throw rangeError(param, what, describe(x));
+  }
+  return a as [number, number, number];
+}
+
+/** Token grid (T, Ht, Wt) with Ht and Wt multiples of 8; returns it as given. */
+export function checkTokenGrid(grid: unknown, param = 'grid'): TokenGrid {
+  const g = checkTriple(grid, param, '3 positive integers [frames, tokenRows, tokenCols]');
+  if (g[1] % TILE_SIDE !== 0 || g[2] % TILE_SIDE !== 0)
+    throw rangeError(param, `token rows and cols divisible by ${TILE_SIDE} (crop the video so they are)`, describe(grid));
+  return g;
+}
+
+/** The block grid of a token grid whose size must be `seq` tokens. */
+export function blockGridFor(grid: unknown, seq: number, param = 'grid'): BlockGrid {
+  const g = checkTokenGrid(grid, param);
+  if (numel(g) !== seq) throw rangeError(param, `a token grid of ${seq} tokens (the sequence length)`, `${describe(grid)} = ${numel(g)} tokens`);
+  return [g[0], g[1] / TILE_SIDE, g[2] / TILE_SIDE];
+}
+
+export function checkWindow(window: unknown, param = 'sta'): StaWindow {
+  return checkTriple(window, param, '3 positive window sizes in blocks [frames, blockRows, blockCols]');
+}
+
+/** Frame boundaries [0, f1, ..., T] rising strictly. */
+export function checkFrames(frames: unknown, frameCount: number, param = 'frames'): number[] {
+  const what = `frame boundaries rising strictly from 0 to ${frameCount}, e.g. [0, ${Math.max(1, frameCount >> 1)}, ${frameCount}]`;
+  if (!Array.isArray(frames) && !(frames instanceof Int32Array)) throw typeError(param, what, frames);
+  const f = Array.from(frames as ArrayLike<unknown>);
+  if (f.some((x) => typeof x !== 'number' || !Number.isInteger(x))) throw typeError(param, what, frames);
+  const n = f as number[];
+  const ok = n.length >= 2 && n[0] === 0 && n[n.length - 1] === frameCount && n.every((x, i) => i === 0 || x > n[i - 1]);
+  if (!ok) throw rangeError(param, what, describe(frames));
+  return n;
+}
+
+/** Options objects must be plain objects (or undefined). */
+export function checkOptions<T extends object>(options: unknown, param = 'options'): Partial<T> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw typeError(param, 'an options object', options);
+  return options as Partial<T>;
+}

@@ -1,0 +1,35 @@
+// Shared test fixtures: the CPU backend option and small structured inputs.
+import { Tensor, tensor } from '../lib';
+import { structuredQK } from './reference';
+
+export const CPU = { backend: 'cpu' } as const;
+
+export interface QKCase {
+  q: Tensor;
+  k: Tensor;
+  grid: [number, number, number];
+  blockGrid: [number, number, number];
+  dims: { B: number; H: number; S: number; D: number };
+}
+
+/** Tile-ordered q and k of a (T, Ht, Wt) token grid whose block maps are local. */
+export function qkCase(B: number, H: number, grid: [number, number, number], D: number, seed: number): QKCase {
+  const S = grid[0] * grid[1] * grid[2];
+  return {
+    q: tensor(structuredQK(B, H, grid, D, seed), [B, H, S, D]),
+    k: tensor(structuredQK(B, H, grid, D, seed + 100), [B, H, S, D]),
+    grid,
+    blockGrid: [grid[0], grid[1] / 8, grid[2] / 8],
+    dims: { B, H, S, D },
+  };
+}
+
+/** Largest |a - b| / max |b|. */
+export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let err = 0, scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return err / (scale || 1);
+}

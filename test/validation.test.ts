@@ -1,0 +1,126 @@
+// Every bad input gets a TypeError / RangeError naming the parameter, what was expected and what
+// was received, in TS and again at the native boundary; nothing crashes or corrupts later calls.
+import {
+  attentionSync, blockPoolSync, blockSparseAttentionSync, BlockMask, nablaMask, nablaMaskSync, tensor, backends,
+} from '../lib';
+import { native } from '../lib/native';
+import { CPU, qkCase } from './helpers';
+
+const { q, k, grid } = qkCase(1, 2, [2, 8, 16], 16, 1); // S = 256, 4 blocks
+const v = q;
+
+function expectError(fn: () => unknown, kind: typeof TypeError | typeof RangeError, message: RegExp) {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  // native errors come from another realm under jest: compare constructor names
+  expect((caught as Error)?.constructor?.name).toBe(kind.name);
+  expect((caught as Error).message).toMatch(/^Expected .+ for .+ but received .+/);
+  expect((caught as Error).message).toMatch(message);
+}
+
+describe('tensor()', () => {
+  test('wrong kinds and lengths', () => {
+    expectError(() => tensor('abc' as never, [3]), TypeError, /for data but received 'abc'/);
+    expectError(() => tensor(new Uint16Array(4), [4]), TypeError, /'float16' or 'bfloat16' .* for type but received undefined/);
+    expectError(() => tensor(new Float32Array(4), [2, 3]), RangeError, /6 elements for dims \[2, 3\].*4 elements/);
+    expectError(() => tensor(new Float32Array(4), [4, 0]), RangeError, /dims/);
+    expectError(() => tensor(new Float32Array(4), [4.5]), TypeError, /dims/);
+    expectError(() => tensor(new Float32Array(4), [4], 'float64' as never), TypeError, /type.*'float64'/);
+    expectError(() => tensor(new Float32Array(4), [4], 'float16'), TypeError, /Uint16Array/);
+  });
+});
+
+describe('mask and pool arguments', () => {
+  test('tensors', () => {
+    expectError(() => nablaMaskSync({} as never, k, CPU), TypeError, /for q/);
+    expectError(() => nablaMaskSync(tensor(new Float32Array(256 * 16), [256, 16]), k, CPU), RangeError, /4 dims .* for q\.dims but received \[256, 16\]/);
+    expectError(() => nablaMaskSync(tensor(new Float32Array(100 * 16), [1, 1, 100, 16]), k, CPU), RangeError, /multiple of 64.* for q\.dims\[2\] \(tokens\) but received 100/);
+    expectError(() => nablaMaskSync(tensor(new Float32Array(64 * 4), [1, 1, 64, 4]), k, CPU), RangeError, /head dim in \[8, 256\] for q\.dims\[3\] \(head dim\) but received 4$/);
+    expectError(() => nablaMaskSync(tensor(new Float32Array(64 * 512), [1, 1, 64, 512]), k, CPU), RangeError, /head dim.*512/);
+    expectError(() => nablaMaskSync(q, tensor(new Uint16Array(k.data.length), k.dims, 'float16'), CPU), TypeError, /'float32' \(the type of q\) for k\.type but received 'float16'/);
+    expectError(() => nablaMaskSync(q, tensor(new Float32Array(2 * 2 * 256 * 16), [2, 2, 256, 16]), CPU), RangeError, /for k\.dims but received \[2, 2, 256, 16\]/);
+    const broken = { type: 'float32', dims: [1, 2, 256, 16], data: new Float32Array(10) };
+    expectError(() => nablaMaskSync(broken as never, k, CPU), RangeError, /8192 elements for dims \[1, 2, 256, 16\] for q\.data but received 10 elements/);
+    expectError(() => blockPoolSync({ type: 'float16', dims: [1, 1, 64, 8], data: new Float32Array(512) } as never, CPU), TypeError, /Uint16Array/);
+  });
+
+  test('threshold, method, grid, sta, frames, backend', () => {
+    expectError(() => nablaMaskSync(q, k, { threshold: 0, ...CPU }), RangeError, /a number in \(0, 1\] for threshold but received 0$/);
+    expectError(() => nablaMaskSync(q, k, { threshold: 1.5, ...CPU }), RangeError, /threshold/);
+    expectError(() => nablaMaskSync(q, k, { threshold: NaN, ...CPU }), RangeError, /for threshold but received NaN/);
+    expectError(() => nablaMaskSync(q, k, { threshold: '0.5' as never, ...CPU }), TypeError, /threshold/);
+    expectError(() => nablaMaskSync(q, k, { method: 'top' as never, ...CPU }), RangeError, /'cdf' or 'topk' for method but received 'top'/);
+    expectError(() => nablaMaskSync(q, k, { sta: [3, 3, 3], ...CPU }), TypeError, /required with sta or frames\) for grid but received undefined/);
+    expectError(() => nablaMaskSync(q, k, { grid: [2, 8, 12], sta: [3, 3, 3], ...CPU }), RangeError, /divisible by 8/);
+    expectError(() => nablaMaskSync(q, k, { grid: [4, 8, 16], sta: [3, 3, 3], ...CPU }), RangeError, /256 tokens .* for grid but received \[4, 8, 16\] = 512 tokens/);
+    expectError(() => nablaMaskSync(q, k, { grid, sta: [3, 0, 3], ...CPU }), RangeError, /sta/);
+    expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 3], ...CPU }), RangeError, /from 0 to 2.* for frames but received \[0, 3\]/);
+    expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 1, 1, 2], ...CPU }), RangeError, /frames/);
+    expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 0.5, 2], ...CPU }), TypeError, /frames/);
+    expectError(() => nablaMaskSync(q, k, { backend: 'gpu' as never }), TypeError, /for backend but received 'gpu'/);
+    expectError(() => nablaMaskSync(q, k, 'fast' as never), TypeError, /options/);
+  });
+
+  test("backend 'cuda' without CUDA is a clear Error with a code", () => {
+    if (backends().cuda) return;
+    expect(() => nablaMaskSync(q, k, { backend: 'cuda' })).toThrow(expect.objectContaining({ code: 'ERR_NABLA_CUDA_UNAVAILABLE' }));
+  });
+
+  test('async forms reject (or throw) with the same errors', async () => {
+    await expect(async () => nablaMask(q, k, { threshold: 2, ...CPU })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('attention arguments', () => {
+  test('v, mask, scale, kernel', () => {
+    expectError(() => attentionSync(q, k, tensor(new Float32Array(2 * 128 * 16), [1, 2, 128, 16]), CPU), RangeError, /v\.dims/);
+    const wrong = BlockMask.fromDense(new Uint8Array(2 * 4 * 3).fill(1), [1, 2, 4, 3]);
+    expectError(() => blockSparseAttentionSync(q, k, v, wrong, CPU), RangeError, /\[1, 2, 4, 4\] .* for mask\.dims but received \[1, 2, 4, 3\]/);
+    expectError(() => blockSparseAttentionSync(q, k, v, {} as never, CPU), TypeError, /mask/);
+    expectError(() => attentionSync(q, k, v, { scale: -1, ...CPU }), RangeError, /scale/);
+    expectError(() => attentionSync(q, k, v, { scale: Infinity, ...CPU }), RangeError, /scale/);
+    expectError(() => attentionSync(q, k, v, { kernel: 'turbo' as never, ...CPU }), TypeError, /for kernel but received 'turbo'/);
+  });
+});
+
+describe('the native boundary checks again', () => {
+  const base = () => ({
+    x: new Float32Array(256 * 16), dtype: 0, rows: 1, seq: 256, headDim: 16, out: new Float32Array(4 * 16), backend: 'cpu' as const, device: 0,
+  });
+  test('kinds, lengths, ranges', () => {
+    expectError(() => native.blockPool({ ...base(), x: new Float64Array(256 * 16) as never }, false), TypeError, /Float32Array for x.*Float64Array\(4096\)/);
+    expectError(() => native.blockPool({ ...base(), x: new Float32Array(10) }, false), RangeError, /4096 elements for x.*10/);
+    expectError(() => native.blockPool({ ...base(), dtype: 7 }, false), RangeError, /dtype/);
+    expectError(() => native.blockPool({ ...base(), seq: 100 }, false), RangeError, /multiple of 64 for seq/);
+    expectError(() => native.blockPool({ ...base(), headDim: 1000 }, false), RangeError, /headDim/);
+    expectError(() => native.blockPool({ ...base(), rows: 1.5 }, false), TypeError, /integer for rows/);
+    expectError(() => native.blockPool({ ...base(), backend: 'tpu' as never }, false), RangeError, /backend/);
+    // sizes whose element counts overflow 32-bit (and 53-bit) index math are refused, not wrapped
+    expectError(() => native.blockPool({ ...base(), rows: 2 ** 31, seq: 2 ** 31 - 64, headDim: 256 }, false), RangeError, /2\^53 elements for x/);
+    expectError(() => native.blockPool({ ...base(), rows: 2 ** 20, seq: 2 ** 20, headDim: 256 }, false), RangeError, /x/);
+  });
+
+  test('host masks are range-checked before any kernel reads them', () => {
+    const args = {
+      q: q.data, k: k.data, v: v.data, out: new Float32Array(q.data.length), dtype: 0, batch: 1, heads: 2, seqQ: 256, seqKv: 256,
+      headDim: 16, valueDim: 16, scale: 0.25, kernel: 'auto' as const, backend: 'cpu' as const, device: 0,
+    };
+    const kvCounts = new Int32Array(8).fill(1);
+    const kvIndices = new Int32Array(32);
+    kvIndices[4 * 3] = 99;
+    expectError(() => native.attention({ ...args, kvCounts, kvIndices }, false), RangeError, /block ids in \[0, 4\) for mask\.kvIndices but received 99 at row 3/);
+    expectError(() => native.attention({ ...args, kvCounts: new Int32Array(8).fill(5), kvIndices: new Int32Array(32) }, false), RangeError, /counts in \[0, 4\] for mask\.kvCounts but received 5 at row 0/);
+    expect(() => native.attention({ ...args, kvCounts }, false)).toThrow(/both kvCounts and kvIndices/);
+  });
+
+  test('later calls still work and give the same result', () => {
+    const before = nablaMaskSync(q, k, { threshold: 0.5, ...CPU });
+    for (let i = 0; i < 3; i++) expect(() => native.blockPool({ ...base(), x: new Float32Array(3) }, false)).toThrow();
+    const after = nablaMaskSync(q, k, { threshold: 0.5, ...CPU });
+    expect(Array.from(after.kvIndices)).toEqual(Array.from(before.kvIndices));
+  });
+});
