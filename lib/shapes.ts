@@ -10,11 +10,8 @@ export const MAX_HEAD_DIM: number = native.limits.maxHeadDim;
 /** Largest batch, head or token count: the native layer indexes dims with 32-bit signed ints. */
 export const MAX_DIM = 2 ** 31;
 
-/** Mask defaults (NABLA.md section 5: Wan2.1 releases use thr 0.7 with the CDF rule). */
-export const DEFAULT_THRESHOLD = 0.7;
-export const DEFAULT_METHOD = 'cdf' as const;
-export type MaskMethod = 'cdf' | 'topk';
-export const MASK_METHODS: readonly MaskMethod[] = ['cdf', 'topk'];
+export { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from './defaults';
+export type { MaskMethod } from './defaults';
 
 /** Token grid (frames T, token rows Ht, token cols Wt) of a video latent. */
 export type TokenGrid = readonly [number, number, number];

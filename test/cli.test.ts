@@ -67,6 +67,18 @@ afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** Element-wise equality, reported as a count and the first difference (fast on big arrays). */
+function expectSameValues(got: ArrayLike<number>, want: ArrayLike<number>): void {
+  expect(got.length).toBe(want.length);
+  let count = 0, first = -1;
+  for (let i = 0; i < want.length; i++)
+    if (!Object.is(got[i], want[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  expect(count === 0 ? 'equal' : `${count} differ, first at ${first}: ${got[first]} vs ${want[first]}`).toBe('equal');
+}
+
 /** Dense masks equal except where the reference running sum is within 1e-6 of 1 - thr (ties). */
 function expectLikeReference(got: ArrayLike<number>, ref: ReturnType<typeof refMask>, threshold: number): void {
   const off: number[] = [];
@@ -178,7 +190,7 @@ describe('nabla mask equals nablaMaskSync and the reference', () => {
     const lib = nablaMaskSync(q, k, { ...options, grid: options.sta || options.frames ? grid : undefined, ...CPU });
     const got = readMask(file);
     expect(got.shape).toEqual([...lib.dims]);
-    expect(Array.from(got.data)).toEqual(Array.from(lib.toDense()));
+    expectSameValues(got.data, lib.toDense());
 
     const threshold = options.threshold ?? 0.7;
     const ref = refMask(toFloat32Array(q), toFloat32Array(k), c.dims, c.dims.S, {
@@ -236,11 +248,11 @@ describe('nabla attend equals the library and the reference', () => {
     const got = loadNpy(o);
     expect(got.dtype).toBe('float32');
     expect(got.shape).toEqual([2, 2, dims.S, 24]);
-    expect(Array.from(got.data)).toEqual(Array.from(lib.data));
+    expectSameValues(got.data, lib.data);
     expect(Array.from(got.data.subarray(0, 64 * 24)).every((x) => x === 0)).toBe(true);
     const ref = refAttention(q.data, k.data, v.data, dims, dims.S, 24, 1 / Math.sqrt(32), dense);
     expect(relMaxError(got.data, ref)).toBeLessThan(1e-5);
-    expect(Array.from(readMask(maskOut).data)).toEqual(Array.from(dense));
+    expectSameValues(readMask(maskOut).data, dense);
     expect(parseDensities(r.stdout).overall).toBeCloseTo(mask.density(), 4);
     expect(r.stdout).toMatch(/^time [\d.]+ ms$/m);
   });
@@ -252,7 +264,7 @@ describe('nabla attend equals the library and the reference', () => {
     ok('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--scale', '0.125', '--backend', 'cpu', '--out', o);
     const mask = nablaMaskSync(q, k, { threshold: 0.5, ...CPU });
     const lib = blockSparseAttentionSync(q, k, v, mask, { scale: 0.125, ...CPU });
-    expect(Array.from(loadNpy(o).data)).toEqual(Array.from(lib.data));
+    expectSameValues(loadNpy(o).data, lib.data);
     const ref = refAttention(q.data, k.data, v.data, dims, dims.S, 16, 0.125, mask.toDense());
     expect(relMaxError(loadNpy(o).data, ref)).toBeLessThan(1e-5);
   });
@@ -277,8 +289,8 @@ describe('nabla attend equals the library and the reference', () => {
     const got = loadNpy(o);
     expect(got.dtype).toBe('float32');
     expect(got.shape).toEqual([...lib.output.dims]);
-    expect(Array.from(got.data)).toEqual(Array.from(toFloat32Array(lib.output)));
-    expect(Array.from(readMask(maskOut).data)).toEqual(Array.from(lib.mask.toDense()));
+    expectSameValues(got.data, toFloat32Array(lib.output));
+    expectSameValues(readMask(maskOut).data, lib.mask.toDense());
     expect(parseDensities(r.stdout).overall).toBeCloseTo(lib.mask.density(), 4);
 
     // independent check: the reference attention over the library's mask, on the same (rounded) inputs
@@ -294,7 +306,7 @@ describe('nabla attend equals the library and the reference', () => {
     ok('attend', '--q', save(a.q), '--k', save(b.k), '--v', save(b.v), '--threshold', '0.6', '--backend', 'cpu', '--out', o);
     const lib = nablaAttentionSync(a.q, b.k, b.v, { threshold: 0.6, ...CPU });
     expect(loadNpy(o).shape).toEqual([1, 2, a.dims.S, 8]);
-    expect(Array.from(loadNpy(o).data)).toEqual(Array.from(lib.output.data));
+    expectSameValues(loadNpy(o).data, lib.output.data);
   });
 });
 

@@ -8,7 +8,10 @@
 //   /tmp/attention_harness check      # checks only
 //   /tmp/attention_harness bench      # timings only
 // Every check runs on the AVX2 kernel (when the CPU has it) and on the portable one
-// (NABLA_CPU_ISA=scalar). NABLA_NUM_THREADS sets the pool size.
+// (NABLA_CPU_ISA=scalar). NABLA_NUM_THREADS sets the pool size, NABLA_BENCH_ROUNDS the timing
+// rounds (default 10; each configuration reports its best round), NABLA_CPU_ISA=scalar times the
+// portable kernel. Compare with the machine's fp32 GEMM rate, e.g. numpy 4096^3 matmul:
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 -c "import numpy as np, time; ..."
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -205,13 +208,45 @@ double cpuSeconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
+// Dense fp32 (the baseline), block-sparse fp32 at several densities, and dense fp16 / bf16.
 void runBench() {
   const Shape s{1, 4, 4096, 4096, 64, 64};
-  const DType t = DType::Float32;
-  std::mt19937 rng(7);
+  const double denseFlops = 4.0 * double(s.batch * s.heads) * double(s.seqQ) * double(s.seqKv) * double(s.headDim);
   const size_t elems = size_t(s.batch * s.heads * s.seqQ * s.headDim);
-  auto q = randomTensor(elems, t, 1.f, rng), k = randomTensor(elems, t, 1.f, rng), v = randomTensor(elems, t, 1.f, rng);
-  std::vector<float> out(elems);
+  std::mt19937 rng(7);
+
+  struct Inputs {
+    std::vector<uint8_t> q, k, v, out;
+  };
+  auto makeInputs = [&](DType t) {
+    Inputs in;
+    in.q = randomTensor(elems, t, 1.f, rng);
+    in.k = randomTensor(elems, t, 1.f, rng);
+    in.v = randomTensor(elems, t, 1.f, rng);
+    in.out.resize(elems * nabla::dtypeSize(t));
+    return in;
+  };
+  const Inputs inputs[3] = {makeInputs(DType::Float32), makeInputs(DType::Float16), makeInputs(DType::BFloat16)};
+
+  struct Config {
+    DType dtype;
+    double density;  // actual fraction of kept blocks
+    std::vector<int32_t> counts, indices;  // empty: dense
+    double bestMs = 1e30, bestCpuMs = 1e30;
+  };
+  std::vector<Config> configs;
+  configs.push_back({DType::Float32, 1.0, {}, {}});
+  for (double density : {0.1, 0.25, 0.5, 0.75, 1.0}) {
+    Config c{DType::Float32, 0.0, {}, {}};
+    randomMask(s, density, false, rng, c.counts, c.indices);
+    int64_t kept = 0;
+    for (int32_t n : c.counts) kept += n;
+    c.density = double(kept) / double(c.counts.size() * size_t(s.seqKv / kBlockSize));
+    configs.push_back(std::move(c));
+  }
+  configs.push_back({DType::Float16, 1.0, {}, {}});
+  configs.push_back({DType::BFloat16, 1.0, {}, {}});
+
   AttentionParams p;
   p.batch = s.batch;
   p.heads = s.heads;
@@ -221,34 +256,17 @@ void runBench() {
   p.valueDim = s.valueDim;
   p.scale = 0.125f;
 
-  const double denseFlops = 4.0 * double(s.batch * s.heads) * double(s.seqQ) * double(s.seqKv) * double(s.headDim);
-
-  // Configurations: dense (no mask) and random masks keeping about d of each row's key blocks.
-  struct Config {
-    double density;  // actual fraction of kept blocks
-    std::vector<int32_t> counts, indices;
-    double bestMs = 1e30, bestCpuMs = 1e30;
-  };
-  std::vector<Config> configs(1);
-  configs[0].density = 1.0;
-  for (double density : {0.1, 0.25, 0.5, 0.75, 1.0}) {
-    Config c;
-    randomMask(s, density, false, rng, c.counts, c.indices);
-    int64_t kept = 0;
-    for (int32_t n : c.counts) kept += n;
-    c.density = double(kept) / double(c.counts.size() * size_t(s.seqKv / kBlockSize));
-    configs.push_back(std::move(c));
-  }
-
   // Round-robin over the configurations and keep each one's best time, so that load from other
   // processes on the machine affects them alike.
-  const int rounds = std::getenv("NABLA_BENCH_ROUNDS") ? std::atoi(std::getenv("NABLA_BENCH_ROUNDS")) : 10;
+  const char* roundsEnv = std::getenv("NABLA_BENCH_ROUNDS");
+  const int rounds = roundsEnv ? std::max(1, std::atoi(roundsEnv)) : 10;
   for (int round = 0; round <= rounds; ++round) {
     for (Config& c : configs) {
+      Inputs& in = const_cast<Inputs&>(inputs[int(c.dtype)]);
       p.kvCounts = c.counts.empty() ? nullptr : c.counts.data();
       p.kvIndices = c.indices.empty() ? nullptr : c.indices.data();
       const double t0 = seconds(), c0 = cpuSeconds();
-      nabla::cpu::attention(p, q.data(), k.data(), v.data(), t, out.data());
+      nabla::cpu::attention(p, in.q.data(), in.k.data(), in.v.data(), c.dtype, in.out.data());
       const double ms = (seconds() - t0) * 1e3, cpuMs = (cpuSeconds() - c0) * 1e3;
       if (round > 0) {  // round 0 warms up
         c.bestMs = std::min(c.bestMs, ms);
@@ -257,21 +275,21 @@ void runBench() {
     }
   }
 
-  std::printf("fp32 B=1 H=4 S=4096 D=64, %d thread(s), best of %d\n", nabla::ThreadPool::instance().threads(), rounds);
   const int threads = nabla::ThreadPool::instance().threads();
-  std::printf("%-8s %-9s %-10s %-10s %-14s %-14s %-12s %-12s\n", "mask", "density", "ms", "GFLOP/s", "1.15*d*dense",
-              "ms/(d*dense)", "cpu ms/thr", "cpu GFLOP/s");
+  std::printf("B=1 H=4 S=4096 D=64, %d thread(s), best of %d; FLOPs = 4*B*H*S*S*D*density\n", threads, rounds);
+  std::printf("%-9s %-7s %-8s %-9s %-9s %-13s %-13s %-11s %-11s\n", "dtype", "mask", "density", "ms", "GFLOP/s",
+              "1.15*d*dense", "ms/(d*dense)", "cpu ms/thr", "cpu GFLOP/s");
   const double denseMs = configs[0].bestMs;
   for (const Config& c : configs) {
     const bool dense = c.counts.empty();
-    std::printf("%-8s %-9.3f %-10.2f %-10.1f ", dense ? "dense" : "sparse", c.density, c.bestMs,
-                denseFlops * c.density / c.bestMs / 1e6);
+    std::printf("%-9s %-7s %-8.3f %-9.2f %-9.1f ", nabla::dtypeName(c.dtype), dense ? "dense" : "sparse", c.density,
+                c.bestMs, denseFlops * c.density / c.bestMs / 1e6);
     if (dense)
-      std::printf("%-14s %-14s ", "-", "-");
+      std::printf("%-13s %-13s ", "-", "-");
     else
-      std::printf("%-14.2f %-14.2f ", 1.15 * c.density * denseMs, c.bestMs / (c.density * denseMs));
+      std::printf("%-13.2f %-13.2f ", 1.15 * c.density * denseMs, c.bestMs / (c.density * denseMs));
     const double cpuMs = c.bestCpuMs / threads;
-    std::printf("%-12.2f %-12.1f\n", cpuMs, denseFlops * c.density / cpuMs / 1e6);
+    std::printf("%-11.2f %-11.1f\n", cpuMs, denseFlops * c.density / cpuMs / 1e6);
   }
 }
 

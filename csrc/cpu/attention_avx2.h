@@ -1,7 +1,7 @@
 // The AVX2 + FMA attention kernel: one query block (64 queries) against its kept key blocks.
 //
 // Every function carries target("avx2,fma,f16c") so the file builds without -mavx2; attention.cc
-// calls attentionRowAvx2 only after __builtin_cpu_supports says the CPU has AVX2 and FMA.
+// calls attentionRowAvx2 only after __builtin_cpu_supports says the CPU has AVX2, FMA and F16C.
 //
 // Per row, with Q pre-scaled by c = scale * log2(e) so that exp becomes exp2:
 //   Q^T  [D][64]  built once                        (queries along the vector lanes)
@@ -28,7 +28,11 @@
 #define NABLA_AVX2_FN __attribute__((target("avx2,fma,f16c")))
 // Fully unrolls a loop over a micro-tile's registers; without it GCC keeps the accumulator
 // arrays on the stack and stores them on every step.
+#if defined(__clang__)
+#define NABLA_UNROLL _Pragma("unroll")
+#else
 #define NABLA_UNROLL _Pragma("GCC unroll 8")
+#endif
 
 namespace nabla {
 namespace cpu {

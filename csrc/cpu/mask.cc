@@ -59,14 +59,15 @@ void selectBlocks(const MaskParams& p, RowScratch& s, int64_t candidates) {
   if (candidates > 0) s.keep[size_t(*(last - 1))] = 1;
 }
 
-// qi . kj in fp64 with four independent sums (breaks the add latency chain).
-double dot(const float* qi, const float* kj, int64_t d) {
-  double acc[4] = {0, 0, 0, 0};
-  int64_t c = 0;
-  for (; c + 4 <= d; c += 4)
-    for (int u = 0; u < 4; ++u) acc[u] += double(qi[c + u]) * double(kj[c + u]);
-  for (; c < d; ++c) acc[0] += double(qi[c]) * double(kj[c]);
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+// logits[j] = sum_c qi[c] * kaT[c][j] in fp64, accumulated across j (vectorises without
+// reordering any sum).
+void rowLogits(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
+  std::fill(logits, logits + nk, 0.0);
+  for (int64_t c = 0; c < d; ++c) {
+    const double qc = qi[c];
+    const double* kc = kaT + c * nk;
+    for (int64_t j = 0; j < nk; ++j) logits[j] += qc * kc[j];
+  }
 }
 
 }  // namespace
@@ -77,6 +78,11 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
   std::vector<float> qa(size_t(heads * nq * d)), ka(size_t(heads * nk * d));
   blockPool(q, dtype, heads, p.seqQ, d, qa.data());
   blockPool(k, dtype, heads, p.seqKv, d, ka.data());
+  // ka transposed per head to [D][nk] in fp64 for rowLogits
+  std::vector<double> kaT(ka.size());
+  for (int64_t head = 0; head < heads; ++head)
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t c = 0; c < d; ++c) kaT[size_t((head * d + c) * nk + j)] = ka[size_t((head * nk + j) * d + c)];
   const double scale = 1.0 / std::sqrt(double(d));
   const int32_t* doc = p.blockDoc;
 
@@ -88,13 +94,13 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
       // logits and softmax over the row's document
       int64_t candidates = 0;
       double maxLogit = -std::numeric_limits<double>::infinity();
+      rowLogits(qi, &kaT[size_t(head * d * nk)], d, nk, s.prob.data());
       for (int64_t j = 0; j < nk; ++j) {
         if (doc && doc[i] != doc[j]) {
           s.prob[size_t(j)] = -std::numeric_limits<double>::infinity();
           continue;
         }
-        const float* kj = &ka[size_t((head * nk + j) * d)];
-        s.prob[size_t(j)] = dot(qi, kj, d) * scale;
+        s.prob[size_t(j)] *= scale;
         maxLogit = std::max(maxLogit, s.prob[size_t(j)]);
         s.order[size_t(candidates++)] = int32_t(j);
       }

@@ -6,19 +6,40 @@
 
 namespace nabla {
 namespace cpu {
+namespace {
+
+template <DType T>
+inline float load(const void* base, size_t i) {
+  if constexpr (T == DType::Float32) return static_cast<const float*>(base)[i];
+  else if constexpr (T == DType::BFloat16) return bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
+  else return halfToFloat(static_cast<const uint16_t*>(base)[i]);
+}
+
+// One dtype at a time so the inner loop (independent adds across d) vectorises. fp64 sums: the
+// mean is exact to fp32 rounding, and neither overflows near the fp32/bf16 maximum nor loses
+// subnormal inputs.
+template <DType T>
+void poolBlocks(const void* x, int64_t begin, int64_t end, int64_t headDim, float* out) {
+  const size_t D = size_t(headDim);
+  std::vector<double> sum(D);
+  for (int64_t rb = begin; rb < end; ++rb) {
+    std::fill(sum.begin(), sum.end(), 0.0);
+    const size_t first = size_t(rb) * kBlockSize * D;  // x viewed as [rows*blocks, 64, D]
+    for (size_t t = 0; t < size_t(kBlockSize); ++t)
+      for (size_t d = 0; d < D; ++d) sum[d] += double(load<T>(x, first + t * D + d));
+    for (size_t d = 0; d < D; ++d) out[size_t(rb) * D + d] = float(sum[d] * (1.0 / kBlockSize));
+  }
+}
+
+}  // namespace
 
 void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out) {
-  const int64_t blocks = seq / kBlockSize;
-  ThreadPool::instance().parallelFor(rows * blocks, 4, [&](int64_t begin, int64_t end, int) {
-    std::vector<double> sum(static_cast<size_t>(headDim));  // fp64 sums: the mean is exact to fp32 rounding
-    for (int64_t rb = begin; rb < end; ++rb) {
-      std::fill(sum.begin(), sum.end(), 0.0);
-      const size_t first = size_t(rb) * kBlockSize * size_t(headDim);  // row-major [rows*blocks, 64, D]
-      for (int t = 0; t < kBlockSize; ++t)
-        for (int64_t d = 0; d < headDim; ++d)
-          sum[size_t(d)] += loadElement(x, first + size_t(t) * size_t(headDim) + size_t(d), dtype);
-      for (int64_t d = 0; d < headDim; ++d)
-        out[size_t(rb) * size_t(headDim) + size_t(d)] = float(sum[size_t(d)] / kBlockSize);
+  const int64_t blocks = rows * (seq / kBlockSize);
+  ThreadPool::instance().parallelFor(blocks, 16, [&](int64_t begin, int64_t end, int) {
+    switch (dtype) {
+      case DType::Float32: return poolBlocks<DType::Float32>(x, begin, end, headDim, out);
+      case DType::Float16: return poolBlocks<DType::Float16>(x, begin, end, headDim, out);
+      case DType::BFloat16: return poolBlocks<DType::BFloat16>(x, begin, end, headDim, out);
     }
   });
 }

@@ -63,7 +63,14 @@ Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelNam
 
 bool compiledIn() { return true; }
 
-std::string archList() { return NABLA_CUDA_ARCHS; }
+// CMake's list may reach us separated by ';', ',' or ' ' (a ';' cannot survive
+// target_compile_definitions); report it ';'-separated like CMAKE_CUDA_ARCHITECTURES.
+std::string archList() {
+  std::string archs = NABLA_CUDA_ARCHS;
+  for (char& c : archs)
+    if (c == ',' || c == ' ') c = ';';
+  return archs;
+}
 
 int runtimeVersion() { return CUDART_VERSION; }
 

@@ -33,7 +33,7 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   result.Set("cuda", usable);
   result.Set("devices", list);
   if (!usable) {
-    std::string reason = status.ok() ? "no CUDA device found" : status.name + ": " + status.message;
+    std::string reason = status.ok() ? "no CUDA device found" : status.message + " (" + status.name + ")";
     result.Set("reason", reason);
   }
   Napi::Object build = Napi::Object::New(env);

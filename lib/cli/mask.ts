@@ -4,7 +4,7 @@ import { performance } from 'perf_hooks';
 import { BACKENDS, Backend, PlacementOptions, resolvePlacement } from '../backend';
 import { BlockMask, MaskOptions, nablaMask } from '../mask';
 import { loadNpy, npyToTensor, saveNpy } from '../npy';
-import { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from '../shapes';
+import { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from '../defaults';
 import { Tensor } from '../tensor';
 import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
 
@@ -39,12 +39,12 @@ const MASK_FLAG_NAMES = MASK_FLAGS.map((f) => f.name);
 /** Mask flags -> MaskOptions; only the flags given (the library fills in its defaults). */
 export function maskOptions(flags: Flags): MaskOptions {
   const options: MaskOptions = {};
-  const text = (name: string) => flags.get(name) as string | undefined;
-  if (flags.has('threshold')) options.threshold = parseNumber(text('threshold') as string, 'threshold');
-  if (flags.has('method')) options.method = parseChoice(text('method') as string, 'method', MASK_METHODS);
-  if (flags.has('grid')) options.grid = parseIntList(text('grid') as string, 'grid', '3 comma-separated integers T,H,W', 3) as [number, number, number];
-  if (flags.has('sta')) options.sta = parseIntList(text('sta') as string, 'sta', '3 comma-separated integers wT,wH,wW', 3) as [number, number, number];
-  if (flags.has('frames')) options.frames = parseIntList(text('frames') as string, 'frames', 'comma-separated frame boundaries such as 0,10,21');
+  const text = (name: string) => flags.get(name) as string;
+  if (flags.has('threshold')) options.threshold = parseNumber(text('threshold'), 'threshold');
+  if (flags.has('method')) options.method = parseChoice(text('method'), 'method', MASK_METHODS);
+  if (flags.has('grid')) options.grid = parseIntList(text('grid'), 'grid', '3 comma-separated integers T,H,W', 3) as [number, number, number];
+  if (flags.has('sta')) options.sta = parseIntList(text('sta'), 'sta', '3 comma-separated integers wT,wH,wW', 3) as [number, number, number];
+  if (flags.has('frames')) options.frames = parseIntList(text('frames'), 'frames', 'comma-separated frame boundaries such as 0,10,21');
   if ((options.sta || options.frames) && !options.grid)
     throw new UsageError(`--grid T,H,W is required with ${options.sta ? '--sta' : '--frames'}`);
   return options;

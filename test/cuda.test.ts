@@ -1,0 +1,212 @@
+// The CUDA backend against the CPU backend (the oracle). Skipped, with the reason printed, where no
+// CUDA device can be used; NABLA_REQUIRE_CUDA=1 turns that skip into a failure (GPU machines).
+import {
+  BlockMask, DeviceTensor, attentionSync, backends, blockPool, blockPoolSync, blockSparseAttention, blockSparseAttentionSync,
+  fromFloat32, nablaAttention, nablaMask, nablaMaskSync, tensor, toDevice, toFloat32, Tensor, DType,
+} from '../lib';
+import { native } from '../lib/native';
+import { randn, rng } from './reference';
+import { CPU, qkCase } from './helpers';
+
+const info = backends();
+const requireCuda = process.env.NABLA_REQUIRE_CUDA === '1';
+const CUDA = { backend: 'cuda' } as const;
+
+if (!info.cuda) {
+  const reason = `no CUDA device (${info.reason ?? 'unknown reason'})`;
+  if (requireCuda) {
+    test('NABLA_REQUIRE_CUDA=1 needs a usable CUDA device', () => {
+      throw new Error(`NABLA_REQUIRE_CUDA=1 but ${reason}`);
+    });
+  } else {
+    // eslint-disable-next-line no-console
+    console.warn(`CUDA tests skipped: ${reason}. Set NABLA_REQUIRE_CUDA=1 to make this a failure.`);
+    test.skip(`CUDA tests: skipped, ${reason}`, () => undefined);
+  }
+}
+
+const describeCuda = info.cuda ? describe : describe.skip;
+
+/** sum (a-b)^2 / sum b^2 */
+function normalisedMse(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return num / (den || 1);
+}
+
+function asFloat(t: Tensor): Float32Array {
+  return toFloat32(t.data, t.type);
+}
+
+function cast(t: Tensor, type: DType): Tensor {
+  return type === 'float32' ? t : tensor(fromFloat32(t.data, type), t.dims, type);
+}
+
+/** Blocks where the CPU and CUDA masks differ must lie at the CDF cut (within fp32 rounding). */
+function expectMasksMatch(gpu: BlockMask, cpu: BlockMask, threshold: number, tolerance = 1e-4) {
+  const map = cpu.map as Float32Array;
+  const [, , , nk] = cpu.dims;
+  const a = gpu.toDense(), b = cpu.toDense();
+  for (let r = 0; r < cpu.kvCounts.length; r++) {
+    const row = Array.from(map.subarray(r * nk, (r + 1) * nk));
+    const order = [...row.keys()].sort((x, y) => row[x] - row[y] || y - x);
+    const running = new Float64Array(nk);
+    let sum = 0;
+    for (const j of order) running[j] = sum += row[j];
+    for (let j = 0; j < nk; j++) {
+      if (a[r * nk + j] === b[r * nk + j]) continue;
+      expect({ row: r, block: j, distanceFromCut: Math.abs(running[j] - (1 - threshold)) < tolerance }).toEqual({ row: r, block: j, distanceFromCut: true });
+    }
+  }
+}
+
+describeCuda('CUDA blockPool', () => {
+  test.each(['float32', 'float16', 'bfloat16'] as const)('%s equals the CPU', async (type) => {
+    const x = cast(tensor(randn(2 * 3 * 256 * 40, 1), [2, 3, 256, 40]), type);
+    const gpu = await blockPool(x, CUDA);
+    const cpu = blockPoolSync(x, CPU);
+    for (let i = 0; i < cpu.data.length; i++) expect(Math.abs(gpu.data[i] - cpu.data[i])).toBeLessThan(1e-5);
+  });
+});
+
+describeCuda('CUDA nablaMask', () => {
+  const shapes: { grid: [number, number, number]; H: number; D: number }[] = [
+    { grid: [4, 16, 16], H: 2, D: 64 },
+    { grid: [5, 24, 32], H: 3, D: 128 },
+    { grid: [2, 8, 8], H: 1, D: 16 },
+  ];
+  for (const s of shapes)
+    for (const threshold of [0.2, 0.7, 0.9, 1]) {
+      test(`grid ${s.grid} H${s.H} D${s.D} thr ${threshold}`, async () => {
+        const { q, k } = qkCase(1, s.H, s.grid, s.D, threshold * 100 + s.D);
+        const gpu = await nablaMask(q, k, { threshold, ...CUDA });
+        const cpu = nablaMaskSync(q, k, { threshold, returnMap: true, ...CPU });
+        expectMasksMatch(gpu, cpu, threshold);
+      });
+    }
+
+  test('STA, documents, topk, bf16', async () => {
+    const { q, k, grid } = qkCase(1, 2, [6, 16, 16], 64, 3);
+    for (const type of ['bfloat16', 'float16'] as const) {
+      const qh = cast(q, type), kh = cast(k, type);
+      for (const opts of [
+        { threshold: 0.5, grid, sta: [3, 1, 1] as [number, number, number] },
+        { threshold: 0.6, grid, frames: [0, 2, 6] },
+        { threshold: 0.4, grid, frames: [0, 1, 3, 6], sta: [5, 3, 3] as [number, number, number] },
+      ]) {
+        const gpu = await nablaMask(qh, kh, { ...opts, ...CUDA });
+        expectMasksMatch(gpu, nablaMaskSync(qh, kh, { ...opts, returnMap: true, ...CPU }), opts.threshold);
+      }
+      for (const threshold of [0.1, 0.5]) {
+        const gpu = await nablaMask(qh, kh, { threshold, method: 'topk', ...CUDA });
+        const cpu = nablaMaskSync(qh, kh, { threshold, method: 'topk', ...CPU });
+        expect(Array.from(gpu.kvCounts)).toEqual(Array.from(cpu.kvCounts));
+        expect(Array.from(gpu.kvIndices)).toEqual(Array.from(cpu.kvIndices));
+      }
+    }
+  });
+
+  test('rows of 4096 blocks', async () => {
+    const S = 4096 * 64, D = 16;
+    const q = tensor(randn(S * D, 8, 0.5), [1, 1, S, D]);
+    const gpu = await nablaMask(q, q, { threshold: 0.7, ...CUDA });
+    const cpu = nablaMaskSync(q, q, { threshold: 0.7, returnMap: true, ...CPU });
+    expectMasksMatch(gpu, cpu, 0.7);
+  });
+});
+
+describeCuda('CUDA attention', () => {
+  const kernels = ['fast', 'simple'] as const;
+  const shapes = [
+    { B: 1, H: 2, Sq: 256, Skv: 256, D: 64, Dv: 64 },
+    { B: 2, H: 1, Sq: 192, Skv: 320, D: 128, Dv: 128 },
+  ];
+  for (const kernel of kernels)
+    for (const type of ['bfloat16', 'float16'] as const)
+      for (const c of shapes) {
+        test(`${kernel} ${type} D${c.D} Sq${c.Sq} Skv${c.Skv}: equals the CPU, empty rows zero, nothing unwritten`, async () => {
+          const q = cast(tensor(randn(c.B * c.H * c.Sq * c.D, 1), [c.B, c.H, c.Sq, c.D]), type);
+          const k = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 2), [c.B, c.H, c.Skv, c.D]), type);
+          const v = cast(tensor(randn(c.B * c.H * c.Skv * c.Dv, 3), [c.B, c.H, c.Skv, c.Dv]), type);
+          const nq = c.Sq / 64, nk = c.Skv / 64;
+          const r = rng(c.D);
+          const dense = Uint8Array.from({ length: c.B * c.H * nq * nk }, () => (r() < 0.5 ? 1 : 0));
+          dense.fill(0, 0, nk);
+          const mask = BlockMask.fromDense(dense, [c.B, c.H, nq, nk]);
+          const cpu = blockSparseAttentionSync(q, k, v, mask, CPU);
+          // poison the device output so unwritten elements show up as NaN
+          const out = new native.DeviceBuffer(0, cpu.data.byteLength);
+          out.fill(0xff);
+          const qd = toDevice(q), kd = toDevice(k), vd = toDevice(v), md = mask.toDevice();
+          const lists = md.operands();
+          await native.attention({
+            q: qd.buffer, k: kd.buffer, v: vd.buffer, out, dtype: type === 'float16' ? 1 : 2, batch: c.B, heads: c.H,
+            seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.Dv, scale: 1 / Math.sqrt(c.D), kernel,
+            kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, backend: 'cuda', device: 0,
+          }, true);
+          const got = new Uint16Array(cpu.data.length);
+          out.download(got, false);
+          const gpuValues = toFloat32(got, type);
+          for (const x of gpuValues) expect(Number.isFinite(x)).toBe(true);
+          for (let i = 0; i < 64 * c.Dv; i++) expect(gpuValues[i]).toBe(0);
+          expect(normalisedMse(gpuValues, asFloat(cpu))).toBeLessThan(5e-4);
+          [qd, kd, vd].forEach((t) => t.dispose());
+          md.dispose();
+          out.dispose();
+        });
+      }
+
+  test.each(['float32', 'float16'] as const)('simple kernel, %s, odd head dims, Dv != D', async (type) => {
+    const c = { B: 1, H: 2, Sq: 128, Skv: 192, D: 40, Dv: 24 };
+    const q = cast(tensor(randn(c.B * c.H * c.Sq * c.D, 4), [c.B, c.H, c.Sq, c.D]), type);
+    const k = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 5), [c.B, c.H, c.Skv, c.D]), type);
+    const v = cast(tensor(randn(c.B * c.H * c.Skv * c.Dv, 6), [c.B, c.H, c.Skv, c.Dv]), type);
+    const gpu = attentionSync(q, k, v, { kernel: 'simple', ...CUDA });
+    expect(normalisedMse(asFloat(gpu), asFloat(attentionSync(q, k, v, CPU)))).toBeLessThan(type === 'float32' ? 1e-10 : 5e-4);
+  });
+
+  test("'fast' refuses what it cannot run; 'auto' falls back", () => {
+    const q = tensor(randn(128 * 40, 7), [1, 1, 128, 40]);
+    expect(() => attentionSync(q, q, q, { kernel: 'fast', ...CUDA })).toThrow(/fast|head dim|float/i);
+    expect(normalisedMse(attentionSync(q, q, q, CUDA).data, attentionSync(q, q, q, CPU).data)).toBeLessThan(1e-10);
+  });
+
+  test('device tensors in, device tensors out; NABLA step without host copies', async () => {
+    const { q, k, grid } = qkCase(1, 2, [4, 16, 16], 64, 5);
+    const qh = cast(q, 'bfloat16'), kh = cast(k, 'bfloat16');
+    const vh = cast(tensor(randn(q.data.length, 9), q.dims), 'bfloat16');
+    const [qd, kd, vd] = [toDevice(qh), toDevice(kh), toDevice(vh)];
+    const { output, mask } = await nablaAttention(qd, kd, vd, { threshold: 0.7, grid, sta: [3, 1, 1] });
+    expect(output).toBeInstanceOf(DeviceTensor);
+    expect(mask.device).toBe(0);
+    const host = await output.toHost();
+    const cpu = blockSparseAttentionSync(qh, kh, vh, BlockMask.fromKvBlocks(mask.kvCounts, mask.kvIndices, mask.dims), CPU);
+    expect(normalisedMse(asFloat(host), asFloat(cpu))).toBeLessThan(5e-4);
+    const pooled = await blockPool(qd);
+    expect(pooled).toBeInstanceOf(DeviceTensor);
+    // disposing while an op is pending is refused, then allowed
+    const pending = blockSparseAttention(qd, kd, vd, mask);
+    expect(() => qd.dispose()).toThrow(/pending/);
+    await pending;
+    for (const t of [qd, kd, vd, output, pooled]) t.dispose();
+    expect(qd.disposed).toBe(true);
+    expect(() => blockPool(qd)).toThrow(/live device tensor/);
+    mask.dispose();
+  });
+
+  test('out of memory is a catchable error and the device stays usable', () => {
+    let caught: (Error & { code?: string }) | undefined;
+    try {
+      new native.DeviceBuffer(0, 2 ** 50);
+    } catch (e) {
+      caught = e as Error & { code?: string };
+    }
+    expect(caught?.code).toBe('cudaErrorMemoryAllocation');
+    const x = tensor(randn(64 * 16, 1), [1, 1, 64, 16]);
+    const gpu = blockPoolSync(x, CUDA).data, cpu = blockPoolSync(x, CPU).data;
+    for (let i = 0; i < cpu.length; i++) expect(Math.abs(gpu[i] - cpu[i])).toBeLessThan(1e-6);
+  });
+});
