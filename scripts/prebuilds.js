@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// npm run prebuilds: the prebuilt binary that ships inside the npm package.
+//   prebuilds/<platform>-<arch>/node.napi.node   (prebuildify's folder layout and Node-API name)
+// One binary holds the CPU and the CUDA backend (static CUDA runtime: it loads on machines without
+// an NVIDIA driver and reports CUDA unavailable there). Debug info is stripped.
+// prebuildify drives only node-gyp, which cannot build the CUDA sources, hence this script.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+
+function run(command, args, env = {}) {
+  console.log(`prebuilds: ${[command, ...args].join(' ')}`);
+  const r = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${command} exited with ${r.status}`);
+}
+
+function main() {
+  const jobs = String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+  // NABLA_CUDA=ON: a prebuilt binary without the CUDA backend would be a silent downgrade.
+  run(process.execPath, [require.resolve('cmake-js/bin/cmake-js'), 'build', '--parallel', jobs, '--CDNABLA_CUDA=ON'],
+    { CMAKE_BUILD_PARALLEL_LEVEL: jobs, NABLA_CUDA: 'ON' });
+  const built = path.join(root, 'build', 'Release', 'nabla_attention.node');
+  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const target = path.join(dir, 'node.napi.node');
+  if (process.platform === 'linux') run('strip', ['--strip-debug', '-o', target, built]);
+  else fs.copyFileSync(built, target);
+
+  const addon = require(target);
+  const build = addon.backends().build;
+  if (!build.cudaCompiled) throw new Error('the prebuilt binary has no CUDA backend');
+  console.log(`prebuilds: ${path.relative(root, target)} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB, ` +
+    `CUDA archs ${build.cudaArchs}, CUDA runtime ${build.cudaRuntimeVersion})`);
+}
+
+try {
+  main();
+} catch (err) {
+  console.error(`prebuilds: ${err.message}`);
+  process.exitCode = 1;
+}
