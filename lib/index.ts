@@ -17,3 +17,5 @@ export type { AttentionKernel, AttentionOptions, NablaAttentionOptions } from '.
 export { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_HEAD_DIM, MIN_HEAD_DIM } from './shapes';
 export type { BlockGrid, MaskMethod, StaWindow, TokenGrid } from './shapes';
 export { VERSION } from './version';
+export { loadNpy, saveNpy, readNpy, writeNpy, npyToTensor, tensorToNpy } from './npy';
+export type { NpyArray, NpyData, NpyDType } from './npy';

@@ -48,3 +48,14 @@ test('binding.gyp lists every C++ source of the CPU build', () => {
   wanted.push('csrc/cuda/stub.cc');
   expect([...listed].sort()).toEqual(wanted.sort());
 });
+
+test('a binary that cannot load fails with one message naming the platform, the paths tried and the fix', () => {
+  const { spawnSync } = require('child_process');
+  const r = spawnSync(process.execPath, ['-e', "require('./dist/native')"], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, NABLA_NATIVE_PATH: '/nonexistent/nabla.node' },
+  });
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toContain(`no native binary loads on ${process.platform}-${process.arch}`);
+  expect(r.stderr).toContain('/nonexistent/nabla.node (not found)');
+  expect(r.stderr).toContain('npm rebuild nabla-attention');
+});

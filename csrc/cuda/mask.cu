@@ -8,8 +8,9 @@
 //   CDF:  cut = largest c with sum_{key_j < c} P_j < 1 - thr. Every block with key > cut is kept,
 //         every block with key < cut dropped (the ascending running sum up to it stays < 1 - thr).
 //   topk: cut = the K-th largest key (largest c with #{key_j >= c} >= K); keys > cut are kept.
-// Ties at `cut` are resolved by block index: CDF drops the lowest-index ties first (as an
-// ascending sort by (P, index) would), keeping at least one; topk keeps the lowest-index ties.
+// Ties at `cut` are resolved by block index exactly as the CPU backend's ascending sort by
+// (P, -index) does: the highest-index ties are dropped first and the lowest-index ones kept (CDF
+// keeps at least one); topk keeps the lowest-index ties.
 // Blocks whose running sum lies within fp32 rounding of 1 - thr may differ from the CPU backend
 // (NABLA.md 1.3 allows it); sums are fp32 tree reductions.
 #include <cmath>
@@ -163,8 +164,9 @@ __global__ void __launch_bounds__(kMaskThreads, 4) nablaMaskKernel(const MaskKer
     }
     below = blockReduce(below, SumOp{}, warpFloat);
     ties = blockReduce(ties, SumOp{}, warpInt);
-    // The s-th tie (s = 1..ties, by index) brings the running sum to below + s*v: it is dropped
-    // while that stays < 1 - thr; the last tie is always kept.
+    // Ties are visited highest index first (the CPU's ascending order by (P, -index)); the s-th
+    // visited tie brings the running sum to below + s*v and is dropped while that stays < 1 - thr.
+    // The last one visited (the lowest index) is always kept.
     const float v = valueOfKey(cut), need = p.dropMass - below;
     int drop = 0;
     if (need > 0.f) {
@@ -177,8 +179,9 @@ __global__ void __launch_bounds__(kMaskThreads, 4) nablaMaskKernel(const MaskKer
         drop = ties - 1;
       }
     }
-    tieBegin = drop;
-    tieEnd = ties;
+    // kept ties: the ties - drop lowest indexes (ranks are ascending by block index)
+    tieBegin = 0;
+    tieEnd = ties - (drop > 0 ? drop : 0);
   } else {
     const int keep = int(topkCount(p.threshold, documents ? docKeys : nk));
     // cut = max c with #{key_j >= c} >= K, i.e. the K-th largest key
