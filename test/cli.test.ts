@@ -55,11 +55,7 @@ function readMask(file: string): NpyArray {
 }
 
 beforeAll(() => {
-  // The CLI runs from dist: build it from the current sources so the test never sees a stale copy.
-  const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], {
-    cwd: ROOT, encoding: 'utf8',
-  });
-  if (tsc.status !== 0) throw new Error(`npm run build:ts failed:\n${tsc.stdout}${tsc.stderr}`);
+  // The CLI runs from dist, which jest's global setup rebuilt from the current sources.
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-cli-'));
 });
 

@@ -22,7 +22,8 @@ test('npm pack + install into an empty project without compilers uses the prebui
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-pack-'));
   try {
     expectOk(npm(['run', 'prebuilds'], root), 'npm run prebuilds');
-    const packed = npm(['pack', '--json', '--pack-destination', work], root);
+    // --ignore-scripts: dist/ was built by jest's global setup; rebuilding it here would race other test files
+    const packed = npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], root);
     expectOk(packed, 'npm pack');
     const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')));
     const files: string[] = info.files.map((f: { path: string }) => f.path);
