@@ -233,6 +233,11 @@ function header() {
   const b = h.build;
   say(`- build: CUDA compiled ${b.cudaCompiled}, archs ${b.cudaArchs || 'none'}, CUDA runtime ${b.cudaRuntimeVersion}, CPU threads ${b.cpuThreads}, Node-API ${b.napiVersion}`);
   say(`- package ${h.version}, git ${h.git}, node ${h.node}, ${h.date}`);
+  if (dev) {
+    const cc = dev.computeCapability.replace('.', '');
+    if (!new RegExp(`(^|;)${cc}`).test(b.cudaArchs || ''))
+      say(`- WARNING: this binary has no SASS/PTX target for cc ${dev.computeCapability} (archs ${b.cudaArchs}): kernels run via JIT or not at all`);
+  }
   say(`- mode ${h.mode}; timings: warm-up ${WARMUP}, median of ${ITERS}${Object.keys(h.env).length ? `; env ${JSON.stringify(h.env)}` : ''}`);
   say();
 }

@@ -93,7 +93,8 @@ function paint(values: ArrayLike<number>, dims: MaskDims, options: PictureOption
   const layout = panelLayout(B * H, nq, nk, options);
   const { width, height, cellBlocks: f, cellPixels: s } = layout;
   const pixels = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) pixels.set(SEPARATOR_COLOR, i * 3);
+  for (let i = 0; i < width; i++) pixels.set(SEPARATOR_COLOR, i * 3);
+  for (let y = 1; y < height; y++) pixels.copyWithin(y * width * 3, 0, width * 3);
   const cellsDown = Math.ceil(nq / f), cellsAcross = Math.ceil(nk / f);
   const sums = new Float64Array(cellsDown * cellsAcross);
   const counts = new Float64Array(cellsDown * cellsAcross);
@@ -109,14 +110,19 @@ function paint(values: ArrayLike<number>, dims: MaskDims, options: PictureOption
       }
     }
     const [x0, y0] = panelOrigin(layout, p);
-    for (let ci = 0; ci < cellsDown; ci++)
+    for (let ci = 0; ci < cellsDown; ci++) {
+      const top = ((y0 + ci * s) * width + x0) * 3; // first pixel row of this row of cells
       for (let cj = 0; cj < cellsAcross; cj++) {
-        const rgb = color(sums[ci * cellsAcross + cj] / counts[ci * cellsAcross + cj]);
-        for (let dy = 0; dy < s; dy++) {
-          const row = (y0 + ci * s + dy) * width + x0 + cj * s;
-          for (let dx = 0; dx < s; dx++) pixels.set(rgb, (row + dx) * 3);
+        const [r, g, b] = color(sums[ci * cellsAcross + cj] / counts[ci * cellsAcross + cj]);
+        for (let at = top + cj * s * 3, end = at + s * 3; at < end; at += 3) {
+          pixels[at] = r;
+          pixels[at + 1] = g;
+          pixels[at + 2] = b;
         }
       }
+      const rowBytes = cellsAcross * s * 3;
+      for (let dy = 1; dy < s; dy++) pixels.copyWithin(top + dy * width * 3, top, top + rowBytes);
+    }
   }
   return { width, height, pixels, layout };
 }
@@ -134,21 +140,26 @@ export function maskPicture(dense: Uint8Array, dims: MaskDims, options: PictureO
   return paint(dense, dims, options, (kept) => mix(DROPPED_COLOR, KEPT_COLOR, kept));
 }
 
-/** Decades of P shown below the largest value; smaller values get the darkest color. */
+/** Most decades of P shown below the largest value; smaller values get the darkest color. */
 export const MAP_DECADES = 6;
 
 /**
- * The block map P [B, H, nq, nk] of the first heads as a heat map: viridis over log10(P), from
- * (max - MAP_DECADES) (dark purple) to the largest P of the drawn panels (yellow).
+ * The block map P [B, H, nq, nk] of the first heads as a heat map: viridis over log10(P), from the
+ * smallest positive P of the drawn panels (dark purple; at most MAP_DECADES below the largest)
+ * to the largest (yellow).
  */
 export function mapPicture(map: Float32Array, dims: MaskDims, options: PictureOptions = {}): Picture {
   const [, , nq, nk] = dims;
   const shown = Math.min(panelLayout(dims[0] * dims[1], nq, nk, options).panels * nq * nk, map.length);
-  let max = 0;
-  for (let i = 0; i < shown; i++) if (map[i] > max) max = map[i];
+  let max = 0, min = Infinity;
+  for (let i = 0; i < shown; i++) {
+    if (map[i] > max) max = map[i];
+    if (map[i] > 0 && map[i] < min) min = map[i];
+  }
   const hi = Math.log10(max || 1);
-  const lo = hi - MAP_DECADES;
-  return paint(map, dims, options, (p) => viridis(p > 0 ? (Math.log10(p) - lo) / (hi - lo) : 0));
+  const lo = Math.max(Number.isFinite(min) ? Math.log10(min) : hi - MAP_DECADES, hi - MAP_DECADES);
+  const span = hi - lo || 1;
+  return paint(map, dims, options, (p) => viridis(p > 0 ? (Math.log10(p) - lo) / span : 0));
 }
 
 /** Writes a picture as an RGB PNG file. */

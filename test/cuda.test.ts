@@ -109,6 +109,19 @@ describeCuda('CUDA nablaMask', () => {
     }
   });
 
+  test('exact ties are broken like the CPU: equal probabilities keep the lower block index', async () => {
+    // constant q and k: every P is exactly 1/8, every running sum exact; thr 0.5 keeps blocks 0..4
+    const q = tensor(new Float32Array(2 * 512 * 16).fill(0.25), [1, 2, 512, 16]);
+    for (const method of ['cdf', 'topk'] as const) {
+      const gpu = await nablaMask(q, q, { threshold: 0.5, method, ...CUDA });
+      const cpu = nablaMaskSync(q, q, { threshold: 0.5, method, ...CPU });
+      expect(Array.from(gpu.kvCounts)).toEqual(Array.from(cpu.kvCounts));
+      expect(Array.from(gpu.kvIndices)).toEqual(Array.from(cpu.kvIndices));
+    }
+    expect(Array.from(nablaMaskSync(q, q, { threshold: 0.5, ...CPU }).kvIndices.subarray(0, 8))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(nablaMaskSync(q, q, { threshold: 0.5, ...CPU }).kvCounts[0]).toBe(5);
+  });
+
   test('rows of 4096 blocks', async () => {
     const S = 4096 * 64, D = 16;
     const q = tensor(randn(S * D, 8, 0.5), [1, 1, S, D]);

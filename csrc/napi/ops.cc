@@ -35,6 +35,16 @@ int64_t readSeq(const Napi::Object& args, const char* name) {
   return s;
 }
 
+// The q/k problem size shared by the mask and attention: batch, heads, seqQ, seqKv, headDim.
+template <typename Params>
+void readProblem(const Napi::Object& args, Params& p) {
+  p.batch = readInt(args, "batch", 1, kMaxDim);
+  p.heads = readInt(args, "heads", 1, kMaxDim);
+  p.seqQ = readSeq(args, "seqQ");
+  p.seqKv = readSeq(args, "seqKv");
+  p.headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
+}
+
 // Where an op runs: the CPU, or one CUDA device (every device operand must live on it).
 struct Placement {
   bool cuda = false;
@@ -97,11 +107,7 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   Napi::Object args = readArgs(info);
   const DType dtype = readDType(args, "dtype");
   MaskParams p;
-  p.batch = readInt(args, "batch", 1, kMaxDim);
-  p.heads = readInt(args, "heads", 1, kMaxDim);
-  p.seqQ = readSeq(args, "seqQ");
-  p.seqKv = readSeq(args, "seqKv");
-  p.headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
+  readProblem(args, p);
   const double threshold = readNumber(args, "threshold");
   if (!(threshold > 0.0 && threshold <= 1.0))
     throwRangeError(env, "threshold", "a number in (0, 1]", describe(args.Get("threshold")));
@@ -184,11 +190,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Object args = readArgs(info);
   const DType dtype = readDType(args, "dtype");
   AttentionParams p;
-  p.batch = readInt(args, "batch", 1, kMaxDim);
-  p.heads = readInt(args, "heads", 1, kMaxDim);
-  p.seqQ = readSeq(args, "seqQ");
-  p.seqKv = readSeq(args, "seqKv");
-  p.headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
+  readProblem(args, p);
   p.valueDim = readInt(args, "valueDim", kMinHeadDim, kMaxHeadDim);
   p.scale = float(readNumber(args, "scale"));
   const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple"});

@@ -5,6 +5,7 @@ import { BACKENDS, Backend, PlacementOptions, resolvePlacement } from '../backen
 import { BlockMask, MaskOptions, nablaMask } from '../mask';
 import { loadNpy, npyToTensor, saveNpy } from '../npy';
 import { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from '../defaults';
+import { mapPicture, maskPicture, writePicture } from '../pictures';
 import { Tensor } from '../tensor';
 import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
 
@@ -30,6 +31,7 @@ export const spec: CommandSpec = {
     ...MASK_FLAGS,
     ...PLACEMENT_FLAGS,
     { name: 'out', value: 'FILE', help: 'Output .npy: the mask as uint8 0/1 [B, H, S/64, S/64]', required: true },
+    { name: 'png', value: 'FILE', help: 'Also draw the mask (a panel per head) to FILE and the block map P to FILE-map.png', default: 'none' },
   ],
   notes: ['Prints the density of every (batch, head) pair and of the whole mask.'],
 };
@@ -108,13 +110,24 @@ export async function run(flags: Flags): Promise<void> {
   const qFile = flags.get('q') as string;
   const q = loadTensor(qFile);
   const k = loadTensor(flags.get('k') as string);
+  const png = flags.get('png') as string | undefined;
   const start = performance.now();
-  const mask = await nablaMask(q, k, options);
+  const mask = await nablaMask(q, k, { ...options, returnMap: png !== undefined && where === 'cpu' });
   const ms = performance.now() - start;
   const out = flags.get('out') as string;
   saveNpy(out, mask.dims, mask.toDense());
   process.stdout.write(
     `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
-      `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n`,
+      `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n` +
+      (png === undefined ? '' : await writeMaskPictures(png, mask, q, k, options)),
   );
+}
+
+/** The mask picture to `file`, the block map to FILE-map.png (recomputed on the CPU for a CUDA mask: maps are host-only). */
+async function writeMaskPictures(file: string, mask: BlockMask, q: Tensor, k: Tensor, options: MaskOptions): Promise<string> {
+  const mapFile = file.replace(/(\.png)?$/i, '-map.png');
+  writePicture(file, maskPicture(mask.toDense(), mask.dims));
+  const map = mask.map ?? (await nablaMask(q, k, { ...options, backend: 'cpu', returnMap: true })).map;
+  writePicture(mapFile, mapPicture(map as Float32Array, mask.dims));
+  return `wrote ${file}: mask picture\nwrote ${mapFile}: block map P, log scale${mask.map ? '' : ' (recomputed on the cpu)'}\n`;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `nabla` command line: info, mask, attend on .npy files.
+// The `nabla` command line: info, mask, attend on .npy files; bench on model shapes.
 // Exit codes: 0 done, 1 the work failed (bad files, values the library rejects, no CUDA),
 // 2 the command line is wrong. Every failure is one line on stderr: `nabla: <message>`.
 import { UsageError, CommandSpec, Flags, parseFlags, usage } from './args';
@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   info: { summary: 'version, backends, devices and build facts', load: () => import('./info') },
   mask: { summary: 'NABLA block mask of q, k .npy files -> uint8 .npy', load: () => import('./mask') },
   attend: { summary: 'block-sparse attention of q, k, v .npy files -> float32 .npy', load: () => import('./attend') },
+  bench: { summary: 'time mask, sparse and dense attention on model shapes (ms, TFLOP/s, error)', load: () => import('./bench') },
 };
 
 const TOP_USAGE = [
@@ -44,9 +45,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (name === undefined) throw new UsageError('missing command: info, mask or attend (see nabla --help)');
+  if (name === undefined) throw new UsageError('missing command: info, mask, attend or bench (see nabla --help)');
   if (!Object.prototype.hasOwnProperty.call(COMMANDS, name))
-    throw new UsageError(`unknown command '${name}': expected info, mask or attend (see nabla --help)`);
+    throw new UsageError(`unknown command '${name}': expected info, mask, attend or bench (see nabla --help)`);
   const command = await COMMANDS[name].load();
   const flags = parseFlags(rest, command.spec);
   if (flags === 'help') {
