@@ -298,6 +298,21 @@ function compareMasks(gpuDense, cpu, method, threshold) {
   return { differing, atCut };
 }
 
+/**
+ * Runs fn() with the CUDA backend's mask kernel `kernel`: 'fast' (the default) or 'simple' (selected by
+ * NABLA_MASK_KERNEL=simple, which the native side reads on every call; the CPU backend ignores it).
+ */
+const MASK_KERNELS = ['fast', 'simple'];
+function withMaskKernel(kernel, fn) {
+  if (kernel === 'simple') process.env.NABLA_MASK_KERNEL = 'simple';
+  else delete process.env.NABLA_MASK_KERNEL;
+  try {
+    return fn();
+  } finally {
+    delete process.env.NABLA_MASK_KERNEL;
+  }
+}
+
 function checkMask() {
   say('## Correctness: nablaMask (device vs CPU; pass: every differing block lies at the cut)');
   say();
@@ -332,16 +347,23 @@ function checkMask() {
       const qd = put(q), kd = put(k);
       try {
         for (const c of cases) {
-          const m = nabla.nablaMaskSync(qd, kd, { ...c.opts, ...DEV });
-          const dense = m.toDense();
-          free(m);
           const cpu = nabla.nablaMaskSync(q, k, { ...c.opts, returnMap: true, ...CPU });
-          const { differing, atCut } = compareMasks(dense, cpu, c.opts.method ?? 'cdf', c.opts.threshold);
-          report.correctness.mask.push({
-            op: 'nablaMask', case: c.name, dtype: SHORT[type], shape: `H${s.H} grid ${grid.join('x')} D${s.D}`,
-            'cpu density': fmt(cpu.density()), 'blocks differing': differing, 'all at cut': differing === atCut ? 'yes' : `no (${differing - atCut} not)`,
-            result: differing === atCut ? 'PASS' : 'FAIL',
-          });
+          for (const kernel of MASK_KERNELS) {
+            const dense = withMaskKernel(kernel, () => {
+              const m = nabla.nablaMaskSync(qd, kd, { ...c.opts, ...DEV });
+              try {
+                return m.toDense();
+              } finally {
+                free(m);
+              }
+            });
+            const { differing, atCut } = compareMasks(dense, cpu, c.opts.method ?? 'cdf', c.opts.threshold);
+            report.correctness.mask.push({
+              op: 'nablaMask', kernel, case: c.name, dtype: SHORT[type], shape: `H${s.H} grid ${grid.join('x')} D${s.D}`,
+              'cpu density': fmt(cpu.density()), 'blocks differing': differing, 'all at cut': differing === atCut ? 'yes' : `no (${differing - atCut} not)`,
+              result: differing === atCut ? 'PASS' : 'FAIL',
+            });
+          }
         }
       } finally {
         free(qd, kd);
@@ -596,12 +618,15 @@ function timeShape(s, exporter) {
     for (const threshold of THRESHOLDS) {
       const label = { ...base, threshold: String(threshold) };
       try {
-        const tm = timeSync(() => nabla.nablaMaskSync(qd, kd, { threshold, ...DEV }), (m) => free(m));
+        const tms = Object.fromEntries(MASK_KERNELS.map((kernel) =>
+          [kernel, withMaskKernel(kernel, () => timeSync(() => nabla.nablaMaskSync(qd, kd, { threshold, ...DEV }), (m) => free(m)))]));
+        const tm = tms.fast;
         const mask = nabla.nablaMaskSync(qd, kd, { threshold, ...DEV });
         try {
           const density = mask.density();
-          rows.push({ ...label, op: 'nablaMask', kernel: '', density, ms: tm.median, 'min-max ms': `${fmt(tm.min)}-${fmt(tm.max)}`,
-            'TFLOP/s': '', 'mask % of sparse': '', '% of dense TFLOP/s': '', 'ms / (density x dense ms)': '' });
+          for (const kernel of MASK_KERNELS)
+            rows.push({ ...label, op: 'nablaMask', kernel, density, ms: tms[kernel].median, 'min-max ms': `${fmt(tms[kernel].min)}-${fmt(tms[kernel].max)}`,
+              'TFLOP/s': '', 'mask % of sparse': '', '% of dense TFLOP/s': '', 'ms / (density x dense ms)': '' });
           const ta = timeSync(() => nabla.blockSparseAttentionSync(qd, kd, vd, mask, { ...DEV, kernel: 'fast' }), (o) => free(o));
           const tflops = attentionFlops(B, H, S, S, D, density) / ta.median / 1e9;
           const denseTflops = denseFast ? flopsDense / denseFast.median / 1e9 : undefined;

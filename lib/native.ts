@@ -1,5 +1,6 @@
 // Loads the native addon and declares its whole surface: the JS/native boundary in one place.
-// Search order follows node-gyp-build: prebuilds/<platform>-<arch>/*.node, then build/Release.
+// Search order follows node-gyp-build: build/Release (a local source build), then the prebuilt
+// binary in prebuilds/<platform>-<arch>/ that the npm package ships. NABLA_NATIVE_PATH overrides both.
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -95,14 +96,13 @@ export interface NativeAddon {
 const ROOT = path.resolve(__dirname, '..');
 
 function candidates(): string[] {
-  const found: string[] = [];
+  const found = [path.join(ROOT, 'build', 'Release', 'nabla_attention.node')];
   const prebuilds = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
   if (fs.existsSync(prebuilds)) {
     for (const f of fs.readdirSync(prebuilds).sort()) if (f.endsWith('.node')) found.push(path.join(prebuilds, f));
   } else {
-    found.push(path.join(prebuilds, 'nabla-attention.node'));
+    found.push(path.join(prebuilds, 'node.napi.node'));
   }
-  found.push(path.join(ROOT, 'build', 'Release', 'nabla_attention.node'));
   return found;
 }
 

@@ -21,9 +21,10 @@ inline float load(const void* base, size_t i) {
 template <DType T>
 void poolBlocks(const void* x, int64_t begin, int64_t end, int64_t headDim, float* out) {
   const size_t D = size_t(headDim);
-  std::vector<double> sum(D);
+  std::vector<double> sums(D);
+  double* __restrict sum = sums.data();  // no aliasing with x or out: lets the loops vectorise
   for (int64_t rb = begin; rb < end; ++rb) {
-    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(sum, sum + D, 0.0);
     const size_t first = size_t(rb) * kBlockSize * D;  // x viewed as [rows*blocks, 64, D]
     for (size_t t = 0; t < size_t(kBlockSize); ++t)
       for (size_t d = 0; d < D; ++d) sum[d] += double(load<T>(x, first + t * D + d));

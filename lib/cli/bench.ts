@@ -217,6 +217,7 @@ function chooseBackends(choice: (typeof BACKEND_CHOICES)[number], device: number
   if (choice === 'cuda') resolvePlacement({ backend: 'cuda', device }, []); // throws the library's "not available"
   if (choice === 'cpu') return ['cpu'];
   if (choice === 'cuda') return ['cuda'];
+  if (choice === 'all' && !cuda) process.stderr.write(`note: --backend all: cuda unavailable (${backends().reason ?? 'no CUDA device'}); cpu only\n`);
   if (choice === 'all') return cuda ? ['cpu', 'cuda'] : ['cpu'];
   return cuda ? ['cuda'] : ['cpu'];
 }

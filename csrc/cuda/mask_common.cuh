@@ -1,0 +1,257 @@
+// The per-row half of the NABLA mask (NABLA.md 1.2-1.5), shared by both mask kernels: from one row's
+// logits to its softmax, the selection (CDF or topk), STA, documents and the kvIndices row.
+//
+// A row is processed by a "team" of threads: the whole CTA (simple kernel, CtaTeam) or one warp
+// (fast kernel, WarpTeam). A team offers rank() (0 .. kSize-1), reduce() (every member receives the
+// same total, combined in a fixed order) and exclusiveCount() (prefix count of a flag in rank order).
+//
+// Selection without sorting: every probability becomes a 30-bit key that orders like the value
+// (key = bits(P) + 1 for blocks of the row's document, 0 for other documents), and the boundary key
+// is found by bisection over those bits, 30 team-wide reductions per row:
+//   CDF:  cut = largest c with sum_{key_j < c} P_j < 1 - thr. Every block with key > cut is kept,
+//         every block with key < cut dropped (the ascending running sum up to it stays < 1 - thr).
+//   topk: cut = the K-th largest key (largest c with #{key_j >= c} >= K); keys > cut are kept.
+// Ties at `cut` are resolved by block index exactly as the CPU backend's ascending sort by
+// (P, -index) does: the highest-index ties are dropped first and the lowest-index ones kept (CDF
+// keeps at least one); topk keeps the lowest-index ties.
+// Blocks whose running sum lies within fp32 rounding of 1 - thr may differ from the CPU backend
+// (NABLA.md 1.3 allows it); sums are fp32 in a fixed order (deterministic run to run).
+#pragma once
+
+#include <cmath>
+
+#include "common.cuh"
+
+namespace nabla {
+namespace cuda {
+namespace mask {
+
+constexpr int kKeyBits = 30;  // keys are <= bits(1.0f) + 1 = 0x3f800001 < 2^30
+
+struct MaskKernelParams {
+  const float* qPooled;     // [B*H, nq, D]
+  const float* kPooled;     // [B*H, nk, D]
+  const int32_t* blockDoc;  // [nq] document per block (nq == nk), or null for one document
+  int32_t qBlocks, kvBlocks, headDim;
+  float sqrtHeadDim;
+  MaskMethod method;
+  float threshold;
+  float dropMass;  // CDF: 1 - threshold
+  bool sta;
+  BlockGrid grid;
+  StaWindow window;
+  int32_t* kvCounts;   // [B*H*nq]
+  int32_t* kvIndices;  // [B*H*nq, nk]
+  float* map;          // [B*H*nq, nk] or null
+};
+
+__device__ __forceinline__ float valueOfKey(uint32_t key) { return key == 0 ? 0.f : __uint_as_float(key - 1); }
+
+struct SumOp {
+  template <typename V>
+  __device__ V operator()(V a, V b) const { return a + b; }
+};
+struct MaxOp {
+  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+  __device__ uint32_t operator()(uint32_t a, uint32_t b) const { return a > b ? a : b; }
+};
+
+// Butterfly over the warp: every lane ends with the same value (a + b == b + a exactly).
+template <typename V, typename Op>
+__device__ __forceinline__ V warpReduce(V value, Op op) {
+  for (int offset = 16; offset > 0; offset >>= 1) value = op(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  return value;
+}
+
+// The whole CTA (kWarps warps) works on one row. The three arrays are [kWarps] in shared memory.
+template <int kWarps>
+struct CtaTeam {
+  static constexpr int kSize = kWarps * 32;
+  float* warpFloat;
+  uint32_t* warpUint;
+  int* warpInt;
+
+  __device__ int rank() const { return threadIdx.x; }
+
+  template <typename V, typename Op>
+  __device__ V reduce(V value, Op op) const {
+    V* perWarp = scratch(value);
+    value = warpReduce(value, op);
+    if (threadIdx.x % 32 == 0) perWarp[threadIdx.x / 32] = value;
+    __syncthreads();
+    V total = perWarp[0];
+    for (int w = 1; w < kWarps; ++w) total = op(total, perWarp[w]);
+    __syncthreads();  // perWarp may be reused right away
+    return total;
+  }
+
+  // Number of threads below this one (in thread order) whose flag is set; *total = all set flags.
+  __device__ int exclusiveCount(bool flag, int* total) const {
+    const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) warpInt[warp] = __popc(ballot);
+    __syncthreads();
+    int before = __popc(ballot & ((1u << lane) - 1u)), sum = 0;
+    for (int w = 0; w < kWarps; ++w) {
+      if (w < warp) before += warpInt[w];
+      sum += warpInt[w];
+    }
+    __syncthreads();
+    *total = sum;
+    return before;
+  }
+
+  __device__ float* scratch(float) const { return warpFloat; }
+  __device__ uint32_t* scratch(uint32_t) const { return warpUint; }
+  __device__ int* scratch(int) const { return warpInt; }
+};
+
+// One warp works on one row (no __syncthreads: warps of a CTA proceed independently).
+struct WarpTeam {
+  static constexpr int kSize = 32;
+
+  __device__ int rank() const { return threadIdx.x % 32; }
+
+  template <typename V, typename Op>
+  __device__ V reduce(V value, Op op) const { return warpReduce(value, op); }
+
+  __device__ int exclusiveCount(bool flag, int* total) const {
+    const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+    *total = __popc(ballot);
+    return __popc(ballot & ((1u << rank()) - 1u));
+  }
+};
+
+// Row `row` = (b*H + h) * nq + i of the mask. On entry slot[0 .. nk) (shared memory, used by this
+// team only) holds the logits qa_i . ka_j / sqrt(D) as float bits; it is reused for P, the keys and
+// the keep flags. Writes map[row] (when requested), kvCounts[row] and kvIndices[row]. Every member
+// of the team touches only the j with j % kSize == rank().
+template <typename Team>
+__device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t row, int32_t i, uint32_t* slot) {
+  constexpr int kStride = Team::kSize;
+  const int nk = p.kvBlocks, tid = team.rank();
+  const bool documents = p.blockDoc != nullptr;
+  const int32_t rowDoc = documents ? p.blockDoc[i] : 0;
+  auto sameDoc = [&](int j) { return !documents || p.blockDoc[j] == rowDoc; };  // other documents: -inf
+
+  // m = max_j logit_j
+  float rowMax = -INFINITY;
+  for (int j = tid; j < nk; j += kStride)
+    if (sameDoc(j)) rowMax = fmaxf(rowMax, __uint_as_float(slot[j]));
+  rowMax = team.reduce(rowMax, MaxOp{});
+
+  // e_j = exp(logit_j - m), Z = sum_j e_j
+  float rowSum = 0.f;
+  for (int j = tid; j < nk; j += kStride) {
+    const float e = sameDoc(j) ? expf(__uint_as_float(slot[j]) - rowMax) : 0.f;
+    slot[j] = __float_as_uint(e);
+    rowSum += e;
+  }
+  rowSum = team.reduce(rowSum, SumOp{});
+
+  // P_j = e_j / Z (the optional map output), then key_j (0 for other documents)
+  uint32_t maxKey = 0;
+  int docKeys = 0;  // key blocks in the row's document
+  for (int j = tid; j < nk; j += kStride) {
+    const float prob = __uint_as_float(slot[j]) / rowSum;
+    if (p.map != nullptr) p.map[row * nk + j] = prob;
+    const bool same = sameDoc(j);
+    const uint32_t key = same ? __float_as_uint(prob) + 1u : 0u;
+    slot[j] = key;
+    maxKey = key > maxKey ? key : maxKey;
+    docKeys += same ? 1 : 0;
+  }
+  maxKey = team.reduce(maxKey, MaxOp{});
+  docKeys = team.reduce(docKeys, SumOp{});
+
+  // cut and the number of kept ties (ties at cut ranked by index; the lowest-index ones are kept)
+  uint32_t cut = 0;
+  int keptTies = 0;
+  if (p.method == MaskMethod::Cdf) {
+    // cut = max c with L(c) = sum_{key_j < c} P_j < 1 - thr (L is nondecreasing, L(0) = 0)
+    if (p.dropMass > 0.f) {
+      for (int bit = kKeyBits - 1; bit >= 0; --bit) {
+        const uint32_t candidate = cut | (1u << bit);
+        float below = 0.f;
+        for (int j = tid; j < nk; j += kStride)
+          if (slot[j] < candidate) below += valueOfKey(slot[j]);
+        if (team.reduce(below, SumOp{}) < p.dropMass) cut = candidate;
+      }
+    }
+    cut = cut < maxKey ? cut : maxKey;  // the largest block is always kept
+    float below = 0.f;  // L(cut)
+    int ties = 0;       // #{key_j == cut}
+    for (int j = tid; j < nk; j += kStride) {
+      if (slot[j] < cut) below += valueOfKey(slot[j]);
+      ties += slot[j] == cut ? 1 : 0;
+    }
+    below = team.reduce(below, SumOp{});
+    ties = team.reduce(ties, SumOp{});
+    // Ties are visited highest index first (the CPU's ascending order by (P, -index)); the s-th
+    // visited tie brings the running sum to below + s*v and is dropped while that stays < 1 - thr.
+    // The last one visited (the lowest index) is always kept.
+    const float v = valueOfKey(cut), need = p.dropMass - below;
+    int drop = 0;
+    if (need > 0.f) {
+      if (v > 0.f) {
+        const float s = ceilf(need / v);  // smallest s with below + s*v >= 1 - thr (up to rounding)
+        drop = s - 1.f >= float(ties - 1) ? ties - 1 : (s < 1.f ? 0 : int(s) - 1);
+        if (drop > 0 && below + float(drop) * v >= p.dropMass) --drop;              // rounding fix-ups
+        if (drop < ties - 1 && below + float(drop + 1) * v < p.dropMass) ++drop;
+      } else {
+        drop = ties - 1;
+      }
+    }
+    keptTies = ties - (drop > 0 ? drop : 0);
+  } else {
+    const int keep = int(topkCount(p.threshold, documents ? docKeys : nk));
+    // cut = max c with #{key_j >= c} >= K, i.e. the K-th largest key
+    for (int bit = kKeyBits - 1; bit >= 0; --bit) {
+      const uint32_t candidate = cut | (1u << bit);
+      int atLeast = 0;
+      for (int j = tid; j < nk; j += kStride) atLeast += slot[j] >= candidate ? 1 : 0;
+      if (team.reduce(atLeast, SumOp{}) >= keep) cut = candidate;
+    }
+    int above = 0;
+    for (int j = tid; j < nk; j += kStride) above += slot[j] > cut ? 1 : 0;
+    above = team.reduce(above, SumOp{});
+    keptTies = keep - above;
+  }
+
+  // keep_j = (key_j > cut or one of the keptTies lowest-index ties) | STA(i, j), & same document;
+  // slot[j] becomes keep_j. Chunks of kStride consecutive j so that tie ranks follow the block index.
+  int tiesBefore = 0, keptTotal = 0;
+  for (int base = 0; base < nk; base += kStride) {
+    const int j = base + tid;
+    const bool valid = j < nk;
+    const uint32_t key = valid ? slot[j] : 0u;
+    const bool tie = valid && key == cut;
+    int chunkTies = 0, chunkKept = 0;
+    const int rank = tiesBefore + team.exclusiveCount(tie, &chunkTies);
+    bool keep = valid && (key > cut || (tie && rank < keptTies));
+    if (valid && p.sta && staKeeps(p.grid, p.window, i, j)) keep = true;
+    if (valid && !sameDoc(j)) keep = false;
+    if (valid) slot[j] = keep ? 1u : 0u;
+    team.exclusiveCount(keep, &chunkKept);
+    tiesBefore += chunkTies;
+    keptTotal += chunkKept;
+  }
+
+  // kvIndices row: kept ids ascending, then dropped ids ascending (every entry a valid id)
+  int32_t* indices = p.kvIndices + row * nk;
+  int keptBefore = 0;
+  for (int base = 0; base < nk; base += kStride) {
+    const int j = base + tid;
+    const bool valid = j < nk;
+    const bool keep = valid && slot[j] != 0u;
+    int chunkKept = 0;
+    const int position = keptBefore + team.exclusiveCount(keep, &chunkKept);
+    if (valid) indices[keep ? position : keptTotal + (j - position)] = j;
+    keptBefore += chunkKept;
+  }
+  if (tid == 0) p.kvCounts[row] = keptTotal;
+}
+
+}  // namespace mask
+}  // namespace cuda
+}  // namespace nabla
