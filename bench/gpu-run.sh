@@ -4,20 +4,12 @@
 # limit and a failing step does not stop the later ones; logs go under $OUT; a short summary table
 # is printed last. Exit status: 0 when every step succeeded.
 #
-# How to run it through the device tool (the GPU machine has CUDA, PyTorch, compute-sanitizer but
-# no Node.js and no npm registry):
-#   here, once per change:
-#     cmake/npm build with the CUDA backend for Hopper (sm_90a or 90-real in the arch list; check
-#       with: node -e "console.log(require('./dist').backends().build)")
-#     npx tsc -p tsconfig.build.json            # dist/
-#     bash ../shared/device/prepare.sh          # .device/ (node + enter.sh)
-#   device call:
-#     command:   bash .device/enter.sh bash bench/gpu-run.sh
-#     carry:     [".device", "build/Release", "dist"]
-#     timeout_s: 600  (the steps below are capped at ~9 minutes together)
-#   results come back under $OUT: gpu-check/{gpu-check.md,gpu-check.json,meta.json,compare_torch.md},
-#   gpu-check.log, compare_torch.log, sanitizer.log, summary.md. The large .npy inputs stay on the
-#   GPU machine (in $NABLA_GPU_DATA) so that $OUT remains small enough to come back.
+# How to run it: build here with the CUDA backend for Hopper (sm_90a or 90-real in the arch list;
+# check with: node -e "console.log(require('./dist').backends().build)") and `npm run build:ts`,
+# copy build/Release, dist and bench to the GPU machine, which needs only node on PATH (no npm),
+# and run `bash bench/gpu-run.sh` there. Results go under $OUT: gpu-check/{gpu-check.md,
+# gpu-check.json,meta.json,compare_torch.md}, gpu-check.log, compare_torch.log, sanitizer.log,
+# summary.md. The large .npy inputs stay in $NABLA_GPU_DATA so that $OUT stays small.
 #
 # Knobs (environment): T_CHECK, T_TORCH, T_SAN (seconds per step; default 240, 180, 90),
 # GPU_CHECK_ARGS (extra gpu-check arguments, e.g. "--quick" or "--no-720p"),
@@ -56,7 +48,7 @@ step() {
 }
 
 echo "gpu-run: $(date -u +%FT%TZ) in $(pwd); OUT=$OUT DATA=$DATA"
-command -v node >/dev/null || echo "gpu-run: node is not on PATH (run through .device/enter.sh)"
+command -v node >/dev/null || echo "gpu-run: node is not on PATH"
 
 # 1. correctness + timings, exports q/k/v/masks for step 2
 # shellcheck disable=SC2086

@@ -1,4 +1,4 @@
-// Attention over a block mask (NABLA.md section 4): blockSparseAttention, dense attention, and
+// Attention over a block mask (docs/nabla.md section 4): blockSparseAttention, dense attention, and
 // nablaAttention (mask, then attention, in one call).
 import { DTYPE_CODE, storageOf } from './dtype';
 import { DeviceTensor, isDeviceTensor } from './device';

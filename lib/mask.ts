@@ -1,4 +1,4 @@
-// Block masks and the ops that build them: blockPool and nablaMask (NABLA.md section 1).
+// Block masks and the ops that build them: blockPool and nablaMask (docs/nabla.md section 1).
 import { DTYPE_CODE } from './dtype';
 import { DeviceTensor, isDeviceTensor } from './device';
 import { describe, rangeError, typeError } from './errors';

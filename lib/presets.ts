@@ -1,4 +1,4 @@
-// Real attention shapes of video DiTs (NABLA.md section 5): the one list that `nabla bench`,
+// Real attention shapes of video DiTs (docs/nabla.md section 5): the one list that `nabla bench`,
 // the docs and the tests read. Free of native imports so CLI help can list them without the addon.
 import type { StaWindow, TokenGrid } from './shapes';
 

@@ -1,5 +1,5 @@
 // Realistic synthetic q, k, v for benchmarks: tokens of a video latent whose features are smooth
-// functions of the token's (t, y, x) plus noise, in tile order (NABLA.md section 3), so block maps
+// functions of the token's (t, y, x) plus noise, in tile order (docs/nabla.md section 3), so block maps
 // are local and per-head different as in real DiTs (random inputs give flat maps and dense masks).
 //
 // Channel pair (2m, 2m+1) of a head holds a * (cos theta_m, sin theta_m) with

@@ -1,4 +1,4 @@
-// Tile ("fractal") token order and the STA window (NABLA.md sections 2 and 3).
+// Tile ("fractal") token order and the STA window (docs/nabla.md sections 2 and 3).
 //
 // Raster token (t, y, x) of a (T, Ht, Wt) grid sits at tile-order position
 //   t*Ht*Wt + ((y/8)*(Wt/8) + x/8)*64 + (y%8)*8 + x%8

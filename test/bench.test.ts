@@ -190,7 +190,7 @@ describe('nabla bench on a small CPU shape', () => {
 });
 
 describe('presets', () => {
-  test('the presets of NABLA.md section 5', () => {
+  test('the presets of docs/nabla.md section 5', () => {
     expect(PRESETS.map((p) => [p.name, p.heads, p.headDim, p.grid.join('x'), p.grid[0] * p.grid[1] * p.grid[2]])).toEqual([
       ['wan2.1-14b-720p', 40, 128, '21x40x80', 67200],
       ['wan2.1-14b-480p', 40, 128, '21x24x48', 24192],

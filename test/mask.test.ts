@@ -1,5 +1,5 @@
 // The NABLA mask on the CPU against the float64 reference (test/reference.ts) and the stated
-// properties of the CDF rule (NABLA.md section 1).
+// properties of the CDF rule (docs/nabla.md section 1).
 import { BlockMask, blockPoolSync, nablaMask, nablaMaskSync, tensor, fromFloat32, toFloat32 } from '../lib';
 import { randn, refMask, refPool } from './reference';
 import { CPU, qkCase } from './helpers';

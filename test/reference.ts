@@ -1,4 +1,4 @@
-// A slow, obviously correct float64 reference of NABLA (NABLA.md sections 1-4) for small shapes.
+// A slow, obviously correct float64 reference of NABLA (docs/nabla.md sections 1-4) for small shapes.
 // Inputs are plain fp32/fp64 values in [B, H, S, D] row-major order.
 
 export interface Dims4 {

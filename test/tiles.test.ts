@@ -1,4 +1,4 @@
-// Tile order (NABLA.md section 3) and the STA window (section 2).
+// Tile order (docs/nabla.md section 3) and the STA window (section 2).
 import { fromTiles, staMask, tensor, tileOrder, toTiles, fromFloat32 } from '../lib';
 import { staPair } from './reference';
 

@@ -1,4 +1,4 @@
-// Shape rules and block-level mask rules shared by the CPU and CUDA backends (NABLA.md 1-3).
+// Shape rules and block-level mask rules shared by the CPU and CUDA backends (docs/nabla.md 1-3).
 #pragma once
 
 #include <cstdint>

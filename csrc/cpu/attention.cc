@@ -1,4 +1,4 @@
-// Block-sparse flash attention on the CPU (NABLA.md section 4).
+// Block-sparse flash attention on the CPU (docs/nabla.md section 4).
 //
 // Work is split over rows r = (b*H + h)*nq + i (one query block each) with the shared pool; each
 // row walks only its kept key blocks with an online softmax in fp32. Two kernels compute a row:

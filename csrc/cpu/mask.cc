@@ -1,4 +1,4 @@
-// The NABLA block mask on the CPU (NABLA.md section 1), computed in fp64.
+// The NABLA block mask on the CPU (docs/nabla.md section 1), computed in fp64.
 //
 // Per row r = (b, h, i):
 //   logit_j = qa_i . ka_j / sqrt(D)          (-inf across documents)

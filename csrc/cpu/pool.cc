@@ -1,4 +1,4 @@
-// Block pooling: out[r, i, :] = mean of x[r, 64i .. 64i+63, :] (NABLA.md 1.1).
+// Block pooling: out[r, i, :] = mean of x[r, 64i .. 64i+63, :] (docs/nabla.md 1.1).
 #include <vector>
 
 #include "../core/thread_pool.h"

@@ -1,4 +1,4 @@
-// The NABLA mask (NABLA.md 1): pool q and k, then compute every row's P = softmax_j(qa_i . ka_j /
+// The NABLA mask (docs/nabla.md 1): pool q and k, then compute every row's P = softmax_j(qa_i . ka_j /
 // sqrt(D)), select the kept key blocks (CDF or topk), OR in the STA window, AND the document mask,
 // and write kvCounts / kvIndices directly. Two kernels with the same semantics (the per-row part,
 // selectRow in mask_common.cuh, is literally shared):

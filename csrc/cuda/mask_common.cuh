@@ -1,4 +1,4 @@
-// The per-row half of the NABLA mask (NABLA.md 1.2-1.5), shared by both mask kernels: from one row's
+// The per-row half of the NABLA mask (docs/nabla.md 1.2-1.5), shared by both mask kernels: from one row's
 // logits to its softmax, the selection (CDF or topk), STA, documents and the kvIndices row.
 //
 // A row is processed by a "team" of threads: the whole CTA (simple kernel, CtaTeam) or one warp
@@ -15,7 +15,7 @@
 // (P, -index) does: the highest-index ties are dropped first and the lowest-index ones kept (CDF
 // keeps at least one); topk keeps the lowest-index ties.
 // Blocks whose running sum lies within fp32 rounding of 1 - thr may differ from the CPU backend
-// (NABLA.md 1.3 allows it); sums are fp32 in a fixed order (deterministic run to run).
+// (docs/nabla.md 1.3 allows it); sums are fp32 in a fixed order (deterministic run to run).
 #pragma once
 
 #include <cmath>

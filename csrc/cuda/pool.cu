@@ -1,4 +1,4 @@
-// Block pooling (NABLA.md 1.1): out[r, i, :] = mean of x[r, 64i .. 64i+63, :], accumulated in fp32.
+// Block pooling (docs/nabla.md 1.1): out[r, i, :] = mean of x[r, 64i .. 64i+63, :], accumulated in fp32.
 #include "pool.cuh"
 
 namespace nabla {

@@ -65,7 +65,7 @@ export const spec: CommandSpec = {
     'are local like a video DiT\'s. Rows per backend: one dense row, then mask and sparse rows per threshold;',
     'rel. error is ||sparse - dense|| / ||dense|| (L2) of the attention output. Progress goes to stderr.',
     '',
-    'Presets (NABLA.md section 5):',
+    'Presets (docs/nabla.md section 5):',
     ...PRESETS.map((p) => `  ${p.name.padEnd(22)}${p.heads} x ${p.headDim}, grid ${p.grid.join('x')}, thr ${p.threshold}` +
       `${p.sta ? `, sta ${p.sta.join(',')}` : ''}  (${p.model})`),
     '',
