@@ -370,7 +370,40 @@ function checkMask() {
       }
     }
   }
+  checkMaskTies();
   table(report.correctness.mask);
+}
+
+/**
+ * Exact ties: constant q and k with 8 blocks make every P exactly 1/8 and every running sum exact,
+ * so both backends must agree block for block (equal probabilities keep the lower index).
+ */
+function checkMaskTies() {
+  const dims = [1, 2, 512, 16];
+  const q = nabla.tensor(new Float32Array(2 * 512 * 16).fill(0.25), dims);
+  const qd = put(q);
+  try {
+    for (const opts of [{ threshold: 0.5 }, { threshold: 0.5, method: 'topk' }, { threshold: 0.3 }]) {
+      const cpu = nabla.nablaMaskSync(q, q, { ...opts, ...CPU });
+      for (const kernel of MASK_KERNELS) {
+        const same = withMaskKernel(kernel, () => {
+          const m = nabla.nablaMaskSync(qd, qd, { ...opts, ...DEV });
+          try {
+            return m.kvCounts.every((c, i) => c === cpu.kvCounts[i]) && m.kvIndices.every((x, i) => x === cpu.kvIndices[i]);
+          } finally {
+            free(m);
+          }
+        });
+        report.correctness.mask.push({
+          op: 'nablaMask', kernel, case: `exact ties, ${opts.method ?? 'cdf'} ${opts.threshold}`, dtype: 'fp32', shape: 'H2 8 blocks, constant q = k',
+          'cpu density': fmt(cpu.density()), 'blocks differing': same ? 0 : 'lists differ', 'all at cut': same ? 'yes' : 'no',
+          result: same ? 'PASS' : 'FAIL',
+        });
+      }
+    }
+  } finally {
+    free(qd);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
