@@ -506,6 +506,8 @@ function checkAttention() {
     a64: tiny ? { B: 1, H: 1, Sq: 128, Skv: 128, D: 64, Dv: 64 } : { B: 1, H: 2, Sq: 256, Skv: 256, D: 64, Dv: 64 },
     c128: tiny ? { B: 1, H: 1, Sq: 128, Skv: 192, D: 128, Dv: 128 } : { B: 2, H: 1, Sq: 192, Skv: 320, D: 128, Dv: 128 },
     odd: tiny ? { B: 1, H: 1, Sq: 128, Skv: 128, D: 40, Dv: 24 } : { B: 1, H: 2, Sq: 128, Skv: 192, D: 40, Dv: 24 },
+    // rows of more than 32 kept blocks (a kernel may stage the block list in 32-entry pieces)
+    long: tiny ? { B: 1, H: 1, Sq: 64, Skv: 64 * 72, D: 64, Dv: 64 } : { B: 1, H: 1, Sq: 128, Skv: 64 * 80, D: 128, Dv: 128 },
   };
   const cases = [];
   for (const kernel of ['fast', 'simple'])
@@ -516,6 +518,8 @@ function checkAttention() {
   cases.push({ kernel: 'simple', type: 'float32', shape: 'odd', sparse: true });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'odd', sparse: false });
   cases.push({ kernel: 'simple', type: 'bfloat16', shape: 'odd', sparse: true });
+  for (const kernel of ['fast', 'simple']) cases.push({ kernel, type: 'bfloat16', shape: 'long', sparse: true });
+  cases.push({ kernel: 'fast', type: 'bfloat16', shape: 'long', sparse: false });
 
   for (const cs of cases) {
     const c = shapes[cs.shape];

@@ -136,6 +136,7 @@ describeCuda('CUDA attention', () => {
   const shapes = [
     { B: 1, H: 2, Sq: 256, Skv: 256, D: 64, Dv: 64 },
     { B: 2, H: 1, Sq: 192, Skv: 320, D: 128, Dv: 128 },
+    { B: 1, H: 1, Sq: 128, Skv: 64 * 80, D: 128, Dv: 128 }, // rows of more than 32 kept blocks
   ];
   for (const kernel of kernels)
     for (const type of ['bfloat16', 'float16'] as const)

@@ -95,19 +95,15 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
   float rowMax[2] = {-INFINITY, -INFINITY};  // m of rows quadRow and quadRow + 8, in log2 units
   float rowSum[2] = {0.f, 0.f};              // this thread's share of l (quad-reduced at the end)
 
-  // The block list is read one tile ahead: the index of tile n+2 loads while tile n is computed, so
-  // issuing tile n+1's copies never waits on global memory for its address.
-  int64_t nextOffset = count > 1 ? blockOffset(1) : 0;
   for (int n = 0; n < count; ++n) {
     const int buffer = n & 1;
     ptx::waitAsyncCopies();
     __syncthreads();  // tile n is visible to all warps, and all are done with buffer ^ 1
     if (n + 1 < count) {
-      loadTileAsync<Traits>(sK + (buffer ^ 1) * kTile, k + nextOffset);
-      loadTileAsync<Traits>(sV + (buffer ^ 1) * kTile, v + nextOffset);
+      loadTileAsync<Traits>(sK + (buffer ^ 1) * kTile, k + blockOffset(n + 1));
+      loadTileAsync<Traits>(sV + (buffer ^ 1) * kTile, v + blockOffset(n + 1));
       ptx::commitAsyncCopies();
     }
-    if (n + 2 < count) nextOffset = blockOffset(n + 2);
     const Elem* tileK = sK + buffer * kTile;
     const Elem* tileV = sV + buffer * kTile;
 
