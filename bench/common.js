@@ -1,17 +1,25 @@
 // Shared pieces of the benchmark scripts: timing, realistic inputs, tables.
 'use strict';
 
-/** Median, min and max of `iters` timed runs after `warmup` untimed ones (ms). */
+/**
+ * Median, min and max wall time of `iters` timed runs after `warmup` untimed ones (ms), and the
+ * least process CPU time of a run (all threads, ms): on a shared machine whose cores are also
+ * busy elsewhere, CPU time shows the work a run did without the waiting.
+ */
 async function timeIt(fn, { warmup = 1, iters = 5 } = {}) {
   for (let i = 0; i < warmup; i++) await fn();
   const times = [];
+  let cpuMin = Infinity;
   for (let i = 0; i < iters; i++) {
+    const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await fn();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const cpu = process.cpuUsage(cpu0);
+    cpuMin = Math.min(cpuMin, (cpu.user + cpu.system) / 1e3);
   }
   times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1] };
+  return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], cpuMin };
 }
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
