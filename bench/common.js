@@ -22,17 +22,8 @@ async function timeIt(fn, { warmup = 1, iters = 5 } = {}) {
   return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], cpuMin };
 }
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic uniform numbers in [0, 1) (mulberry32), the package's own generator.
+const { rng } = require('../dist/synthetic');
 
 /**
  * q or k like a video DiT's: smooth functions of each token's (t, y, x) plus noise, laid out in

@@ -1,7 +1,7 @@
 // `nabla bench` (and `nabla mask --png`), run as users run them: node dist/cli/nabla.js. Small CPU
 // shapes only; the numbers are checked for their stated properties (density in (0, 1], rising
 // with the threshold; TFLOP/s = FLOPs / median; error 0 at threshold 1), never for speed.
-import { spawnSync } from 'child_process';
+import { Run, runCli, runCliOk } from './cli-runner';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -11,29 +11,14 @@ import { panelLayout } from '../lib/pictures';
 import { PRESETS, findPreset } from '../lib/presets';
 import { syntheticQKV } from '../lib/synthetic';
 
-const ROOT = path.resolve(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli', 'nabla.js');
 const SMALL = ['--batch', '1', '--heads', '2', '--grid', '4,16,16', '--head-dim', '64', '--backend', 'cpu', '--warmup', '0', '--iters', '2'];
 const COLUMNS = ['op', 'backend', 'shape', 'threshold', 'density', 'median ms', 'min-max ms', 'TFLOP/s', 'speedup', 'rel. error'];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let dir: string;
 
-function nabla(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(...args: string[]): Run {
-  const r = nabla(...args);
-  if (r.code !== 0) throw new Error(`nabla ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r;
-}
+const nabla = (...args: string[]): Run => runCli(dir, args);
+/** Runs a command that must succeed. */
+const ok = (...args: string[]): Run => runCliOk(dir, args);
 
 interface Row {
   op: string;
@@ -86,8 +71,7 @@ function pngSize(file: string): [number, number] {
 }
 
 beforeAll(() => {
-  const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, encoding: 'utf8' });
-  if (tsc.status !== 0) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
+  // the CLI runs from dist, which jest's global setup rebuilt from the current sources
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-bench-'));
 });
 

@@ -2,6 +2,7 @@
 // its masks and outputs equal the library's on the same inputs and the float64 reference
 // (test/reference.ts); every mistake exits non-zero with one line on stderr. CPU backend only.
 import { spawnSync } from 'child_process';
+import { CLI, Run, runCli, runCliOk } from './cli-runner';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -14,25 +15,10 @@ import { CPU, qkCase, relMaxError } from './helpers';
 import { randn, refAttention, refMask } from './reference';
 
 const ROOT = path.resolve(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli', 'nabla.js');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function nabla(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
+const nabla = (...args: string[]): Run => runCli(dir, args);
 /** Runs a command that must succeed. */
-function ok(...args: string[]): Run {
-  const r = nabla(...args);
-  if (r.code !== 0) throw new Error(`nabla ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r;
-}
+const ok = (...args: string[]): Run => runCliOk(dir, args);
 
 let dir: string;
 let serial = 0;

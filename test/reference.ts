@@ -1,5 +1,9 @@
 // A slow, obviously correct float64 reference of NABLA (docs/nabla.md sections 1-4) for small shapes.
 // Inputs are plain fp32/fp64 values in [B, H, S, D] row-major order.
+import { rng } from '../lib/synthetic';
+
+// Deterministic pseudo-random numbers (mulberry32) so failures reproduce.
+export { rng };
 
 export interface Dims4 {
   B: number;
@@ -128,18 +132,6 @@ export function refAttention(
       }
     }
   return out;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Standard normal samples. */
