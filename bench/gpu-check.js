@@ -95,7 +95,7 @@ const SELF_TEST_BANNER = 'SELF-TEST OF bench/gpu-check.js ON THE CPU BACKEND (CP
 
 /** Host tensor -> device tensor (or the host tensor itself in the self-test). */
 function put(t) {
-  return SELF_TEST ? t : nabla.toDevice(t, { device: DEVICE_INDEX });
+  return SELF_TEST ? t : nabla.toDeviceSync(t, { device: DEVICE_INDEX });
 }
 
 /** Any op result -> host tensor. */

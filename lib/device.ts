@@ -52,11 +52,23 @@ export function emptyDevice(dims: readonly number[], type: DType, device = 0): D
   return new DeviceTensor(type, [...dims], place.device, new native.DeviceBuffer(place.device, bytes));
 }
 
-/** Uploads a host tensor to a CUDA device (synchronous copy). */
-export function toDevice(t: Tensor, options: { device?: number } = {}): DeviceTensor {
+function checkHost(t: Tensor): void {
   if (!isHostTensor(t)) throw typeError('tensor', 'a host tensor { type, dims, data }', t);
+}
+
+/** Uploads a host tensor to a CUDA device; the copy runs off the main thread. */
+export async function toDevice(t: Tensor, options: { device?: number } = {}): Promise<DeviceTensor> {
+  checkHost(t);
   const out = emptyDevice(t.dims, t.type, options.device ?? 0);
-  out.buffer.upload(t.data);
+  await out.buffer.upload(t.data, true);
+  return out;
+}
+
+/** Uploads a host tensor to a CUDA device, blocking until the copy is done. */
+export function toDeviceSync(t: Tensor, options: { device?: number } = {}): DeviceTensor {
+  checkHost(t);
+  const out = emptyDevice(t.dims, t.type, options.device ?? 0);
+  out.buffer.upload(t.data, false);
   return out;
 }
 

@@ -10,7 +10,8 @@ export interface NativeDeviceBuffer {
   readonly device: number;
   readonly disposed: boolean;
   dispose(): void;
-  upload(host: ArrayBufferView): void;
+  upload(host: ArrayBufferView, async?: false): void;
+  upload(host: ArrayBufferView, async: true): Promise<void>;
   download(host: ArrayBufferView, async: false): void;
   download(host: ArrayBufferView, async: true): Promise<void>;
   fill(byteValue: number): void;

@@ -2,7 +2,7 @@
 // CUDA device can be used; NABLA_REQUIRE_CUDA=1 turns that skip into a failure (GPU machines).
 import {
   BlockMask, DeviceTensor, attentionSync, backends, blockPool, blockPoolSync, blockSparseAttention, blockSparseAttentionSync,
-  fromFloat32, nablaAttention, nablaMask, nablaMaskSync, tensor, toDevice, toFloat32, Tensor, DType,
+  fromFloat32, nablaAttention, nablaMask, nablaMaskSync, tensor, toDevice, toDeviceSync, toFloat32, Tensor, DType,
 } from '../lib';
 import { native } from '../lib/native';
 import { randn, rng } from './reference';
@@ -154,7 +154,7 @@ describeCuda('CUDA attention', () => {
           // poison the device output so unwritten elements show up as NaN
           const out = new native.DeviceBuffer(0, cpu.data.byteLength);
           out.fill(0xff);
-          const qd = toDevice(q), kd = toDevice(k), vd = toDevice(v), md = mask.toDevice();
+          const qd = toDeviceSync(q), kd = toDeviceSync(k), vd = toDeviceSync(v), md = mask.toDevice();
           const lists = md.operands();
           await native.attention({
             q: qd.buffer, k: kd.buffer, v: vd.buffer, out, dtype: type === 'float16' ? 1 : 2, batch: c.B, heads: c.H,
@@ -192,7 +192,7 @@ describeCuda('CUDA attention', () => {
     const { q, k, grid } = qkCase(1, 2, [4, 16, 16], 64, 5);
     const qh = cast(q, 'bfloat16'), kh = cast(k, 'bfloat16');
     const vh = cast(tensor(randn(q.data.length, 9), q.dims), 'bfloat16');
-    const [qd, kd, vd] = [toDevice(qh), toDevice(kh), toDevice(vh)];
+    const [qd, kd, vd] = await Promise.all([toDevice(qh), toDevice(kh), toDevice(vh)]);
     const { output, mask } = await nablaAttention(qd, kd, vd, { threshold: 0.7, grid, sta: [3, 1, 1] });
     expect(output).toBeInstanceOf(DeviceTensor);
     expect(mask.device).toBe(0);

@@ -2,6 +2,7 @@
 // was received, in TS and again at the native boundary; nothing crashes or corrupts later calls.
 import {
   attentionSync, blockPoolSync, blockSparseAttentionSync, BlockMask, nablaMask, nablaMaskSync, tensor, backends,
+  toDevice, toDeviceSync,
 } from '../lib';
 import { native } from '../lib/native';
 import { CPU, qkCase } from './helpers';
@@ -68,6 +69,14 @@ describe('mask and pool arguments', () => {
   test("backend 'cuda' without CUDA is a clear Error with a code", () => {
     if (backends().cuda) return;
     expect(() => nablaMaskSync(q, k, { backend: 'cuda' })).toThrow(expect.objectContaining({ code: 'ERR_NABLA_CUDA_UNAVAILABLE' }));
+  });
+
+  test('device tensors without CUDA: a clear Error with a code, sync and async', async () => {
+    if (backends().cuda) return;
+    const code = expect.objectContaining({ code: 'ERR_NABLA_CUDA_UNAVAILABLE' });
+    expect(() => toDeviceSync(q)).toThrow(code);
+    await expect(toDevice(q)).rejects.toEqual(code);
+    expect(() => toDeviceSync({} as never)).toThrow(TypeError);
   });
 
   test('async forms reject (or throw) with the same errors', async () => {

@@ -88,11 +88,12 @@ Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
   if (disposed()) throw Napi::Error::New(info.Env(), "device tensor was disposed");
   Holds holds;
   Operand host = hostArrayOfSize(info, bytes_, holds);
+  bool async = info.Length() > 1 && info[1].ToBoolean().Value();
   holds.objects.push_back(Value());
   holds.buffers.push_back(this);
   void* dst = data_;
   int device = device_;
-  return runOp(info.Env(), false, std::move(holds),
+  return runOp(info.Env(), async, std::move(holds),
                [=] { checkCuda(cuda::copyToDevice(device, dst, host.data, host.bytes)); });
 }
 

@@ -34,7 +34,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   Napi::Value GetBytes(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
-  // upload(hostTypedArray): synchronous copy host -> device (sizes must match).
+  // upload(hostTypedArray, async): copy host -> device (sizes must match); a Promise when async.
   Napi::Value Upload(const Napi::CallbackInfo& info);
   // download(hostTypedArray, async): copy device -> host; a Promise when async.
   Napi::Value Download(const Napi::CallbackInfo& info);

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { attention, blockSparseAttention } from '../attention';
 import { Backends, backends, resolvePlacement } from '../backend';
-import { DeviceTensor, toDevice } from '../device';
+import { DeviceTensor, toDeviceSync } from '../device';
 import { DTYPES, DType } from '../dtype';
 import { BlockMask, MaskOptions, nablaMask } from '../mask';
 import { mapPicture, maskPicture, writePicture } from '../pictures';
@@ -235,7 +235,7 @@ function duration(seconds: number): string {
 type Upload = (t: Tensor) => Tensor | DeviceTensor;
 
 function uploader(backend: BenchBackend, device: number): Upload {
-  return backend === 'cuda' ? (t) => toDevice(t, { device }) : (t) => t;
+  return backend === 'cuda' ? (t) => toDeviceSync(t, { device }) : (t) => t;
 }
 
 function release(x: Tensor | DeviceTensor | BlockMask): void {
