@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VERSION, tensorToNpy } from '../lib';
-import { spec } from '../lib/cli/bench';
+import { BenchRow, spec } from '../lib/cli/bench';
 import { panelLayout } from '../lib/pictures';
 import { PRESETS, findPreset } from '../lib/presets';
 import { syntheticQKV } from '../lib/synthetic';
@@ -20,23 +20,7 @@ const nabla = (...args: string[]): Run => runCli(dir, args);
 /** Runs a command that must succeed. */
 const ok = (...args: string[]): Run => runCliOk(dir, args);
 
-interface Row {
-  op: string;
-  backend: string;
-  batch: number;
-  heads: number;
-  seq: number;
-  headDim: number;
-  threshold: number | null;
-  density: number;
-  medianMs: number;
-  minMs: number;
-  maxMs: number;
-  tflops: number | null;
-  speedup: number | null;
-  relError: number | null;
-  [key: string]: unknown;
-}
+type Row = BenchRow;
 
 /** The fields of one CSV line (RFC 4180 quoting: "a, b" and "" for a quote). */
 function parseCsvLine(line: string): string[] {
