@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script for a GPU machine call: correctness + timings (gpu-check), PyTorch comparison
+# One script for a machine with a GPU: correctness + timings (gpu-check), PyTorch comparison
 # (compare_torch.py), then compute-sanitizer memcheck on tiny shapes. Each step has its own time
 # limit and a failing step does not stop the later ones; logs go under $OUT; a short summary table
 # is printed last. Exit status: 0 when every step succeeded.

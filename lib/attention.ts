@@ -2,7 +2,7 @@
 // nablaAttention (mask, then attention, in one call).
 import { DTYPE_CODE, storageOf } from './dtype';
 import { DeviceTensor, isDeviceTensor } from './device';
-import { rangeError, typeError } from './errors';
+import { describe, rangeError, typeError } from './errors';
 import { BlockMask, MaskOptions, nablaMask, nablaMaskSync } from './mask';
 import { NativeAttentionArgs, NativeOperand, native } from './native';
 import { BLOCK_SIZE, numel } from './shapes';
@@ -28,8 +28,9 @@ type Output<T> = T extends DeviceTensor ? DeviceTensor : Tensor;
 
 function checkKernel(kernel: unknown): AttentionKernel {
   const k = kernel ?? process.env.NABLA_ATTENTION_KERNEL ?? 'auto';
-  if (!KERNELS.includes(k as AttentionKernel))
-    throw typeError(kernel === undefined ? 'NABLA_ATTENTION_KERNEL' : 'kernel', "'auto', 'fast' or 'simple'", k);
+  const param = kernel === undefined ? 'NABLA_ATTENTION_KERNEL' : 'kernel';
+  if (typeof k !== 'string') throw typeError(param, "'auto', 'fast' or 'simple'", k);
+  if (!KERNELS.includes(k as AttentionKernel)) throw rangeError(param, "'auto', 'fast' or 'simple'", describe(k));
   return k as AttentionKernel;
 }
 
@@ -102,6 +103,9 @@ export type NablaAttentionOptions = MaskOptions & AttentionOptions;
 function splitOptions(options: unknown): { mask: MaskOptions; attend: AttentionOptions } {
   const o = checkOptions<NablaAttentionOptions>(options);
   const { scale, kernel, ...mask } = o;
+  // checked before the mask is built, so a bad attention option costs no work
+  if (scale !== undefined) checkScale(scale);
+  checkKernel(kernel);
   return { mask, attend: { scale, kernel, backend: o.backend, device: o.device } };
 }
 

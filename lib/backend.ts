@@ -47,26 +47,31 @@ export interface PlacementOptions {
  */
 export function resolvePlacement(options: PlacementOptions, inputDevices: number[]): NativePlacement {
   const backend = options.backend ?? 'auto';
-  if (!BACKENDS.includes(backend)) throw typeError('backend', "'auto', 'cpu' or 'cuda'", backend);
-  if (options.device !== undefined && (!Number.isInteger(options.device) || options.device < 0))
-    throw rangeError('device', 'a non-negative integer device index', describe(options.device));
+  if (typeof backend !== 'string') throw typeError('backend', "'auto', 'cpu' or 'cuda'", backend);
+  if (!BACKENDS.includes(backend)) throw rangeError('backend', "'auto', 'cpu' or 'cuda'", describe(backend));
+  if (options.device !== undefined) {
+    if (typeof options.device !== 'number' || !Number.isInteger(options.device))
+      throw typeError('device', 'a CUDA device index (integer)', options.device);
+    if (options.device < 0) throw rangeError('device', 'a non-negative CUDA device index', describe(options.device));
+  }
   if (inputDevices.length > 0) {
     if (backend === 'cpu')
       throw typeError('backend', "'cuda' or 'auto' for device tensors (download them with toHost() for the CPU)", backend);
-    return { backend: 'cuda', device: inputDevices[0] };
+    const device = inputDevices[0];
+    if (options.device !== undefined && options.device !== device)
+      throw rangeError('device', `cuda:${device}, where the inputs are`, `cuda:${options.device}`);
+    return { backend: 'cuda', device };
   }
   const device = options.device ?? 0;
   if (backend === 'cpu') return { backend: 'cpu', device: 0 };
-  if (backend === 'cuda') {
-    const info = native.backends();
-    if (!info.cuda) {
-      const err = new Error(`backend 'cuda' is not available: ${info.reason ?? 'no CUDA device'}`) as Error & { code: string };
-      err.code = 'ERR_NABLA_CUDA_UNAVAILABLE';
-      throw err;
-    }
-    if (device >= info.devices.length)
-      throw rangeError('device', `a CUDA device index below ${info.devices.length}`, String(device));
-    return { backend: 'cuda', device };
+  if (backend === 'auto' && !cudaIsAvailable()) return { backend: 'cpu', device: 0 };
+  const info = native.backends();
+  if (!info.cuda) {
+    const err = new Error(`backend 'cuda' is not available: ${info.reason ?? 'no CUDA device'}`) as Error & { code: string };
+    err.code = 'ERR_NABLA_CUDA_UNAVAILABLE';
+    throw err;
   }
-  return cudaIsAvailable() ? { backend: 'cuda', device } : { backend: 'cpu', device: 0 };
+  if (device >= info.devices.length)
+    throw rangeError('device', `a CUDA device index below ${info.devices.length}`, String(device));
+  return { backend: 'cuda', device };
 }

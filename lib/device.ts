@@ -25,14 +25,20 @@ export class DeviceTensor {
     this.buffer.dispose();
   }
 
+  private checkLive(): void {
+    if (this.disposed) throw typeError('tensor', 'a live device tensor', 'a disposed device tensor');
+  }
+
   /** Copies to a new host tensor, off the main thread. */
   async toHost(): Promise<Tensor> {
+    this.checkLive();
     const data = new (storageOf(this.type))(numel(this.dims));
     await this.buffer.download(data, true);
     return { type: this.type, dims: [...this.dims], data };
   }
 
   toHostSync(): Tensor {
+    this.checkLive();
     const data = new (storageOf(this.type))(numel(this.dims));
     this.buffer.download(data, false);
     return { type: this.type, dims: [...this.dims], data };
@@ -44,11 +50,11 @@ export function isDeviceTensor(x: unknown): x is DeviceTensor {
 }
 
 /** Allocates an uninitialised device tensor. */
-export function emptyDevice(dims: readonly number[], type: DType, device = 0): DeviceTensor {
+export function emptyDevice(dims: readonly number[], type: DType, options: { device?: number } = {}): DeviceTensor {
   if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
   checkDims(dims, 'dims');
-  const place = resolvePlacement({ backend: 'cuda', device }, []);
-  const bytes = numel(dims) * (type === 'float32' ? 4 : 2);
+  const place = resolvePlacement({ backend: 'cuda', device: options.device ?? 0 }, []);
+  const bytes = numel(dims) * storageOf(type).BYTES_PER_ELEMENT;
   return new DeviceTensor(type, [...dims], place.device, new native.DeviceBuffer(place.device, bytes));
 }
 
@@ -59,7 +65,7 @@ function checkHost(t: Tensor): void {
 /** Uploads a host tensor to a CUDA device; the copy runs off the main thread. */
 export async function toDevice(t: Tensor, options: { device?: number } = {}): Promise<DeviceTensor> {
   checkHost(t);
-  const out = emptyDevice(t.dims, t.type, options.device ?? 0);
+  const out = emptyDevice(t.dims, t.type, options);
   await out.buffer.upload(t.data, true);
   return out;
 }
@@ -67,7 +73,7 @@ export async function toDevice(t: Tensor, options: { device?: number } = {}): Pr
 /** Uploads a host tensor to a CUDA device, blocking until the copy is done. */
 export function toDeviceSync(t: Tensor, options: { device?: number } = {}): DeviceTensor {
   checkHost(t);
-  const out = emptyDevice(t.dims, t.type, options.device ?? 0);
+  const out = emptyDevice(t.dims, t.type, options);
   out.buffer.upload(t.data, false);
   return out;
 }

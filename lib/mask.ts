@@ -68,29 +68,17 @@ export class BlockMask {
    */
   static fromKvBlocks(kvCounts: Int32Array, kvIndices: Int32Array, dims: MaskDims): BlockMask {
     const d = checkMaskDims(dims);
-    const rows = d[0] * d[1] * d[2];
-    const nk = d[3];
-    if (!(kvCounts instanceof Int32Array)) throw typeError('kvCounts', 'an Int32Array', kvCounts);
-    if (!(kvIndices instanceof Int32Array)) throw typeError('kvIndices', 'an Int32Array', kvIndices);
-    if (kvCounts.length !== rows) throw rangeError('kvCounts', `${rows} elements (B*H*nq)`, `${kvCounts.length}`);
-    if (kvIndices.length !== rows * nk) throw rangeError('kvIndices', `${rows * nk} elements (B*H*nq*nk)`, `${kvIndices.length}`);
-    const dense = new Uint8Array(rows * nk);
-    for (let r = 0; r < rows; r++) {
-      const count = kvCounts[r];
-      if (count < 0 || count > nk) throw rangeError('kvCounts', `counts in [0, ${nk}]`, `${count} at row ${r}`);
-      for (let j = 0; j < count; j++) {
-        const id = kvIndices[r * nk + j];
-        if (id < 0 || id >= nk) throw rangeError('kvIndices', `block ids in [0, ${nk})`, `${id} at row ${r}`);
-        if (dense[r * nk + id]) throw rangeError('kvIndices', 'distinct block ids within a row', `${id} twice at row ${r}`);
-        dense[r * nk + id] = 1;
-      }
-    }
-    return BlockMask.fromDense(dense, d);
+    return BlockMask.fromDense(checkLists(kvCounts, kvIndices, d), d);
   }
 
   /** The CUDA device holding the lists, or undefined for host memory. */
   get device(): number | undefined {
     return this.onDevice?.device;
+  }
+
+  /** True once dispose() freed the device lists (a host mask is never disposed). */
+  get disposed(): boolean {
+    return this.onDevice !== undefined && (this.onDevice.kvCounts.disposed || this.onDevice.kvIndices.disposed);
   }
 
   get kvCounts(): Int32Array {
@@ -133,8 +121,10 @@ export class BlockMask {
 
   /** A copy of the lists on a CUDA device (kept there for device attention). */
   toDevice(options: { device?: number } = {}): BlockMask {
-    const place = resolvePlacement({ backend: 'cuda', device: options.device }, []);
     const { kvCounts, kvIndices } = this.hostLists();
+    // the kernels index with these lists: check them (they may have been modified) before upload
+    checkLists(kvCounts, kvIndices, this.dims);
+    const place = resolvePlacement({ backend: 'cuda', device: options.device }, []);
     const counts = new native.DeviceBuffer(place.device, kvCounts.byteLength);
     const indices = new native.DeviceBuffer(place.device, kvIndices.byteLength);
     counts.upload(kvCounts);
@@ -150,12 +140,21 @@ export class BlockMask {
 
   /** @internal The lists as native operands (device buffers where the mask lives on a device). */
   operands(): { kvCounts: NativeOperand; kvIndices: NativeOperand; device?: number } {
-    if (this.onDevice && !this.host) return { ...this.onDevice };
+    // Device lists stay the operands even after a host copy was read: no per-call upload.
+    if (this.onDevice) {
+      this.checkLive();
+      return { ...this.onDevice };
+    }
     return this.hostLists();
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw typeError('mask', 'a BlockMask whose device lists are live', 'a disposed device mask');
   }
 
   private hostLists(): { kvCounts: Int32Array; kvIndices: Int32Array } {
     if (!this.host) {
+      this.checkLive();
       const dev = this.onDevice as DeviceLists;
       const kvCounts = new Int32Array(dev.kvCounts.bytes / 4);
       const kvIndices = new Int32Array(dev.kvIndices.bytes / 4);
@@ -167,9 +166,35 @@ export class BlockMask {
   }
 }
 
+/**
+ * Checks FlexAttention-style lists against dims: kvCounts[r] in [0, nk], and the first kvCounts[r]
+ * ids of row r distinct and in [0, nk). Returns the dense 0/1 mask they describe.
+ */
+function checkLists(kvCounts: Int32Array, kvIndices: Int32Array, d: MaskDims): Uint8Array {
+  const rows = d[0] * d[1] * d[2];
+  const nk = d[3];
+  if (!(kvCounts instanceof Int32Array)) throw typeError('kvCounts', 'an Int32Array', kvCounts);
+  if (!(kvIndices instanceof Int32Array)) throw typeError('kvIndices', 'an Int32Array', kvIndices);
+  if (kvCounts.length !== rows) throw rangeError('kvCounts', `${rows} elements (B*H*nq)`, `${kvCounts.length}`);
+  if (kvIndices.length !== rows * nk) throw rangeError('kvIndices', `${rows * nk} elements (B*H*nq*nk)`, `${kvIndices.length}`);
+  const dense = new Uint8Array(rows * nk);
+  for (let r = 0; r < rows; r++) {
+    const count = kvCounts[r];
+    if (count < 0 || count > nk) throw rangeError('kvCounts', `counts in [0, ${nk}]`, `${count} at row ${r}`);
+    for (let j = 0; j < count; j++) {
+      const id = kvIndices[r * nk + j];
+      if (id < 0 || id >= nk) throw rangeError('kvIndices', `block ids in [0, ${nk})`, `${id} at row ${r}`);
+      if (dense[r * nk + id]) throw rangeError('kvIndices', 'distinct block ids within a row', `${id} twice at row ${r}`);
+      dense[r * nk + id] = 1;
+    }
+  }
+  return dense;
+}
+
 function checkMaskDims(dims: unknown): MaskDims {
-  if (!Array.isArray(dims) || dims.length !== 4 || dims.some((d) => !Number.isInteger(d) || d < 1))
-    throw typeError('dims', '4 positive integers [batch, heads, queryBlocks, keyBlocks]', dims);
+  const what = '4 positive integers [batch, heads, queryBlocks, keyBlocks]';
+  if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d))) throw typeError('dims', what, dims);
+  if (dims.length !== 4 || dims.some((d) => d < 1 || d >= 2 ** 31)) throw rangeError('dims', what, describe(dims));
   return [dims[0], dims[1], dims[2], dims[3]];
 }
 

@@ -35,7 +35,7 @@ export function tensor(data: HostData | ArrayLike<number>, dims: readonly number
   let stored: HostData;
   if (data instanceof Float32Array) {
     if (type !== undefined && type !== 'float32')
-      throw typeError('data', `a Uint16Array of ${type} bits (or numbers) for type '${type}'`, data);
+      throw typeError('data', `a Uint16Array of ${type} bits or plain numbers (type is '${type}')`, data);
     stored = data;
     type = 'float32';
   } else if (data instanceof Uint16Array) {
@@ -56,6 +56,8 @@ export function tensor(data: HostData | ArrayLike<number>, dims: readonly number
 
 /** A new tensor of zeros. */
 export function zeros(dims: readonly number[], type: DType = 'float32'): Tensor {
+  if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
+  checkDims(dims, 'dims');
   const Storage = storageOf(type);
   return { type, dims: [...dims], data: new Storage(numel(dims)) };
 }
@@ -67,6 +69,8 @@ export function toFloat32Array(t: Tensor): Float32Array {
 
 /** The same values rounded to another dtype (a copy). */
 export function cast(t: Tensor, type: DType): Tensor {
+  if (!isHostTensor(t)) throw typeError('tensor', 'a host tensor { type, dims, data }', t);
+  if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
   if (t.type === type) return { type, dims: [...t.dims], data: t.data.slice() };
   return { type, dims: [...t.dims], data: fromFloat32(toFloat32Array(t), type) };
 }

@@ -36,12 +36,13 @@ export interface TileOptions {
 function permuteTokens(x: Tensor, grid: TokenGrid, options: TileOptions, toTileOrder: boolean): Tensor {
   const t = checkTensor(x, 'x');
   if (!('data' in t)) throw typeError('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
-  const order = tileOrder(grid);
+  const tokens = numel(checkTokenGrid(grid));
   const axis = options.axis ?? t.dims.length - 2;
   if (!Number.isInteger(axis) || axis < 0 || axis >= t.dims.length)
     throw rangeError('axis', `a token axis in [0, ${t.dims.length - 1}]`, describe(options.axis));
-  if (t.dims[axis] !== order.length)
-    throw rangeError('x.dims', `${order.length} tokens (grid ${describe(grid)}) on axis ${axis}`, `[${t.dims.join(', ')}]`);
+  if (t.dims[axis] !== tokens)
+    throw rangeError('x.dims', `${tokens} tokens (grid ${describe(grid)}) on axis ${axis}`, `[${t.dims.join(', ')}]`);
+  const order = tileOrder(grid);
   const outer = numel(t.dims.slice(0, axis));
   const inner = numel(t.dims.slice(axis + 1));
   const S = order.length;

@@ -48,7 +48,7 @@ export function checkHeadDim(d: number, param: string): number {
 export function check4d(x: unknown, param: string): AnyTensor & { dims: readonly [number, number, number, number] } {
   const t = checkTensor(x, param);
   if (t.dims.length !== 4) throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
-  for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, 'batch and heads below 2^31', dimsText(t.dims));
+  for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, 'batch and heads of at most 2^31', dimsText(t.dims));
   checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
   checkHeadDim(t.dims[3], `${param}.dims[3] (head dim)`);
   return t as AnyTensor & { dims: readonly [number, number, number, number] };

@@ -51,7 +51,17 @@ describe('BlockMask', () => {
   test('fromDense checks its inputs', () => {
     expect(() => BlockMask.fromDense(dense, [2, 3, 4, 4])).toThrow(RangeError);
     expect(() => BlockMask.fromDense([1, 0] as unknown as Uint8Array, [1, 1, 1, 2])).toThrow(TypeError);
-    expect(() => BlockMask.fromDense(dense, [2, 3, 4] as unknown as [number, number, number, number])).toThrow(TypeError);
+    expect(() => BlockMask.fromDense(dense, [2, 3, 4] as unknown as [number, number, number, number])).toThrow(RangeError);
+    expect(() => BlockMask.fromDense(dense, [2, 3, 4.5, 5] as unknown as [number, number, number, number])).toThrow(TypeError);
+  });
+
+  test('toDevice checks the lists first: modified lists never reach a kernel', () => {
+    const m = BlockMask.fromDense(dense, dims);
+    m.kvCounts[0] = 1000000;
+    expect(() => m.toDevice()).toThrow(/counts in \[0, 5\].*1000000 at row 0/);
+    m.kvCounts[0] = 1;
+    m.kvIndices[0] = -3;
+    expect(() => m.toDevice()).toThrow(RangeError);
   });
 
   test('toDevice needs a CUDA device', () => {

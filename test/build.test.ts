@@ -31,7 +31,7 @@ test('backends() reports the CPU, CUDA availability with a reason, and build fac
 });
 
 test('a build with nvcc available compiled the CUDA backend in', () => {
-  // CI and the development machines have nvcc: a CUDA compile error must fail the build, not
+  // Where nvcc is on PATH a CUDA compile error must fail the build, not
   // silently produce a CPU-only binary. NABLA_EXPECT_CUDA_BUILD=0 skips this on other machines.
   if (process.env.NABLA_EXPECT_CUDA_BUILD === '0' || process.env.NABLA_NATIVE_PATH) return;
   const { spawnSync } = require('child_process');

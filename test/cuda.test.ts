@@ -196,6 +196,9 @@ describeCuda('CUDA attention', () => {
     const { output, mask } = await nablaAttention(qd, kd, vd, { threshold: 0.7, grid, sta: [3, 1, 1] });
     expect(output).toBeInstanceOf(DeviceTensor);
     expect(mask.device).toBe(0);
+    // reading the lists on the host keeps the device lists as the operands (no upload per call)
+    expect(mask.density()).toBeGreaterThan(0);
+    expect(mask.operands().kvCounts).not.toBeInstanceOf(Int32Array);
     const host = await output.toHost();
     const cpu = blockSparseAttentionSync(qh, kh, vh, BlockMask.fromKvBlocks(mask.kvCounts, mask.kvIndices, mask.dims), CPU);
     expect(normalisedMse(asFloat(host), asFloat(cpu))).toBeLessThan(5e-4);

@@ -2,7 +2,7 @@
 // was received, in TS and again at the native boundary; nothing crashes or corrupts later calls.
 import {
   attentionSync, blockPoolSync, blockSparseAttentionSync, BlockMask, nablaMask, nablaMaskSync, tensor, backends,
-  toDevice, toDeviceSync,
+  toDevice, toDeviceSync, nablaAttentionSync,
 } from '../lib';
 import { native } from '../lib/native';
 import { CPU, qkCase } from './helpers';
@@ -62,7 +62,10 @@ describe('mask and pool arguments', () => {
     expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 3], ...CPU }), RangeError, /from 0 to 2.* for frames but received \[0, 3\]/);
     expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 1, 1, 2], ...CPU }), RangeError, /frames/);
     expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 0.5, 2], ...CPU }), TypeError, /frames/);
-    expectError(() => nablaMaskSync(q, k, { backend: 'gpu' as never }), TypeError, /for backend but received 'gpu'/);
+    expectError(() => nablaMaskSync(q, k, { backend: 'gpu' as never }), RangeError, /for backend but received 'gpu'/);
+    expectError(() => nablaMaskSync(q, k, { backend: 5 as never }), TypeError, /for backend but received 5/);
+    expectError(() => nablaMaskSync(q, k, { device: 0.5, ...CPU }), TypeError, /for device but received 0.5/);
+    expectError(() => nablaMaskSync(q, k, { device: -1, ...CPU }), RangeError, /for device but received -1/);
     expectError(() => nablaMaskSync(q, k, 'fast' as never), TypeError, /options/);
   });
 
@@ -92,7 +95,8 @@ describe('attention arguments', () => {
     expectError(() => blockSparseAttentionSync(q, k, v, {} as never, CPU), TypeError, /mask/);
     expectError(() => attentionSync(q, k, v, { scale: -1, ...CPU }), RangeError, /scale/);
     expectError(() => attentionSync(q, k, v, { scale: Infinity, ...CPU }), RangeError, /scale/);
-    expectError(() => attentionSync(q, k, v, { kernel: 'turbo' as never, ...CPU }), TypeError, /for kernel but received 'turbo'/);
+    expectError(() => attentionSync(q, k, v, { kernel: 'turbo' as never, ...CPU }), RangeError, /for kernel but received 'turbo'/);
+    expectError(() => nablaAttentionSync(q, k, v, { scale: 0, ...CPU }), RangeError, /for scale but received 0/);
   });
 });
 
