@@ -42,7 +42,7 @@ print(2 * ${n}**3 / best / 1e9); print(info)`;
   return { gflops: Number(rate), note: info };
 }
 
-/** A mask keeping exactly round(density * nk) random key blocks in every row. */
+/** A mask keeping ceil(density * nk) random key blocks in every row (at least the nominal density). */
 function maskOfDensity(density, seed) {
   const nq = S / 64, nk = S / 64;
   const keep = Math.max(1, Math.ceil(density * nk));

@@ -30,8 +30,3 @@ export const PRESET_NAMES: readonly string[] = PRESETS.map((p) => p.name);
 export function findPreset(name: string): Preset | undefined {
   return PRESETS.find((p) => p.name === name);
 }
-
-/** Tokens of a preset: T * Ht * Wt. */
-export function presetTokens(p: Preset): number {
-  return p.grid[0] * p.grid[1] * p.grid[2];
-}

@@ -34,6 +34,9 @@ test('a build with nvcc available compiled the CUDA backend in', () => {
   // Where nvcc is on PATH a CUDA compile error must fail the build, not
   // silently produce a CPU-only binary. NABLA_EXPECT_CUDA_BUILD=0 skips this on other machines.
   if (process.env.NABLA_EXPECT_CUDA_BUILD === '0' || process.env.NABLA_NATIVE_PATH) return;
+  // a build configured with NABLA_CUDA=OFF on purpose is CPU only
+  const cache = path.join(root, 'build', 'CMakeCache.txt');
+  if (fs.existsSync(cache) && /^NABLA_CUDA:STRING=OFF$/m.test(fs.readFileSync(cache, 'utf8'))) return;
   const { spawnSync } = require('child_process');
   const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;
   if (hasNvcc) expect(backends().build.cudaCompiled).toBe(true);

@@ -31,7 +31,7 @@ export const spec: CommandSpec = {
     ...MASK_FLAGS,
     ...PLACEMENT_FLAGS,
     { name: 'out', value: 'FILE', help: 'Output .npy: the mask as uint8 0/1 [B, H, S/64, S/64]', required: true },
-    { name: 'png', value: 'FILE', help: 'Also draw the mask (a panel per head) to FILE and the block map P to FILE-map.png', default: 'none' },
+    { name: 'png', value: 'FILE', help: 'Also draw the mask (a panel per head) to FILE and the block map P beside it (m.png -> m-map.png)', default: 'none' },
   ],
   notes: ['Prints the density of every (batch, head) pair and of the whole mask.'],
 };
