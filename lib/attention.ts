@@ -1,7 +1,7 @@
 // Attention over a block mask (docs/nabla.md section 4): blockSparseAttention, dense attention, and
 // nablaAttention (mask, then attention, in one call).
 import { DTYPE_CODE, storageOf } from './dtype';
-import { DeviceTensor, isDeviceTensor } from './device';
+import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { describe, rangeError, typeError } from './errors';
 import { BlockMask, MaskOptions, nablaMask, nablaMaskSync } from './mask';
 import { NativeAttentionArgs, NativeOperand, native } from './native';
@@ -40,7 +40,7 @@ function prepareAttention(q: unknown, k: unknown, v: unknown, mask: BlockMask | 
   const scale = opts.scale === undefined ? 1 / Math.sqrt(shape.headDim) : checkScale(opts.scale);
   const kernel = checkKernel(opts.kernel);
   const tensors = [q, k, v] as AnyTensor[];
-  const devices = tensors.filter(isDeviceTensor).map((t) => t.device);
+  const devices = devicesOf(...tensors);
   let lists: { kvCounts?: NativeOperand; kvIndices?: NativeOperand } = {};
   if (mask !== undefined) {
     if (!(mask instanceof BlockMask)) throw typeError('mask', 'a BlockMask (see nablaMask, BlockMask.fromDense)', mask);
@@ -54,13 +54,12 @@ function prepareAttention(q: unknown, k: unknown, v: unknown, mask: BlockMask | 
   const place = resolvePlacement(opts, devices);
   const dims = [shape.batch, shape.heads, shape.seqQ, shape.valueDim];
   const onDevice = tensors.some(isDeviceTensor);
-  const bytes = numel(dims) * (shape.type === 'float32' ? 4 : 2);
+  const bytes = numel(dims) * storageOf(shape.type).BYTES_PER_ELEMENT;
   const out: Tensor | DeviceTensor = onDevice
     ? new DeviceTensor(shape.type, dims, place.device, new native.DeviceBuffer(place.device, bytes))
     : { type: shape.type, dims, data: new (storageOf(shape.type))(numel(dims)) };
-  const operand = (t: AnyTensor) => (isDeviceTensor(t) ? t.buffer : t.data);
   const args: NativeAttentionArgs = {
-    q: operand(q as AnyTensor), k: operand(k as AnyTensor), v: operand(v as AnyTensor), out: operand(out),
+    q: operandOf(q as AnyTensor), k: operandOf(k as AnyTensor), v: operandOf(v as AnyTensor), out: operandOf(out),
     dtype: DTYPE_CODE[shape.type], batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv,
     headDim: shape.headDim, valueDim: shape.valueDim, scale, kernel, ...lists, ...place,
   };

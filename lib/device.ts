@@ -2,7 +2,7 @@
 // Memory is freed by dispose() or, as a safety net, when the garbage collector finalises the buffer.
 import { DType, isDType, storageOf } from './dtype';
 import { typeError } from './errors';
-import { NativeDeviceBuffer, native } from './native';
+import { NativeDeviceBuffer, NativeOperand, native } from './native';
 import { numel } from './shapes';
 import { Tensor, checkDims, isHostTensor } from './tensor';
 import { resolvePlacement } from './backend';
@@ -81,4 +81,14 @@ export function toDeviceSync(t: Tensor, options: { device?: number } = {}): Devi
 /** Downloads any tensor to the host (host tensors are returned as they are). */
 export async function toHost(t: Tensor | DeviceTensor): Promise<Tensor> {
   return t instanceof DeviceTensor ? t.toHost() : t;
+}
+
+/** The CUDA devices that the given tensors live on (host tensors add none). */
+export function devicesOf(...tensors: (Tensor | DeviceTensor)[]): number[] {
+  return tensors.filter(isDeviceTensor).map((t) => t.device);
+}
+
+/** What the native layer reads for a tensor: its device buffer or its typed array. */
+export function operandOf(t: Tensor | DeviceTensor): NativeOperand {
+  return isDeviceTensor(t) ? t.buffer : t.data;
 }

@@ -1,6 +1,6 @@
 // Block masks and the ops that build them: blockPool and nablaMask (docs/nabla.md section 1).
 import { DTYPE_CODE } from './dtype';
-import { DeviceTensor, isDeviceTensor } from './device';
+import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { describe, rangeError, typeError } from './errors';
 import { NativeDeviceBuffer, NativeMaskArgs, NativeOperand, native } from './native';
 import { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MaskMethod, StaWindow, TokenGrid, numel } from './shapes';
@@ -196,14 +196,6 @@ function checkMaskDims(dims: unknown): MaskDims {
   if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d))) throw typeError('dims', what, dims);
   if (dims.length !== 4 || dims.some((d) => d < 1 || d >= 2 ** 31)) throw rangeError('dims', what, describe(dims));
   return [dims[0], dims[1], dims[2], dims[3]];
-}
-
-function devicesOf(...tensors: AnyTensor[]): number[] {
-  return tensors.filter(isDeviceTensor).map((t) => (t as DeviceTensor).device);
-}
-
-function operandOf(t: AnyTensor): NativeOperand {
-  return isDeviceTensor(t) ? t.buffer : t.data;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import { NpyArray, loadNpy, saveNpy, tensorToNpy } from '../lib/npy';
 import { CPU, qkCase, relMaxError } from './helpers';
 import { randn, refAttention, refMask } from './reference';
 
-const ROOT = path.resolve(__dirname, '..');
 
 const nabla = (...args: string[]): Run => runCli(dir, args);
 /** Runs a command that must succeed. */

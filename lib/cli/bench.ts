@@ -21,6 +21,7 @@ import { Tensor, cast, toFloat32Array, zeros } from '../tensor';
 import { checkHeadDim, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../validate';
 import { VERSION } from '../version';
 import { CommandSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
+import { buildText, cudaVersionText, deviceText, nvidiaDriver } from './facts';
 import { loadTensor } from './mask';
 
 type BenchBackend = 'cpu' | 'cuda';
@@ -448,20 +449,6 @@ class Progress {
 // ---------------------------------------------------------------------------------------------
 // Machine facts (the header of the table, and fields of every row)
 
-/** cudaRuntimeGetVersion() encodes 12.4 as 12040. */
-function cudaVersionText(code: number): string | null {
-  return code > 0 ? `${Math.floor(code / 1000)}.${Math.floor((code % 1000) / 10)}` : null;
-}
-
-function nvidiaDriver(): string | null {
-  try {
-    const text = fs.readFileSync('/proc/driver/nvidia/version', 'utf8');
-    return /Kernel Module\s+(?:for \S+\s+)?([\d.]+)/.exec(text)?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 interface Facts {
   cpu: string;
   gpu: string | null;
@@ -475,14 +462,13 @@ function machineFacts(info: Backends, device: number): Facts {
   const cpus = os.cpus();
   const cpu = `${(cpus[0]?.model ?? 'unknown CPU').trim()} (${cpus.length} cores, ${info.build.cpuThreads} addon threads)`;
   const d = info.devices[device];
-  const gpu = info.cuda && d ? `${d.name} (compute capability ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB)` : null;
+  const gpu = info.cuda && d ? deviceText(d) : null;
   const driver = info.cuda ? nvidiaDriver() : null;
   const cudaRuntime = cudaVersionText(info.build.cudaRuntimeVersion);
   const cudaLine = gpu
     ? `cuda: ${gpu}, driver ${driver ?? 'unknown'}, CUDA runtime ${cudaRuntime ?? 'unknown'}`
     : `cuda: unavailable: ${info.reason ?? 'no CUDA device'}`;
-  const build = `CUDA compiled in: ${info.build.cudaCompiled ? `yes (archs ${info.build.cudaArchs || 'unknown'})` : 'no'}, ` +
-    `CUDA runtime ${cudaRuntime ?? 'none'}, Node-API ${info.build.napiVersion}`;
+  const build = buildText(info.build);
   return { cpu, gpu, cudaLine, driver, cudaRuntime, build };
 }
 
