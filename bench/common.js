@@ -28,9 +28,11 @@ const { rng } = require('../dist/synthetic');
 /**
  * q or k like a video DiT's: smooth functions of each token's (t, y, x) plus noise, laid out in
  * tile order, so block maps are local (neighbouring tiles score high) as in real models.
- * Returns fp32 values [B, H, T*Ht*Wt, D].
+ * Returns fp32 values [B, H, T*Ht*Wt, D]. (lib/synthetic.ts makes the inputs of `nabla bench`; this
+ * independent plane-wave recipe makes those of the measurements recorded in RESULTS.md, kept as is
+ * so that later runs stay comparable.)
  */
-function structuredTokens(B, H, grid, D, seed, noise = 0.5) {
+function waveTokens(B, H, grid, D, seed, noise = 0.5) {
   const [T, Ht, Wt] = grid;
   const S = T * Ht * Wt;
   const r = rng(seed);
@@ -83,4 +85,4 @@ function attentionFlops(B, H, Sq, Skv, D, density = 1) {
   return 4 * B * H * Sq * Skv * D * density;
 }
 
-module.exports = { timeIt, rng, structuredTokens, uniform, markdownTable, attentionFlops };
+module.exports = { timeIt, rng, waveTokens, uniform, markdownTable, attentionFlops };

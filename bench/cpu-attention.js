@@ -8,15 +8,25 @@
 const { spawnSync } = require('child_process');
 const os = require('os');
 const nabla = require('../dist');
-const { timeIt, rng, structuredTokens, uniform, markdownTable, attentionFlops } = require('./common');
+const { timeIt, rng, waveTokens, uniform, markdownTable, attentionFlops } = require('./common');
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  if (i < 0) return fallback;
+  const value = Number(process.argv[i + 1]);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`cpu-attention: --${name} needs a positive integer, got ${process.argv[i + 1]}`);
+    process.exit(2);
+  }
+  return value;
 }
 
 const iters = flag('iters', 5);
 const S = flag('seq', 4096), H = flag('heads', 4), D = flag('head-dim', 64), B = 1;
+if (S % 1024 !== 0) {
+  console.error('cpu-attention: --seq must be a multiple of 1024 (the mask rows use a T x 32 x 32 token grid)');
+  process.exit(2);
+}
 const CPU = { backend: 'cpu' };
 
 /** NumPy float32 GEMM GFLOP/s (n x n x n, best of 5), or undefined without NumPy. */
@@ -99,8 +109,8 @@ async function main() {
 
   // NABLA mask cost on inputs whose block maps are local, as in a video DiT (grid 4 x 32 x 32 = 4096 tokens)
   const grid = [S / 1024, 32, 32];
-  const qs = nabla.tensor(structuredTokens(B, H, grid, D, 11), [B, H, S, D]);
-  const ks = nabla.tensor(structuredTokens(B, H, grid, D, 12), [B, H, S, D]);
+  const qs = nabla.tensor(waveTokens(B, H, grid, D, 11), [B, H, S, D]);
+  const ks = nabla.tensor(waveTokens(B, H, grid, D, 12), [B, H, S, D]);
   const maskRows = [];
   for (const threshold of [0.4, 0.7, 0.9]) {
     const build = await timeIt(() => nabla.nablaMask(qs, ks, { threshold, ...CPU }), { iters });

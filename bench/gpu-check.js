@@ -29,7 +29,7 @@ const nabla = require('../dist');
 const { native } = require('../dist/native');
 const { saveNpy } = require('../dist/npy');
 const { DTYPE_CODE } = require('../dist/dtype');
-const { rng, structuredTokens, uniform, markdownTable, attentionFlops } = require('./common');
+const { rng, waveTokens, uniform, markdownTable, attentionFlops } = require('./common');
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -339,8 +339,8 @@ function checkMask() {
       { name: `cdf 0.4 + frames ${f3} + sta 5,3,3`, opts: { threshold: 0.4, grid, frames: f3, sta: [5, 3, 3] } },
       { name: `topk 0.5 + frames ${f2} + sta 3,1,1`, opts: { threshold: 0.5, method: 'topk', grid, frames: f2, sta: [3, 1, 1] } },
     ];
-    const qv = structuredTokens(1, s.H, grid, s.D, 11 + s.D);
-    const kv = structuredTokens(1, s.H, grid, s.D, 12 + s.D);
+    const qv = waveTokens(1, s.H, grid, s.D, 11 + s.D);
+    const kv = waveTokens(1, s.H, grid, s.D, 12 + s.D);
     for (const type of ['float32', 'bfloat16', 'float16']) {
       if (args.sanitizer && type === 'float16') continue;
       const q = asType(qv, dims, type), k = asType(kv, dims, type);
@@ -599,7 +599,7 @@ function checkAttention() {
 function structuredBf16(B, H, grid, D, seed, genHeads, kind) {
   const S = grid[0] * grid[1] * grid[2];
   const g = Math.min(genHeads, B * H);
-  const pattern = kind === 'uniform' ? uniform(g * S * D, seed) : structuredTokens(1, g, grid, D, seed);
+  const pattern = kind === 'uniform' ? uniform(g * S * D, seed) : waveTokens(1, g, grid, D, seed);
   const bits = nabla.fromFloat32(pattern, 'bfloat16');
   if (g === B * H) return bits;
   const out = new Uint16Array(B * H * S * D);
@@ -706,7 +706,7 @@ function timeShape(s, exporter) {
 function timings(exporter) {
   say(`## Timings (${SELF_TEST ? 'CPU backend self-test' : 'CUDA'}, device tensors, sync ops; warm-up ${WARMUP}, median of ${ITERS})`);
   say();
-  say('Inputs: structuredTokens (smooth functions of (t, y, x) + noise, tile order) for q and k, uniform v, bf16;');
+  say('Inputs: waveTokens (smooth functions of (t, y, x) + noise, tile order) for q and k, uniform v, bf16;');
   say('large presets replicate a few generated heads over all heads. TFLOP/s counts kept blocks only:');
   say('4*B*H*S^2*D*density / time. "ms / (density x dense ms)" is 1 for a kernel that tracks the ideal sparse speedup.');
   say();
