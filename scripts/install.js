@@ -49,9 +49,15 @@ function buildWithCmake() {
 }
 
 function buildWithNodeGyp() {
+  // Without a configured nodedir node-gyp downloads Node's headers; use the ones installed beside
+  // this node when they are there, so the fallback build needs no network either.
+  const args = ['rebuild'];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')))
+    args.push(`--nodedir=${prefix}`);
   // npm sets npm_config_node_gyp to the node-gyp it ships; fall back to one on PATH.
   const gyp = process.env.npm_config_node_gyp;
-  return gyp ? run(process.execPath, [gyp, 'rebuild']) : run('node-gyp', ['rebuild']);
+  return gyp ? run(process.execPath, [gyp, ...args]) : run('node-gyp', args);
 }
 
 function main() {

@@ -69,3 +69,36 @@ test('npm pack + install into an empty project without compilers uses the prebui
     fs.rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('without CMake, npm install falls back to node-gyp and builds a working CPU-only addon', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-gyp-'));
+  try {
+    for (const f of ['package.json', 'binding.gyp', 'CMakeLists.txt']) fs.copyFileSync(path.join(root, f), path.join(work, f));
+    for (const d of ['csrc', 'scripts']) fs.cpSync(path.join(root, d), path.join(work, d), { recursive: true });
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'));
+    // a PATH whose cmake always fails stands for a machine without CMake
+    const bin = path.join(work, 'fake-bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'cmake'), '#!/bin/sh\nexit 127\n', { mode: 0o755 });
+    const gyp = path.join(path.dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, npm_config_node_gyp: gyp };
+    const built = spawnSync(process.execPath, ['scripts/install.js'], { cwd: work, env, encoding: 'utf8' });
+    expectOk(built, 'scripts/install.js with node-gyp');
+    expect(built.stdout).toMatch(/CMake not found; building the CPU-only backend with node-gyp/);
+
+    const addon = path.join(work, 'build', 'Release', 'nabla_attention.node');
+    const script = `
+      const n = require(${JSON.stringify(path.join(root, 'dist'))});
+      const q = n.tensor(Float32Array.from({ length: 2 * 256 * 16 }, (_, i) => Math.sin(i)), [1, 2, 256, 16]);
+      const { output, mask } = n.nablaAttentionSync(q, q, q, { threshold: 0.7, backend: 'cpu' });
+      console.log(JSON.stringify({ finite: output.data.every(Number.isFinite), density: mask.density(), build: n.backends().build }));`;
+    const ran = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NABLA_NATIVE_PATH: addon }, encoding: 'utf8' });
+    expectOk(ran, 'running the node-gyp build');
+    const result = JSON.parse(ran.stdout);
+    expect(result.finite).toBe(true);
+    expect(result.density).toBeGreaterThan(0);
+    expect(result.build.cudaCompiled).toBe(false);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
