@@ -118,6 +118,19 @@ describe('async', () => {
   });
 });
 
+describe('masks changed while an op is pending', () => {
+  test('the op uses the lists as they were when it was called', async () => {
+    const c = cases[3];
+    const { q, k, v } = inputs(c, 21);
+    const mask = randomMask(c, 0.5, 9, false);
+    const expected = blockSparseAttentionSync(q, k, v, mask, CPU);
+    const pending = blockSparseAttention(q, k, v, mask, CPU);
+    mask.kvCounts.fill(1000000); // would index far out of bounds if the op read it now
+    mask.kvIndices.fill(-7);
+    expect(Array.from((await pending).data)).toEqual(Array.from(expected.data));
+  });
+});
+
 describe('nablaAttention', () => {
   test('is nablaMask then blockSparseAttention', async () => {
     const { q, k, grid } = qkCase(1, 2, [3, 16, 16], 32, 9);

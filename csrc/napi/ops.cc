@@ -3,6 +3,8 @@
 #include "ops.h"
 
 #include <cmath>
+#include <memory>
+#include <vector>
 #include <limits>
 
 #include "../cpu/cpu_ops.h"
@@ -207,10 +209,26 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   Operand indices = readOptionalOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   if (bool(counts.data) != bool(indices.data))
     throw Napi::TypeError::New(env, "Expected both kvCounts and kvIndices, or neither (dense), but received only one");
-  if (counts.data && !counts.onDevice() && !indices.onDevice()) checkHostMask(env, counts, indices, p.batch * p.heads * nq, nk);
+  if (counts.onDevice() != indices.onDevice())
+    throw Napi::TypeError::New(env, "Expected kvCounts and kvIndices both on the host or both on one device");
+  // Host lists are checked and copied here, on the JS thread: the op reads the copy, so changing
+  // the arrays while an async op is pending cannot send a kernel out of bounds.
+  auto hostLists = std::make_shared<std::vector<int32_t>>();
+  if (counts.data && !counts.onDevice()) {
+    const size_t rows = size_t(p.batch * p.heads * nq), entries = rows * size_t(nk);
+    const auto* c = static_cast<const int32_t*>(counts.data);
+    const auto* idx = static_cast<const int32_t*>(indices.data);
+    hostLists->reserve(rows + entries);
+    hostLists->insert(hostLists->end(), c, c + rows);
+    hostLists->insert(hostLists->end(), idx, idx + entries);
+    counts.data = hostLists->data();
+    indices.data = hostLists->data() + rows;
+    checkHostMask(env, counts, indices, int64_t(rows), nk);
+  }
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
 
   return runOp(env, readAsync(info), std::move(holds), [=] {
+    (void)hostLists;  // keeps the checked copy alive while the op runs
     AttentionParams params = p;
     if (!where.cuda) {
       params.kvCounts = static_cast<const int32_t*>(counts.data);
