@@ -40,6 +40,19 @@ struct Shape {
 };
 
 // Tensor of `n` elements in dtype `t`, filled from N(0, sigma).
+// Dense attention parameters of a shape (callers add the mask lists).
+AttentionParams paramsFor(const Shape& s, float scale) {
+  AttentionParams p;
+  p.batch = s.batch;
+  p.heads = s.heads;
+  p.seqQ = s.seqQ;
+  p.seqKv = s.seqKv;
+  p.headDim = s.headDim;
+  p.valueDim = s.valueDim;
+  p.scale = scale;
+  return p;
+}
+
 std::vector<uint8_t> randomTensor(size_t n, DType t, float sigma, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.f, sigma);
   std::vector<uint8_t> buf(n * nabla::dtypeSize(t));
@@ -117,14 +130,7 @@ double checkOnce(const Shape& s, DType t, double density, bool emptyRows, float 
   auto k = randomTensor(nkElems * size_t(s.headDim), t, sigma, rng);
   auto v = randomTensor(nkElems * size_t(s.valueDim), t, 1.f, rng);
   std::vector<int32_t> counts, indices;
-  AttentionParams p;
-  p.batch = s.batch;
-  p.heads = s.heads;
-  p.seqQ = s.seqQ;
-  p.seqKv = s.seqKv;
-  p.headDim = s.headDim;
-  p.valueDim = s.valueDim;
-  p.scale = 1.f / std::sqrt(float(s.headDim));
+  AttentionParams p = paramsFor(s, 1.f / std::sqrt(float(s.headDim)));
   if (density < 1.0 || emptyRows) {
     randomMask(s, density, emptyRows, rng, counts, indices);
     p.kvCounts = counts.data();
@@ -247,14 +253,7 @@ void runBench() {
   configs.push_back({DType::Float16, 1.0, {}, {}});
   configs.push_back({DType::BFloat16, 1.0, {}, {}});
 
-  AttentionParams p;
-  p.batch = s.batch;
-  p.heads = s.heads;
-  p.seqQ = s.seqQ;
-  p.seqKv = s.seqKv;
-  p.headDim = s.headDim;
-  p.valueDim = s.valueDim;
-  p.scale = 0.125f;
+  AttentionParams p = paramsFor(s, 0.125f);
 
   // Round-robin over the configurations and keep each one's best time, so that load from other
   // processes on the machine affects them alike.

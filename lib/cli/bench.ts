@@ -21,6 +21,7 @@ import { Tensor, cast, toFloat32Array, zeros } from '../tensor';
 import { checkHeadDim, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../validate';
 import { VERSION } from '../version';
 import { CommandSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
+import { DEFAULT_METHOD } from '../defaults';
 import { buildText, cudaVersionText, deviceText, nvidiaDriver } from './facts';
 import { loadTensor } from './mask';
 
@@ -46,7 +47,7 @@ export const spec: CommandSpec = {
     { name: 'dtype', value: DTYPES.join('|'), help: 'Element type of q, k, v', default: 'bfloat16; with --q the files\' type' },
     { name: 'threshold', value: 'T1,T2,..', help: 'Thresholds to sweep, each in (0, 1]', default: `the preset's; else ${SWEEP.join(',')}` },
     { name: 'sta', value: 'wT,wH,wW', help: "STA window in blocks ORed into every mask, or 'none'", default: "the preset's; else none" },
-    { name: 'method', value: 'cdf|topk', help: 'Block selection rule', default: 'cdf' },
+    { name: 'method', value: 'cdf|topk', help: 'Block selection rule', default: DEFAULT_METHOD },
     { name: 'backend', value: BACKEND_CHOICES.join('|'), help: 'Backends to time (auto: CUDA when present, else cpu; all: every available one)', default: 'auto' },
     { name: 'device', value: 'N', help: 'CUDA device index', default: '0' },
     { name: 'warmup', value: 'N', help: 'Untimed runs before the timed ones', default: String(DEFAULT_WARMUP) },
@@ -201,7 +202,7 @@ function setup(flags: Flags): Setup {
     shape, preset, files,
     type: files ? files.q.type : type ?? 'bfloat16',
     thresholds, sta,
-    method: flags.has('method') ? parseChoice(text('method') as string, 'method', MASK_METHODS) : 'cdf',
+    method: flags.has('method') ? parseChoice(text('method') as string, 'method', MASK_METHODS) : DEFAULT_METHOD,
     backends: chooseBackends(choice, device),
     device,
     warmup: flags.has('warmup') ? parseInteger(text('warmup') as string, 'warmup') : DEFAULT_WARMUP,

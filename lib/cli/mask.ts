@@ -5,6 +5,7 @@ import { BACKENDS, Backend, PlacementOptions, resolvePlacement } from '../backen
 import { BlockMask, MaskOptions, nablaMask } from '../mask';
 import { loadNpy, npyToTensor, saveNpy } from '../npy';
 import { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from '../defaults';
+import { numel } from '../shapes';
 import { mapPicture, maskPicture, writePicture } from '../pictures';
 import { Tensor } from '../tensor';
 import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
@@ -81,7 +82,7 @@ export function shapeText(dims: readonly number[]): string {
 /** Kept blocks / all blocks, in words. */
 export function densityLine(mask: BlockMask): string {
   const kept = mask.kvCounts.reduce((a, c) => a + c, 0);
-  const total = mask.dims.reduce((a, d) => a * d, 1);
+  const total = numel(mask.dims);
   return `density ${mask.density().toFixed(4)} (${kept} of ${total} blocks kept)`;
 }
 
