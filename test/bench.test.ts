@@ -5,7 +5,7 @@ import { Run, runCli, runCliOk } from './cli-runner';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VERSION, tensorToNpy } from '../lib';
+import { Tensor, VERSION, tensorToNpy, zeros } from '../lib';
 import { BenchRow, spec } from '../lib/cli/bench';
 import { panelLayout } from '../lib/pictures';
 import { PRESETS, findPreset } from '../lib/presets';
@@ -229,6 +229,26 @@ describe('mistakes exit non-zero with one line on stderr', () => {
 
   test.each(usage)('usage error (exit 2): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 2, message));
   test.each(runtime)('runtime error (exit 1): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 1, message));
+
+  test('--q, --k, --v files are held to the library shape rules (exit 1)', () => {
+    const save = (name: string, t: Tensor): string => {
+      const file = path.join(dir, `bad-${name}.npy`);
+      fs.writeFileSync(file, tensorToNpy(t));
+      return file;
+    };
+    const q = save('q', zeros([1, 4, 128, 32], 'float32'));
+    const k2 = save('k2', zeros([1, 2, 128, 32], 'float32'));
+    const v = save('v', zeros([1, 4, 128, 32], 'float32'));
+    const k = save('k', zeros([1, 4, 128, 32], 'float32'));
+    const q3 = save('q3', zeros([4, 128, 32], 'float32'));
+    const q100 = save('q100', zeros([1, 4, 100, 32], 'float32'));
+    const files = (qf: string, kf: string, vf: string) => ['--q', qf, '--k', kf, '--v', vf, '--backend', 'cpu'];
+    expectOneLine(nabla('bench', ...files(q, k2, v)), 1, /^Expected \[1, 4, tokens, 32\] to match q \[1, 4, 128, 32\] for k\.dims but received \[1, 2, 128, 32\]$/);
+    expectOneLine(nabla('bench', ...files(q, k, k2)), 1, /^Expected \[1, 4, 128, valueDim\] to match k for v\.dims but received \[1, 2, 128, 32\]$/);
+    expectOneLine(nabla('bench', ...files(q3, k, v)), 1, /^Expected 4 dims \[batch, heads, tokens, headDim\] for q\.dims but received \[4, 128, 32\]$/);
+    expectOneLine(nabla('bench', ...files(q100, k, v)), 1, /multiple of 64 .* for q\.dims\[2\] \(tokens\) but received 100$/);
+    expectOneLine(nabla('bench', ...files(q, k, v), '--grid', '1,8,8'), 1, /^Expected a token grid of 128 tokens .* for grid but received \[1, 8, 8\] = 64 tokens$/);
+  });
 
   test('--help lists every flag and the presets', () => {
     const r = ok('bench', '--help');

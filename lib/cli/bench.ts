@@ -15,10 +15,10 @@ import { DTYPES, DType } from '../dtype';
 import { BlockMask, MaskOptions, nablaMask } from '../mask';
 import { mapPicture, maskPicture, writePicture } from '../pictures';
 import { PRESETS, PRESET_NAMES, Preset, findPreset } from '../presets';
-import { BLOCK_SIZE, MASK_METHODS, MaskMethod, StaWindow, TILE_SIDE, TokenGrid, numel } from '../shapes';
+import { BLOCK_SIZE, MASK_METHODS, MaskMethod, StaWindow, TILE_SIDE, TokenGrid } from '../shapes';
 import { syntheticQKV } from '../synthetic';
 import { Tensor, cast, toFloat32Array, zeros } from '../tensor';
-import { checkHeadDim, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../validate';
+import { blockGridFor, checkHeadDim, checkQKV, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../validate';
 import { VERSION } from '../version';
 import { CommandSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
 import { DEFAULT_METHOD } from '../defaults';
@@ -164,14 +164,13 @@ function setup(flags: Flags): Setup {
     };
   } else if (fromFiles) {
     const [q, k, v] = ['q', 'k', 'v'].map((f) => loadTensor(text(f) as string));
+    // the library's own rules: 4-D, matching batch/heads/head dims, token counts multiples of 64
+    const { batch, heads, seqQ, seqKv, headDim, valueDim } = checkQKV(q, k, v);
+    if (grid) blockGridFor(grid, seqQ);
     files = type && type !== q.type ? { q: cast(q, type), k: cast(k, type), v: cast(v, type) } : { q, k, v };
-    const [B, H, S, D] = q.dims;
-    const Skv = k.dims[2];
-    if (grid && numel(grid) !== S)
-      throw new RangeError(`Expected a token grid of ${S} tokens (the sequence length of q) for grid but received [${grid.join(', ')}] = ${numel(grid)} tokens`);
-    shape = grid && Skv === S
-      ? { batch: B, heads: H, headDim: D, valueDim: v.dims[3], frames: grid[0], frameTokens: grid[1] * grid[2], frameGrid: [grid[1], grid[2]] }
-      : { batch: B, heads: H, headDim: D, valueDim: v.dims[3], frames: 1, frameTokens: S, seqKv: Skv };
+    shape = grid && seqKv === seqQ
+      ? { batch, heads, headDim, valueDim, frames: grid[0], frameTokens: grid[1] * grid[2], frameGrid: [grid[1], grid[2]] }
+      : { batch, heads, headDim, valueDim, frames: 1, frameTokens: seqQ, seqKv };
   } else if (flags.has('heads') || flags.has('seq') || flags.has('grid') || flags.has('head-dim')) {
     const heads = positive(flags, 'heads');
     const headDim = positive(flags, 'head-dim');
