@@ -39,7 +39,6 @@ struct Shape {
   int64_t batch, heads, seqQ, seqKv, headDim, valueDim;
 };
 
-// Tensor of `n` elements in dtype `t`, filled from N(0, sigma).
 // Dense attention parameters of a shape (callers add the mask lists).
 AttentionParams paramsFor(const Shape& s, float scale) {
   AttentionParams p;
@@ -53,6 +52,7 @@ AttentionParams paramsFor(const Shape& s, float scale) {
   return p;
 }
 
+// Tensor of `n` elements in dtype `t`, filled from N(0, sigma).
 std::vector<uint8_t> randomTensor(size_t n, DType t, float sigma, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.f, sigma);
   std::vector<uint8_t> buf(n * nabla::dtypeSize(t));
@@ -232,7 +232,7 @@ void runBench() {
     in.out.resize(elems * nabla::dtypeSize(t));
     return in;
   };
-  const Inputs inputs[3] = {makeInputs(DType::Float32), makeInputs(DType::Float16), makeInputs(DType::BFloat16)};
+  Inputs inputs[3] = {makeInputs(DType::Float32), makeInputs(DType::Float16), makeInputs(DType::BFloat16)};
 
   struct Config {
     DType dtype;
@@ -261,7 +261,7 @@ void runBench() {
   const int rounds = roundsEnv ? std::max(1, std::atoi(roundsEnv)) : 10;
   for (int round = 0; round <= rounds; ++round) {
     for (Config& c : configs) {
-      Inputs& in = const_cast<Inputs&>(inputs[int(c.dtype)]);
+      Inputs& in = inputs[int(c.dtype)];
       p.kvCounts = c.counts.empty() ? nullptr : c.counts.data();
       p.kvIndices = c.indices.empty() ? nullptr : c.indices.data();
       const double t0 = seconds(), c0 = cpuSeconds();
