@@ -54,9 +54,9 @@ Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t s
                  float* out);
 
 // Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).
-// map may be null.
+// map may be null. simpleKernel: the one-CTA-per-row kernel even where the fast one applies.
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype,
-                 int32_t* kvCounts, int32_t* kvIndices, float* map);
+                 int32_t* kvCounts, int32_t* kvIndices, float* map, bool simpleKernel);
 
 enum class AttentionKernel : int32_t {
   Auto = 0,    // fast tensor-core kernel where it applies, else the simple one

@@ -63,12 +63,12 @@ Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelNam
 
 bool compiledIn() { return true; }
 
-// CMake's list may reach us separated by ';', ',' or ' ' (a ';' cannot survive
+// CMakeLists.txt passes the list space-separated (a ';' cannot survive
 // target_compile_definitions); report it ';'-separated like CMAKE_CUDA_ARCHITECTURES.
 std::string archList() {
   std::string archs = NABLA_CUDA_ARCHS;
   for (char& c : archs)
-    if (c == ',' || c == ' ') c = ';';
+    if (c == ' ') c = ';';
   return archs;
 }
 

@@ -6,10 +6,7 @@
 //          memory once per group and each warp then selects one row on its own. The default.
 //   simple (mask_simple.cuh): one CTA per row. Runs where the fast one does not apply (head dim not
 //          a multiple of 4, or 8 rows of logits do not fit the device's shared memory), or when the
-//          environment variable NABLA_MASK_KERNEL=simple is set (read on every call).
-#include <cstdlib>
-#include <cstring>
-
+//          caller asks for it (simpleKernel; the N-API layer reads NABLA_MASK_KERNEL=simple).
 #include "mask_fast.cuh"
 #include "mask_simple.cuh"
 #include "pool.cuh"
@@ -19,18 +16,8 @@ namespace cuda {
 
 using mask::MaskKernelParams;
 
-namespace {
-
-// NABLA_MASK_KERNEL=simple selects the simple kernel (for comparisons); anything else the default.
-bool simpleKernelRequested() {
-  const char* choice = std::getenv("NABLA_MASK_KERNEL");
-  return choice != nullptr && std::strcmp(choice, "simple") == 0;
-}
-
-}  // namespace
-
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
-                 int32_t* kvIndices, float* map) {
+                 int32_t* kvIndices, float* map, bool simpleKernel) {
   return onDevice(device, "nablaMask", [&](cudaStream_t stream, Scratch& scratch) -> Status {
     const int64_t batchHeads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks();
     const int64_t rows = batchHeads * nq;
@@ -50,10 +37,10 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
     // the fast kernel where it applies and fits, else the simple one
     int optIn = 0;
     NABLA_CUDA_TRY(cudaDeviceGetAttribute(&optIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    // batchHeads * groups fast CTAs: no more than rows, which was checked to fit one grid above
     const int64_t groups = (nq + mask::kFastRows - 1) / mask::kFastRows;
     const size_t fastBytes = mask::fastMaskSharedBytes(nk, p.headDim);
-    const bool fast = !simpleKernelRequested() && mask::fastMaskApplies(p.headDim) && fastBytes <= size_t(optIn) &&
-                      batchHeads * groups <= int64_t(0x7fffffff);
+    const bool fast = !simpleKernel && mask::fastMaskApplies(p.headDim) && fastBytes <= size_t(optIn);
     const void* kernel = fast ? reinterpret_cast<const void*>(&mask::fastMaskKernel)
                               : reinterpret_cast<const void*>(&mask::simpleMaskKernel);
     const size_t sharedBytes = fast ? fastBytes : mask::simpleMaskSharedBytes(nk, p.headDim);

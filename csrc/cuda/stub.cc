@@ -39,7 +39,7 @@ Status fill(int, void*, int, size_t) { return notCompiled("fill"); }
 
 Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*) { return notCompiled("blockPool"); }
 
-Status nablaMask(int, const MaskParams&, const void*, const void*, DType, int32_t*, int32_t*, float*) {
+Status nablaMask(int, const MaskParams&, const void*, const void*, DType, int32_t*, int32_t*, float*, bool) {
   return notCompiled("nablaMask");
 }
 

@@ -47,6 +47,8 @@ DType readDType(const Napi::Object& args, const char* name) {
   return DType(readInt(args, name, 0, 2));
 }
 
+bool readAsync(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean().Value(); }
+
 size_t storageBytes(Storage s) {
   switch (s) {
     case Storage::Float32: return 4;

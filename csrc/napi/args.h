@@ -19,6 +19,8 @@ double readNumber(const Napi::Object& args, const char* name);
 bool readBool(const Napi::Object& args, const char* name);
 std::string readString(const Napi::Object& args, const char* name, const std::vector<std::string>& allowed);
 DType readDType(const Napi::Object& args, const char* name);
+// The second call argument: true runs the op on a worker and returns a Promise.
+bool readAsync(const Napi::CallbackInfo& info);
 
 // Typed-array classes the boundary accepts, by what they hold.
 enum class Storage { Float32, Bits16, Int32, Uint8 };

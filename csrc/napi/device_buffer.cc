@@ -84,31 +84,23 @@ static Operand hostArrayOfSize(const Napi::CallbackInfo& info, size_t bytes, Hol
   return op;
 }
 
-Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
+Napi::Value DeviceBuffer::Copy(const Napi::CallbackInfo& info, bool toDevice) {
   if (disposed()) throw Napi::Error::New(info.Env(), "device tensor was disposed");
   Holds holds;
   Operand host = hostArrayOfSize(info, bytes_, holds);
-  bool async = info.Length() > 1 && info[1].ToBoolean().Value();
   holds.objects.push_back(Value());
   holds.buffers.push_back(this);
-  void* dst = data_;
+  void* deviceData = data_;
   int device = device_;
-  return runOp(info.Env(), async, std::move(holds),
-               [=] { checkCuda(cuda::copyToDevice(device, dst, host.data, host.bytes)); });
+  return runOp(info.Env(), readAsync(info), std::move(holds), [=] {
+    checkCuda(toDevice ? cuda::copyToDevice(device, deviceData, host.data, host.bytes)
+                       : cuda::copyToHost(device, host.data, deviceData, host.bytes));
+  });
 }
 
-Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
-  if (disposed()) throw Napi::Error::New(info.Env(), "device tensor was disposed");
-  Holds holds;
-  Operand host = hostArrayOfSize(info, bytes_, holds);
-  bool async = info.Length() > 1 && info[1].ToBoolean().Value();
-  holds.objects.push_back(Value());
-  holds.buffers.push_back(this);
-  const void* src = data_;
-  int device = device_;
-  return runOp(info.Env(), async, std::move(holds),
-               [=] { checkCuda(cuda::copyToHost(device, host.data, src, host.bytes)); });
-}
+Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) { return Copy(info, true); }
+
+Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) { return Copy(info, false); }
 
 Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   if (disposed()) throw Napi::Error::New(info.Env(), "device tensor was disposed");

@@ -40,6 +40,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   Napi::Value Download(const Napi::CallbackInfo& info);
   // fill(byteValue): synchronous memset (tests poison outputs with it).
   Napi::Value Fill(const Napi::CallbackInfo& info);
+  // Upload and Download: one host typed array of exactly bytes_, copied in the given direction.
+  Napi::Value Copy(const Napi::CallbackInfo& info, bool toDevice);
   void free();
 
   void* data_ = nullptr;

@@ -3,6 +3,8 @@
 #include "ops.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <vector>
 #include <limits>
@@ -72,8 +74,6 @@ Placement readPlacement(const Napi::Object& args, std::initializer_list<const Op
   }
   return p;
 }
-
-bool readAsync(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean().Value(); }
 
 Napi::Object readArgs(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject())
@@ -152,6 +152,9 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   Operand indices = readOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   Operand map = readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
   Placement where = readPlacement(args, {&q, &k, &counts, &indices, &map});
+  // read here, on the JS thread: a worker reading the environment could race process.env writes
+  const char* maskKernel = std::getenv("NABLA_MASK_KERNEL");
+  const bool simpleKernel = maskKernel != nullptr && std::strcmp(maskKernel, "simple") == 0;
 
   return runOp(env, readAsync(info), std::move(holds), [=] {
     MaskParams params = p;
@@ -165,7 +168,7 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
     auto* cd = static_cast<int32_t*>(stage.output(counts));
     auto* id = static_cast<int32_t*>(stage.output(indices));
     auto* md = static_cast<float*>(stage.output(map));
-    checkCuda(cuda::nablaMask(where.device, params, qd, kd, dtype, cd, id, md));
+    checkCuda(cuda::nablaMask(where.device, params, qd, kd, dtype, cd, id, md, simpleKernel));
     stage.finish();
   });
 }
@@ -211,23 +214,28 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "Expected both kvCounts and kvIndices, or neither (dense), but received only one");
   if (counts.onDevice() != indices.onDevice())
     throw Napi::TypeError::New(env, "Expected kvCounts and kvIndices both on the host or both on one device");
-  // Host lists are checked and copied here, on the JS thread: the op reads the copy, so changing
-  // the arrays while an async op is pending cannot send a kernel out of bounds.
-  auto hostLists = std::make_shared<std::vector<int32_t>>();
+  // Host lists are checked here, on the JS thread. An async op reads a copy taken before the check,
+  // so changing the arrays while it is pending cannot send a kernel out of bounds; a sync op runs
+  // before JS can touch them again and reads them in place.
+  const bool async = readAsync(info);
+  std::shared_ptr<std::vector<int32_t>> hostLists;  // the async op's copy
   if (counts.data && !counts.onDevice()) {
     const size_t rows = size_t(p.batch * p.heads * nq), entries = rows * size_t(nk);
-    const auto* c = static_cast<const int32_t*>(counts.data);
-    const auto* idx = static_cast<const int32_t*>(indices.data);
-    hostLists->reserve(rows + entries);
-    hostLists->insert(hostLists->end(), c, c + rows);
-    hostLists->insert(hostLists->end(), idx, idx + entries);
-    counts.data = hostLists->data();
-    indices.data = hostLists->data() + rows;
+    if (async) {
+      hostLists = std::make_shared<std::vector<int32_t>>();
+      const auto* c = static_cast<const int32_t*>(counts.data);
+      const auto* idx = static_cast<const int32_t*>(indices.data);
+      hostLists->reserve(rows + entries);
+      hostLists->insert(hostLists->end(), c, c + rows);
+      hostLists->insert(hostLists->end(), idx, idx + entries);
+      counts.data = hostLists->data();
+      indices.data = hostLists->data() + rows;
+    }
     checkHostMask(env, counts, indices, int64_t(rows), nk);
   }
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
 
-  return runOp(env, readAsync(info), std::move(holds), [=] {
+  return runOp(env, async, std::move(holds), [=] {
     (void)hostLists;  // keeps the checked copy alive while the op runs
     AttentionParams params = p;
     if (!where.cuda) {
