@@ -19,7 +19,13 @@ async function timeIt(fn, { warmup = 1, iters = 5 } = {}) {
     cpuMin = Math.min(cpuMin, (cpu.user + cpu.system) / 1e3);
   }
   times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], cpuMin };
+  return { median: median(times), min: times[0], max: times[times.length - 1], cpuMin };
+}
+
+/** The median of ascending `sorted` (the mean of the two middle values for an even count). */
+function median(sorted) {
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 // Deterministic uniform numbers in [0, 1) (mulberry32), the package's own generator.
@@ -85,4 +91,4 @@ function attentionFlops(B, H, Sq, Skv, D, density = 1) {
   return 4 * B * H * Sq * Skv * D * density;
 }
 
-module.exports = { timeIt, rng, waveTokens, uniform, markdownTable, attentionFlops };
+module.exports = { timeIt, median, rng, waveTokens, uniform, markdownTable, attentionFlops };

@@ -9,7 +9,8 @@
 //
 // --quick          fewer timing iterations (3) and fewer distinct 720p heads
 // --out DIR        also write gpu-check.md (all tables), gpu-check.json (all rows), meta.json, and
-//                  the small-shape q/k/v/mask/output .npy files for bench/compare_torch.py
+//                  the .npy files for bench/compare_torch.py: every timed shape's masks, and the
+//                  small shape's q/k/v and output
 // --export-dir D   where the (large) .npy files go; default: the --out DIR
 // --iters N        timed iterations per measurement (median reported; default 10, 3 with --quick)
 // --require-cuda   exit 1 (not 0) when no CUDA device can be used (also NABLA_REQUIRE_CUDA=1)
@@ -29,7 +30,7 @@ const nabla = require('../dist');
 const { native } = require('../dist/native');
 const { saveNpy } = require('../dist/npy');
 const { DTYPE_CODE } = require('../dist/dtype');
-const { rng, waveTokens, uniform, markdownTable, attentionFlops } = require('./common');
+const { median, rng, waveTokens, uniform, markdownTable, attentionFlops } = require('./common');
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -184,7 +185,7 @@ function timeSync(fn, dispose, { warmup = WARMUP, iters = ITERS } = {}) {
     dispose(r);
   }
   times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], iters };
+  return { median: median(times), min: times[0], max: times[times.length - 1], iters };
 }
 
 const report = { header: {}, correctness: { pool: [], mask: [], attention: [] }, timings: [], errors: [] };
@@ -300,16 +301,19 @@ function compareMasks(gpuDense, cpu, method, threshold) {
 
 /**
  * Runs fn() with the CUDA backend's mask kernel `kernel`: 'fast' (the default) or 'simple' (selected by
- * NABLA_MASK_KERNEL=simple, which the native side reads on every call; the CPU backend ignores it).
+ * NABLA_MASK_KERNEL=simple, which the native side reads when each mask call starts; the CPU backend
+ * ignores it). The caller's own setting is restored afterwards.
  */
 const MASK_KERNELS = ['fast', 'simple'];
 function withMaskKernel(kernel, fn) {
+  const before = process.env.NABLA_MASK_KERNEL;
   if (kernel === 'simple') process.env.NABLA_MASK_KERNEL = 'simple';
   else delete process.env.NABLA_MASK_KERNEL;
   try {
     return fn();
   } finally {
-    delete process.env.NABLA_MASK_KERNEL;
+    if (before === undefined) delete process.env.NABLA_MASK_KERNEL;
+    else process.env.NABLA_MASK_KERNEL = before;
   }
 }
 

@@ -71,9 +71,6 @@ else
   results+=("SKIPPED (compute-sanitizer not found)")
 fi
 
-# The .npy inputs are large: keep them out of $OUT (they stay in $DATA on this machine).
-rm -f "$OUT"/gpu-check/*.npy 2>/dev/null
-
 {
   echo
   echo "## gpu-run summary ($(date -u +%FT%TZ))"
