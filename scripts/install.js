@@ -43,9 +43,11 @@ function run(command, args, env) {
 function buildWithCmake() {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const jobs = String(Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length));
-  const args = [cmakeJs, 'build', '--parallel', jobs];
-  if (process.env.NABLA_CUDA) args.push(`--CDNABLA_CUDA=${process.env.NABLA_CUDA}`);
-  return run(process.execPath, args, { CMAKE_BUILD_PARALLEL_LEVEL: jobs });
+  const env = { CMAKE_BUILD_PARALLEL_LEVEL: jobs };
+  // configure every time (cmake-js build alone configures a folder only once): NABLA_CUDA (default
+  // AUTO, not a value cached by an earlier build) and NABLA_CUDA_ARCHS apply to this build
+  const configure = [cmakeJs, 'configure', `--CDNABLA_CUDA=${process.env.NABLA_CUDA || 'AUTO'}`];
+  return run(process.execPath, configure, env) && run(process.execPath, [cmakeJs, 'build', '--parallel', jobs], env);
 }
 
 function buildWithNodeGyp() {

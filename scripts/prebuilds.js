@@ -3,6 +3,9 @@
 //   prebuilds/<platform>-<arch>/node.napi.node   (prebuildify's folder layout and Node-API name)
 // One binary holds the CPU and the CUDA backend (static CUDA runtime: it loads on machines without
 // an NVIDIA driver and reports CUDA unavailable there). Debug info is stripped.
+// It is built in its own folder, build-prebuild/, configured on every run with NABLA_CUDA=ON and the
+// default CUDA architectures: build/ may be CPU-only or narrowed with NABLA_CUDA_ARCHS (cmake-js only
+// configures a folder once), and build/Release stays untouched.
 // prebuildify drives only node-gyp, which cannot build the CUDA sources, hence this script.
 'use strict';
 const { spawnSync } = require('child_process');
@@ -21,10 +24,14 @@ function run(command, args, env = {}) {
 
 function main() {
   const jobs = String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+  const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+  const out = path.join(root, 'build-prebuild');
   // NABLA_CUDA=ON: a prebuilt binary without the CUDA backend would be a silent downgrade.
-  run(process.execPath, [require.resolve('cmake-js/bin/cmake-js'), 'build', '--parallel', jobs, '--CDNABLA_CUDA=ON'],
-    { CMAKE_BUILD_PARALLEL_LEVEL: jobs, NABLA_CUDA: 'ON' });
-  const built = path.join(root, 'build', 'Release', 'nabla_attention.node');
+  // NABLA_CUDA_ARCHS empty: CMakeLists.txt's default architectures.
+  const env = { CMAKE_BUILD_PARALLEL_LEVEL: jobs, NABLA_CUDA: 'ON', NABLA_CUDA_ARCHS: '' };
+  run(process.execPath, [cmakeJs, 'configure', '--out', out], env);
+  run(process.execPath, [cmakeJs, 'build', '--out', out, '--parallel', jobs], env);
+  const built = path.join(out, 'Release', 'nabla_attention.node');
   const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
