@@ -2,7 +2,7 @@
 // CUDA device can be used; NABLA_REQUIRE_CUDA=1 turns that skip into a failure (GPU machines).
 import {
   BlockMask, DeviceTensor, attentionSync, backends, blockPool, blockPoolSync, blockSparseAttention, blockSparseAttentionSync,
-  fromFloat32, nablaAttention, nablaMask, nablaMaskSync, tensor, toDevice, toDeviceSync, toFloat32, Tensor, DType,
+  cast, nablaAttention, nablaMask, nablaMaskSync, tensor, toDevice, toDeviceSync, toFloat32, toFloat32Array as asFloat,
 } from '../lib';
 import { native } from '../lib/native';
 import { randn, rng } from './reference';
@@ -35,14 +35,6 @@ function normalisedMse(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i] ** 2;
   }
   return num / (den || 1);
-}
-
-function asFloat(t: Tensor): Float32Array {
-  return toFloat32(t.data, t.type);
-}
-
-function cast(t: Tensor, type: DType): Tensor {
-  return type === 'float32' ? t : tensor(fromFloat32(t.data, type), t.dims, type);
 }
 
 /** Blocks where the CPU and CUDA masks differ must lie at the CDF cut (within fp32 rounding). */
@@ -82,9 +74,15 @@ describeCuda('CUDA nablaMask', () => {
     for (const threshold of [0.2, 0.7, 0.9, 1]) {
       test(`grid ${s.grid} H${s.H} D${s.D} thr ${threshold}`, async () => {
         const { q, k } = qkCase(1, s.H, s.grid, s.D, threshold * 100 + s.D);
-        const gpu = await nablaMask(q, k, { threshold, ...CUDA });
+        const gpu = await nablaMask(q, k, { threshold, returnMap: true, ...CUDA });
         const cpu = nablaMaskSync(q, k, { threshold, returnMap: true, ...CPU });
         expectMasksMatch(gpu, cpu, threshold);
+        // the block map P (host inputs may ask for it on CUDA too): probabilities within fp32 rounding
+        const [gpuMap, cpuMap] = [gpu.map as Float32Array, cpu.map as Float32Array];
+        expect(gpuMap.length).toBe(cpuMap.length);
+        let worst = 0;
+        for (let i = 0; i < cpuMap.length; i++) worst = Math.max(worst, Math.abs(gpuMap[i] - cpuMap[i]));
+        expect(worst).toBeLessThan(1e-5);
       });
     }
 

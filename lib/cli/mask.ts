@@ -113,22 +113,23 @@ export async function run(flags: Flags): Promise<void> {
   const k = loadTensor(flags.get('k') as string);
   const png = flags.get('png') as string | undefined;
   const start = performance.now();
-  const mask = await nablaMask(q, k, { ...options, returnMap: png !== undefined && where === 'cpu' });
+  // q and k are host tensors, so either backend can return the block map beside the mask
+  const mask = await nablaMask(q, k, { ...options, returnMap: png !== undefined });
   const ms = performance.now() - start;
   const out = flags.get('out') as string;
-  saveNpy(out, mask.dims, mask.toDense());
+  const dense = mask.toDense();
+  saveNpy(out, mask.dims, dense);
   process.stdout.write(
     `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
       `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n` +
-      (png === undefined ? '' : await writeMaskPictures(png, mask, q, k, options)),
+      (png === undefined ? '' : writeMaskPictures(png, mask, dense)),
   );
 }
 
-/** The mask picture to `file`, the block map to FILE-map.png (recomputed on the CPU for a CUDA mask: maps are host-only). */
-async function writeMaskPictures(file: string, mask: BlockMask, q: Tensor, k: Tensor, options: MaskOptions): Promise<string> {
+/** The mask picture (`dense`, 0/1 per block) to `file`, the block map to FILE-map.png. */
+function writeMaskPictures(file: string, mask: BlockMask, dense: Uint8Array): string {
   const mapFile = file.replace(/(\.png)?$/i, '-map.png');
-  writePicture(file, maskPicture(mask.toDense(), mask.dims));
-  const map = mask.map ?? (await nablaMask(q, k, { ...options, backend: 'cpu', returnMap: true })).map;
-  writePicture(mapFile, mapPicture(map as Float32Array, mask.dims));
-  return `wrote ${file}: mask picture\nwrote ${mapFile}: block map P, log scale${mask.map ? '' : ' (recomputed on the cpu)'}\n`;
+  writePicture(file, maskPicture(dense, mask.dims));
+  writePicture(mapFile, mapPicture(mask.map as Float32Array, mask.dims));
+  return `wrote ${file}: mask picture\nwrote ${mapFile}: block map P, log scale\n`;
 }
