@@ -27,11 +27,21 @@ export function backends(): Backends {
   return native.backends();
 }
 
-let cudaAvailable: boolean | undefined;
+/** What placement needs from the CUDA runtime, asked once: its device count is fixed for the process. */
+interface CudaProbe {
+  cuda: boolean;
+  deviceCount: number;
+  reason?: string;
+}
 
-function cudaIsAvailable(): boolean {
-  if (cudaAvailable === undefined) cudaAvailable = native.backends().cuda;
-  return cudaAvailable;
+let cudaProbe: CudaProbe | undefined;
+
+function probeCuda(): CudaProbe {
+  if (cudaProbe === undefined) {
+    const info = native.backends();
+    cudaProbe = { cuda: info.cuda, deviceCount: info.devices.length, reason: info.reason };
+  }
+  return cudaProbe;
 }
 
 export interface PlacementOptions {
@@ -64,14 +74,14 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
   }
   const device = options.device ?? 0;
   if (backend === 'cpu') return { backend: 'cpu', device: 0 };
-  if (backend === 'auto' && !cudaIsAvailable()) return { backend: 'cpu', device: 0 };
-  const info = native.backends();
-  if (!info.cuda) {
-    const err = new Error(`backend 'cuda' is not available: ${info.reason ?? 'no CUDA device'}`) as Error & { code: string };
+  const cuda = probeCuda();
+  if (backend === 'auto' && !cuda.cuda) return { backend: 'cpu', device: 0 };
+  if (!cuda.cuda) {
+    const err = new Error(`backend 'cuda' is not available: ${cuda.reason ?? 'no CUDA device'}`) as Error & { code: string };
     err.code = 'ERR_NABLA_CUDA_UNAVAILABLE';
     throw err;
   }
-  if (device >= info.devices.length)
-    throw rangeError('device', `a CUDA device index below ${info.devices.length}`, String(device));
+  if (device >= cuda.deviceCount)
+    throw rangeError('device', `a CUDA device index below ${cuda.deviceCount}`, String(device));
   return { backend: 'cuda', device };
 }
