@@ -28,8 +28,12 @@ export function bfloat16ToFloat(bits: number): number {
 
 export function floatToBfloat16(value: number): number {
   f32[0] = value;
-  const u = u32[0];
-  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff; // NaN stays NaN
+  return bfloat16FromBits(u32[0]);
+}
+
+/** bf16 bits of the fp32 value with bit pattern `u`: round to nearest even, NaN stays NaN. */
+export function bfloat16FromBits(u: number): number {
+  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff;
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 

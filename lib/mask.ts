@@ -3,7 +3,7 @@ import { DTYPE_CODE } from './dtype';
 import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { describe, rangeError, typeError } from './errors';
 import { NativeDeviceBuffer, NativeMaskArgs, NativeOperand, native } from './native';
-import { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MaskMethod, StaWindow, TokenGrid, numel } from './shapes';
+import { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_DIM, MaskMethod, StaWindow, TokenGrid, numel } from './shapes';
 import { PlacementOptions, resolvePlacement } from './backend';
 import { Tensor } from './tensor';
 import {
@@ -194,7 +194,8 @@ function checkLists(kvCounts: Int32Array, kvIndices: Int32Array, d: MaskDims): U
 function checkMaskDims(dims: unknown): MaskDims {
   const what = '4 positive integers [batch, heads, queryBlocks, keyBlocks]';
   if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d))) throw typeError('dims', what, dims);
-  if (dims.length !== 4 || dims.some((d) => d < 1 || d >= 2 ** 31)) throw rangeError('dims', what, describe(dims));
+  // below MAX_DIM: block counts and ids are stored in int32 lists
+  if (dims.length !== 4 || dims.some((d) => d < 1 || d >= MAX_DIM)) throw rangeError('dims', what, describe(dims));
   return [dims[0], dims[1], dims[2], dims[3]];
 }
 

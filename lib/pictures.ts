@@ -54,9 +54,7 @@ const VIRIDIS: readonly Rgb[] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94
 export function viridis(x: number): Rgb {
   const pos = Math.min(Math.max(Number.isNaN(x) ? 0 : x, 0), 1) * (VIRIDIS.length - 1);
   const i = Math.min(Math.floor(pos), VIRIDIS.length - 2);
-  const f = pos - i;
-  const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
-  return [Math.round(a[0] + f * (b[0] - a[0])), Math.round(a[1] + f * (b[1] - a[1])), Math.round(a[2] + f * (b[2] - a[2]))];
+  return mix(VIRIDIS[i], VIRIDIS[i + 1], pos - i);
 }
 
 /** Panels, cell size and image size for `count` panels of nq x nk blocks. */

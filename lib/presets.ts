@@ -1,5 +1,5 @@
-// Real attention shapes of video DiTs (docs/nabla.md section 5): the one list that `nabla bench`,
-// the docs and the tests read. Free of native imports so CLI help can list them without the addon.
+// Real attention shapes of video DiTs (docs/nabla.md section 5): the one list the code reads
+// (`nabla bench --preset`); the tables in README.md and docs/ restate it, test/bench.test.ts pins it.
 import type { StaWindow, TokenGrid } from './shapes';
 
 export interface Preset {

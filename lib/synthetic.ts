@@ -7,9 +7,10 @@
 // shared by q and k (as RoPE does), so q_i . k_j = sum_m a_m^2 cos(theta_m(p_i) - theta_m(p_j)) + noise:
 // a function of the relative position, largest at the query itself. Heads draw their own
 // frequency scales (some heads look far in time, some only nearby in space).
-import { DType, HostData, floatToFloat16, storageOf } from './dtype';
-import { TILE_SIDE, TokenGrid } from './shapes';
+import { DType, HostData, bfloat16FromBits, floatToFloat16, storageOf } from './dtype';
+import { TokenGrid } from './shapes';
 import { Tensor } from './tensor';
+import { tileOrder } from './tiles';
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
 export function rng(seed: number): () => number {
@@ -33,13 +34,10 @@ function noiseTable(seed: number, amplitude: number, width: number): Float32Arra
   return table;
 }
 
-/** Rounds fp32 values to bf16 bits (round to nearest even, NaN kept), in bulk. */
+/** Rounds fp32 values to bf16 bits in bulk (reads the fp32 bit patterns directly). */
 function toBfloat16Bits(src: Float32Array, dst: Uint16Array, offset: number): void {
   const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i];
-    dst[offset + i] = (x & 0x7fffffff) > 0x7f800000 ? ((x >>> 16) | 0x40) & 0xffff : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-  }
+  for (let i = 0; i < u.length; i++) dst[offset + i] = bfloat16FromBits(u[i]);
 }
 
 export interface SyntheticOptions {
@@ -65,8 +63,8 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
   const noise = noiseTable(options.noiseSeed ?? seed + 1000, options.noise ?? 0.5, D);
   const data: HostData = new (storageOf(type))(batch * heads * S * D);
   const plane = type === 'float32' ? (data as Float32Array) : new Float32Array(S * D);
-  const tilesPerRow = Wt / TILE_SIDE;
-  const tileArea = TILE_SIDE * TILE_SIDE;
+  const positionOf = new Int32Array(S); // raster index -> tile-order position (tileOrder inverted)
+  tileOrder(grid).forEach((raster, pos) => (positionOf[raster] = pos));
 
   const tRe = new Float64Array(pairs * T), tIm = new Float64Array(pairs * T); // a * e^{i(ft t + phase)}, [m][t]
   const yRe = new Float64Array(pairs * Ht), yIm = new Float64Array(pairs * Ht); // e^{i fy y}, [m][y]
@@ -104,9 +102,9 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
           rowRe[m] = a * c - b * d;
           rowIm[m] = a * d + b * c;
         }
-        const rowBase = t * Ht * Wt + Math.floor(y / TILE_SIDE) * tilesPerRow * tileArea + (y % TILE_SIDE) * TILE_SIDE;
+        const rasterRow = (t * Ht + y) * Wt;
         for (let x = 0; x < Wt; x++) {
-          const pos = rowBase + Math.floor(x / TILE_SIDE) * tileArea + (x % TILE_SIDE); // tile order
+          const pos = positionOf[rasterRow + x];
           const out = planeBase + pos * D;
           const n = (Math.imul(pos ^ hashSeed, 0x9e3779b1) >>> (32 - NOISE_BITS));
           const xb = x * pairs;

@@ -1,13 +1,14 @@
 // `nabla bench` (and `nabla mask --png`), run as users run them: node dist/cli/nabla.js. Small CPU
 // shapes only; the numbers are checked for their stated properties (density in (0, 1], rising
 // with the threshold; TFLOP/s = FLOPs / median; error 0 at threshold 1), never for speed.
-import { Run, runCli, runCliOk } from './cli-runner';
+import { Run, expectOneLine, runCli, runCliOk } from './cli-runner';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor, VERSION, tensorToNpy, zeros } from '../lib';
+import { Tensor, VERSION, nablaMaskSync, tensorToNpy, zeros } from '../lib';
 import { BenchRow, spec } from '../lib/cli/bench';
-import { panelLayout } from '../lib/pictures';
+import { Picture, mapPicture, maskPicture, panelLayout } from '../lib/pictures';
+import { encodePng } from '../lib/png';
 import { PRESETS, findPreset } from '../lib/presets';
 import { syntheticQKV } from '../lib/synthetic';
 
@@ -19,8 +20,6 @@ let dir: string;
 const nabla = (...args: string[]): Run => runCli(dir, args);
 /** Runs a command that must succeed. */
 const ok = (...args: string[]): Run => runCliOk(dir, args);
-
-type Row = BenchRow;
 
 /** The fields of one CSV line (RFC 4180 quoting: "a, b" and "" for a quote). */
 function parseCsvLine(line: string): string[] {
@@ -98,7 +97,7 @@ describe('nabla bench on a small CPU shape', () => {
 
   test('--json: one array of rows; density in (0, 1] and rising with the threshold; threshold 1 reproduces dense', () => {
     const r = ok('bench', ...SMALL, '--threshold', '0.3,0.8,1', '--json');
-    const rows = JSON.parse(r.stdout) as Row[];
+    const rows = JSON.parse(r.stdout) as BenchRow[];
     expect(Array.isArray(rows)).toBe(true);
     expect(rows.map((x) => `${x.op}:${x.threshold}`)).toEqual(['dense:null', 'mask:0.3', 'sparse:0.3', 'mask:0.8', 'sparse:0.8', 'mask:1', 'sparse:1']);
     const dense = rows[0];
@@ -151,7 +150,7 @@ describe('nabla bench on a small CPU shape', () => {
     fs.writeFileSync(files.k, tensorToNpy(k));
     fs.writeFileSync(files.v, tensorToNpy(v));
     const r = ok('bench', '--q', files.q, '--k', files.k, '--v', files.v, '--threshold', '0.6', '--backend', 'cpu', '--iters', '1', '--json');
-    const rows = JSON.parse(r.stdout) as Row[];
+    const rows = JSON.parse(r.stdout) as BenchRow[];
     expect(rows).toHaveLength(3);
     for (const row of rows) expect(row).toMatchObject({ inputs: 'npy', dtype: 'float16', batch: 1, heads: 2, seq: 512, headDim: 32, grid: null });
   });
@@ -179,7 +178,7 @@ describe('presets', () => {
     const r = ok('bench', '--preset', 'wan2.1-14b-480p', '--backend', 'cpu', '--scale-down', '--max-seconds', '5', '--iters', '1', '--json');
     const note = /^note: scaled wan2\.1-14b-480p: (.*) \(estimated .*\)$/m.exec(r.stderr);
     expect(note).not.toBeNull();
-    const rows = JSON.parse(r.stdout) as Row[];
+    const rows = JSON.parse(r.stdout) as BenchRow[];
     const preset = findPreset('wan2.1-14b-480p');
     expect(rows.map((x) => `${x.op}:${x.threshold}`)).toEqual(['dense:null', 'mask:0.7', 'sparse:0.7']); // the preset's threshold
     const { heads, seq, headDim } = rows[0];
@@ -218,14 +217,6 @@ describe('mistakes exit non-zero with one line on stderr', () => {
     ['--seq not a multiple of 64', ['--heads', '1', '--seq', '1000', '--head-dim', '64', '--backend', 'cpu'], /multiple of 64 .* for seq but received 1000$/],
     ['a grid not divisible by 8', ['--heads', '1', '--grid', '2,12,16', '--head-dim', '64', '--backend', 'cpu'], /divisible by 8 .* for grid/],
   ];
-
-  function expectOneLine(r: Run, code: number, message: RegExp): void {
-    expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' });
-    const lines = r.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0].startsWith('nabla: ')).toBe(true);
-    expect(lines[0].slice('nabla: '.length)).toMatch(message);
-  }
 
   test.each(usage)('usage error (exit 2): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 2, message));
   test.each(runtime)('runtime error (exit 1): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 1, message));
@@ -271,5 +262,10 @@ describe('nabla mask --png', () => {
     const layout = panelLayout(3, 8, 8);
     expect(pngSize(png)).toEqual([layout.width, layout.height]);
     expect(pngSize(path.join(dir, 'm-map.png'))).toEqual([layout.width, layout.height]);
+    // the same pictures as the library draws of its own mask and map of these inputs
+    const mask = nablaMaskSync(q, k, { returnMap: true, backend: 'cpu' });
+    const encoded = (picture: Picture) => encodePng(picture.width, picture.height, picture.pixels, 3);
+    expect(fs.readFileSync(png).equals(encoded(maskPicture(mask.toDense(), mask.dims)))).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'm-map.png')).equals(encoded(mapPicture(mask.map as Float32Array, mask.dims)))).toBe(true);
   });
 });

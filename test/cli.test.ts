@@ -1,8 +1,7 @@
 // The `nabla` CLI, run as users run it (node dist/cli/nabla.js on .npy files in a temp dir):
 // its masks and outputs equal the library's on the same inputs and the float64 reference
 // (test/reference.ts); every mistake exits non-zero with one line on stderr. CPU backend only.
-import { spawnSync } from 'child_process';
-import { CLI, Run, runCli, runCliOk } from './cli-runner';
+import { Run, expectOneLine, runCli, runCliOk } from './cli-runner';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -354,15 +353,6 @@ describe('mistakes exit non-zero with one line on stderr', () => {
     ['an output directory that does not exist', () => ['mask', '--q', q, '--k', k, '--out', path.join(dir, 'no', 'm.npy')], /^ENOENT/],
   ];
 
-  function expectOneLine(r: Run, code: number, message: RegExp): void {
-    expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' });
-    expect(r.stderr.endsWith('\n')).toBe(true);
-    const lines = r.stderr.slice(0, -1).split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0].startsWith('nabla: ')).toBe(true);
-    expect(lines[0].slice('nabla: '.length)).toMatch(message);
-  }
-
   test.each(usage)('usage error (exit 2): %s', (_name, args, message) => {
     expectOneLine(nabla(...args()), 2, message);
   });
@@ -378,10 +368,8 @@ describe('mistakes exit non-zero with one line on stderr', () => {
   });
 
   test('NABLA_DEBUG=1 adds the stack trace', () => {
-    const r = spawnSync(process.execPath, [CLI, 'mask', '--q', missing(), '--k', k, '--out', out('m')], {
-      encoding: 'utf8', env: { ...process.env, NABLA_DEBUG: '1' },
-    });
-    expect(r.status).toBe(1);
+    const r = runCli(dir, ['mask', '--q', missing(), '--k', k, '--out', out('m')], { NABLA_DEBUG: '1' });
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^nabla: ENOENT.*\n.*Error: ENOENT[^]*\n\s+at /);
   });
 });

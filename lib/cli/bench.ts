@@ -10,18 +10,17 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { attention, blockSparseAttention } from '../attention';
 import { Backends, backends, resolvePlacement } from '../backend';
-import { DeviceTensor, toDeviceSync } from '../device';
+import { DeviceTensor, toDeviceSync, toHost } from '../device';
 import { DTYPES, DType } from '../dtype';
 import { BlockMask, MaskOptions, nablaMask } from '../mask';
 import { mapPicture, maskPicture, writePicture } from '../pictures';
 import { PRESETS, PRESET_NAMES, Preset, findPreset } from '../presets';
-import { BLOCK_SIZE, MASK_METHODS, MaskMethod, StaWindow, TILE_SIDE, TokenGrid } from '../shapes';
+import { BLOCK_SIZE, DEFAULT_METHOD, MASK_METHODS, MaskMethod, StaWindow, TILE_SIDE, TokenGrid } from '../shapes';
 import { syntheticQKV } from '../synthetic';
 import { Tensor, cast, toFloat32Array, zeros } from '../tensor';
 import { blockGridFor, checkHeadDim, checkQKV, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../validate';
 import { VERSION } from '../version';
 import { CommandSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
-import { DEFAULT_METHOD } from '../defaults';
 import { buildText, cudaVersionText, deviceText, nvidiaDriver } from './facts';
 import { loadTensor } from './mask';
 
@@ -214,11 +213,11 @@ function setup(flags: Flags): Setup {
 }
 
 function chooseBackends(choice: (typeof BACKEND_CHOICES)[number], device: number): BenchBackend[] {
-  const cuda = backends().cuda;
   if (choice === 'cuda') resolvePlacement({ backend: 'cuda', device }, []); // throws the library's "not available"
   if (choice === 'cpu') return ['cpu'];
   if (choice === 'cuda') return ['cuda'];
-  if (choice === 'all' && !cuda) process.stderr.write(`note: --backend all: cuda unavailable (${backends().reason ?? 'no CUDA device'}); cpu only\n`);
+  const { cuda, reason } = backends();
+  if (choice === 'all' && !cuda) process.stderr.write(`note: --backend all: cuda unavailable (${reason ?? 'no CUDA device'}); cpu only\n`);
   if (choice === 'all') return cuda ? ['cpu', 'cuda'] : ['cpu'];
   return cuda ? ['cuda'] : ['cpu'];
 }
@@ -394,7 +393,7 @@ async function timeRuns<T extends Tensor | DeviceTensor | BlockMask>(setup: Setu
 }
 
 async function hostFloats(t: Tensor | DeviceTensor): Promise<Float32Array> {
-  return toFloat32Array(t instanceof DeviceTensor ? await t.toHost() : t);
+  return toFloat32Array(await toHost(t));
 }
 
 /** ||a - b|| / ||b|| in double precision. */
