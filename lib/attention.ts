@@ -1,69 +1,136 @@
 // Attention over a block mask (docs/nabla.md section 4): blockSparseAttention, dense attention, and
-// nablaAttention (mask, then attention, in one call).
+// nablaAttention (mask, then attention, in one call). Each public op checks its arguments once,
+// then runs the checked call (the native boundary checks again: memory safety depends on it).
 import { DTYPE_CODE, storageOf } from './dtype';
 import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
-import { describe, rangeError, typeError } from './errors';
-import { BlockMask, MaskOptions, nablaMask, nablaMaskSync } from './mask';
-import { NativeAttentionArgs, NativeOperand, native } from './native';
+import { rangeError, typeError } from './errors';
+import { BlockMask, MaskKernelRan, MaskOptions, checkMaskRule, maskOperands, runMask } from './mask';
+import { NativeAttentionArgs, NativeOperand, NativePlacement, native } from './native';
 import { BLOCK_SIZE, numel } from './shapes';
-import { PlacementOptions, resolvePlacement } from './backend';
+import {
+  ATTENTION_KERNEL, AttentionKernel, AttentionKernelRan, CPU_KERNEL, CpuKernel, PlacementOptions, chooseKernel,
+  resolvePlacement,
+} from './backend';
 import { Tensor } from './tensor';
-import { AnyTensor, checkOptions, checkQKV, checkScale } from './validate';
+import { AnyTensor, QKVShape, checkOptions, checkQKV, checkScale } from './validate';
 
-export type AttentionKernel = 'auto' | 'fast' | 'simple';
-const KERNELS: readonly AttentionKernel[] = ['auto', 'fast', 'simple'];
+export type { AttentionKernel, AttentionKernelRan, CpuKernel } from './backend';
 
 export interface AttentionOptions extends PlacementOptions {
   /** Softmax scale; default 1/sqrt(headDim). */
   scale?: number;
   /**
    * CUDA kernel: 'fast' (tensor cores, fp16/bf16, head dim 64/128), 'simple' (scalar reference
-   * kernel, every shape) or 'auto' (fast where it applies). Default: NABLA_ATTENTION_KERNEL or 'auto'.
-   * Ignored on the CPU.
+   * kernel, every shape), 'hopper' (wgmma, sm_90 only, opt-in) or 'auto' (fast where it applies).
+   * Default: NABLA_ATTENTION_KERNEL or 'auto'. Ignored on the CPU.
    */
   kernel?: AttentionKernel;
+  /**
+   * CPU kernel: 'avx2' (AVX2 + FMA + F16C; an Error with code ERR_NABLA_KERNEL_UNAVAILABLE where the
+   * CPU lacks them), 'scalar' (portable C++) or 'auto' (avx2 where the CPU has it).
+   * Default: NABLA_CPU_ISA or 'auto'. Ignored on CUDA.
+   */
+  cpuKernel?: CpuKernel;
 }
 
 type Output<T> = T extends DeviceTensor ? DeviceTensor : Tensor;
 
-function checkKernel(kernel: unknown): AttentionKernel {
-  const k = kernel ?? process.env.NABLA_ATTENTION_KERNEL ?? 'auto';
-  const param = kernel === undefined ? 'NABLA_ATTENTION_KERNEL' : 'kernel';
-  if (typeof k !== 'string') throw typeError(param, "'auto', 'fast' or 'simple'", k);
-  if (!KERNELS.includes(k as AttentionKernel)) throw rangeError(param, "'auto', 'fast' or 'simple'", describe(k));
-  return k as AttentionKernel;
+type MaskOperands = { kvCounts: NativeOperand; kvIndices: NativeOperand };
+
+/** @internal A checked attention call. */
+export interface AttentionCall {
+  q: AnyTensor;
+  k: AnyTensor;
+  v: AnyTensor;
+  shape: QKVShape;
+  scale: number;
+  kernel: AttentionKernel;
+  cpuKernel: CpuKernel;
+  place: NativePlacement;
+  /** The mask's lists; dense attention without them. */
+  lists?: MaskOperands;
 }
 
-function prepareAttention(q: unknown, k: unknown, v: unknown, mask: BlockMask | undefined, options: unknown) {
+/** The attention options of a call on a checked shape. */
+function checkAttentionOptions(opts: Partial<AttentionOptions>, shape: QKVShape) {
+  return {
+    scale: opts.scale === undefined ? 1 / Math.sqrt(shape.headDim) : checkScale(opts.scale),
+    kernel: chooseKernel(ATTENTION_KERNEL, opts.kernel),
+    cpuKernel: chooseKernel(CPU_KERNEL, opts.cpuKernel),
+  };
+}
+
+function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, options: unknown): AttentionCall {
   const shape = checkQKV(q, k, v);
   const opts = checkOptions<AttentionOptions>(options);
-  const scale = opts.scale === undefined ? 1 / Math.sqrt(shape.headDim) : checkScale(opts.scale);
-  const kernel = checkKernel(opts.kernel);
+  const attend = checkAttentionOptions(opts, shape);
   const tensors = [q, k, v] as AnyTensor[];
   const devices = devicesOf(...tensors);
-  let lists: { kvCounts?: NativeOperand; kvIndices?: NativeOperand } = {};
+  let lists: MaskOperands | undefined;
   if (mask !== undefined) {
-    if (!(mask instanceof BlockMask)) throw typeError('mask', 'a BlockMask (see nablaMask, BlockMask.fromDense)', mask);
+    const ops = maskOperands(mask); // a TypeError naming mask for anything but a live BlockMask
+    const dims = (mask as BlockMask).dims;
     const want = [shape.batch, shape.heads, shape.seqQ / BLOCK_SIZE, shape.seqKv / BLOCK_SIZE];
-    if (mask.dims.some((d, i) => d !== want[i]))
-      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, Sq/64, Skv/64)`, `[${mask.dims.join(', ')}]`);
-    const ops = mask.operands();
+    if (dims.some((d, i) => d !== want[i]))
+      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, Sq/64, Skv/64)`, `[${dims.join(', ')}]`);
     if (ops.device !== undefined) devices.push(ops.device);
     lists = { kvCounts: ops.kvCounts, kvIndices: ops.kvIndices };
   }
-  const place = resolvePlacement(opts, devices);
+  const [qt, kt, vt] = tensors;
+  return { q: qt, k: kt, v: vt, shape, ...attend, place: resolvePlacement(opts, devices), lists };
+}
+
+type AttentionArgs = Omit<NativeAttentionArgs, 'kernel'> & { kernel: AttentionKernel; cpuKernel: CpuKernel };
+
+function attentionOp(call: AttentionCall) {
+  const { shape, place } = call;
   const dims = [shape.batch, shape.heads, shape.seqQ, shape.valueDim];
-  const onDevice = tensors.some(isDeviceTensor);
+  const onDevice = [call.q, call.k, call.v].some(isDeviceTensor);
   const bytes = numel(dims) * storageOf(shape.type).BYTES_PER_ELEMENT;
   const out: Tensor | DeviceTensor = onDevice
     ? new DeviceTensor(shape.type, dims, place.device, new native.DeviceBuffer(place.device, bytes))
     : { type: shape.type, dims, data: new (storageOf(shape.type))(numel(dims)) };
-  const args: NativeAttentionArgs = {
-    q: operandOf(q as AnyTensor), k: operandOf(k as AnyTensor), v: operandOf(v as AnyTensor), out: operandOf(out),
+  const args: AttentionArgs = {
+    q: operandOf(call.q), k: operandOf(call.k), v: operandOf(call.v), out: operandOf(out),
     dtype: DTYPE_CODE[shape.type], batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv,
-    headDim: shape.headDim, valueDim: shape.valueDim, scale, kernel, ...lists, ...place,
+    headDim: shape.headDim, valueDim: shape.valueDim, scale: call.scale, kernel: call.kernel, cpuKernel: call.cpuKernel,
+    ...call.lists, ...place,
   };
   return { args, out };
+}
+
+/** @internal An attention output and the kernel that computed it. */
+export interface AttentionRan<O = Tensor | DeviceTensor> {
+  output: O;
+  kernel: AttentionKernelRan;
+}
+
+// The native op reports the kernel that ran (see csrc/napi/ops.cc).
+type ReportingOp<A, R> = { (args: A, async: false): R; (args: A, async: true): Promise<R> };
+const nativeAttention = native.attention as unknown as ReportingOp<AttentionArgs, AttentionKernelRan>;
+
+/** @internal Runs a checked attention call; reports which kernel ran. */
+export function runAttention(call: AttentionCall, async: false): AttentionRan;
+export function runAttention(call: AttentionCall, async: true): Promise<AttentionRan>;
+export function runAttention(call: AttentionCall, async: boolean): AttentionRan | Promise<AttentionRan> {
+  const { args, out } = attentionOp(call);
+  if (!async) return { output: out, kernel: nativeAttention(args, false) };
+  return nativeAttention(args, true).then((kernel) => ({ output: out, kernel }));
+}
+
+/**
+ * @internal blockSparseAttention (mask given) or attention (mask undefined), reporting which kernel
+ * ran: how the tests assert that the kernel they ask for is the one they check.
+ */
+export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: AttentionOptions | undefined, async: false): AttentionRan<Output<T>>;
+export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: AttentionOptions | undefined, async: true): Promise<AttentionRan<Output<T>>>;
+export function attentionRan(q: AnyTensor, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: AttentionOptions | undefined, async: boolean) {
+  const call = checkAttention(q, k, v, mask, options);
+  return async ? runAttention(call, true) : runAttention(call, false);
+}
+
+function checkMaskGiven(mask: unknown, dense: string): void {
+  if (mask === undefined) throw typeError('mask', `a BlockMask (use ${dense}() for dense attention)`, mask);
 }
 
 /**
@@ -71,56 +138,74 @@ function prepareAttention(q: unknown, k: unknown, v: unknown, mask: BlockMask | 
  * mask keeps for s's query block. A query block with no kept block outputs zeros. Off the main thread.
  */
 export async function blockSparseAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask, options?: AttentionOptions): Promise<Output<T>> {
-  if (mask === undefined) throw typeError('mask', 'a BlockMask (use attention() for dense attention)', mask);
-  const { args, out } = prepareAttention(q, k, v, mask, options);
-  await native.attention(args, true);
-  return out as Output<T>;
+  checkMaskGiven(mask, 'attention');
+  return (await runAttention(checkAttention(q, k, v, mask, options), true)).output as Output<T>;
 }
 
 export function blockSparseAttentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask, options?: AttentionOptions): Output<T> {
-  if (mask === undefined) throw typeError('mask', 'a BlockMask (use attentionSync() for dense attention)', mask);
-  const { args, out } = prepareAttention(q, k, v, mask, options);
-  native.attention(args, false);
-  return out as Output<T>;
+  checkMaskGiven(mask, 'attentionSync');
+  return runAttention(checkAttention(q, k, v, mask, options), false).output as Output<T>;
 }
 
 /** Dense attention (every block kept): the baseline. Off the main thread. */
 export async function attention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: AttentionOptions): Promise<Output<T>> {
-  const { args, out } = prepareAttention(q, k, v, undefined, options);
-  await native.attention(args, true);
-  return out as Output<T>;
+  return (await runAttention(checkAttention(q, k, v, undefined, options), true)).output as Output<T>;
 }
 
 export function attentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: AttentionOptions): Output<T> {
-  const { args, out } = prepareAttention(q, k, v, undefined, options);
-  native.attention(args, false);
-  return out as Output<T>;
+  return runAttention(checkAttention(q, k, v, undefined, options), false).output as Output<T>;
 }
 
 export type NablaAttentionOptions = MaskOptions & AttentionOptions;
 
-function splitOptions(options: unknown): { mask: MaskOptions; attend: AttentionOptions } {
-  const o = checkOptions<NablaAttentionOptions>(options);
-  const { scale, kernel, ...mask } = o;
-  // checked before the mask is built, so a bad attention option costs no work
-  if (scale !== undefined) checkScale(scale);
-  checkKernel(kernel);
-  return { mask, attend: { scale, kernel, backend: o.backend, device: o.device } };
+/** @internal What nablaAttention returns, and the kernels that ran. */
+export interface NablaAttentionRan<O = Tensor | DeviceTensor> {
+  output: O;
+  mask: BlockMask;
+  kernels: { mask: MaskKernelRan; attention: AttentionKernelRan };
+}
+
+/**
+ * One check for both steps: q, k and v once, every option before any work (a bad attention option
+ * costs no mask), placement once; the mask's lists then go straight to attention.
+ */
+function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknown) {
+  const shape = checkQKV(q, k, v);
+  const opts = checkOptions<NablaAttentionOptions>(options);
+  const tensors = [q, k, v] as AnyTensor[];
+  const devices = devicesOf(...tensors);
+  const rule = checkMaskRule(opts, shape, devicesOf(q as AnyTensor, k as AnyTensor).length > 0);
+  const attend = checkAttentionOptions(opts, shape);
+  const place = resolvePlacement(opts, devices);
+  const [qt, kt, vt] = tensors;
+  return {
+    mask: { ...rule, q: qt, k: kt, shape, place },
+    attend: { q: qt, k: kt, v: vt, shape, ...attend, place },
+  };
+}
+
+/** @internal nablaAttention, reporting which kernels ran. */
+export async function nablaAttentionRan(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<NablaAttentionRan> {
+  const call = checkNablaAttention(q, k, v, options);
+  const built = await runMask(call.mask, true);
+  const ran = await runAttention({ ...call.attend, lists: maskOperands(built.mask) }, true);
+  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+}
+
+export function nablaAttentionRanSync(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): NablaAttentionRan {
+  const call = checkNablaAttention(q, k, v, options);
+  const built = runMask(call.mask, false);
+  const ran = runAttention({ ...call.attend, lists: maskOperands(built.mask) }, false);
+  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
 }
 
 /** The NABLA mask of q and k, then block-sparse attention over it. */
 export async function nablaAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<{ output: Output<T>; mask: BlockMask }> {
-  const { mask: maskOptions, attend } = splitOptions(options);
-  checkQKV(q, k, v);
-  const mask = await nablaMask(q, k, maskOptions);
-  const output = await blockSparseAttention(q, k, v, mask, attend);
-  return { output, mask };
+  const { output, mask } = await nablaAttentionRan(q, k, v, options);
+  return { output: output as Output<T>, mask };
 }
 
 export function nablaAttentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): { output: Output<T>; mask: BlockMask } {
-  const { mask: maskOptions, attend } = splitOptions(options);
-  checkQKV(q, k, v);
-  const mask = nablaMaskSync(q, k, maskOptions);
-  const output = blockSparseAttentionSync(q, k, v, mask, attend);
-  return { output, mask };
+  const { output, mask } = nablaAttentionRanSync(q, k, v, options);
+  return { output: output as Output<T>, mask };
 }

@@ -85,3 +85,55 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
     throw rangeError('device', `a CUDA device index below ${cuda.deviceCount}`, String(device));
   return { backend: 'cuda', device };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Kernel choice: one mechanism for every kernel. An op option names the kernel; its default comes
+// from an environment variable read here, on the JS thread, when the op is called (native code reads
+// no environment: a libuv thread calling getenv races process.env writes), then 'auto'.
+
+/** CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'). */
+export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper';
+/** CUDA mask: one warp per row ('fast') or one block of threads per row ('simple'). */
+export type MaskKernel = 'auto' | 'fast' | 'simple';
+/** CPU attention: AVX2 + FMA + F16C ('avx2') or portable C++ ('scalar'). */
+export type CpuKernel = 'auto' | 'avx2' | 'scalar';
+
+/** The kernel that ran, as the native op reports it. */
+export type AttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper';
+export type MaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple';
+
+export interface KernelSwitch<K extends string> {
+  /** The op option. */
+  option: string;
+  /** The environment variable that gives its default. */
+  env: string;
+  values: readonly K[];
+}
+
+export const ATTENTION_KERNEL: KernelSwitch<AttentionKernel> = {
+  option: 'kernel', env: 'NABLA_ATTENTION_KERNEL', values: ['auto', 'fast', 'simple', 'hopper'],
+};
+export const MASK_KERNEL: KernelSwitch<MaskKernel> = {
+  option: 'maskKernel', env: 'NABLA_MASK_KERNEL', values: ['auto', 'fast', 'simple'],
+};
+export const CPU_KERNEL: KernelSwitch<CpuKernel> = {
+  option: 'cpuKernel', env: 'NABLA_CPU_ISA', values: ['auto', 'avx2', 'scalar'],
+};
+
+function orList(values: readonly string[]): string {
+  const quoted = values.map((v) => `'${v}'`);
+  return `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
+}
+
+/**
+ * The kernel an op runs: the option when given, else the environment variable when set and not
+ * empty, else 'auto'. A bad value names the option or the variable it came from.
+ */
+export function chooseKernel<K extends string>(kernel: KernelSwitch<K>, value: unknown): K {
+  const fromEnv = value === undefined;
+  const chosen = fromEnv ? process.env[kernel.env] || 'auto' : value;
+  const param = fromEnv ? kernel.env : kernel.option;
+  if (typeof chosen !== 'string') throw typeError(param, orList(kernel.values), chosen);
+  if (!(kernel.values as readonly string[]).includes(chosen)) throw rangeError(param, orList(kernel.values), describe(chosen));
+  return chosen as K;
+}

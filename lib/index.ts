@@ -7,13 +7,13 @@ export { tensor, zeros, cast, toFloat32Array } from './tensor';
 export type { Tensor } from './tensor';
 export { DeviceTensor, toDevice, toDeviceSync, toHost, emptyDevice } from './device';
 export { BlockMask, blockPool, blockPoolSync, nablaMask, nablaMaskSync } from './mask';
-export type { MaskDims, MaskOptions, PoolOptions } from './mask';
+export type { MaskDims, MaskKernel, MaskOptions, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';
 export type { TileOptions } from './tiles';
 export {
   attention, attentionSync, blockSparseAttention, blockSparseAttentionSync, nablaAttention, nablaAttentionSync,
 } from './attention';
-export type { AttentionKernel, AttentionOptions, NablaAttentionOptions } from './attention';
+export type { AttentionKernel, AttentionOptions, CpuKernel, NablaAttentionOptions } from './attention';
 export { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_HEAD_DIM, MIN_HEAD_DIM } from './shapes';
 export type { BlockGrid, MaskMethod, StaWindow, TokenGrid } from './shapes';
 export { VERSION } from './version';

@@ -2,15 +2,21 @@
 import { DTYPE_CODE } from './dtype';
 import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { describe, rangeError, typeError } from './errors';
-import { NativeDeviceBuffer, NativeMaskArgs, NativeOperand, native } from './native';
+import { NativeDeviceBuffer, NativeMaskArgs, NativeOperand, NativePlacement, native } from './native';
 import { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_DIM, MaskMethod, StaWindow, TokenGrid, numel } from './shapes';
-import { PlacementOptions, resolvePlacement } from './backend';
+import { MASK_KERNEL, MaskKernel, MaskKernelRan, PlacementOptions, chooseKernel, resolvePlacement } from './backend';
 import { Tensor } from './tensor';
 import {
-  AnyTensor, blockGridFor, check4d, checkFrames, checkMethod, checkOptions, checkQK, checkThreshold, checkWindow,
+  AnyTensor, QKShape, blockGridFor, check4d, checkFrames, checkMethod, checkOptions, checkQK, checkThreshold, checkWindow,
 } from './validate';
 
+export type { MaskKernel, MaskKernelRan } from './backend';
 export type MaskDims = readonly [batch: number, heads: number, queryBlocks: number, keyBlocks: number];
+
+interface HostLists {
+  kvCounts: Int32Array;
+  kvIndices: Int32Array;
+}
 
 interface DeviceLists {
   device: number;
@@ -19,28 +25,65 @@ interface DeviceLists {
 }
 
 /**
+ * Where a mask's lists live. Kept out of the object (a WeakMap, not a property) so that no caller
+ * can reach and edit them: a mask is checked once, when it is built, and stays valid, so density()
+ * and every op may trust it. `host` is also the cache of a device mask's lists once read.
+ */
+interface MaskLists {
+  host?: HostLists;
+  onDevice?: DeviceLists;
+}
+
+const listsOf = new WeakMap<BlockMask, MaskLists>();
+
+/** Marks constructor calls from this module, whose lists are right by construction. */
+const BUILT: unique symbol = Symbol('BlockMask.built');
+
+const WHAT_MASK = 'a BlockMask (see nablaMask, BlockMask.fromDense, BlockMask.fromKvBlocks)';
+
+/** The lists of a mask built by this module; anything else (a plain object, Object.create(BlockMask.prototype)) is refused. */
+function stateOf(mask: unknown): MaskLists {
+  const state = typeof mask === 'object' && mask !== null ? listsOf.get(mask as BlockMask) : undefined;
+  if (state === undefined) throw typeError('mask', WHAT_MASK, mask);
+  return state;
+}
+
+/**
  * Which 64x64 (query block, key block) tiles attention computes, in PyTorch FlexAttention's
  * `BlockMask.from_kv_blocks` layout: row r = (b*H + h)*nq + i keeps kvCounts[r] key blocks,
  * listed first (ascending) in kvIndices[r*nk .. (r+1)*nk); the rest of the row holds the dropped
  * ids ascending, so every entry is a valid block id.
+ * A mask cannot be changed once built: `kvCounts` and `kvIndices` return copies.
  * A mask built on a CUDA device stays there until its lists are read (then they are downloaded once).
  */
 export class BlockMask {
   readonly blockSize: number = BLOCK_SIZE;
+  readonly dims: MaskDims;
   /** The block map P (softmax of pooled scores) [B, H, nq, nk], when requested with `returnMap`. */
   readonly map?: Float32Array;
-  private host?: { kvCounts: Int32Array; kvIndices: Int32Array };
-  private onDevice?: DeviceLists;
 
-  /** @internal use fromDense / fromKvBlocks / nablaMask */
-  constructor(
-    readonly dims: MaskDims,
-    lists: { kvCounts: Int32Array; kvIndices: Int32Array } | DeviceLists,
-    map?: Float32Array,
-  ) {
-    if ('device' in lists) this.onDevice = lists;
-    else this.host = lists;
+  /**
+   * The mask of FlexAttention-style lists, checked and copied as by BlockMask.fromKvBlocks (the
+   * arrays given stay the caller's).
+   */
+  constructor(dims: MaskDims, lists: { kvCounts: Int32Array; kvIndices: Int32Array }, map?: Float32Array);
+  constructor(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array, built?: typeof BUILT) {
+    let state: MaskLists;
+    if (built === BUILT) {
+      state = 'device' in lists ? { onDevice: lists } : { host: lists };
+    } else {
+      dims = checkMaskDims(dims);
+      if (typeof lists !== 'object' || lists === null) throw typeError('lists', 'an object { kvCounts, kvIndices }', lists);
+      state = { host: listsFromDense(checkLists(lists.kvCounts, lists.kvIndices, dims), dims) };
+      if (map !== undefined) {
+        if (!(map instanceof Float32Array)) throw typeError('map', 'a Float32Array [B, H, nq, nk]', map);
+        if (map.length !== numel(dims)) throw rangeError('map', `${numel(dims)} elements for dims [${dims.join(', ')}]`, `${map.length}`);
+      }
+    }
+    this.dims = Object.freeze([dims[0], dims[1], dims[2], dims[3]]) as MaskDims;
     if (map) this.map = map;
+    listsOf.set(this, state);
+    Object.freeze(this);
   }
 
   /** Builds a mask from a dense 0/1 array [B, H, nq, nk] (any non-zero byte keeps the block). */
@@ -48,59 +91,52 @@ export class BlockMask {
     const d = checkMaskDims(dims);
     if (!(dense instanceof Uint8Array)) throw typeError('dense', 'a Uint8Array of 0/1 [B, H, nq, nk]', dense);
     if (dense.length !== numel(d)) throw rangeError('dense', `${numel(d)} elements for dims [${d.join(', ')}]`, `${dense.length}`);
-    const nk = d[3];
-    const rows = d[0] * d[1] * d[2];
-    const kvCounts = new Int32Array(rows);
-    const kvIndices = new Int32Array(rows * nk);
-    for (let r = 0; r < rows; r++) {
-      let next = r * nk;
-      for (let j = 0; j < nk; j++) if (dense[r * nk + j]) kvIndices[next++] = j;
-      kvCounts[r] = next - r * nk;
-      for (let j = 0; j < nk; j++) if (!dense[r * nk + j]) kvIndices[next++] = j;
-    }
-    return new BlockMask(d, { kvCounts, kvIndices });
+    return builtMask(d, listsFromDense(dense, d));
   }
 
   /**
    * Builds a mask from FlexAttention-style lists: kvCounts [B*H*nq] and kvIndices [B*H*nq*nk]
    * whose first kvCounts[r] entries of row r are its kept key blocks (distinct, any order; they
    * are stored ascending). The rest of each row is ignored and rewritten as the dropped ids.
+   * The mask holds its own copy of the lists.
    */
   static fromKvBlocks(kvCounts: Int32Array, kvIndices: Int32Array, dims: MaskDims): BlockMask {
-    const d = checkMaskDims(dims);
-    return BlockMask.fromDense(checkLists(kvCounts, kvIndices, d), d);
+    return new BlockMask(dims, { kvCounts, kvIndices });
   }
 
   /** The CUDA device holding the lists, or undefined for host memory. */
   get device(): number | undefined {
-    return this.onDevice?.device;
+    return stateOf(this).onDevice?.device;
   }
 
   /** True once dispose() freed the device lists (a host mask is never disposed). */
   get disposed(): boolean {
-    return this.onDevice !== undefined && (this.onDevice.kvCounts.disposed || this.onDevice.kvIndices.disposed);
+    const dev = stateOf(this).onDevice;
+    return dev !== undefined && (dev.kvCounts.disposed || dev.kvIndices.disposed);
   }
 
+  /** A copy of the kept-block counts, Int32Array [B*H*nq]: read it once, not in a loop. */
   get kvCounts(): Int32Array {
-    return this.hostLists().kvCounts;
+    return hostLists(this).kvCounts.slice();
   }
 
+  /** A copy of the block ids, Int32Array [B*H*nq*nk] (176 MB at 720p): read it once, not in a loop. */
   get kvIndices(): Int32Array {
-    return this.hostLists().kvIndices;
+    return hostLists(this).kvIndices.slice();
   }
 
   /** Kept blocks / all blocks. */
   density(): number {
     let kept = 0;
-    for (const c of this.kvCounts) kept += c;
+    for (const c of hostLists(this).kvCounts) kept += c;
     return kept / numel(this.dims);
   }
 
   /** Density of every (batch, head) pair, [B*H] in row-major order. */
   headDensities(): Float64Array {
+    const counts = hostLists(this).kvCounts;
     const [B, H, nq, nk] = this.dims;
     const out = new Float64Array(B * H);
-    const counts = this.kvCounts;
     for (let bh = 0; bh < B * H; bh++) {
       let kept = 0;
       for (let i = 0; i < nq; i++) kept += counts[bh * nq + i];
@@ -111,8 +147,8 @@ export class BlockMask {
 
   /** The mask as 0/1 bytes [B, H, nq, nk]. */
   toDense(): Uint8Array {
+    const { kvCounts, kvIndices } = hostLists(this);
     const nk = this.dims[3];
-    const { kvCounts, kvIndices } = this.hostLists();
     const dense = new Uint8Array(kvIndices.length);
     for (let r = 0; r < kvCounts.length; r++)
       for (let j = 0; j < kvCounts[r]; j++) dense[r * nk + kvIndices[r * nk + j]] = 1;
@@ -121,56 +157,94 @@ export class BlockMask {
 
   /** A copy of the lists on a CUDA device (kept there for device attention). */
   toDevice(options: { device?: number } = {}): BlockMask {
-    const { kvCounts, kvIndices } = this.hostLists();
-    // the kernels index with these lists: check them (they may have been modified) before upload
-    checkLists(kvCounts, kvIndices, this.dims);
+    const { kvCounts, kvIndices } = hostLists(this);
     const place = resolvePlacement({ backend: 'cuda', device: options.device }, []);
     const counts = new native.DeviceBuffer(place.device, kvCounts.byteLength);
     const indices = new native.DeviceBuffer(place.device, kvIndices.byteLength);
     counts.upload(kvCounts);
     indices.upload(kvIndices);
-    return new BlockMask(this.dims, { device: place.device, kvCounts: counts, kvIndices: indices }, this.map);
+    return builtMask(this.dims, { device: place.device, kvCounts: counts, kvIndices: indices }, this.map);
   }
 
   /** Frees device lists now (host lists are left to the garbage collector). */
   dispose(): void {
-    this.onDevice?.kvCounts.dispose();
-    this.onDevice?.kvIndices.dispose();
+    const dev = stateOf(this).onDevice;
+    dev?.kvCounts.dispose();
+    dev?.kvIndices.dispose();
   }
 
-  /** @internal The lists as native operands (device buffers where the mask lives on a device). */
+  /**
+   * @internal The lists as native operands: the device buffers of a device mask, copies of the host
+   * lists otherwise (the ops themselves read the lists through maskOperands, without a copy).
+   */
   operands(): { kvCounts: NativeOperand; kvIndices: NativeOperand; device?: number } {
-    // Device lists stay the operands even after a host copy was read: no per-call upload.
-    if (this.onDevice) {
-      this.checkLive();
-      return { ...this.onDevice };
-    }
-    return this.hostLists();
+    const ops = maskOperands(this);
+    if (ops.device !== undefined) return ops;
+    return { kvCounts: (ops.kvCounts as Int32Array).slice(), kvIndices: (ops.kvIndices as Int32Array).slice() };
   }
+}
 
-  private checkLive(): void {
-    if (this.disposed) throw typeError('mask', 'a BlockMask whose device lists are live', 'a disposed device mask');
-  }
+type TrustedConstructor = new (dims: MaskDims, lists: HostLists | DeviceLists, map: Float32Array | undefined, built: typeof BUILT) => BlockMask;
 
-  private hostLists(): { kvCounts: Int32Array; kvIndices: Int32Array } {
-    if (!this.host) {
-      this.checkLive();
-      const dev = this.onDevice as DeviceLists;
-      const kvCounts = new Int32Array(dev.kvCounts.bytes / 4);
-      const kvIndices = new Int32Array(dev.kvIndices.bytes / 4);
-      dev.kvCounts.download(kvCounts, false);
-      dev.kvIndices.download(kvIndices, false);
-      this.host = { kvCounts, kvIndices };
-    }
-    return this.host;
+/** A mask of lists built by this module (host or device), taken as they are. */
+function builtMask(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array): BlockMask {
+  return new (BlockMask as unknown as TrustedConstructor)(dims, lists, map, BUILT);
+}
+
+/**
+ * @internal What an op passes to native code for `mask`: its own lists (device buffers where the
+ * mask lives on a device: no upload per call). Throws a TypeError naming `mask` for anything that
+ * is not a live mask built by this module.
+ */
+export function maskOperands(mask: unknown): { kvCounts: NativeOperand; kvIndices: NativeOperand; device?: number } {
+  const state = stateOf(mask);
+  if (state.onDevice) {
+    checkLive(state.onDevice);
+    return { ...state.onDevice };
   }
+  return { ...(state.host as HostLists) };
+}
+
+function checkLive(dev: DeviceLists): void {
+  if (dev.kvCounts.disposed || dev.kvIndices.disposed)
+    throw typeError('mask', 'a BlockMask whose device lists are live', 'a disposed device mask');
+}
+
+/** The host lists of a mask, downloading a device mask's lists the first time. */
+function hostLists(mask: BlockMask): HostLists {
+  const state = stateOf(mask);
+  if (!state.host) {
+    const dev = state.onDevice as DeviceLists;
+    checkLive(dev);
+    const kvCounts = new Int32Array(dev.kvCounts.bytes / 4);
+    const kvIndices = new Int32Array(dev.kvIndices.bytes / 4);
+    dev.kvCounts.download(kvCounts, false);
+    dev.kvIndices.download(kvIndices, false);
+    state.host = { kvCounts, kvIndices };
+  }
+  return state.host;
+}
+
+/** The lists of a dense 0/1 mask: each row's kept ids ascending, then its dropped ids ascending. */
+function listsFromDense(dense: Uint8Array, d: MaskDims): HostLists {
+  const nk = d[3];
+  const rows = d[0] * d[1] * d[2];
+  const kvCounts = new Int32Array(rows);
+  const kvIndices = new Int32Array(rows * nk);
+  for (let r = 0; r < rows; r++) {
+    let next = r * nk;
+    for (let j = 0; j < nk; j++) if (dense[r * nk + j]) kvIndices[next++] = j;
+    kvCounts[r] = next - r * nk;
+    for (let j = 0; j < nk; j++) if (!dense[r * nk + j]) kvIndices[next++] = j;
+  }
+  return { kvCounts, kvIndices };
 }
 
 /**
  * Checks FlexAttention-style lists against dims: kvCounts[r] in [0, nk], and the first kvCounts[r]
  * ids of row r distinct and in [0, nk). Returns the dense 0/1 mask they describe.
  */
-function checkLists(kvCounts: Int32Array, kvIndices: Int32Array, d: MaskDims): Uint8Array {
+function checkLists(kvCounts: unknown, kvIndices: unknown, d: MaskDims): Uint8Array {
   const rows = d[0] * d[1] * d[2];
   const nk = d[3];
   if (!(kvCounts instanceof Int32Array)) throw typeError('kvCounts', 'an Int32Array', kvCounts);
@@ -200,34 +274,42 @@ function checkMaskDims(dims: unknown): MaskDims {
 }
 
 // ---------------------------------------------------------------------------------------------
-// blockPool
+// blockPool: the public ops check their arguments once, then run the checked call.
 
 export type PoolOptions = PlacementOptions;
+type Pooled<T> = T extends DeviceTensor ? DeviceTensor : Tensor;
 
-function preparePool(x: unknown, options: unknown) {
+interface PoolCall {
+  x: AnyTensor & { dims: readonly [number, number, number, number] };
+  place: NativePlacement;
+}
+
+function checkPool(x: unknown, options: unknown): PoolCall {
   const t = check4d(x, 'x');
-  const opts = checkOptions<PoolOptions>(options);
-  const [B, H, S, D] = t.dims;
-  const place = resolvePlacement(opts, devicesOf(t));
+  return { x: t, place: resolvePlacement(checkOptions<PoolOptions>(options), devicesOf(t)) };
+}
+
+function poolOp({ x, place }: PoolCall) {
+  const [B, H, S, D] = x.dims;
   const dims = [B, H, S / BLOCK_SIZE, D];
-  const out: Tensor | DeviceTensor = isDeviceTensor(t)
-    ? new DeviceTensor('float32', dims, t.device, new native.DeviceBuffer(t.device, numel(dims) * 4))
+  const out: Tensor | DeviceTensor = isDeviceTensor(x)
+    ? new DeviceTensor('float32', dims, x.device, new native.DeviceBuffer(x.device, numel(dims) * 4))
     : { type: 'float32', dims, data: new Float32Array(numel(dims)) };
-  const args = { x: operandOf(t), dtype: DTYPE_CODE[t.type], rows: B * H, seq: S, headDim: D, out: operandOf(out), ...place };
+  const args = { x: operandOf(x), dtype: DTYPE_CODE[x.type], rows: B * H, seq: S, headDim: D, out: operandOf(out), ...place };
   return { args, out };
 }
 
 /** [B, H, S, D] -> [B, H, S/64, D]: the fp32 mean of every 64-token block. Off the main thread. */
-export async function blockPool<T extends AnyTensor>(x: T, options?: PoolOptions): Promise<T extends DeviceTensor ? DeviceTensor : Tensor> {
-  const { args, out } = preparePool(x, options);
+export async function blockPool<T extends AnyTensor>(x: T, options?: PoolOptions): Promise<Pooled<T>> {
+  const { args, out } = poolOp(checkPool(x, options));
   await native.blockPool(args, true);
-  return out as T extends DeviceTensor ? DeviceTensor : Tensor;
+  return out as Pooled<T>;
 }
 
-export function blockPoolSync<T extends AnyTensor>(x: T, options?: PoolOptions): T extends DeviceTensor ? DeviceTensor : Tensor {
-  const { args, out } = preparePool(x, options);
+export function blockPoolSync<T extends AnyTensor>(x: T, options?: PoolOptions): Pooled<T> {
+  const { args, out } = poolOp(checkPool(x, options));
   native.blockPool(args, false);
-  return out as T extends DeviceTensor ? DeviceTensor : Tensor;
+  return out as Pooled<T>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,11 +328,34 @@ export interface MaskOptions extends PlacementOptions {
   frames?: readonly number[];
   /** Keep the block map P on the result (mask.map); host masks only. */
   returnMap?: boolean;
+  /**
+   * CUDA mask kernel: 'fast' (one warp per row), 'simple' (one block of threads per row) or 'auto'
+   * (fast). Default: NABLA_MASK_KERNEL or 'auto'. Ignored on the CPU.
+   */
+  maskKernel?: MaskKernel;
 }
 
-function prepareMask(q: unknown, k: unknown, options: unknown) {
-  const shape = checkQK(q, k);
-  const opts = checkOptions<MaskOptions>(options);
+/** The checked mask options of one call on q and k of `shape`. */
+export interface MaskRule {
+  threshold: number;
+  method: MaskMethod;
+  grid?: readonly [number, number, number]; // block grid
+  window?: StaWindow;
+  frames?: number[];
+  returnMap: boolean;
+  maskKernel: MaskKernel;
+}
+
+/** @internal A checked nablaMask call: q and k of `shape`, its rule and where it runs. */
+export interface MaskCall extends MaskRule {
+  q: AnyTensor;
+  k: AnyTensor;
+  shape: QKShape;
+  place: NativePlacement;
+}
+
+/** @internal Checks the mask options for q and k of a checked shape. */
+export function checkMaskRule(opts: Partial<MaskOptions>, shape: QKShape, onDevice: boolean): MaskRule {
   const threshold = checkThreshold(opts.threshold ?? DEFAULT_THRESHOLD);
   const method = checkMethod(opts.method ?? DEFAULT_METHOD);
   const needsGrid = opts.sta !== undefined || opts.frames !== undefined;
@@ -261,42 +366,74 @@ function prepareMask(q: unknown, k: unknown, options: unknown) {
   const window = opts.sta !== undefined ? checkWindow(opts.sta) : undefined;
   const frames = opts.frames !== undefined ? checkFrames(opts.frames, (grid as TokenGrid)[0]) : undefined;
   if (opts.returnMap !== undefined && typeof opts.returnMap !== 'boolean') throw typeError('returnMap', 'a boolean', opts.returnMap);
+  if (onDevice && opts.returnMap) throw typeError('returnMap', 'false for device inputs (the map is a host picture aid)', true);
+  const maskKernel = chooseKernel(MASK_KERNEL, opts.maskKernel);
+  return { threshold, method, grid, window, frames, returnMap: opts.returnMap ?? false, maskKernel };
+}
 
-  const qt = q as AnyTensor;
-  const kt = k as AnyTensor;
-  const place = resolvePlacement(opts, devicesOf(qt, kt));
+function checkMask(q: unknown, k: unknown, options: unknown): MaskCall {
+  const shape = checkQK(q, k);
+  const opts = checkOptions<MaskOptions>(options);
+  const devices = devicesOf(q as AnyTensor, k as AnyTensor);
+  const rule = checkMaskRule(opts, shape, devices.length > 0);
+  return { ...rule, q: q as AnyTensor, k: k as AnyTensor, shape, place: resolvePlacement(opts, devices) };
+}
+
+function maskOp(call: MaskCall) {
+  const { shape, place } = call;
   const nq = shape.seqQ / BLOCK_SIZE;
   const nk = shape.seqKv / BLOCK_SIZE;
   const rows = shape.batch * shape.heads * nq;
   const dims: MaskDims = [shape.batch, shape.heads, nq, nk];
-  const onDevice = devicesOf(qt, kt).length > 0;
-  if (onDevice && opts.returnMap) throw typeError('returnMap', 'false for device inputs (the map is a host picture aid)', true);
-  const lists = onDevice
+  // device inputs get device lists; host inputs get host lists on either backend
+  const lists: HostLists | DeviceLists = devicesOf(call.q, call.k).length > 0
     ? { device: place.device, kvCounts: new native.DeviceBuffer(place.device, rows * 4), kvIndices: new native.DeviceBuffer(place.device, rows * nk * 4) }
     : { kvCounts: new Int32Array(rows), kvIndices: new Int32Array(rows * nk) };
-  const map = opts.returnMap ? new Float32Array(rows * nk) : undefined;
-  const args: NativeMaskArgs = {
-    q: operandOf(qt), k: operandOf(kt), dtype: DTYPE_CODE[shape.type],
+  const map = call.returnMap ? new Float32Array(rows * nk) : undefined;
+  const args: NativeMaskArgs & { maskKernel: MaskKernel } = {
+    q: operandOf(call.q), k: operandOf(call.k), dtype: DTYPE_CODE[shape.type],
     batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv, headDim: shape.headDim,
-    threshold, method, sta: window !== undefined,
-    grid: grid ? Int32Array.from(grid) : undefined,
-    window: window ? Int32Array.from(window) : undefined,
-    frames: frames ? Int32Array.from(frames) : undefined,
-    kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, map, ...place,
+    threshold: call.threshold, method: call.method, sta: call.window !== undefined,
+    grid: call.grid ? Int32Array.from(call.grid) : undefined,
+    window: call.window ? Int32Array.from(call.window) : undefined,
+    frames: call.frames ? Int32Array.from(call.frames) : undefined,
+    kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, map, maskKernel: call.maskKernel, ...place,
   };
-  return { args, mask: new BlockMask(dims, lists, map) };
+  return { args, mask: builtMask(dims, lists, map) };
+}
+
+/** @internal A mask and the kernel that built it. */
+export interface MaskRan {
+  mask: BlockMask;
+  kernel: MaskKernelRan;
+}
+
+// The native op reports the kernel that ran (see csrc/napi/ops.cc).
+type ReportingOp<A, R> = { (args: A, async: false): R; (args: A, async: true): Promise<R> };
+const nativeMask = native.nablaMask as unknown as ReportingOp<NativeMaskArgs & { maskKernel: MaskKernel }, MaskKernelRan>;
+
+/** @internal Runs a checked nablaMask call; reports which kernel built the mask. */
+export function runMask(call: MaskCall, async: false): MaskRan;
+export function runMask(call: MaskCall, async: true): Promise<MaskRan>;
+export function runMask(call: MaskCall, async: boolean): MaskRan | Promise<MaskRan> {
+  const { args, mask } = maskOp(call);
+  if (!async) return { mask, kernel: nativeMask(args, false) };
+  return nativeMask(args, true).then((kernel) => ({ mask, kernel }));
+}
+
+/** @internal nablaMask, reporting which kernel built the mask (for tests and benchmarks). */
+export function nablaMaskRan(q: AnyTensor, k: AnyTensor, options: MaskOptions | undefined, async: false): MaskRan;
+export function nablaMaskRan(q: AnyTensor, k: AnyTensor, options: MaskOptions | undefined, async: true): Promise<MaskRan>;
+export function nablaMaskRan(q: AnyTensor, k: AnyTensor, options: MaskOptions | undefined, async: boolean): MaskRan | Promise<MaskRan> {
+  const call = checkMask(q, k, options);
+  return async ? runMask(call, true) : runMask(call, false);
 }
 
 /** The NABLA block mask of q and k ([B, H, S, D], tile order). Runs off the main thread. */
 export async function nablaMask(q: AnyTensor, k: AnyTensor, options?: MaskOptions): Promise<BlockMask> {
-  const { args, mask } = prepareMask(q, k, options);
-  await native.nablaMask(args, true);
-  return mask;
+  return (await runMask(checkMask(q, k, options), true)).mask;
 }
 
 export function nablaMaskSync(q: AnyTensor, k: AnyTensor, options?: MaskOptions): BlockMask {
-  const { args, mask } = prepareMask(q, k, options);
-  native.nablaMask(args, false);
-  return mask;
+  return runMask(checkMask(q, k, options), false).mask;
 }
-
