@@ -24,6 +24,14 @@ export interface NativePlacement {
   device: number;
 }
 
+export type NativeCpuKernel = 'auto' | 'avx2' | 'scalar';
+export type NativeMaskKernel = 'auto' | 'fast' | 'simple';
+
+/** The kernel an op ran, as each op reports it. */
+export type NativeAttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple';
+export type NativeMaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple';
+export type NativePoolKernelRan = 'cpu' | 'cuda';
+
 export interface NativePoolArgs extends NativePlacement {
   x: NativeOperand;
   dtype: number;
@@ -51,6 +59,8 @@ export interface NativeMaskArgs extends NativePlacement {
   kvCounts: NativeOperand;
   kvIndices: NativeOperand;
   map?: NativeOperand;
+  /** CUDA mask kernel; undefined = 'auto' (fast where it applies). Ignored by the CPU backend. */
+  maskKernel?: NativeMaskKernel;
 }
 
 export interface NativeAttentionArgs extends NativePlacement {
@@ -67,6 +77,8 @@ export interface NativeAttentionArgs extends NativePlacement {
   valueDim: number;
   scale: number;
   kernel: 'auto' | 'fast' | 'simple';
+  /** CPU attention kernel; undefined = 'auto'. 'avx2' where it cannot run throws ERR_NABLA_KERNEL_UNAVAILABLE. */
+  cpuKernel?: NativeCpuKernel;
   kvCounts?: NativeOperand;
   kvIndices?: NativeOperand;
 }
@@ -79,19 +91,29 @@ export interface NativeBackends {
   build: { cudaCompiled: boolean; cudaArchs: string; cudaRuntimeVersion: number; cpuThreads: number; napiVersion: number };
 }
 
-type Op<A> = {
-  (args: A, async: false): void;
-  (args: A, async: true): Promise<void>;
+/** An op: sync returns the kernel that ran, async resolves to it. */
+type Op<A, Ran> = {
+  (args: A, async: false): Ran;
+  (args: A, async: true): Promise<Ran>;
 };
 
 export interface NativeAddon {
   backends(): NativeBackends;
   staMask(args: { grid: Int32Array; window: Int32Array; out: Uint8Array }): void;
-  blockPool: Op<NativePoolArgs>;
-  nablaMask: Op<NativeMaskArgs>;
-  attention: Op<NativeAttentionArgs>;
+  blockPool: Op<NativePoolArgs, NativePoolKernelRan>;
+  nablaMask: Op<NativeMaskArgs, NativeMaskKernelRan>;
+  attention: Op<NativeAttentionArgs, NativeAttentionKernelRan>;
   DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
-  limits: { blockSize: number; tileSide: number; minHeadDim: number; maxHeadDim: number };
+  limits: {
+    blockSize: number;
+    tileSide: number;
+    minHeadDim: number;
+    maxHeadDim: number;
+    /** Largest batch, head and token count (2^31). */
+    maxDim: number;
+    /** Largest softmax scale (2^16); larger scales are refused with a RangeError. */
+    maxScale: number;
+  };
 }
 
 const ROOT = path.resolve(__dirname, '..');

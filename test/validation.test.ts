@@ -127,7 +127,7 @@ describe('the native boundary checks again', () => {
     kvIndices[4 * 3] = 99;
     expectError(() => native.attention({ ...args, kvCounts, kvIndices }, false), RangeError, /block ids in \[0, 4\) for mask\.kvIndices but received 99 at row 3/);
     expectError(() => native.attention({ ...args, kvCounts: new Int32Array(8).fill(5), kvIndices: new Int32Array(32) }, false), RangeError, /counts in \[0, 4\] for mask\.kvCounts but received 5 at row 0/);
-    expect(() => native.attention({ ...args, kvCounts }, false)).toThrow(/both kvCounts and kvIndices/);
+    expect(() => native.attention({ ...args, kvCounts }, false)).toThrow(/Expected both \(block-sparse\) or neither \(dense\) for kvCounts and kvIndices but received Int32Array\(8\)/);
   });
 
   test('later calls still work and give the same result', () => {

@@ -18,8 +18,15 @@ constexpr int kBlockSize = 64;
 constexpr int kTileSide = 8;
 constexpr int kMinHeadDim = 8;
 constexpr int kMaxHeadDim = 256;
+// Largest batch, head and token count: block counts and ids then fit the int32 mask lists.
+constexpr int64_t kMaxDim = int64_t(1) << 31;
+// Largest softmax scale. Below it scale * log2(e) and the fp32 logits of ordinary inputs
+// (|q.k| up to about 2^100) stay finite; a scale near the fp32 maximum makes every logit
+// infinite and every output NaN.
+constexpr double kMaxScale = 65536.0;
 
-// Block grid (frames, block rows, block cols) = token grid (T, Ht/8, Wt/8).
+// Block grid (frames, block rows, block cols) = token grid (T, Ht/8, Wt/8). Callers check that
+// t * h * w < 2^31 (the N-API layer does, in 64 bits), so staKeeps can work in int32.
 struct BlockGrid {
   int32_t t = 0, h = 0, w = 0;
   NABLA_HD int64_t blocks() const { return int64_t(t) * h * w; }

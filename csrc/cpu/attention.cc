@@ -4,9 +4,8 @@
 // row walks only its kept key blocks with an online softmax in fp32. Two kernels compute a row:
 //   attentionRowAvx2   (attention_avx2.h) the fast one, picked at run time on AVX2 + FMA CPUs
 //   attentionRowScalar (below)            portable C++, the same algorithm one element at a time
-// NABLA_CPU_ISA=scalar forces the portable kernel (read on every call), so tests can cover both.
+// The caller picks one (CpuKernel; the op's cpuKernel option), so tests can cover both.
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -88,22 +87,26 @@ void attentionRowScalar(const AttentionLayout& L, int64_t row, const AttentionSc
 
 using RowKernel = void (*)(const AttentionLayout&, int64_t, const AttentionScratch&);
 
-// The portable kernel unless the CPU runs AVX2 + FMA (+ F16C for fp16 loads) and
-// NABLA_CPU_ISA=scalar is not set.
-RowKernel pickRowKernel() {
-  const char* isa = std::getenv("NABLA_CPU_ISA");
-  if (isa && std::strcmp(isa, "scalar") == 0) return attentionRowScalar;
+}  // namespace
+
+std::string avx2Unavailable() {
 #ifdef NABLA_ATTENTION_AVX2
   static const bool hasAvx2 =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  if (hasAvx2) return avx2::attentionRowAvx2;
+  return hasAvx2 ? std::string() : "this CPU lacks AVX2, FMA or F16C";
+#else
+  return "this build has no AVX2 kernel (not an x86-64 GCC or Clang build)";
 #endif
-  return attentionRowScalar;
 }
 
-}  // namespace
-
-void attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype, void* out) {
+CpuKernel attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype, void* out,
+                    CpuKernel choice) {
+  static const bool avx2Runs = avx2Unavailable().empty();
+  const CpuKernel ran = choice == CpuKernel::Scalar || !avx2Runs ? CpuKernel::Scalar : CpuKernel::Avx2;
+  RowKernel kernel = attentionRowScalar;
+#ifdef NABLA_ATTENTION_AVX2
+  if (ran == CpuKernel::Avx2) kernel = avx2::attentionRowAvx2;
+#endif
   AttentionLayout L;
   L.q = q;
   L.k = k;
@@ -121,13 +124,11 @@ void attention(const AttentionParams& p, const void* q, const void* k, const voi
   L.scale = p.scale;
   L.kvCounts = p.kvCounts;
   L.kvIndices = p.kvIndices;
-  if (L.rows <= 0 || L.valueDim <= 0) return;
+  if (L.rows <= 0 || L.valueDim <= 0) return ran;
   if (L.nk == 0) {  // no keys at all: every row is empty
     std::memset(out, 0, size_t(L.rows * kBlockSize * L.valueDim) * L.elemSize);
-    return;
+    return ran;
   }
-
-  const RowKernel kernel = pickRowKernel();
 
   // Per-call scratch, one slice per worker (ops may run concurrently from several threads).
   ThreadPool& pool = ThreadPool::instance();
@@ -143,6 +144,7 @@ void attention(const AttentionParams& p, const void* q, const void* k, const voi
   pool.parallelFor(L.rows, 1, [&](int64_t begin, int64_t end, int worker) {
     for (int64_t r = begin; r < end; ++r) kernel(L, r, scratch[size_t(worker)]);
   });
+  return ran;
 }
 
 }  // namespace cpu

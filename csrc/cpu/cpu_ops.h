@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "../core/block_rules.h"
 #include "../core/dtype.h"
@@ -20,9 +21,19 @@ void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t he
 void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
                int32_t* kvIndices, float* map);
 
-// Block-sparse (or dense, kvCounts == nullptr) flash attention (attention.cc).
-void attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
-               void* out);
+enum class CpuKernel : int32_t {
+  Auto = 0,    // Avx2 where it can run, else Scalar
+  Avx2 = 1,    // AVX2 + FMA + F16C (attention_avx2.h)
+  Scalar = 2,  // portable C++, the same algorithm one element at a time
+};
+
+// Empty when the AVX2 kernel can run on this CPU and build, else why not.
+std::string avx2Unavailable();
+
+// Block-sparse (or dense, kvCounts == nullptr) flash attention (attention.cc). Returns the kernel
+// that ran: Avx2 for Auto where it can run (and for Avx2, which the caller checked can run).
+CpuKernel attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
+                    void* out, CpuKernel kernel = CpuKernel::Auto);
 
 }  // namespace cpu
 }  // namespace nabla

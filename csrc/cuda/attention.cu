@@ -31,7 +31,7 @@ Status launchFastForHeadDim(const AttentionKernelParams& p, cudaStream_t stream)
 }  // namespace
 
 Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
-                 void* out, AttentionKernel kernel) {
+                 void* out, AttentionKernel kernel, AttentionKernel* launched) {
   return onDevice(device, "attention", [&](cudaStream_t stream, Scratch&) -> Status {
     AttentionKernelParams kp{};
     kp.q = q;
@@ -49,15 +49,21 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
     kp.valueDim = int32_t(p.valueDim);
     kp.scale = p.scale;
     kp.scaleLog2 = float(double(p.scale) * 1.4426950408889634);  // log2(e)
-    if (kp.rows == 0) return Status{};
 
+    // Auto takes the first kernel in order of preference that applies; a named kernel must apply.
     const std::string mismatch = fastKernelMismatch(p, kp, dtype);
     if (kernel == AttentionKernel::Fast && !mismatch.empty())
       return invalidValue("the fast attention kernel does not apply: " + mismatch +
                           "; use the simple kernel (or auto) for these inputs");
-    if (kernel == AttentionKernel::Simple || !mismatch.empty()) return launchSimpleAttention(kp, dtype, stream);
-    return dtype == DType::Float16 ? launchFastForHeadDim<__half>(kp, stream)
-                                   : launchFastForHeadDim<__nv_bfloat16>(kp, stream);
+    *launched = kernel == AttentionKernel::Simple || !mismatch.empty() ? AttentionKernel::Simple : AttentionKernel::Fast;
+    if (kp.rows == 0) return Status{};
+    switch (*launched) {
+      case AttentionKernel::Fast:
+        return dtype == DType::Float16 ? launchFastForHeadDim<__half>(kp, stream)
+                                       : launchFastForHeadDim<__nv_bfloat16>(kp, stream);
+      default:
+        return launchSimpleAttention(kp, dtype, stream);
+    }
   });
 }
 

@@ -53,10 +53,16 @@ Status fill(int device, void* dst, int byteValue, size_t bytes);
 Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,
                  float* out);
 
+enum class MaskKernel : int32_t {
+  Auto = 0,    // the fast kernel where it applies and fits, else the simple one
+  Fast = 1,    // 8 rows per CTA; error where it does not apply
+  Simple = 2,  // one CTA per row: every head dim
+};
+
 // Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).
-// map may be null. simpleKernel: the one-CTA-per-row kernel even where the fast one applies.
+// map may be null. *launched receives the kernel that ran (Fast or Simple).
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype,
-                 int32_t* kvCounts, int32_t* kvIndices, float* map, bool simpleKernel);
+                 int32_t* kvCounts, int32_t* kvIndices, float* map, MaskKernel kernel, MaskKernel* launched);
 
 enum class AttentionKernel : int32_t {
   Auto = 0,    // fast tensor-core kernel where it applies, else the simple one
@@ -65,8 +71,9 @@ enum class AttentionKernel : int32_t {
 };
 
 // Same semantics as cpu::attention; p.kvCounts / p.kvIndices are DEVICE pointers (or null = dense).
+// *launched receives the kernel that ran (never Auto).
 Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v,
-                 DType dtype, void* out, AttentionKernel kernel);
+                 DType dtype, void* out, AttentionKernel kernel, AttentionKernel* launched);
 
 }  // namespace cuda
 }  // namespace nabla

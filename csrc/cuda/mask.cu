@@ -6,7 +6,7 @@
 //          memory once per group and each warp then selects one row on its own. The default.
 //   simple (mask_simple.cuh): one CTA per row. Runs where the fast one does not apply (head dim not
 //          a multiple of 4, or 8 rows of logits do not fit the device's shared memory), or when the
-//          caller asks for it (simpleKernel; the N-API layer reads NABLA_MASK_KERNEL=simple).
+//          caller asks for it (MaskKernel::Simple, from the op's maskKernel option).
 #include "mask_fast.cuh"
 #include "mask_simple.cuh"
 #include "pool.cuh"
@@ -17,7 +17,7 @@ namespace cuda {
 using mask::MaskKernelParams;
 
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
-                 int32_t* kvIndices, float* map, bool simpleKernel) {
+                 int32_t* kvIndices, float* map, MaskKernel kernelChoice, MaskKernel* launched) {
   return onDevice(device, "nablaMask", [&](cudaStream_t stream, Scratch& scratch) -> Status {
     const int64_t batchHeads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks();
     const int64_t rows = batchHeads * nq;
@@ -40,7 +40,13 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
     // batchHeads * groups fast CTAs: no more than rows, which was checked to fit one grid above
     const int64_t groups = (nq + mask::kFastRows - 1) / mask::kFastRows;
     const size_t fastBytes = mask::fastMaskSharedBytes(nk, p.headDim);
-    const bool fast = !simpleKernel && mask::fastMaskApplies(p.headDim) && fastBytes <= size_t(optIn);
+    const bool fastFits = mask::fastMaskApplies(p.headDim) && fastBytes <= size_t(optIn);
+    if (kernelChoice == MaskKernel::Fast && !fastFits)
+      return invalidValue("the fast mask kernel does not apply: it needs a head dim that is a multiple of 4 and " +
+                          std::to_string(fastBytes) + " bytes of shared memory per block (this device has " +
+                          std::to_string(optIn) + "); use the simple kernel (or auto) for these inputs");
+    const bool fast = kernelChoice != MaskKernel::Simple && fastFits;
+    *launched = fast ? MaskKernel::Fast : MaskKernel::Simple;
     const void* kernel = fast ? reinterpret_cast<const void*>(&mask::fastMaskKernel)
                               : reinterpret_cast<const void*>(&mask::simpleMaskKernel);
     const size_t sharedBytes = fast ? fastBytes : mask::simpleMaskSharedBytes(nk, p.headDim);

@@ -39,11 +39,13 @@ Status fill(int, void*, int, size_t) { return notCompiled("fill"); }
 
 Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*) { return notCompiled("blockPool"); }
 
-Status nablaMask(int, const MaskParams&, const void*, const void*, DType, int32_t*, int32_t*, float*, bool) {
+Status nablaMask(int, const MaskParams&, const void*, const void*, DType, int32_t*, int32_t*, float*, MaskKernel,
+                 MaskKernel*) {
   return notCompiled("nablaMask");
 }
 
-Status attention(int, const AttentionParams&, const void*, const void*, const void*, DType, void*, AttentionKernel) {
+Status attention(int, const AttentionParams&, const void*, const void*, const void*, DType, void*, AttentionKernel,
+                 AttentionKernel*) {
   return notCompiled("attention");
 }
 

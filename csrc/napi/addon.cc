@@ -13,6 +13,9 @@ namespace nabla {
 namespace napi {
 namespace {
 
+// floor(sqrt(2^53)): the most blocks whose nb x nb STA map a JS typed array could index.
+constexpr int64_t kMaxStaBlocks = 94906265;
+
 // backends() -> { cpu, cuda, devices: [{ index, name, computeCapability, memoryBytes }], reason, build }
 Napi::Value Backends(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -49,19 +52,16 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
 // staMask({ grid: Int32Array[3] (block grid), window: Int32Array[3], out: Uint8Array[nb*nb] })
 Napi::Value StaMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throwTypeError(env, "args", "an object", env.Undefined());
+  if (info.Length() < 1 || !info[0].IsObject())
+    throwTypeError(env, "args", "an object", info.Length() ? info[0] : env.Undefined());
   Napi::Object args = info[0].As<Napi::Object>();
-  std::vector<int32_t> g = readInt32List(args, "grid"), w = readInt32List(args, "window");
-  if (g.size() != 3 || g[0] < 1 || g[1] < 1 || g[2] < 1)
-    throwRangeError(env, "grid", "3 positive sizes", std::to_string(g.size()) + " values");
-  if (w.size() != 3 || w[0] < 1 || w[1] < 1 || w[2] < 1)
-    throwRangeError(env, "window", "3 positive sizes", std::to_string(w.size()) + " values");
-  BlockGrid grid{g[0], g[1], g[2]};
-  StaWindow window{w[0], w[1], w[2]};
+  // nb * nb map entries, at most 2^53 (so nb < 2^31 too: staKeeps works in int32)
+  const BlockGrid grid = readGrid(args, "grid", kMaxStaBlocks);
+  const StaWindow window = readWindow(args, "window");
   const int64_t nb = grid.blocks();
   Holds holds;
   Operand out = readOperand(args, "out", Storage::Uint8, size_t(nb * nb), holds);
-  if (out.onDevice()) throw Napi::TypeError::New(env, "Expected a host Uint8Array for out");
+  if (out.onDevice()) throwTypeError(env, "out", "a host Uint8Array", args.Get("out"));
   auto* dense = static_cast<uint8_t*>(out.data);
   for (int64_t i = 0; i < nb; ++i)
     for (int64_t j = 0; j < nb; ++j) dense[i * nb + j] = staKeeps(grid, window, int32_t(i), int32_t(j)) ? 1 : 0;
@@ -82,6 +82,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   limits.Set("tileSide", kTileSide);
   limits.Set("minHeadDim", kMinHeadDim);
   limits.Set("maxHeadDim", kMaxHeadDim);
+  limits.Set("maxDim", double(kMaxDim));
+  limits.Set("maxScale", kMaxScale);
   exports.Set("limits", limits);
   return exports;
 }

@@ -1,6 +1,8 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstring>
+#include <new>
 
 #include "errors.h"
 
@@ -43,6 +45,12 @@ std::string readString(const Napi::Object& args, const char* name, const std::ve
   throwRangeError(args.Env(), name, "one of " + list, describe(v));
 }
 
+std::string readOptionalString(const Napi::Object& args, const char* name, const std::vector<std::string>& allowed,
+                               const std::string& fallback) {
+  if (args.Get(name).IsUndefined()) return fallback;
+  return readString(args, name, allowed);
+}
+
 DType readDType(const Napi::Object& args, const char* name) {
   return DType(readInt(args, name, 0, 2));
 }
@@ -79,19 +87,44 @@ static napi_typedarray_type arrayTypeOf(Storage s) {
   return napi_uint8_array;
 }
 
+static size_t elementBytes(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    default: return 8;
+  }
+}
+
+HostView hostView(const Napi::TypedArray& t) {
+  HostView view;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  size_t offset = 0;
+  napi_status s = napi_get_typedarray_info(t.Env(), t, &view.type, &view.length, &data, &buffer, &offset);
+  if (s != napi_ok) throw Napi::Error::New(t.Env());
+  view.data = data;  // already offset; null for a detached or empty buffer
+  view.bytes = view.length * elementBytes(view.type);
+  return view;
+}
+
+HostCopy::HostCopy(size_t bytes)
+    : data(static_cast<uint8_t*>(::operator new(bytes ? bytes : 1, std::align_val_t(64)))) {}
+HostCopy::~HostCopy() { ::operator delete(data, std::align_val_t(64)); }
+
 Operand readOperand(const Napi::Object& args, const char* name, Storage storage, size_t elements, Holds& holds) {
   Napi::Env env = args.Env();
   Napi::Value v = args.Get(name);
   const size_t bytes = elements * storageBytes(storage);
   Operand op;
   if (v.IsTypedArray()) {
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    if (t.TypedArrayType() != arrayTypeOf(storage)) throwTypeError(env, name, storageName(storage), v);
-    if (t.ElementLength() != elements)
-      throwRangeError(env, name, std::to_string(elements) + " elements", std::to_string(t.ElementLength()));
-    op.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+    HostView view = hostView(v.As<Napi::TypedArray>());
+    if (view.type != arrayTypeOf(storage)) throwTypeError(env, name, storageName(storage), v);
+    if (view.length != elements)
+      throwRangeError(env, name, std::to_string(elements) + " elements", std::to_string(view.length));
+    op.data = view.data;
     op.bytes = bytes;
-    holds.objects.push_back(t);
+    holds.objects.push_back(v.As<Napi::Object>());
     return op;
   }
   if (DeviceBuffer::Is(env, v)) {
@@ -100,12 +133,12 @@ Operand readOperand(const Napi::Object& args, const char* name, Storage storage,
     if (buf->bytes() != bytes)
       throwRangeError(env, name, "a device buffer of " + std::to_string(bytes) + " bytes",
                       std::to_string(buf->bytes()) + " bytes");
-    op.data = buf->data();
+    op.memory = buf->memory();
+    op.data = op.memory->data;
     op.bytes = bytes;
-    op.device = buf->device();
-    op.buffer = buf;
+    op.device = op.memory->device;
     holds.objects.push_back(v.As<Napi::Object>());
-    holds.buffers.push_back(buf);
+    holds.memories.push_back(op.memory);
     return op;
   }
   throwTypeError(env, name, std::string(storageName(storage)) + " or a device buffer", v);
@@ -122,8 +155,45 @@ std::vector<int32_t> readInt32List(const Napi::Object& args, const char* name) {
   if (v.IsUndefined() || v.IsNull()) return {};
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throwTypeError(args.Env(), name, "an Int32Array", v);
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
-  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+  HostView view = hostView(v.As<Napi::TypedArray>());
+  const auto* a = static_cast<const int32_t*>(view.data);
+  return a ? std::vector<int32_t>(a, a + view.length) : std::vector<int32_t>();
+}
+
+BlockGrid readGrid(const Napi::Object& args, const char* name, int64_t maxBlocks) {
+  std::vector<int32_t> g = readInt32List(args, name);
+  if (g.size() != 3 || g[0] < 1 || g[1] < 1 || g[2] < 1)
+    throwRangeError(args.Env(), name, "3 positive block-grid sizes", describe(args.Get(name)));
+  int64_t blocks = 1;
+  for (int32_t side : g) {
+    blocks *= side;  // both factors <= 2^31: no overflow
+    if (blocks > maxBlocks)
+      throwRangeError(args.Env(), name, "a block grid of at most " + std::to_string(maxBlocks) + " blocks",
+                      std::to_string(g[0]) + " x " + std::to_string(g[1]) + " x " + std::to_string(g[2]));
+  }
+  return BlockGrid{g[0], g[1], g[2]};
+}
+
+StaWindow readWindow(const Napi::Object& args, const char* name) {
+  std::vector<int32_t> w = readInt32List(args, name);
+  if (w.size() != 3 || w[0] < 1 || w[1] < 1 || w[2] < 1)
+    throwRangeError(args.Env(), name, "3 positive STA window sizes", describe(args.Get(name)));
+  return StaWindow{w[0], w[1], w[2]};
+}
+
+void ownHostInput(Napi::Env env, Operand& input, Holds& holds) {
+  if (input.data == nullptr || input.onDevice()) return;
+  std::unique_ptr<HostCopy> copy;
+  try {
+    copy = std::make_unique<HostCopy>(input.bytes);
+  } catch (const std::bad_alloc&) {
+    throw toJsError(env, OpError("out of host memory copying an input of " + std::to_string(input.bytes) +
+                                     " bytes for an async op",
+                                 "ERR_NABLA_OUT_OF_HOST_MEMORY"));
+  }
+  std::memcpy(copy->data, input.data, input.bytes);
+  input.data = copy->data;
+  holds.copies.push_back(std::move(copy));
 }
 
 }  // namespace napi

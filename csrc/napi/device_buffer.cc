@@ -9,9 +9,10 @@
 namespace nabla {
 namespace napi {
 namespace {
-struct AddonData {
-  Napi::FunctionReference deviceBuffer;
-};
+// Marks the JS objects this class wraps. A type tag, unlike instanceof, runs no JS (a Proxy's
+// traps) and is not fooled by Object.create(DeviceBuffer.prototype); it needs no per-environment
+// state, so the class works the same in every worker thread that loads the addon.
+constexpr napi_type_tag kDeviceBufferTag = {0x6e61626c61646576ULL, 0x6963656275663031ULL};
 }  // namespace
 
 Napi::Function DeviceBuffer::Define(Napi::Env env) {
@@ -24,43 +25,51 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
     InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
     InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
   });
-  auto* data = new AddonData{Napi::Persistent(ctor)};
-  env.SetInstanceData<AddonData>(data);
   return ctor;
 }
 
 bool DeviceBuffer::Is(Napi::Env env, const Napi::Value& v) {
   if (!v.IsObject()) return false;
-  auto* data = env.GetInstanceData<AddonData>();
-  return data && v.As<Napi::Object>().InstanceOf(data->deviceBuffer.Value());
+  bool tagged = false;
+  return napi_check_object_type_tag(env, v, &kDeviceBufferTag, &tagged) == napi_ok && tagged;
 }
+
+DeviceMemory::~DeviceMemory() { cuda::release(device, data); }
 
 DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-    throw Napi::TypeError::New(env, "Expected (device: number, bytes: number) for DeviceBuffer");
-  device_ = info[0].As<Napi::Number>().Int32Value();
-  double bytes = info[1].As<Napi::Number>().DoubleValue();
-  if (!(bytes >= 0) || bytes > 9.0e15)
-    throwRangeError(env, "bytes", "a byte count in [0, 2^53)", describe(info[1]));
-  bytes_ = size_t(bytes);
+  Napi::Value device = info[0], bytes = info[1];
+  if (!device.IsNumber()) throwTypeError(env, "device", "a device index", device);
+  const double index = device.As<Napi::Number>().DoubleValue();
+  if (!(index >= 0 && index <= 1023 && index == double(int(index))))
+    throwRangeError(env, "device", "a device index in [0, 1023]", describe(device));
+  if (!bytes.IsNumber()) throwTypeError(env, "bytes", "a byte count", bytes);
+  const double count = bytes.As<Napi::Number>().DoubleValue();
+  if (!(count >= 0 && count < 9007199254740992.0 && count == double(int64_t(count))))
+    throwRangeError(env, "bytes", "a byte count in [0, 2^53)", describe(bytes));
+  device_ = int(index);
+  bytes_ = size_t(count);
   void* p = nullptr;
   cuda::Status s = cuda::allocate(device_, bytes_ ? bytes_ : 1, &p);
   if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
-  data_ = p;
+  memory_ = std::make_shared<DeviceMemory>(device_, p, bytes_);
+  if (napi_type_tag_object(env, info.This(), &kDeviceBufferTag) != napi_ok) throw Napi::Error::New(env);
 }
 
-DeviceBuffer::~DeviceBuffer() { free(); }
+// The memory outlives this object while a pending op still shares it.
+DeviceBuffer::~DeviceBuffer() = default;
 
-void DeviceBuffer::free() {
-  if (data_) cuda::release(device_, data_);
-  data_ = nullptr;
+// What every method of a disposed buffer throws.
+static Napi::Error disposedError(Napi::Env env) {
+  return Napi::TypeError::New(env, "Expected a live device tensor for tensor but received a disposed device tensor");
 }
 
 Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
-  if (uses_ > 0)
-    throw Napi::Error::New(info.Env(), "cannot dispose a device tensor while a pending op uses it; await the op first");
-  free();
+  if (memory_ && memory_->uses > 0)
+    throw toJsError(info.Env(), OpError("Expected a device tensor no pending op uses for dispose() but received one "
+                                        "in use; await the op first",
+                                        "ERR_NABLA_IN_USE"));
+  memory_.reset();
   return info.Env().Undefined();
 }
 
@@ -74,27 +83,31 @@ static Operand hostArrayOfSize(const Napi::CallbackInfo& info, size_t bytes, Hol
   if (info.Length() < 1 || !info[0].IsTypedArray())
     throwTypeError(env, "host", "a typed array", info.Length() ? info[0] : env.Undefined());
   Napi::TypedArray t = info[0].As<Napi::TypedArray>();
-  if (t.ByteLength() != bytes)
+  HostView view = hostView(t);
+  if (view.bytes != bytes)
     throwRangeError(env, "host", "a typed array of " + std::to_string(bytes) + " bytes",
-                    std::to_string(t.ByteLength()) + " bytes");
+                    std::to_string(view.bytes) + " bytes");
   holds.objects.push_back(t);
   Operand op;
-  op.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  op.data = view.data;
   op.bytes = bytes;
   return op;
 }
 
 Napi::Value DeviceBuffer::Copy(const Napi::CallbackInfo& info, bool toDevice) {
-  if (disposed()) throw Napi::Error::New(info.Env(), "device tensor was disposed");
+  if (disposed()) throw disposedError(info.Env());
   Holds holds;
   Operand host = hostArrayOfSize(info, bytes_, holds);
+  const bool async = readAsync(info);
+  if (async && toDevice) ownHostInput(info.Env(), host, holds);
   holds.objects.push_back(Value());
-  holds.buffers.push_back(this);
-  void* deviceData = data_;
+  holds.memories.push_back(memory_);
+  void* deviceData = memory_->data;
   int device = device_;
-  return runOp(info.Env(), readAsync(info), std::move(holds), [=] {
+  return runOp(info.Env(), async, std::move(holds), [=]() -> const char* {
     checkCuda(toDevice ? cuda::copyToDevice(device, deviceData, host.data, host.bytes)
                        : cuda::copyToHost(device, host.data, deviceData, host.bytes));
+    return nullptr;
   });
 }
 
@@ -103,9 +116,13 @@ Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) { return Copy(i
 Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) { return Copy(info, false); }
 
 Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
-  if (disposed()) throw Napi::Error::New(info.Env(), "device tensor was disposed");
-  int value = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
-  cuda::Status s = cuda::fill(device_, data_, value & 0xff, bytes_);
+  if (disposed()) throw disposedError(info.Env());
+  Napi::Value byte = info[0];
+  if (!byte.IsNumber()) throwTypeError(info.Env(), "byteValue", "a byte value", byte);
+  const double value = byte.As<Napi::Number>().DoubleValue();
+  if (!(value >= 0 && value <= 255 && value == double(int(value))))
+    throwRangeError(info.Env(), "byteValue", "an integer in [0, 255]", describe(byte));
+  cuda::Status s = cuda::fill(device_, memory_->data, int(value), bytes_);
   if (!s.ok()) throw toJsError(info.Env(), OpError(s.message, s.name, s.code));
   return info.Env().Undefined();
 }

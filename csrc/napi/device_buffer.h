@@ -1,15 +1,31 @@
 // DeviceBuffer: a block of CUDA device memory owned by a JS object. Freed by dispose() or, as a
-// safety net, by the garbage collector's finaliser. Ops hold a use count so that a buffer cannot
-// be freed while a pending async op reads or writes it.
+// safety net, by the garbage collector's finaliser. Ops share the memory and hold a use count:
+// dispose() refuses while an op uses it, and memory whose buffer was finalised (an environment
+// torn down under a pending op) is freed by the last op to let go of it.
 #pragma once
 
 #include <napi.h>
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 
 namespace nabla {
 namespace napi {
+
+struct DeviceMemory {
+  DeviceMemory(int device, void* data, size_t bytes) : device(device), data(data), bytes(bytes) {}
+  ~DeviceMemory();
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  void acquire() { ++uses; }
+  void releaseUse() { --uses; }
+
+  const int device;
+  void* const data;
+  const size_t bytes;
+  std::atomic<int> uses{0};
+};
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
@@ -21,13 +37,10 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   explicit DeviceBuffer(const Napi::CallbackInfo& info);
   ~DeviceBuffer() override;
 
-  void* data() const { return data_; }
+  const std::shared_ptr<DeviceMemory>& memory() const { return memory_; }
   size_t bytes() const { return bytes_; }
   int device() const { return device_; }
-  bool disposed() const { return data_ == nullptr; }
-
-  void acquire() { ++uses_; }
-  void releaseUse() { --uses_; }
+  bool disposed() const { return memory_ == nullptr; }
 
  private:
   Napi::Value Dispose(const Napi::CallbackInfo& info);
@@ -42,12 +55,9 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   Napi::Value Fill(const Napi::CallbackInfo& info);
   // Upload and Download: one host typed array of exactly bytes_, copied in the given direction.
   Napi::Value Copy(const Napi::CallbackInfo& info, bool toDevice);
-  void free();
-
-  void* data_ = nullptr;
+  std::shared_ptr<DeviceMemory> memory_;  // null once disposed
   size_t bytes_ = 0;
   int device_ = 0;
-  std::atomic<int> uses_{0};
 };
 
 }  // namespace napi

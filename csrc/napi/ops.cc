@@ -3,11 +3,9 @@
 #include "ops.h"
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
+#include <limits>
 #include <memory>
 #include <vector>
-#include <limits>
 
 #include "../cpu/cpu_ops.h"
 #include "../cuda/cuda_backend.h"
@@ -20,7 +18,6 @@ namespace nabla {
 namespace napi {
 namespace {
 
-constexpr int64_t kMaxDim = int64_t(1) << 31;
 // Largest element count any operand may have: typed arrays and every index in the kernels are
 // 64-bit, but counts beyond 2^53 cannot be represented by JS numbers.
 constexpr double kMaxElements = 9007199254740992.0;
@@ -75,6 +72,16 @@ Placement readPlacement(const Napi::Object& args, std::initializer_list<const Op
   return p;
 }
 
+// What native.attention reports for each CUDA kernel; a new kernel adds its case here.
+const char* cudaAttentionKernelName(cuda::AttentionKernel launched) {
+  switch (launched) {
+    case cuda::AttentionKernel::Fast: return "cuda-fast";
+    case cuda::AttentionKernel::Simple: return "cuda-simple";
+    case cuda::AttentionKernel::Auto: break;
+  }
+  return "cuda-auto";
+}
+
 Napi::Object readArgs(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject())
     throwTypeError(info.Env(), "args", "an object", info.Length() ? info[0] : info.Env().Undefined());
@@ -94,13 +101,19 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
   Operand x = readOperand(args, "x", storageOf(dtype), elementCount(env, "x", {rows, seq, headDim}), holds);
   Operand out = readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, seq / kBlockSize, headDim}), holds);
   Placement where = readPlacement(args, {&x, &out});
-  return runOp(env, readAsync(info), std::move(holds), [=] {
-    if (!where.cuda) return cpu::blockPool(x.data, dtype, rows, seq, headDim, static_cast<float*>(out.data));
+  const bool async = readAsync(info);
+  if (async) ownHostInput(env, x, holds);
+  return runOp(env, async, std::move(holds), [=]() -> const char* {
+    if (!where.cuda) {
+      cpu::blockPool(x.data, dtype, rows, seq, headDim, static_cast<float*>(out.data));
+      return "cpu";
+    }
     CudaStage stage(where.device);
     const void* xd = stage.input(x);
     float* od = static_cast<float*>(stage.output(out));
     checkCuda(cuda::blockPool(where.device, xd, dtype, rows, seq, headDim, od));
     stage.finish();
+    return "cuda";
   });
 }
 
@@ -121,20 +134,12 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   std::vector<int32_t> frames = readInt32List(args, "frames");
   const bool needsGrid = p.sta || !frames.empty();
   if (needsGrid) {
-    std::vector<int32_t> grid = readInt32List(args, "grid");
-    if (grid.size() != 3 || grid[0] < 1 || grid[1] < 1 || grid[2] < 1)
-      throwRangeError(env, "grid", "3 positive block-grid sizes", std::to_string(grid.size()) + " values");
-    p.grid = {grid[0], grid[1], grid[2]};
+    p.grid = readGrid(args, "grid", nq);
     if (p.grid.blocks() != nq || nq != nk)
       throwRangeError(env, "grid", "a block grid of " + std::to_string(nq) + " blocks (one per 64 tokens)",
                       std::to_string(p.grid.blocks()) + " blocks");
   }
-  if (p.sta) {
-    std::vector<int32_t> window = readInt32List(args, "window");
-    if (window.size() != 3 || window[0] < 1 || window[1] < 1 || window[2] < 1)
-      throwRangeError(env, "window", "3 positive STA window sizes", std::to_string(window.size()) + " values");
-    p.window = {window[0], window[1], window[2]};
-  }
+  if (p.sta) p.window = readWindow(args, "window");
   std::vector<int32_t> blockDoc;
   if (!frames.empty()) {
     bool ok = frames.size() >= 2 && frames.front() == 0 && frames.back() == p.grid.t;
@@ -152,28 +157,40 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   Operand indices = readOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   Operand map = readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
   Placement where = readPlacement(args, {&q, &k, &counts, &indices, &map});
-  // read here, on the JS thread: a worker reading the environment could race process.env writes
-  const char* maskKernel = std::getenv("NABLA_MASK_KERNEL");
-  const bool simpleKernel = maskKernel != nullptr && std::strcmp(maskKernel, "simple") == 0;
+  const std::string kernelName = readOptionalString(args, "maskKernel", {"auto", "fast", "simple"}, "auto");
+  const auto kernel = kernelName == "fast"     ? cuda::MaskKernel::Fast
+                      : kernelName == "simple" ? cuda::MaskKernel::Simple
+                                               : cuda::MaskKernel::Auto;
+  const bool async = readAsync(info);
+  if (async) {
+    ownHostInput(env, q, holds);
+    ownHostInput(env, k, holds);
+  }
 
-  return runOp(env, readAsync(info), std::move(holds), [=] {
+  return runOp(env, async, std::move(holds), [=]() -> const char* {
     MaskParams params = p;
     params.blockDoc = blockDoc.empty() ? nullptr : blockDoc.data();
-    if (!where.cuda)
-      return cpu::nablaMask(params, q.data, k.data, dtype, static_cast<int32_t*>(counts.data),
-                            static_cast<int32_t*>(indices.data), static_cast<float*>(map.data));
+    if (!where.cuda) {
+      cpu::nablaMask(params, q.data, k.data, dtype, static_cast<int32_t*>(counts.data),
+                     static_cast<int32_t*>(indices.data), static_cast<float*>(map.data));
+      return "cpu";
+    }
     CudaStage stage(where.device);
     const void* qd = stage.input(q);
     const void* kd = stage.input(k);
     auto* cd = static_cast<int32_t*>(stage.output(counts));
     auto* id = static_cast<int32_t*>(stage.output(indices));
     auto* md = static_cast<float*>(stage.output(map));
-    checkCuda(cuda::nablaMask(where.device, params, qd, kd, dtype, cd, id, md, simpleKernel));
+    cuda::MaskKernel launched = kernel == cuda::MaskKernel::Simple ? kernel : cuda::MaskKernel::Fast;
+    checkCuda(cuda::nablaMask(where.device, params, qd, kd, dtype, cd, id, md, kernel, &launched));
     stage.finish();
+    return launched == cuda::MaskKernel::Simple ? "cuda-simple" : "cuda-fast";
   });
 }
 
-// Host masks are checked before any kernel reads them: counts in [0, nk], listed ids in [0, nk).
+// Host masks are checked before any kernel reads them: counts in [0, nk], and each row's listed ids
+// in [0, nk) and strictly ascending, hence distinct (a repeated block would count twice in the
+// softmax). One pass over the lists.
 static void checkHostMask(Napi::Env env, const Operand& counts, const Operand& indices, int64_t rows, int64_t nk) {
   const auto* c = static_cast<const int32_t*>(counts.data);
   const auto* idx = static_cast<const int32_t*>(indices.data);
@@ -181,11 +198,16 @@ static void checkHostMask(Napi::Env env, const Operand& counts, const Operand& i
     if (c[r] < 0 || c[r] > nk)
       throwRangeError(env, "mask.kvCounts", "counts in [0, " + std::to_string(nk) + "]",
                       std::to_string(c[r]) + " at row " + std::to_string(r));
+    int64_t previous = -1;
     for (int32_t j = 0; j < c[r]; ++j) {
-      int32_t id = idx[r * nk + j];
+      const int32_t id = idx[r * nk + j];
       if (id < 0 || id >= nk)
         throwRangeError(env, "mask.kvIndices", "block ids in [0, " + std::to_string(nk) + ")",
                         std::to_string(id) + " at row " + std::to_string(r));
+      if (id <= previous)
+        throwRangeError(env, "mask.kvIndices", "block ids rising strictly within each row",
+                        std::to_string(id) + " after " + std::to_string(previous) + " at row " + std::to_string(r));
+      previous = id;
     }
   }
 }
@@ -197,10 +219,17 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   AttentionParams p;
   readProblem(args, p);
   p.valueDim = readInt(args, "valueDim", kMinHeadDim, kMaxHeadDim);
-  p.scale = float(readNumber(args, "scale"));
+  const double scale = readNumber(args, "scale");
+  if (!(scale > 0 && scale <= kMaxScale))
+    throwRangeError(env, "scale", "a positive number of at most 65536", describe(args.Get("scale")));
+  p.scale = float(scale);
   const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple"});
   const auto kernel = kernelName == "fast" ? cuda::AttentionKernel::Fast
                       : kernelName == "simple" ? cuda::AttentionKernel::Simple : cuda::AttentionKernel::Auto;
+  const std::string cpuKernelName = readOptionalString(args, "cpuKernel", {"auto", "avx2", "scalar"}, "auto");
+  const auto cpuKernel = cpuKernelName == "avx2"     ? cpu::CpuKernel::Avx2
+                         : cpuKernelName == "scalar" ? cpu::CpuKernel::Scalar
+                                                     : cpu::CpuKernel::Auto;
   const int64_t nq = p.qBlocks(), nk = p.kvBlocks();
 
   Holds holds;
@@ -211,37 +240,41 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   Operand counts = readOptionalOperand(args, "kvCounts", Storage::Int32, elementCount(env, "kvCounts", {p.batch, p.heads, nq}), holds);
   Operand indices = readOptionalOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   if (bool(counts.data) != bool(indices.data))
-    throw Napi::TypeError::New(env, "Expected both kvCounts and kvIndices, or neither (dense), but received only one");
+    throwTypeError(env, "kvCounts and kvIndices", "both (block-sparse) or neither (dense)",
+                   counts.data ? args.Get("kvCounts") : args.Get("kvIndices"));
   if (counts.onDevice() != indices.onDevice())
-    throw Napi::TypeError::New(env, "Expected kvCounts and kvIndices both on the host or both on one device");
-  // Host lists are checked here, on the JS thread. An async op reads a copy taken before the check,
-  // so changing the arrays while it is pending cannot send a kernel out of bounds; a sync op runs
-  // before JS can touch them again and reads them in place.
-  const bool async = readAsync(info);
-  std::shared_ptr<std::vector<int32_t>> hostLists;  // the async op's copy
-  if (counts.data && !counts.onDevice()) {
-    const size_t rows = size_t(p.batch * p.heads * nq), entries = rows * size_t(nk);
-    if (async) {
-      hostLists = std::make_shared<std::vector<int32_t>>();
-      const auto* c = static_cast<const int32_t*>(counts.data);
-      const auto* idx = static_cast<const int32_t*>(indices.data);
-      hostLists->reserve(rows + entries);
-      hostLists->insert(hostLists->end(), c, c + rows);
-      hostLists->insert(hostLists->end(), idx, idx + entries);
-      counts.data = hostLists->data();
-      indices.data = hostLists->data() + rows;
-    }
-    checkHostMask(env, counts, indices, int64_t(rows), nk);
-  }
+    throw Napi::TypeError::New(env, "Expected both on the host or both on one device for kvCounts and kvIndices "
+                                    "but received one of each");
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
+  if (!where.cuda && cpuKernel == cpu::CpuKernel::Avx2) {
+    const std::string why = cpu::avx2Unavailable();
+    if (!why.empty())
+      throw toJsError(env, OpError("Expected a CPU kernel this machine can run for cpuKernel but received 'avx2': " + why,
+                                   "ERR_NABLA_KERNEL_UNAVAILABLE"));
+  }
+  // Host lists are copied, then checked: the kernels read the checked copy, which JS cannot change
+  // (a SharedArrayBuffer can change under even a sync op). An async op also reads copies of its
+  // host inputs (ownHostInput); its outputs are written in place.
+  if (counts.data && !counts.onDevice()) {
+    ownHostInput(env, counts, holds);
+    ownHostInput(env, indices, holds);
+    checkHostMask(env, counts, indices, p.batch * p.heads * nq, nk);
+  }
+  const bool async = readAsync(info);
+  if (async) {
+    ownHostInput(env, q, holds);
+    ownHostInput(env, k, holds);
+    ownHostInput(env, v, holds);
+  }
 
-  return runOp(env, async, std::move(holds), [=] {
-    (void)hostLists;  // keeps the checked copy alive while the op runs
+  return runOp(env, async, std::move(holds), [=]() -> const char* {
     AttentionParams params = p;
     if (!where.cuda) {
       params.kvCounts = static_cast<const int32_t*>(counts.data);
       params.kvIndices = static_cast<const int32_t*>(indices.data);
-      return cpu::attention(params, q.data, k.data, v.data, dtype, out.data);
+      return cpu::attention(params, q.data, k.data, v.data, dtype, out.data, cpuKernel) == cpu::CpuKernel::Scalar
+                 ? "cpu-scalar"
+                 : "cpu-avx2";
     }
     CudaStage stage(where.device);
     params.kvCounts = static_cast<const int32_t*>(stage.input(counts));
@@ -250,8 +283,10 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     const void* kd = stage.input(k);
     const void* vd = stage.input(v);
     void* od = stage.output(out);
-    checkCuda(cuda::attention(where.device, params, qd, kd, vd, dtype, od, kernel));
+    cuda::AttentionKernel launched = cuda::AttentionKernel::Simple;
+    checkCuda(cuda::attention(where.device, params, qd, kd, vd, dtype, od, kernel, &launched));
     stage.finish();
+    return cudaAttentionKernelName(launched);
   });
 }
 
