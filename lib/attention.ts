@@ -105,7 +105,7 @@ export interface AttentionRan<O = Tensor | DeviceTensor> {
   kernel: AttentionKernelRan;
 }
 
-// The native op reports the kernel that ran (see csrc/napi/ops.cc).
+// The native op reports the kernel that ran; its declaration (lib/native.ts) does not list 'hopper' yet.
 type ReportingOp<A, R> = { (args: A, async: false): R; (args: A, async: true): Promise<R> };
 const nativeAttention = native.attention as unknown as ReportingOp<AttentionArgs, AttentionKernelRan>;
 
@@ -185,27 +185,27 @@ function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknow
 }
 
 /** @internal nablaAttention, reporting which kernels ran. */
-export async function nablaAttentionRan(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<NablaAttentionRan> {
+export async function nablaAttentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<NablaAttentionRan<Output<T>>> {
   const call = checkNablaAttention(q, k, v, options);
   const built = await runMask(call.mask, true);
   const ran = await runAttention({ ...call.attend, lists: maskOperands(built.mask) }, true);
-  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  return { output: ran.output as Output<T>, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
 }
 
-export function nablaAttentionRanSync(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): NablaAttentionRan {
+export function nablaAttentionRanSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): NablaAttentionRan<Output<T>> {
   const call = checkNablaAttention(q, k, v, options);
   const built = runMask(call.mask, false);
   const ran = runAttention({ ...call.attend, lists: maskOperands(built.mask) }, false);
-  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  return { output: ran.output as Output<T>, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
 }
 
 /** The NABLA mask of q and k, then block-sparse attention over it. */
 export async function nablaAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<{ output: Output<T>; mask: BlockMask }> {
   const { output, mask } = await nablaAttentionRan(q, k, v, options);
-  return { output: output as Output<T>, mask };
+  return { output, mask };
 }
 
 export function nablaAttentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): { output: Output<T>; mask: BlockMask } {
   const { output, mask } = nablaAttentionRanSync(q, k, v, options);
-  return { output: output as Output<T>, mask };
+  return { output, mask };
 }

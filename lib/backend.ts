@@ -1,6 +1,6 @@
 // Backend discovery and choice: 'cpu', 'cuda', or 'auto' (CUDA when a device is present).
 import { typeError, rangeError, describe } from './errors';
-import { NativeBackends, NativePlacement, native } from './native';
+import { NativeAttentionKernelRan, NativeBackends, NativeMaskKernelRan, NativePlacement, native } from './native';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 export const BACKENDS: readonly Backend[] = ['auto', 'cpu', 'cuda'];
@@ -99,8 +99,8 @@ export type MaskKernel = 'auto' | 'fast' | 'simple';
 export type CpuKernel = 'auto' | 'avx2' | 'scalar';
 
 /** The kernel that ran, as the native op reports it. */
-export type AttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper';
-export type MaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple';
+export type AttentionKernelRan = NativeAttentionKernelRan | 'cuda-hopper';
+export type MaskKernelRan = NativeMaskKernelRan;
 
 export interface KernelSwitch<K extends string> {
   /** The op option. */

@@ -390,7 +390,7 @@ function maskOp(call: MaskCall) {
     ? { device: place.device, kvCounts: new native.DeviceBuffer(place.device, rows * 4), kvIndices: new native.DeviceBuffer(place.device, rows * nk * 4) }
     : { kvCounts: new Int32Array(rows), kvIndices: new Int32Array(rows * nk) };
   const map = call.returnMap ? new Float32Array(rows * nk) : undefined;
-  const args: NativeMaskArgs & { maskKernel: MaskKernel } = {
+  const args: NativeMaskArgs = {
     q: operandOf(call.q), k: operandOf(call.k), dtype: DTYPE_CODE[shape.type],
     batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv, headDim: shape.headDim,
     threshold: call.threshold, method: call.method, sta: call.window !== undefined,
@@ -408,17 +408,13 @@ export interface MaskRan {
   kernel: MaskKernelRan;
 }
 
-// The native op reports the kernel that ran (see csrc/napi/ops.cc).
-type ReportingOp<A, R> = { (args: A, async: false): R; (args: A, async: true): Promise<R> };
-const nativeMask = native.nablaMask as unknown as ReportingOp<NativeMaskArgs & { maskKernel: MaskKernel }, MaskKernelRan>;
-
 /** @internal Runs a checked nablaMask call; reports which kernel built the mask. */
 export function runMask(call: MaskCall, async: false): MaskRan;
 export function runMask(call: MaskCall, async: true): Promise<MaskRan>;
 export function runMask(call: MaskCall, async: boolean): MaskRan | Promise<MaskRan> {
   const { args, mask } = maskOp(call);
-  if (!async) return { mask, kernel: nativeMask(args, false) };
-  return nativeMask(args, true).then((kernel) => ({ mask, kernel }));
+  if (!async) return { mask, kernel: native.nablaMask(args, false) };
+  return native.nablaMask(args, true).then((kernel) => ({ mask, kernel }));
 }
 
 /** @internal nablaMask, reporting which kernel built the mask (for tests and benchmarks). */
