@@ -3,6 +3,9 @@
 import { BlockMask, blockPoolSync, nablaMask, nablaMaskSync, tensor, fromFloat32, toFloat32 } from '../lib';
 import { randn, refMask, refPool } from './reference';
 import { CPU, qkCase } from './helpers';
+import * as backend from '../lib/backend';
+import { nablaMaskRan } from '../lib/mask';
+import * as validate from '../lib/validate';
 
 /** Dense masks equal except where the reference running sum is within `eps` of 1 - thr. */
 function expectMaskEqual(got: Uint8Array, ref: ReturnType<typeof refMask>, threshold: number, eps = 1e-6) {
@@ -77,7 +80,8 @@ describe('CDF rule properties', () => {
     masks.forEach((m, t) => {
       const thr = thresholds[t];
       const dense = m.toDense();
-      for (let r = 0; r < m.kvCounts.length; r++) {
+      const rows = m.kvCounts.length; // kvCounts and kvIndices are copies: read them once
+      for (let r = 0; r < rows; r++) {
         let mass = 0, smallest = Infinity;
         for (let j = 0; j < nk; j++)
           if (dense[r * nk + j]) {
@@ -107,10 +111,11 @@ describe('CDF rule properties', () => {
   test('kvIndices: kept ids ascending, then the dropped ids ascending', () => {
     for (const m of masks) {
       const dense = m.toDense();
+      const { kvCounts, kvIndices } = m; // copies: read them once
       for (let r = 0; r < nq * 4; r++) {
-        const row = Array.from(m.kvIndices.subarray(r * nk, (r + 1) * nk));
-        const kept = row.slice(0, m.kvCounts[r]);
-        const dropped = row.slice(m.kvCounts[r]);
+        const row = Array.from(kvIndices.subarray(r * nk, (r + 1) * nk));
+        const kept = row.slice(0, kvCounts[r]);
+        const dropped = row.slice(kvCounts[r]);
         expect(kept).toEqual([...kept].sort((a, b) => a - b));
         expect(dropped).toEqual([...dropped].sort((a, b) => a - b));
         for (const j of kept) expect(dense[r * nk + j]).toBe(1);
@@ -200,5 +205,46 @@ describe('async', () => {
     expect(blocking.ticks).toBe(0); // the sync call holds the thread: no tick can run
     expect(async.ms).toBeGreaterThan(20);
     expect(async.ticks).toBeGreaterThanOrEqual(Math.min(5, Math.floor(async.ms / 20)));
+  });
+});
+
+describe('choosing the mask kernel', () => {
+  const { q, k } = qkCase(1, 2, [2, 16, 16], 16, 3);
+  const saved = process.env.NABLA_MASK_KERNEL;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NABLA_MASK_KERNEL;
+    else process.env.NABLA_MASK_KERNEL = saved;
+  });
+
+  test('the CPU backend reports its one kernel whatever maskKernel says', async () => {
+    const expected = nablaMaskSync(q, k, CPU).toDense();
+    for (const maskKernel of ['auto', 'fast', 'simple'] as const) {
+      const ran = nablaMaskRan(q, k, { ...CPU, maskKernel }, false);
+      expect(ran.kernel).toBe('cpu');
+      expect(Array.from(ran.mask.toDense())).toEqual(Array.from(expected));
+      expect((await nablaMaskRan(q, k, { ...CPU, maskKernel }, true)).kernel).toBe('cpu');
+    }
+  });
+
+  test('bad values name the option or NABLA_MASK_KERNEL, read when the op is called', async () => {
+    expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 'warp' as never }))
+      .toThrow("Expected 'auto', 'fast' or 'simple' for maskKernel but received 'warp'");
+    expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 1 as never })).toThrow(TypeError);
+    process.env.NABLA_MASK_KERNEL = 'warp';
+    expect(() => nablaMaskSync(q, k, CPU)).toThrow("Expected 'auto', 'fast' or 'simple' for NABLA_MASK_KERNEL but received 'warp'");
+    await expect(nablaMask(q, k, CPU)).rejects.toThrow(RangeError);
+    expect(nablaMaskRan(q, k, { ...CPU, maskKernel: 'simple' }, false).kernel).toBe('cpu'); // the option wins
+    process.env.NABLA_MASK_KERNEL = 'simple';
+    expect(nablaMaskRan(q, k, CPU, false).kernel).toBe('cpu');
+  });
+
+  test('one call checks q and k once and places the call once', () => {
+    const spies = [jest.spyOn(validate, 'checkQK'), jest.spyOn(backend, 'resolvePlacement')];
+    try {
+      nablaMaskSync(q, k, CPU);
+      expect(spies.map((s) => s.mock.calls.length)).toEqual([1, 1]);
+    } finally {
+      spies.forEach((s) => s.mockRestore());
+    }
   });
 });
