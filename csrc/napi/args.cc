@@ -101,8 +101,8 @@ HostView hostView(const Napi::TypedArray& t) {
   void* data = nullptr;
   napi_value buffer = nullptr;
   size_t offset = 0;
-  napi_status s = napi_get_typedarray_info(t.Env(), t, &view.type, &view.length, &data, &buffer, &offset);
-  if (s != napi_ok) throw Napi::Error::New(t.Env());
+  checkNapi(t.Env(), napi_get_typedarray_info(t.Env(), t, &view.type, &view.length, &data, &buffer, &offset),
+            "napi_get_typedarray_info");
   view.data = data;  // already offset; null for a detached or empty buffer
   view.bytes = view.length * elementBytes(view.type);
   return view;
