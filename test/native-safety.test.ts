@@ -202,6 +202,38 @@ describe('inputs of async ops are read as they were at call time', () => {
   });
 });
 
+describe('arguments changed by getters while the native layer reads them', () => {
+  test('an input detached or shrunk by a later getter is refused, sync and async', () => {
+    const r = runChild(`
+      const catchIt = async (fn) => { try { await fn(); return 'no error'; } catch (e) { return e.constructor.name + ': ' + e.message; } };
+      const results = [];
+      for (const async of [false, true]) {
+        // q is detached (transferred to a closed port, so its memory is freed) when backend is read
+        const a = problem(256, 16, 21);
+        const detaching = { ...a };
+        Object.defineProperty(detaching, 'backend', { enumerable: true, get() {
+          const { port1, port2 } = new MessageChannel();
+          port1.postMessage(a.q.buffer, [a.q.buffer]); port1.close(); port2.close(); global.gc();
+          return 'cpu';
+        } });
+        results.push(await catchIt(() => native.attention(detaching, async)));
+        // v's resizable buffer shrinks to nothing when device is read
+        const b = problem(256, 16, 22);
+        const resizable = new ArrayBuffer(b.v.byteLength, { maxByteLength: b.v.byteLength });
+        const v = new Float32Array(resizable); v.set(b.v);
+        const shrinking = { ...b, v };
+        Object.defineProperty(shrinking, 'device', { enumerable: true, get() { resizable.resize(0); return 0; } });
+        results.push(await catchIt(() => native.attention(shrinking, async)));
+      }
+      console.log(JSON.stringify({ results }));
+    `);
+    expectClean(r);
+    const changed = (name: string) =>
+      `RangeError: Expected its 16384 bytes for the whole call for ${name} but received 0 bytes (changed while the arguments were read)`;
+    expect(r.result.results).toEqual([changed('q'), changed('v'), changed('q'), changed('v')]);
+  });
+});
+
 describe('SharedArrayBuffer-backed typed arrays are accepted by every op, as inputs and outputs', () => {
   test('attention, nablaMask, blockPool, staMask: same results as with plain arrays', async () => {
     const a = smallProblem(5);

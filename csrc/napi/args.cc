@@ -124,6 +124,8 @@ Operand readOperand(const Napi::Object& args, const char* name, Storage storage,
       throwRangeError(env, name, std::to_string(elements) + " elements", std::to_string(view.length));
     op.data = view.data;
     op.bytes = bytes;
+    op.array = v;
+    op.name = name;
     holds.objects.push_back(v.As<Napi::Object>());
     return op;
   }
@@ -179,6 +181,17 @@ StaWindow readWindow(const Napi::Object& args, const char* name) {
   if (w.size() != 3 || w[0] < 1 || w[1] < 1 || w[2] < 1)
     throwRangeError(args.Env(), name, "3 positive STA window sizes", describe(args.Get(name)));
   return StaWindow{w[0], w[1], w[2]};
+}
+
+void rereadHostOperands(Napi::Env env, std::initializer_list<Operand*> operands) {
+  for (Operand* op : operands) {
+    if (op->array == nullptr) continue;
+    HostView view = hostView(Napi::TypedArray(env, op->array));
+    if (view.bytes != op->bytes)
+      throwRangeError(env, op->name, "its " + std::to_string(op->bytes) + " bytes for the whole call",
+                      std::to_string(view.bytes) + " bytes (changed while the arguments were read)");
+    op->data = view.data;
+  }
 }
 
 void ownHostInput(Napi::Env env, Operand& input, Holds& holds) {
