@@ -108,10 +108,6 @@ HostView hostView(const Napi::TypedArray& t) {
   return view;
 }
 
-HostCopy::HostCopy(size_t bytes)
-    : data(static_cast<uint8_t*>(::operator new(bytes ? bytes : 1, std::align_val_t(64)))) {}
-HostCopy::~HostCopy() { ::operator delete(data, std::align_val_t(64)); }
-
 Operand readOperand(const Napi::Object& args, const char* name, Storage storage, size_t elements, Holds& holds) {
   Napi::Env env = args.Env();
   Napi::Value v = args.Get(name);
@@ -204,8 +200,8 @@ void ownHostInput(Napi::Env env, Operand& input, Holds& holds) {
                                      " bytes for an async op",
                                  "ERR_NABLA_OUT_OF_HOST_MEMORY"));
   }
-  std::memcpy(copy->data, input.data, input.bytes);
-  input.data = copy->data;
+  std::memcpy(copy->data(), input.data, input.bytes);
+  input.data = copy->data();
   holds.copies.push_back(std::move(copy));
 }
 

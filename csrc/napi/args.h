@@ -12,6 +12,7 @@
 #include "../core/block_rules.h"
 #include "../core/dtype.h"
 #include "device_buffer.h"
+#include "host_copy.h"
 
 namespace nabla {
 namespace napi {
@@ -51,15 +52,6 @@ struct Operand {
   napi_value array = nullptr;             // the host typed array (valid during the call)
   const char* name = "";
   bool onDevice() const { return device >= 0; }
-};
-
-// Host bytes owned by the op: a copy of an input taken on the JS thread.
-struct HostCopy {
-  explicit HostCopy(size_t bytes);
-  ~HostCopy();
-  HostCopy(const HostCopy&) = delete;
-  HostCopy& operator=(const HostCopy&) = delete;
-  uint8_t* data;
 };
 
 // Everything a pending op must keep alive and in use until it finishes.
