@@ -13,6 +13,7 @@
         "csrc/napi/cuda_stage.cc",
         "csrc/napi/device_buffer.cc",
         "csrc/napi/errors.cc",
+        "csrc/napi/host_copy.cc",
         "csrc/napi/ops.cc",
         "csrc/napi/worker.cc"
       ],

@@ -31,7 +31,7 @@ Status launchFastForHeadDim(const AttentionKernelParams& p, cudaStream_t stream)
 }  // namespace
 
 Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
-                 void* out, AttentionKernel kernel, AttentionKernel* launched) {
+                 void* out, AttentionKernel kernel, AttentionKernel* ran) {
   return onDevice(device, "attention", [&](cudaStream_t stream, Scratch&) -> Status {
     AttentionKernelParams kp{};
     kp.q = q;
@@ -55,9 +55,9 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
     if (kernel == AttentionKernel::Fast && !mismatch.empty())
       return invalidValue("the fast attention kernel does not apply: " + mismatch +
                           "; use the simple kernel (or auto) for these inputs");
-    *launched = kernel == AttentionKernel::Simple || !mismatch.empty() ? AttentionKernel::Simple : AttentionKernel::Fast;
+    *ran = kernel == AttentionKernel::Simple || !mismatch.empty() ? AttentionKernel::Simple : AttentionKernel::Fast;
     if (kp.rows == 0) return Status{};
-    switch (*launched) {
+    switch (*ran) {
       case AttentionKernel::Fast:
         return dtype == DType::Float16 ? launchFastForHeadDim<__half>(kp, stream)
                                        : launchFastForHeadDim<__nv_bfloat16>(kp, stream);

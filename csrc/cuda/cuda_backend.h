@@ -60,9 +60,9 @@ enum class MaskKernel : int32_t {
 };
 
 // Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).
-// map may be null. *launched receives the kernel that ran (Fast or Simple).
+// map may be null. *ran receives the kernel that ran (Fast or Simple).
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype,
-                 int32_t* kvCounts, int32_t* kvIndices, float* map, MaskKernel kernel, MaskKernel* launched);
+                 int32_t* kvCounts, int32_t* kvIndices, float* map, MaskKernel kernel, MaskKernel* ran);
 
 enum class AttentionKernel : int32_t {
   Auto = 0,    // fast tensor-core kernel where it applies, else the simple one
@@ -71,9 +71,9 @@ enum class AttentionKernel : int32_t {
 };
 
 // Same semantics as cpu::attention; p.kvCounts / p.kvIndices are DEVICE pointers (or null = dense).
-// *launched receives the kernel that ran (never Auto).
+// *ran receives the kernel that ran (never Auto).
 Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v,
-                 DType dtype, void* out, AttentionKernel kernel, AttentionKernel* launched);
+                 DType dtype, void* out, AttentionKernel kernel, AttentionKernel* ran);
 
 }  // namespace cuda
 }  // namespace nabla

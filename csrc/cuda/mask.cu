@@ -17,7 +17,7 @@ namespace cuda {
 using mask::MaskKernelParams;
 
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
-                 int32_t* kvIndices, float* map, MaskKernel kernelChoice, MaskKernel* launched) {
+                 int32_t* kvIndices, float* map, MaskKernel kernelChoice, MaskKernel* ran) {
   return onDevice(device, "nablaMask", [&](cudaStream_t stream, Scratch& scratch) -> Status {
     const int64_t batchHeads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks();
     const int64_t rows = batchHeads * nq;
@@ -46,7 +46,7 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
                           std::to_string(fastBytes) + " bytes of shared memory per block (this device has " +
                           std::to_string(optIn) + "); use the simple kernel (or auto) for these inputs");
     const bool fast = kernelChoice != MaskKernel::Simple && fastFits;
-    *launched = fast ? MaskKernel::Fast : MaskKernel::Simple;
+    *ran = fast ? MaskKernel::Fast : MaskKernel::Simple;
     const void* kernel = fast ? reinterpret_cast<const void*>(&mask::fastMaskKernel)
                               : reinterpret_cast<const void*>(&mask::simpleMaskKernel);
     const size_t sharedBytes = fast ? fastBytes : mask::simpleMaskSharedBytes(nk, p.headDim);

@@ -101,16 +101,12 @@ HostView hostView(const Napi::TypedArray& t) {
   void* data = nullptr;
   napi_value buffer = nullptr;
   size_t offset = 0;
-  napi_status s = napi_get_typedarray_info(t.Env(), t, &view.type, &view.length, &data, &buffer, &offset);
-  if (s != napi_ok) throw Napi::Error::New(t.Env());
+  checkNapi(t.Env(), napi_get_typedarray_info(t.Env(), t, &view.type, &view.length, &data, &buffer, &offset),
+            "napi_get_typedarray_info");
   view.data = data;  // already offset; null for a detached or empty buffer
   view.bytes = view.length * elementBytes(view.type);
   return view;
 }
-
-HostCopy::HostCopy(size_t bytes)
-    : data(static_cast<uint8_t*>(::operator new(bytes ? bytes : 1, std::align_val_t(64)))) {}
-HostCopy::~HostCopy() { ::operator delete(data, std::align_val_t(64)); }
 
 Operand readOperand(const Napi::Object& args, const char* name, Storage storage, size_t elements, Holds& holds) {
   Napi::Env env = args.Env();
@@ -124,6 +120,8 @@ Operand readOperand(const Napi::Object& args, const char* name, Storage storage,
       throwRangeError(env, name, std::to_string(elements) + " elements", std::to_string(view.length));
     op.data = view.data;
     op.bytes = bytes;
+    op.array = v;
+    op.name = name;
     holds.objects.push_back(v.As<Napi::Object>());
     return op;
   }
@@ -181,6 +179,17 @@ StaWindow readWindow(const Napi::Object& args, const char* name) {
   return StaWindow{w[0], w[1], w[2]};
 }
 
+void rereadHostOperands(Napi::Env env, std::initializer_list<Operand*> operands) {
+  for (Operand* op : operands) {
+    if (op->array == nullptr) continue;
+    HostView view = hostView(Napi::TypedArray(env, op->array));
+    if (view.bytes != op->bytes)
+      throwRangeError(env, op->name, "its " + std::to_string(op->bytes) + " bytes for the whole call",
+                      std::to_string(view.bytes) + " bytes (changed while the arguments were read)");
+    op->data = view.data;
+  }
+}
+
 void ownHostInput(Napi::Env env, Operand& input, Holds& holds) {
   if (input.data == nullptr || input.onDevice()) return;
   std::unique_ptr<HostCopy> copy;
@@ -191,8 +200,8 @@ void ownHostInput(Napi::Env env, Operand& input, Holds& holds) {
                                      " bytes for an async op",
                                  "ERR_NABLA_OUT_OF_HOST_MEMORY"));
   }
-  std::memcpy(copy->data, input.data, input.bytes);
-  input.data = copy->data;
+  std::memcpy(copy->data(), input.data, input.bytes);
+  input.data = copy->data();
   holds.copies.push_back(std::move(copy));
 }
 

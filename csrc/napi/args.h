@@ -12,6 +12,7 @@
 #include "../core/block_rules.h"
 #include "../core/dtype.h"
 #include "device_buffer.h"
+#include "host_copy.h"
 
 namespace nabla {
 namespace napi {
@@ -48,16 +49,9 @@ struct Operand {
   size_t bytes = 0;
   int device = -1;                        // -1: host memory
   std::shared_ptr<DeviceMemory> memory;   // set for device memory
+  napi_value array = nullptr;             // the host typed array (valid during the call)
+  const char* name = "";
   bool onDevice() const { return device >= 0; }
-};
-
-// Host bytes owned by the op: a copy of an input taken on the JS thread.
-struct HostCopy {
-  explicit HostCopy(size_t bytes);
-  ~HostCopy();
-  HostCopy(const HostCopy&) = delete;
-  HostCopy& operator=(const HostCopy&) = delete;
-  uint8_t* data;
 };
 
 // Everything a pending op must keep alive and in use until it finishes.
@@ -80,6 +74,12 @@ std::vector<int32_t> readInt32List(const Napi::Object& args, const char* name);
 BlockGrid readGrid(const Napi::Object& args, const char* name, int64_t maxBlocks);
 // Reads 3 positive STA window sizes: any int32 works (staKeeps compares halves, never sums them).
 StaWindow readWindow(const Napi::Object& args, const char* name);
+
+// Re-reads every host operand's address and length from its typed array, without running JS.
+// Reading the args object runs its getters, which may detach, transfer or shrink an array read
+// before: call this after the last read of args and before anything touches operand memory.
+// Throws RangeError for an array whose length changed.
+void rereadHostOperands(Napi::Env env, std::initializer_list<Operand*> operands);
 
 // Points a host input at a copy the op owns (taken now, on the JS thread); device inputs and empty
 // operands are left as they are. An async op reads its inputs after the call returned, when JS

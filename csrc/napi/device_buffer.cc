@@ -53,7 +53,7 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
   cuda::Status s = cuda::allocate(device_, bytes_ ? bytes_ : 1, &p);
   if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
   memory_ = std::make_shared<DeviceMemory>(device_, p, bytes_);
-  if (napi_type_tag_object(env, info.This(), &kDeviceBufferTag) != napi_ok) throw Napi::Error::New(env);
+  checkNapi(env, napi_type_tag_object(env, info.This(), &kDeviceBufferTag), "napi_type_tag_object");
 }
 
 // The memory outlives this object while a pending op still shares it.

@@ -46,5 +46,16 @@ Napi::Error toJsError(Napi::Env env, const OpError& e) {
   return err;
 }
 
+void checkNapi(Napi::Env env, napi_status status, const char* call) {
+  if (status == napi_ok) return;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) throw Napi::Error::New(env);
+  const napi_extended_error_info* info = nullptr;
+  std::string why = napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message
+                        ? info->error_message
+                        : "status " + std::to_string(int(status));
+  throw toJsError(env, OpError(std::string(call) + " failed: " + why, "ERR_NABLA_INTERNAL"));
+}
+
 }  // namespace napi
 }  // namespace nabla

@@ -29,5 +29,9 @@ struct OpError : std::runtime_error {
 
 Napi::Error toJsError(Napi::Env env, const OpError& e);
 
+// Throws when a Node-API call failed: the pending JS exception if the call left one, else an Error
+// with code ERR_NABLA_INTERNAL naming the call.
+void checkNapi(Napi::Env env, napi_status status, const char* call);
+
 }  // namespace napi
 }  // namespace nabla

@@ -101,6 +101,7 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
   Operand x = readOperand(args, "x", storageOf(dtype), elementCount(env, "x", {rows, seq, headDim}), holds);
   Operand out = readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, seq / kBlockSize, headDim}), holds);
   Placement where = readPlacement(args, {&x, &out});
+  rereadHostOperands(env, {&x, &out});
   const bool async = readAsync(info);
   if (async) ownHostInput(env, x, holds);
   return runOp(env, async, std::move(holds), [=]() -> const char* {
@@ -161,6 +162,7 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   const auto kernel = kernelName == "fast"     ? cuda::MaskKernel::Fast
                       : kernelName == "simple" ? cuda::MaskKernel::Simple
                                                : cuda::MaskKernel::Auto;
+  rereadHostOperands(env, {&q, &k, &counts, &indices, &map});
   const bool async = readAsync(info);
   if (async) {
     ownHostInput(env, q, holds);
@@ -239,13 +241,15 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   Operand out = readOperand(args, "out", storageOf(dtype), elementCount(env, "out", {p.batch, p.heads, p.seqQ, p.valueDim}), holds);
   Operand counts = readOptionalOperand(args, "kvCounts", Storage::Int32, elementCount(env, "kvCounts", {p.batch, p.heads, nq}), holds);
   Operand indices = readOptionalOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
-  if (bool(counts.data) != bool(indices.data))
+  const bool sparse = counts.bytes > 0, sparseIndices = indices.bytes > 0;
+  if (sparse != sparseIndices)
     throwTypeError(env, "kvCounts and kvIndices", "both (block-sparse) or neither (dense)",
-                   counts.data ? args.Get("kvCounts") : args.Get("kvIndices"));
+                   args.Get(sparse ? "kvCounts" : "kvIndices"));
   if (counts.onDevice() != indices.onDevice())
     throw Napi::TypeError::New(env, "Expected both on the host or both on one device for kvCounts and kvIndices "
                                     "but received one of each");
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
+  rereadHostOperands(env, {&q, &k, &v, &out, &counts, &indices});  // no JS runs after this
   if (!where.cuda && cpuKernel == cpu::CpuKernel::Avx2) {
     const std::string why = cpu::avx2Unavailable();
     if (!why.empty())
@@ -255,7 +259,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   // Host lists are copied, then checked: the kernels read the checked copy, which JS cannot change
   // (a SharedArrayBuffer can change under even a sync op). An async op also reads copies of its
   // host inputs (ownHostInput); its outputs are written in place.
-  if (counts.data && !counts.onDevice()) {
+  if (sparse && !counts.onDevice()) {
     ownHostInput(env, counts, holds);
     ownHostInput(env, indices, holds);
     checkHostMask(env, counts, indices, p.batch * p.heads * nq, nk);

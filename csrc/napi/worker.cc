@@ -20,6 +20,8 @@ std::optional<OpError> runCatching(const Work& work, const char** kernel) {
     return OpError("out of host memory while running the op", "ERR_NABLA_OUT_OF_HOST_MEMORY");
   } catch (const std::exception& e) {
     return OpError(e.what(), "ERR_NABLA_INTERNAL");
+  } catch (...) {
+    return OpError("the op failed with an unknown exception", "ERR_NABLA_INTERNAL");
   }
   return std::nullopt;
 }
@@ -83,27 +85,23 @@ void complete(napi_env env, napi_status status, void* data) {
   napi_close_handle_scope(env, scope);
 }
 
-void throwIfFailed(Napi::Env env, napi_status status) {
-  if (status != napi_ok) throw Napi::Error::New(env);
-}
-
 Napi::Value queue(Napi::Env env, Holds holds, Work work) {
   auto op = std::make_unique<PendingOp>();
   op->env = env;
   op->work = std::move(work);
   for (auto& o : holds.objects) {
     napi_ref ref = nullptr;
-    throwIfFailed(env, napi_create_reference(env, o, 1, &ref));
+    checkNapi(env, napi_create_reference(env, o, 1, &ref), "napi_create_reference");
     op->refs.push_back(ref);
   }
   holds.objects.clear();
   op->holds = std::move(holds);
   for (auto& memory : op->holds.memories) memory->acquire();
   napi_value promise = nullptr, name = nullptr;
-  throwIfFailed(env, napi_create_promise(env, &op->deferred, &promise));
-  throwIfFailed(env, napi_create_string_utf8(env, "nabla-attention:op", NAPI_AUTO_LENGTH, &name));
-  throwIfFailed(env, napi_create_async_work(env, nullptr, name, execute, complete, op.get(), &op->request));
-  throwIfFailed(env, napi_queue_async_work(env, op->request));
+  checkNapi(env, napi_create_promise(env, &op->deferred, &promise), "napi_create_promise");
+  checkNapi(env, napi_create_string_utf8(env, "nabla-attention:op", NAPI_AUTO_LENGTH, &name), "napi_create_string_utf8");
+  checkNapi(env, napi_create_async_work(env, nullptr, name, execute, complete, op.get(), &op->request), "napi_create_async_work");
+  checkNapi(env, napi_queue_async_work(env, op->request), "napi_queue_async_work");
   op.release();  // owned by the request now; complete() deletes it
   return Napi::Value(env, promise);
 }
