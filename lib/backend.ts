@@ -120,9 +120,9 @@ export const CPU_KERNEL: KernelSwitch<CpuKernel> = {
   option: 'cpuKernel', env: 'NABLA_CPU_ISA', values: ['auto', 'avx2', 'scalar'],
 };
 
-function orList(values: readonly string[]): string {
-  const quoted = values.map((v) => `'${v}'`);
-  return `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
+/** The wording of the native layer: one of 'auto', 'fast', 'simple'. */
+function oneOf(values: readonly string[]): string {
+  return `one of ${values.map((v) => `'${v}'`).join(', ')}`;
 }
 
 /**
@@ -133,7 +133,7 @@ export function chooseKernel<K extends string>(kernel: KernelSwitch<K>, value: u
   const fromEnv = value === undefined;
   const chosen = fromEnv ? process.env[kernel.env] || 'auto' : value;
   const param = fromEnv ? kernel.env : kernel.option;
-  if (typeof chosen !== 'string') throw typeError(param, orList(kernel.values), chosen);
-  if (!(kernel.values as readonly string[]).includes(chosen)) throw rangeError(param, orList(kernel.values), describe(chosen));
+  if (typeof chosen !== 'string') throw typeError(param, oneOf(kernel.values), chosen);
+  if (!(kernel.values as readonly string[]).includes(chosen)) throw rangeError(param, oneOf(kernel.values), describe(chosen));
   return chosen as K;
 }

@@ -148,7 +148,7 @@ for (const cpuKernel of ['avx2', 'scalar'] as const) {
   });
 }
 
-describe('choosing the CPU kernel', () => {
+describe('choosing the kernel', () => {
   const c = cases[3];
   const { q, k, v } = inputs(c, 51);
   const saved = process.env.NABLA_CPU_ISA;
@@ -177,11 +177,34 @@ describe('choosing the CPU kernel', () => {
   test('bad values name the option or the variable', () => {
     expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 'sse' as never })).toThrow(RangeError);
     expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 'sse' as never })).toThrow(
-      "Expected 'auto', 'avx2' or 'scalar' for cpuKernel but received 'sse'");
+      "Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'");
     expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 2 as never })).toThrow(TypeError);
     process.env.NABLA_CPU_ISA = 'neon';
-    expect(() => attentionSync(q, k, v, CPU)).toThrow("Expected 'auto', 'avx2' or 'scalar' for NABLA_CPU_ISA but received 'neon'");
+    expect(() => attentionSync(q, k, v, CPU)).toThrow("Expected one of 'auto', 'avx2', 'scalar' for NABLA_CPU_ISA but received 'neon'");
     expect(() => nablaAttentionSync(q, k, v, CPU)).toThrow(/for NABLA_CPU_ISA/);
+    // the TS check and the native one word it alike
+    const args = {
+      q: q.data, k: k.data, v: v.data, out: new Float32Array(q.data.length), dtype: DTYPE_CODE.float32, batch: c.B,
+      heads: c.H, seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.Dv, scale: 0.125, kernel: 'auto' as const,
+      backend: 'cpu' as const, device: 0,
+    };
+    expect(() => native.attention({ ...args, cpuKernel: 'sse' as never }, false)).toThrow(
+      "Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'");
+  });
+
+  test('NABLA_ATTENTION_KERNEL is checked on every call, whichever backend runs it', () => {
+    const before = process.env.NABLA_ATTENTION_KERNEL;
+    try {
+      process.env.NABLA_ATTENTION_KERNEL = 'turbo';
+      expect(() => attentionSync(q, k, v, CPU)).toThrow(
+        "Expected one of 'auto', 'fast', 'simple', 'hopper' for NABLA_ATTENTION_KERNEL but received 'turbo'");
+      expect(attentionRan(q, k, v, undefined, { ...CPU, kernel: 'simple' }, false).kernel).toMatch(/^cpu-/); // the option wins
+      process.env.NABLA_ATTENTION_KERNEL = 'simple';
+      expect(attentionRan(q, k, v, undefined, CPU, false).kernel).toMatch(/^cpu-/);
+    } finally {
+      if (before === undefined) delete process.env.NABLA_ATTENTION_KERNEL;
+      else process.env.NABLA_ATTENTION_KERNEL = before;
+    }
   });
 
   // The two kernels round differently (the AVX2 one fuses multiply-adds), so their outputs, each
