@@ -54,11 +54,21 @@ const cases: Case[] = [
 ];
 
 // The CPU kernels this machine can run: AVX2 + FMA + F16C on x86-64 CPUs that have them, and the
-// portable one everywhere. Read from the CPU itself, so a binary that wrongly refuses AVX2 fails.
+// portable one everywhere. On Linux read from the CPU itself, so a binary that wrongly refuses AVX2
+// fails; elsewhere asked of the binary.
 function cpuHasAvx2(): boolean {
-  if (process.arch !== 'x64' || process.platform !== 'linux') return false;
-  const flags = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').split(/\s+/);
-  return ['avx2', 'fma', 'f16c'].every((f) => flags.includes(f));
+  if (process.arch !== 'x64') return false;
+  if (process.platform === 'linux') {
+    const flags = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').split(/\s+/);
+    return ['avx2', 'fma', 'f16c'].every((f) => flags.includes(f));
+  }
+  const x = tensor(new Float32Array(64 * 8), [1, 1, 64, 8]);
+  try {
+    return attentionRan(x, x, x, undefined, { ...CPU, cpuKernel: 'avx2' }, false).kernel === 'cpu-avx2';
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_NABLA_KERNEL_UNAVAILABLE') return false;
+    throw err;
+  }
 }
 const HAS_AVX2 = cpuHasAvx2();
 
