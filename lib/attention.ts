@@ -106,14 +106,14 @@ export interface AttentionRan<O = Tensor | DeviceTensor> {
 }
 
 // The native op reports the kernel that ran; its declaration (lib/native.ts) does not list 'hopper' yet.
-type ReportingOp<A, R> = { (args: A, async: false): R; (args: A, async: true): Promise<R> };
-const nativeAttention = native.attention as unknown as ReportingOp<AttentionArgs, AttentionKernelRan>;
+type AttentionOp = { (args: AttentionArgs, async: false): AttentionKernelRan; (args: AttentionArgs, async: true): Promise<AttentionKernelRan> };
 
 /** @internal Runs a checked attention call; reports which kernel ran. */
 export function runAttention(call: AttentionCall, async: false): AttentionRan;
 export function runAttention(call: AttentionCall, async: true): Promise<AttentionRan>;
 export function runAttention(call: AttentionCall, async: boolean): AttentionRan | Promise<AttentionRan> {
   const { args, out } = attentionOp(call);
+  const nativeAttention = native.attention as unknown as AttentionOp;
   if (!async) return { output: out, kernel: nativeAttention(args, false) };
   return nativeAttention(args, true).then((kernel) => ({ output: out, kernel }));
 }
