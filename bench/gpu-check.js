@@ -628,8 +628,8 @@ function timeShape(s, exporter) {
   const base = { shape: s.name, dims: shapeText, 'distinct heads': `${Math.min(s.genHeads, B * H)}/${B * H}` };
   const size = { batch: B, heads: H, seqQ: S, seqKv: S, headDim: D, valueDim: D };
   const flopsDense = attentionFlops(size);
-  /** @type {{ name: string, B: number, H: number, S: number, D: number, grid: TokenGrid, dtype: string, scale: number, genHeads: number, masks: Record<string, Record<string, unknown>>, dense: Record<string, number>, files?: Record<string, string> }} */
-  const exp = { name: s.name, B, H, S, D, grid, dtype: 'bfloat16', scale: 1 / Math.sqrt(D), genHeads: s.genHeads, masks: {}, dense: {} };
+  /** @type {{ name: string, B: number, H: number, S: number, D: number, grid: TokenGrid, dtype: string, scale: number, genHeads: number, denseFlops: number, masks: Record<string, Record<string, unknown>>, dense: Record<string, number>, files?: Record<string, string> }} */
+  const exp = { name: s.name, B, H, S, D, grid, dtype: 'bfloat16', scale: 1 / Math.sqrt(D), genHeads: s.genHeads, denseFlops: flopsDense, masks: {}, dense: {} };
   try {
     /** @type {Record<string, { median: number, min: number, max: number }>} */
     const dense = {};
