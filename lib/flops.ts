@@ -1,13 +1,8 @@
 // The one FLOP count of attention (docs/nabla.md section 7), used by `nabla bench` and bench/.
+import type { QKVShape } from './validate';
 
-export interface AttentionSize {
-  batch: number;
-  heads: number;
-  seqQ: number;
-  seqKv: number;
-  headDim: number;
-  valueDim: number;
-}
+/** The sizes of one attention call (checkQKV's shape without the element type). */
+export type AttentionSize = Omit<QKVShape, 'type'>;
 
 /**
  * Forward FLOPs of the kept blocks: 2*Sq*Skv*D for q.k^T plus 2*Sq*Skv*Dv for P.v, per (batch,
