@@ -9,7 +9,7 @@
 # check with: node -e "console.log(require('./dist').backends().build)") and `npm run build:ts`,
 # copy build/Release, dist and bench to the GPU machine, which needs only node on PATH (the jest
 # step also needs the checkout's lib, test, scripts, configs and node_modules, and npm), and run
-# `bash bench/gpu-run.sh` there. Results go under $OUT: gpu-check/{gpu-check.md,
+# `bash bench/gpu-run.sh` there. Results go under $OUT: jest-cuda.log, gpu-check/{gpu-check.md,
 # gpu-check.json,meta.json,compare_torch.md}, gpu-check.log, compare_torch.log, sanitizer.log,
 # summary.md. The large .npy inputs stay in $NABLA_GPU_DATA so that $OUT stays small.
 #
