@@ -3,7 +3,8 @@
 import { TokenGrid } from '../lib/shapes';
 import { randn, rng, tileCoordinates } from '../lib/synthetic';
 
-export { Dims4, RefMask, RefMaskOptions, docOfBlock, refAttention, refMask, refPool, staPair } from '../lib/oracle';
+export { docOfBlock, refAttention, refMask, refPool, staPair } from '../lib/oracle';
+export type { Dims4, RefMask, RefMaskOptions } from '../lib/oracle';
 export { randn, rng };
 
 /**
