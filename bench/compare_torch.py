@@ -224,7 +224,9 @@ def main():
         B, H, S, D = shape['B'], shape['H'], shape['S'], shape['D']
         scale = shape.get('scale', 1 / math.sqrt(D))
         dims = f'B{B} H{H} S{S} D{D} bf16'
-        flops = 4 * B * H * S * S * D
+        # dense FLOPs as gpu-check counted them (lib/flops.ts); meta.json files of older runs lack them: self
+        # attention with Dv = D there, so 2*(D+Dv) = 4*D
+        flops = shape.get('denseFlops', 4 * B * H * S * S * D)
         files = shape.get('files')
         try:
             if files:
@@ -307,7 +309,7 @@ def main():
 
     say('## Ours vs SDPA (dense) vs FlexAttention (same mask)')
     say()
-    say('TFLOP/s counts kept blocks only (4*B*H*S^2*D*density / time); speedup = their ms / our ms (> 1: ours faster).')
+    say('TFLOP/s counts kept blocks only (2*B*H*S^2*(D+Dv)*density / time, lib/flops.ts); speedup = their ms / our ms (> 1: ours faster).')
     say('"all blocks" = dense attention (ours: the fast kernel without a mask; flex: a mask keeping every block).')
     say()
     cols = []

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // CPU benchmark (needs `npm install` first): dense and block-sparse attention against the machine's
 // single-precision GEMM rate (NumPy, measured in the same run), and the cost of building the NABLA
 // mask relative to the sparse attention it selects. Prints markdown tables; asserts nothing.
@@ -8,8 +9,15 @@
 const { spawnSync } = require('child_process');
 const os = require('os');
 const nabla = require('../dist');
-const { timeIt, rng, waveTokens, uniform, markdownTable, attentionFlops } = require('./common');
+const { attentionFlops } = require('../dist/flops');
+const { THRESHOLD_SWEEP } = require('../dist/presets');
+const { rng, uniform, waveTokens } = require('../dist/synthetic');
+const { timeIt, markdownTable } = require('./common');
 
+/**
+ * @param {string} name
+ * @param {number} fallback
+ */
 function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return fallback;
@@ -27,9 +35,10 @@ if (S % 1024 !== 0) {
   console.error('cpu-attention: --seq must be a multiple of 1024 (the mask rows use a T x 32 x 32 token grid)');
   process.exit(2);
 }
-const CPU = { backend: 'cpu' };
+const CPU = /** @type {const} */ ({ backend: 'cpu' });
 
 /** NumPy float32 GEMM GFLOP/s (n x n x n, best of 5), or undefined without NumPy. */
+/** @returns {{ gflops: number | undefined, note: string }} */
 function numpyGemmGflops(n = 4096) {
   const code = `
 import time, numpy as np
@@ -53,6 +62,10 @@ print(2 * ${n}**3 / best / 1e9); print(info)`;
 }
 
 /** A mask keeping ceil(density * nk) random key blocks in every row (at least the nominal density). */
+/**
+ * @param {number} density
+ * @param {number} seed
+ */
 function maskOfDensity(density, seed) {
   const nq = S / 64, nk = S / 64;
   const keep = Math.max(1, Math.ceil(density * nk));
@@ -83,7 +96,8 @@ async function main() {
   const dense = await timeIt(() => nabla.attention(q, k, v, CPU), { iters });
   // Shared 2-core machines are noisy: rates and ratios use the best run (the achievable time); the
   // median and range show the noise.
-  const denseGflops = attentionFlops(B, H, S, S, D) / dense.min / 1e6;
+  const size = { batch: B, heads: H, seqQ: S, seqKv: S, headDim: D, valueDim: D };
+  const denseGflops = attentionFlops(size) / dense.min / 1e6;
   const rows = [{
     op: 'attention (dense)', shape: `B${B} H${H} S${S} D${D} fp32`, density: 1, 'median ms': dense.median,
     'min-max ms': `${dense.min.toFixed(1)}-${dense.max.toFixed(1)}`, 'GFLOP/s': denseGflops,
@@ -94,7 +108,7 @@ async function main() {
     const mask = maskOfDensity(d, Math.round(d * 100));
     const t = await timeIt(() => nabla.blockSparseAttention(q, k, v, mask, CPU), { iters });
     const density = mask.density();
-    const gflops = attentionFlops(B, H, S, S, D, density) / t.min / 1e6;
+    const gflops = attentionFlops(size, density) / t.min / 1e6;
     rows.push({
       op: 'blockSparseAttention', shape: `B${B} H${H} S${S} D${D} fp32`, density, 'median ms': t.median,
       'min-max ms': `${t.min.toFixed(1)}-${t.max.toFixed(1)}`, 'GFLOP/s': gflops,
@@ -108,11 +122,12 @@ async function main() {
   console.log(markdownTable(rows));
 
   // NABLA mask cost on inputs whose block maps are local, as in a video DiT (grid 4 x 32 x 32 = 4096 tokens)
+  /** @type {[number, number, number]} */
   const grid = [S / 1024, 32, 32];
   const qs = nabla.tensor(waveTokens(B, H, grid, D, 11), [B, H, S, D]);
   const ks = nabla.tensor(waveTokens(B, H, grid, D, 12), [B, H, S, D]);
   const maskRows = [];
-  for (const threshold of [0.4, 0.7, 0.9]) {
+  for (const threshold of THRESHOLD_SWEEP) {
     const build = await timeIt(() => nabla.nablaMask(qs, ks, { threshold, ...CPU }), { iters });
     const mask = await nabla.nablaMask(qs, ks, { threshold, ...CPU });
     const attend = await timeIt(() => nabla.blockSparseAttention(qs, ks, v, mask, CPU), { iters });

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# One script for a machine with a GPU: correctness + timings (gpu-check), PyTorch comparison
-# (compare_torch.py), then compute-sanitizer memcheck on tiny shapes. Each step has its own time
+# One script for a machine with a GPU: the jest CUDA suite (where node_modules is there),
+# correctness + timings (gpu-check), PyTorch comparison (compare_torch.py), then compute-sanitizer
+# memcheck on tiny shapes. Each step has its own time
 # limit and a failing step does not stop the later ones; logs go under $OUT; a short summary table
 # is printed last. Exit status: 0 when every step succeeded.
 #
 # How to run it: build here with the CUDA backend for Hopper (sm_90a or 90-real in the arch list;
 # check with: node -e "console.log(require('./dist').backends().build)") and `npm run build:ts`,
-# copy build/Release, dist and bench to the GPU machine, which needs only node on PATH (no npm),
-# and run `bash bench/gpu-run.sh` there. Results go under $OUT: gpu-check/{gpu-check.md,
+# copy build/Release, dist and bench to the GPU machine, which needs only node on PATH (the jest
+# step also needs the checkout's lib, test, scripts, configs and node_modules, and npm), and run
+# `bash bench/gpu-run.sh` there. Results go under $OUT: jest-cuda.log, gpu-check/{gpu-check.md,
 # gpu-check.json,meta.json,compare_torch.md}, gpu-check.log, compare_torch.log, sanitizer.log,
 # summary.md. The large .npy inputs stay in $NABLA_GPU_DATA so that $OUT stays small.
 #
-# Knobs (environment): T_CHECK, T_TORCH, T_SAN (seconds per step; default 240, 180, 90),
+# Knobs (environment): T_JEST, T_CHECK, T_TORCH, T_SAN (seconds per step; default 150, 240, 180, 90),
 # GPU_CHECK_ARGS (extra gpu-check arguments, e.g. "--quick" or "--no-720p"),
 # NABLA_GPU_DATA (where the .npy files go; default ${TMPDIR:-/tmp}/nabla-gpu-data).
 set -uo pipefail
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 
 OUT="${OUT:-${TMPDIR:-/tmp}/nabla-gpu-run}"
 DATA="${NABLA_GPU_DATA:-${TMPDIR:-/tmp}/nabla-gpu-data}"
+T_JEST="${T_JEST:-150}"
 T_CHECK="${T_CHECK:-240}"
 T_TORCH="${T_TORCH:-180}"
 T_SAN="${T_SAN:-90}"
@@ -50,6 +53,17 @@ step() {
 echo "gpu-run: $(date -u +%FT%TZ) in $(pwd); OUT=$OUT DATA=$DATA"
 command -v node >/dev/null || echo "gpu-run: node is not on PATH"
 
+# 0. the jest CUDA suite with a CUDA device required, and the suite of the oracle it shares with gpu-check
+#    (needs node_modules with jest, ts-jest and typescript, and npm: jest's global setup runs build:ts)
+JEST=node_modules/jest/bin/jest.js
+if [ -f "$JEST" ]; then
+  step "jest-cuda" "$T_JEST" jest-cuda.log env NABLA_REQUIRE_CUDA=1 node "$JEST" test/cuda.test.ts test/oracle.test.ts
+  notes+=("jest-cuda: $(grep -m1 -E '^Tests:' "$OUT/jest-cuda.log" || echo 'no Tests: line')")
+else
+  names+=("jest-cuda")
+  results+=("SKIPPED (no node_modules/jest: copy node_modules to run the jest CUDA suite)")
+fi
+
 # 1. correctness + timings, exports q/k/v/masks for step 2
 # shellcheck disable=SC2086
 step "gpu-check" "$T_CHECK" gpu-check.log node bench/gpu-check.js --require-cuda --out "$OUT/gpu-check" --export-dir "$DATA" ${GPU_CHECK_ARGS:-}
@@ -70,6 +84,8 @@ else
   names+=("memcheck")
   results+=("SKIPPED (compute-sanitizer not found)")
 fi
+
+# 4. kernel ladders and further timings: one step line each, above the summary
 
 {
   echo

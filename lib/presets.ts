@@ -1,5 +1,5 @@
 // Real attention shapes of video DiTs (docs/nabla.md section 5): the one list the code reads
-// (`nabla bench --preset`); the tables in README.md and docs/ restate it, test/bench.test.ts pins it.
+// (`nabla bench --preset`, bench/gpu-check.js); the tables in README.md and docs/ restate it, test/bench.test.ts pins it.
 import type { StaWindow, TokenGrid } from './shapes';
 
 export interface Preset {
@@ -24,6 +24,12 @@ export const PRESETS: readonly Preset[] = [
   // Pro HD: the references use 0.7-0.8; 0.8 is the upper (safer) end.
   { name: 'kandinsky5-pro-10s-hd', model: 'Kandinsky 5 Pro, 1280x768, 10 s', heads: 32, headDim: 128, grid: [61, 48, 80], threshold: 0.8, sta: [11, 3, 3] },
 ];
+
+/** Thresholds swept where no preset chooses one (`nabla bench`, bench/gpu-check.js, bench/cpu-attention.js). */
+export const THRESHOLD_SWEEP: readonly number[] = [0.4, 0.7, 0.9];
+
+/** The preset of the timings in bench/RESULTS.md and the GPU check's large shape. */
+export const REFERENCE_PRESET = 'wan2.1-14b-720p';
 
 export const PRESET_NAMES: readonly string[] = PRESETS.map((p) => p.name);
 

@@ -130,3 +130,60 @@ export function syntheticQKV(batch: number, heads: number, grid: TokenGrid, head
     v: structuredTokens(batch, heads, grid, headDim, type, { seed: seed + 3, noiseSeed: seed + 4 }),
   };
 }
+
+/** (t, y, x) of every tile-order position of a grid: [S][3], from tileOrder (raster = (t*Ht + y)*Wt + x). */
+export function tileCoordinates(grid: TokenGrid): Int32Array {
+  const [, Ht, Wt] = grid;
+  const order = tileOrder(grid);
+  const coords = new Int32Array(order.length * 3);
+  order.forEach((raster, pos) => {
+    coords[pos * 3] = Math.floor(raster / (Ht * Wt));
+    coords[pos * 3 + 1] = Math.floor(raster / Wt) % Ht;
+    coords[pos * 3 + 2] = raster % Wt;
+  });
+  return coords;
+}
+
+/** Uniform random values in [-1, 1). */
+export function uniform(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r() * 2 - 1;
+  return out;
+}
+
+/** Standard normal samples times `scale` (Box-Muller, the cosine half). */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(r(), 1e-12), v = r();
+    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/**
+ * fp32 values [B, H, T*Ht*Wt, D] in tile order: per (head, channel) one plane wave over (t, y, x),
+ * 2 sin(ft t + fy y + fx x + phase), plus uniform noise in [-noise, noise). The recipe of the inputs
+ * of the measurements in bench/RESULTS.md (bench/gpu-check.js, bench/cpu-attention.js), kept as it
+ * is so that later runs stay comparable; `structuredTokens` is the faster recipe of `nabla bench`.
+ */
+export function waveTokens(B: number, H: number, grid: TokenGrid, D: number, seed: number, noise = 0.5): Float32Array {
+  const S = grid[0] * grid[1] * grid[2];
+  const r = rng(seed);
+  const out = new Float32Array(B * H * S * D);
+  // per (head, channel): frequencies (ft, fy, fx) in [-0.25, 0.25) and a phase in [0, 2 pi)
+  const waves = new Float32Array(B * H * D * 4);
+  for (let i = 0; i < waves.length; i++) waves[i] = i % 4 === 3 ? r() * 6.283 : (r() - 0.5) * 0.5;
+  const coords = tileCoordinates(grid);
+  for (let bh = 0; bh < B * H; bh++)
+    for (let d = 0; d < D; d++) {
+      const w = (bh * D + d) * 4;
+      for (let pos = 0; pos < S; pos++) {
+        const phase = waves[w] * coords[pos * 3] + waves[w + 1] * coords[pos * 3 + 1] + waves[w + 2] * coords[pos * 3 + 2] + waves[w + 3];
+        out[(bh * S + pos) * D + d] = 2 * Math.sin(phase) + noise * (r() * 2 - 1);
+      }
+    }
+  return out;
+}

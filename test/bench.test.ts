@@ -154,6 +154,22 @@ describe('nabla bench on a small CPU shape', () => {
     expect(rows).toHaveLength(3);
     for (const row of rows) expect(row).toMatchObject({ inputs: 'npy', dtype: 'float16', batch: 1, heads: 2, seq: 512, headDim: 32, grid: null });
   });
+
+  test('cross attention with Dv != D from files: TFLOP/s counts 2*B*H*Sq*Skv*(D + Dv) per second', () => {
+    const save = (name: string, t: Tensor): string => {
+      const file = path.join(dir, `x-${name}.npy`);
+      fs.writeFileSync(file, tensorToNpy(t));
+      return file;
+    };
+    const { q } = syntheticQKV(1, 2, [2, 16, 16], 32, 'float32', 3); // Sq 512, D 32
+    const { k } = syntheticQKV(1, 2, [1, 16, 16], 32, 'float32', 4); // Skv 256
+    const { v } = syntheticQKV(1, 2, [1, 16, 16], 16, 'float32', 5); // Dv 16
+    const r = ok('bench', '--q', save('q', q), '--k', save('k', k), '--v', save('v', v), '--threshold', '0.6', '--backend', 'cpu', '--iters', '1', '--json');
+    const rows = JSON.parse(r.stdout) as BenchRow[];
+    expect(rows.map((x) => x.op)).toEqual(['dense', 'mask', 'sparse']);
+    const flops = 2 * 1 * 2 * 512 * 256 * (32 + 16);
+    for (const row of rows.filter((x) => x.op !== 'mask')) expect(row.tflops).toBeCloseTo((flops * row.density) / (row.medianMs / 1e3) / 1e12, 10);
+  });
 });
 
 describe('presets', () => {
