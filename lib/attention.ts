@@ -80,8 +80,6 @@ function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, optio
   return { q: qt, k: kt, v: vt, shape, ...attend, place: resolvePlacement(opts, devices), lists };
 }
 
-type AttentionArgs = Omit<NativeAttentionArgs, 'kernel'> & { kernel: AttentionKernel; cpuKernel: CpuKernel };
-
 function attentionOp(call: AttentionCall) {
   const { shape, place } = call;
   const dims = [shape.batch, shape.heads, shape.seqQ, shape.valueDim];
@@ -90,7 +88,7 @@ function attentionOp(call: AttentionCall) {
   const out: Tensor | DeviceTensor = onDevice
     ? new DeviceTensor(shape.type, dims, place.device, new native.DeviceBuffer(place.device, bytes))
     : { type: shape.type, dims, data: new (storageOf(shape.type))(numel(dims)) };
-  const args: AttentionArgs = {
+  const args: NativeAttentionArgs = {
     q: operandOf(call.q), k: operandOf(call.k), v: operandOf(call.v), out: operandOf(out),
     dtype: DTYPE_CODE[shape.type], batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv,
     headDim: shape.headDim, valueDim: shape.valueDim, scale: call.scale, kernel: call.kernel, cpuKernel: call.cpuKernel,
@@ -105,17 +103,14 @@ export interface AttentionRan<O = Tensor | DeviceTensor> {
   kernel: AttentionKernelRan;
 }
 
-// The native op reports the kernel that ran; its declaration (lib/native.ts) does not list 'hopper' yet.
-type AttentionOp = { (args: AttentionArgs, async: false): AttentionKernelRan; (args: AttentionArgs, async: true): Promise<AttentionKernelRan> };
 
 /** @internal Runs a checked attention call; reports which kernel ran. */
 export function runAttention(call: AttentionCall, async: false): AttentionRan;
 export function runAttention(call: AttentionCall, async: true): Promise<AttentionRan>;
 export function runAttention(call: AttentionCall, async: boolean): AttentionRan | Promise<AttentionRan> {
   const { args, out } = attentionOp(call);
-  const nativeAttention = native.attention as unknown as AttentionOp;
-  if (!async) return { output: out, kernel: nativeAttention(args, false) };
-  return nativeAttention(args, true).then((kernel) => ({ output: out, kernel }));
+  if (!async) return { output: out, kernel: native.attention(args, false) };
+  return native.attention(args, true).then((kernel) => ({ output: out, kernel }));
 }
 
 /**

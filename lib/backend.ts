@@ -99,7 +99,7 @@ export type MaskKernel = 'auto' | 'fast' | 'simple';
 export type CpuKernel = 'auto' | 'avx2' | 'scalar';
 
 /** The kernel that ran, as the native op reports it. */
-export type AttentionKernelRan = NativeAttentionKernelRan | 'cuda-hopper';
+export type AttentionKernelRan = NativeAttentionKernelRan;
 export type MaskKernelRan = NativeMaskKernelRan;
 
 export interface KernelSwitch<K extends string> {
