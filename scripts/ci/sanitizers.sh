@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# CI job: the CPU path (NABLA_CUDA=OFF) built with AddressSanitizer + UndefinedBehaviorSanitizer in
+# build-asan/, then the CPU jest suites against it with leak detection on. Node itself is not
+# instrumented, so the gcc runtime is preloaded; any report fails the job (halt_on_error, and a
+# non-zero exit from leaks at exit).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+jobs=$(nproc)
+flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
+node node_modules/cmake-js/bin/cmake-js configure --out build-asan --CDNABLA_CUDA=OFF \
+  "--CDCMAKE_CXX_FLAGS=$flags" "--CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined"
+node node_modules/cmake-js/bin/cmake-js build --out build-asan --parallel "$jobs"
+
+asan_runtime=$(g++ -print-file-name=libasan.so)
+export NABLA_NATIVE_PATH="$PWD/build-asan/Release/nabla_attention.node"
+export LD_PRELOAD="$asan_runtime"
+# detect_odr_violation: the addon and node both define a few N-API inline statics
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86:detect_odr_violation=0"
+export LSAN_OPTIONS="suppressions=$PWD/scripts/ci/lsan.supp:print_suppressions=0:exitcode=86"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
+# one process: a report at exit (leaks) sets jest's own exit status; dist/ is built first
+npx jest --runInBand test/attention.test.ts test/mask.test.ts test/mask-rules.test.ts test/blockmask.test.ts \
+  test/tiles.test.ts test/validation.test.ts test/npy.test.ts test/fuzz.test.ts
