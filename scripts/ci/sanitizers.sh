@@ -18,8 +18,7 @@ npm run --silent build:ts
 asan_runtime=$(g++ -print-file-name=libasan.so)
 export NABLA_NATIVE_PATH="$PWD/build-asan/Release/nabla_attention.node"
 export LD_PRELOAD="$asan_runtime"
-# detect_odr_violation: the addon and node both define a few N-API inline statics
-export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86:detect_odr_violation=0"
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:exitcode=86"
 export LSAN_OPTIONS="suppressions=$PWD/scripts/ci/lsan.supp:print_suppressions=0:exitcode=86"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
 # one process: a report at exit (leaks) sets jest's own exit status
