@@ -1,7 +1,7 @@
 // The mask rules at their edges on the CPU (docs/nabla.md section 1): the exact CDF boundary and
 // equal probabilities, logits large enough to overflow exp without the max subtraction, a
 // threshold so small that rounding decides, and an empty row whose output buffer is not zero.
-import { nablaMaskSync, tensor } from '../lib';
+import { DType, backends, cast, nablaMaskSync, tensor, toFloat32Array } from '../lib';
 import { native } from '../lib/native';
 import { DTYPE_CODE } from '../lib/dtype';
 import { randn, refAttention, refMask } from './reference';
@@ -94,10 +94,10 @@ describe('tiny threshold', () => {
 });
 
 describe('an empty row writes zeros over whatever the output held', () => {
-  // The native op is called directly with an output full of NaN, as a reused or device-provided
-  // buffer may be: rows with no kept block must come back as zeros, the others as attention.
-  const B = 1, H = 2, S = 4 * 64, D = 16, Dv = 24, nq = S / 64, nk = S / 64;
-  const q = randn(B * H * S * D, 51), k = randn(B * H * S * D, 52), v = randn(B * H * S * Dv, 53);
+  // The native op is called directly with an output full of NaN (all bits set), as a reused or
+  // device-provided buffer may be: rows with no kept block must come back as zeros, the others as
+  // attention over their kept blocks.
+  const B = 1, H = 2, S = 4 * 64, nq = S / 64, nk = S / 64;
   // rows 0, 3, 5 empty; the others keep a few blocks (ascending, dropped ids after them)
   const keep: number[][] = [[], [0, 2], [1], [], [0, 1, 2, 3], [], [3], [1, 2]];
   const kvCounts = Int32Array.from(keep, (row) => row.length);
@@ -108,24 +108,46 @@ describe('an empty row writes zeros over whatever the output held', () => {
     kvIndices.set([...row, ...dropped], r * nk);
     for (const j of row) dense[r * nk + j] = 1;
   });
-  const scale = 1 / Math.sqrt(D);
 
-  for (const async of [false, true]) {
-    test(async ? 'async' : 'sync', async () => {
-      const out = new Float32Array(B * H * S * Dv).fill(NaN);
-      const args = {
-        q, k, v, out, dtype: DTYPE_CODE.float32, batch: B, heads: H, seqQ: S, seqKv: S, headDim: D, valueDim: Dv,
-        scale, kernel: 'auto' as const, kvCounts, kvIndices, backend: 'cpu' as const, device: 0,
-      };
-      if (async) await native.attention(args, true);
-      else native.attention(args, false);
-      const ref = refAttention(q, k, v, { B, H, S, D }, S, Dv, scale, dense);
-      keep.forEach((row, r) => {
-        const rowOut = out.subarray(r * 64 * Dv, (r + 1) * 64 * Dv);
-        const rowRef = ref.subarray(r * 64 * Dv, (r + 1) * 64 * Dv);
-        if (row.length === 0) expect(rowOut.every((x) => x === 0)).toBe(true);
-        else expect(relMaxError(rowOut, rowRef)).toBeLessThan(2e-5);
-      });
+  interface Run { type: DType; D: number; Dv: number; backend: 'cpu' | 'cuda'; kernel: 'auto' | 'fast' | 'simple'; async: boolean }
+
+  async function check({ type, D, Dv, backend, kernel, async }: Run) {
+    const q = cast(tensor(randn(B * H * S * D, 51), [B, H, S, D]), type);
+    const k = cast(tensor(randn(B * H * S * D, 52), [B, H, S, D]), type);
+    const v = cast(tensor(randn(B * H * S * Dv, 53), [B, H, S, Dv]), type);
+    const outElems = B * H * S * Dv;
+    const Storage = type === 'float32' ? Float32Array : Uint16Array;
+    const host = new Storage(outElems).fill(type === 'float32' ? NaN : 0xffff);
+    const device = backend === 'cuda' ? new native.DeviceBuffer(0, host.byteLength) : undefined;
+    device?.fill(0xff);
+    const scale = 1 / Math.sqrt(D);
+    const args = {
+      q: q.data, k: k.data, v: v.data, out: device ?? host, dtype: DTYPE_CODE[type], batch: B, heads: H, seqQ: S, seqKv: S,
+      headDim: D, valueDim: Dv, scale, kernel, kvCounts, kvIndices, backend, device: 0,
+    };
+    if (async) await native.attention(args, true);
+    else native.attention(args, false);
+    if (device) {
+      device.download(host, false);
+      device.dispose();
+    }
+    const out = toFloat32Array({ type, dims: [B, H, S, Dv], data: host });
+    const ref = refAttention(toFloat32Array(q), toFloat32Array(k), toFloat32Array(v), { B, H, S, D }, S, Dv, scale, dense);
+    keep.forEach((row, r) => {
+      const rowOut = out.subarray(r * 64 * Dv, (r + 1) * 64 * Dv);
+      const rowRef = ref.subarray(r * 64 * Dv, (r + 1) * 64 * Dv);
+      if (row.length === 0) expect(rowOut.every((x) => x === 0)).toBe(true);
+      else expect(relMaxError(rowOut, rowRef)).toBeLessThan(type === 'float32' ? 2e-5 : 1e-2);
     });
   }
+
+  for (const async of [false, true])
+    for (const type of ['float32', 'float16', 'bfloat16'] as const)
+      test(`cpu ${type} ${async ? 'async' : 'sync'}`, () => check({ type, D: 16, Dv: 24, backend: 'cpu', kernel: 'auto', async }));
+
+  // the same on a device output (CUDA machines only): the simple kernel, and the tensor-core one
+  const cudaTest = backends().cuda ? test : test.skip;
+  cudaTest('cuda float32, simple kernel', () => check({ type: 'float32', D: 16, Dv: 24, backend: 'cuda', kernel: 'simple', async: false }));
+  cudaTest('cuda float16, fast kernel', () => check({ type: 'float16', D: 64, Dv: 64, backend: 'cuda', kernel: 'fast', async: false }));
+  cudaTest('cuda bfloat16, fast kernel, async', () => check({ type: 'bfloat16', D: 128, Dv: 128, backend: 'cuda', kernel: 'fast', async: true }));
 });
