@@ -38,9 +38,14 @@ function runAll(): { problems: Problem[]; tally: Tally } {
       encoding: 'utf8', timeout: BATCH_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 256 << 20,
     });
     let last = from - 1;
+    let lastCase = { entry: '?', label: '' };
     let done = false;
     for (const line of (r.stdout ?? '').split('\n')) {
-      if (line.startsWith('S ')) last = Number(line.slice(2));
+      if (line.startsWith('S ')) {
+        const space = line.indexOf(' ', 2);
+        last = Number(line.slice(2, space));
+        lastCase = JSON.parse(line.slice(space + 1));
+      }
       else if (line.startsWith('P ')) problems.push(JSON.parse(line.slice(2)));
       else if (line.startsWith('D ')) {
         done = true;
@@ -57,8 +62,9 @@ function runAll(): { problems: Problem[]; tally: Tally } {
     const how = timedOut ? 'hang' : 'crash';
     const detail = timedOut
       ? `no answer within ${BATCH_TIMEOUT_MS / 1000} s`
-      : done ? `exit status ${r.status} after finishing` : `exit ${r.signal ?? r.status} (a settled promise never came back, or the process died)`;
-    problems.push({ index: last, entry: '?', label: (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ').slice(0, 300), kind: how, detail });
+      : done ? `exit status ${r.status} after finishing` : `exit ${r.signal ?? r.status} (the process died, or a promise never settled)`;
+    const stderr = (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ').slice(0, 300);
+    problems.push({ index: last, entry: lastCase.entry, label: lastCase.label, kind: how, detail: stderr ? `${detail}; stderr: ${stderr}` : detail });
     tally.calls += Math.max(0, last - from + 1);
     from = Math.max(last + 1, from + 1);
   }

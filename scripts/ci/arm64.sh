@@ -24,6 +24,12 @@ for src in csrc/core/*.cc csrc/cpu/*.cc; do
   $cxx -c "$src" -o "$out/$(basename "$src").o"
 done
 
+# the AVX2 kernel is x86-only: nothing of it may reach the aarch64 objects
+if aarch64-linux-gnu-nm -C "$out"/attention.cc.o | grep -q avx2; then
+  echo "arm64: AVX2 code compiled into the aarch64 attention.cc" >&2
+  exit 1
+fi
+
 qemu="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 # two threads: the pool's chunking is exercised, and qemu stays within CI's two cores
 export NABLA_NUM_THREADS=2

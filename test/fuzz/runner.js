@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs fuzz cases [from, to) of one seed in this process and reports on stdout, one line each:
-//   S <index>            before case <index> runs (the last one seen names a crash or a hang)
+//   S <index> <json>     before case <index> runs, with { entry, label } (the last one seen names a
+//                        crash or a hang)
 //   P <json>             a problem: { index, entry, label, kind, detail }
 //   D <json>             done: tallies of the outcomes
 // Usage: node test/fuzz/runner.js <seed> <from> <to>
@@ -33,14 +34,15 @@ async function main() {
   const [seed, from, to] = process.argv.slice(2).map(Number);
   const tally = { calls: 0, returned: 0, rejected: 0, codeErrors: 0 };
   for (let index = from; index < to; index++) {
-    say(`S ${index}`);
     let c;
+    say(`S ${index} ${JSON.stringify({ entry: '(building the case)', label: '' })}`);
     try {
       c = makeCase(seed, index);
     } catch (err) {
       say(`P ${JSON.stringify({ index, entry: '(case generator)', label: '', kind: 'generator', detail: describeError(err) })}`);
       continue;
     }
+    say(`S ${index} ${JSON.stringify({ entry: c.entry, label: c.label })}`);
     const report = (kind, detail) => say(`P ${JSON.stringify({ index, entry: c.entry, label: c.label, kind, detail })}`);
     tally.calls++;
     let result;

@@ -151,7 +151,7 @@ function fmt(x) {
   if (typeof x === 'object' && x !== null && 'dims' in x && 'type' in x) {
     try { return `<${fmt(x.type)} ${fmt(x.dims)}>`; } catch { return 'a tensor-like object'; }
   }
-  return typeof x === 'number' ? String(x) : 'an object';
+  return typeof x === 'number' || typeof x === 'boolean' ? String(x) : 'an object';
 }
 
 module.exports = {
