@@ -25,7 +25,7 @@ for src in csrc/core/*.cc csrc/cpu/*.cc; do
 done
 
 # the AVX2 kernel is x86-only: nothing of it may reach the aarch64 objects
-if aarch64-linux-gnu-nm -C "$out"/attention.cc.o | grep -q avx2; then
+if aarch64-linux-gnu-nm -C "$out"/attention.cc.o | grep -q "avx2::"; then
   echo "arm64: AVX2 code compiled into the aarch64 attention.cc" >&2
   exit 1
 fi
