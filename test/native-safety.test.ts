@@ -108,15 +108,19 @@ describe('worker threads', () => {
       }
       // a worker that lets its ops finish gets the same result as the main thread
       const survivor = start('finish');
+      const survivorEnded = ended(survivor);
       const message = await new Promise((resolve) => survivor.once('message', resolve));
-      await ended(survivor);
+      await survivorEnded;
       const a = problem(1024, 64, 7);
       native.attention(a, false);
       global.gc();
       console.log(JSON.stringify({ exits, kernels: message.kernels, equal: sameBits(message.out, a.out) }));
     `);
     expectClean(r);
-    expect(r.result.exits).toEqual([1, 1, 3, 1, 1, 3, 1, 1, 3]);
+    // terminate() gives exit code 1, or 0 where the worker's ops all finished before it took effect
+    const exits = r.result.exits as number[];
+    expect(exits).toHaveLength(9);
+    exits.forEach((code, i) => expect(i % 3 === 2 ? [3] : [0, 1]).toContain(code));
     expect((r.result.kernels as string[]).every((k) => k === 'cpu-avx2' || k === 'cpu-scalar')).toBe(true);
     expect(r.result.kernels).toHaveLength(5);
     expect(r.result.equal).toBe(true);
