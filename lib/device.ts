@@ -1,10 +1,10 @@
 // Device tensors: upload once, pass to every op, get device tensors back, download with toHost().
 // Memory is freed by dispose() or, as a safety net, when the garbage collector finalises the buffer.
 import { DType, isDType, storageOf } from './dtype';
-import { typeError } from './errors';
+import { rangeError, typeError } from './errors';
 import { NativeDeviceBuffer, NativeOperand, native } from './native';
 import { numel } from './shapes';
-import { Tensor, checkDims, isHostTensor } from './tensor';
+import { Tensor, checkDims, checkHostTensor } from './tensor';
 import { resolvePlacement } from './backend';
 
 export class DeviceTensor {
@@ -26,7 +26,7 @@ export class DeviceTensor {
   }
 
   private checkLive(): void {
-    if (this.disposed) throw typeError('tensor', 'a live device tensor', 'a disposed device tensor');
+    checkDeviceTensor(this, 'tensor');
   }
 
   /** Copies to a new host tensor, off the main thread. */
@@ -49,6 +49,28 @@ export function isDeviceTensor(x: unknown): x is DeviceTensor {
   return x instanceof DeviceTensor;
 }
 
+function dimsText(dims: readonly number[]): string {
+  return `[${dims.join(', ')}]`;
+}
+
+/**
+ * A device tensor made by this package: a live native buffer whose size matches its type and dims
+ * (an object made with Object.create(DeviceTensor.prototype), or one whose buffer was replaced,
+ * is refused here rather than crashing in native code).
+ */
+export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor {
+  const buffer: unknown = x.buffer;
+  if (!(buffer instanceof native.DeviceBuffer))
+    throw typeError(`${param}.buffer`, 'a device buffer made by toDevice() or emptyDevice()', buffer);
+  if (x.disposed) throw typeError(param, 'a live device tensor', 'a disposed device tensor');
+  if (!isDType(x.type)) throw typeError(`${param}.type`, "'float32', 'float16' or 'bfloat16'", x.type);
+  checkDims(x.dims, `${param}.dims`);
+  const bytes = numel(x.dims) * storageOf(x.type).BYTES_PER_ELEMENT;
+  if (bytes !== x.buffer.bytes)
+    throw rangeError(`${param}.dims`, `dims of ${x.buffer.bytes} bytes of ${x.type} (the size of its buffer)`, `${dimsText(x.dims)} (${bytes} bytes)`);
+  return x;
+}
+
 /** Allocates an uninitialised device tensor. */
 export function emptyDevice(dims: readonly number[], type: DType, options: { device?: number } = {}): DeviceTensor {
   if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
@@ -59,7 +81,7 @@ export function emptyDevice(dims: readonly number[], type: DType, options: { dev
 }
 
 function checkHost(t: Tensor): void {
-  if (!isHostTensor(t)) throw typeError('tensor', 'a host tensor { type, dims, data }', t);
+  checkHostTensor(t, 'tensor');
 }
 
 /** Uploads a host tensor to a CUDA device; the copy runs off the main thread. */

@@ -50,6 +50,13 @@ function npyError(source: string, expected: string, received: string): Error {
 
 type PyValue = string | boolean | number | PyValue[] | { [key: string]: PyValue };
 
+/**
+ * Deepest nesting of ( [ { the parser follows: NumPy writes 2 levels (the dict, the shape tuple),
+ * structured dtypes a few more; a hostile header nested thousands deep fails here instead of
+ * overflowing the stack of the recursive descent.
+ */
+const MAX_HEADER_DEPTH = 64;
+
 function parseHeader(text: string, source: string): { [key: string]: PyValue } {
   let pos = 0;
   const fail = (what: string): never => {
@@ -58,7 +65,7 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
   const skipSpace = () => {
     while (pos < text.length && /\s/.test(text[pos])) pos++;
   };
-  const value = (): PyValue => {
+  const value = (depth: number): PyValue => {
     skipSpace();
     const c = text[pos];
     if (c === "'" || c === '"') {
@@ -68,21 +75,22 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
       pos = end + 1;
       return s;
     }
-    if (c === '(' || c === '[') return sequence(c === '(' ? ')' : ']');
-    if (c === '{') return dict();
+    if ((c === '(' || c === '[' || c === '{') && depth >= MAX_HEADER_DEPTH) fail(`nesting deeper than ${MAX_HEADER_DEPTH} levels`);
+    if (c === '(' || c === '[') return sequence(c === '(' ? ')' : ']', depth + 1);
+    if (c === '{') return dict(depth + 1);
     const word = /^(True|False|-?\d+L?)/.exec(text.slice(pos));
     if (!word) return fail('an unexpected token');
     pos += word[0].length;
     if (word[0] === 'True' || word[0] === 'False') return word[0] === 'True';
     return Number(word[0].replace('L', '')); // 3L: Python 2 longs in old files
   };
-  const sequence = (close: string): PyValue[] => {
+  const sequence = (close: string, depth: number): PyValue[] => {
     pos++;
     const items: PyValue[] = [];
     for (;;) {
       skipSpace();
       if (text[pos] === close) break;
-      items.push(value());
+      items.push(value(depth));
       skipSpace();
       if (text[pos] === ',') pos++;
       else if (text[pos] !== close) fail(`',' or '${close}'`);
@@ -90,18 +98,18 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
     pos++;
     return items;
   };
-  const dict = (): { [key: string]: PyValue } => {
+  const dict = (depth: number): { [key: string]: PyValue } => {
     pos++;
     const out: { [key: string]: PyValue } = {};
     for (;;) {
       skipSpace();
       if (text[pos] === '}') break;
-      const key = value();
+      const key = value(depth);
       if (typeof key !== 'string') fail('a string key');
       skipSpace();
       if (text[pos] !== ':') fail("':'");
       pos++;
-      out[key as string] = value();
+      out[key as string] = value(depth);
       skipSpace();
       if (text[pos] === ',') pos++;
       else if (text[pos] !== '}') fail("',' or '}'");
@@ -111,7 +119,7 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
   };
   skipSpace();
   if (text[pos] !== '{') fail("'{'");
-  const header = dict();
+  const header = dict(1);
   skipSpace();
   if (pos !== text.length) fail('trailing characters');
   return header;

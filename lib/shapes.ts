@@ -1,4 +1,5 @@
 // Shape rules and defaults: the single TS source of truth (sizes come from the native build).
+import { constants as bufferConstants } from 'buffer';
 import { native } from './native';
 
 /** Tokens per block: every kept (query block, key block) pair is a full 64 x 64 tile. */
@@ -7,8 +8,29 @@ export const BLOCK_SIZE: number = native.limits.blockSize;
 export const TILE_SIDE: number = native.limits.tileSide;
 export const MIN_HEAD_DIM: number = native.limits.minHeadDim;
 export const MAX_HEAD_DIM: number = native.limits.maxHeadDim;
+// Limits the native layer enforces, read from it so TS and C++ cannot drift; the fallbacks are the
+// values of builds that do not report them yet.
+const nativeLimits = native.limits as typeof native.limits & { maxDim?: number; maxScale?: number };
+
 /** Largest batch, head or token count: the native layer indexes dims with 32-bit signed ints. */
-export const MAX_DIM = 2 ** 31;
+export const MAX_DIM: number = nativeLimits.maxDim ?? 2 ** 31;
+/**
+ * Largest softmax scale: logits q.k * scale must stay finite in fp32 (beyond about 3e38 the scale
+ * itself rounds to infinity and every output is NaN); 65536 is far above any useful scale.
+ */
+export const MAX_SCALE: number = nativeLimits.maxScale ?? 65536;
+/** Largest STA window size (blocks): the native layer reads windows as int32. */
+export const MAX_WINDOW = 2 ** 31 - 1;
+/** Most elements of one typed array this Node allows (V8's limit, 2^32 on 64-bit Node 20). */
+export const MAX_ELEMENTS: number = bufferConstants.MAX_LENGTH;
+
+/** 2^31 for 2147483648, else the number itself: limits in messages read as written. */
+export function limitText(n: number): string {
+  const log = Math.log2(n);
+  if (Number.isInteger(log) && log > 16) return `2^${log}`;
+  if (Number.isInteger(Math.log2(n + 1)) && n > 65536) return `2^${Math.log2(n + 1)} - 1`;
+  return String(n);
+}
 
 export { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from './defaults';
 export type { MaskMethod } from './defaults';
