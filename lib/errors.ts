@@ -22,6 +22,11 @@ export function typeError(param: string, expected: string, received: unknown): T
   return new TypeError(`Expected ${expected} for ${param} but received ${describe(received)}`);
 }
 
+/** A TypeError whose `received` is already worded, e.g. `'a detached Float32Array'`. */
+export function typeErrorWorded(param: string, expected: string, received: string): TypeError {
+  return new TypeError(`Expected ${expected} for ${param} but received ${received}`);
+}
+
 /** `received` is already worded, e.g. `describe(value)` or `'4 elements'`. */
 export function rangeError(param: string, expected: string, received: string): RangeError {
   return new RangeError(`Expected ${expected} for ${param} but received ${received}`);

@@ -1,6 +1,6 @@
 // Host tensors: { type, dims, data } over a typed array (fp16/bf16 as raw bits in a Uint16Array).
 import { DType, HostData, fromFloat32, isDType, storageOf, toFloat32 } from './dtype';
-import { describe, rangeError, typeError } from './errors';
+import { describe, rangeError, typeError, typeErrorWorded } from './errors';
 import { numel } from './shapes';
 import { allocate, isDetached, typedArrayName } from './typedarray';
 
@@ -41,7 +41,7 @@ export function checkHostData(data: unknown, type: DType, dims: readonly number[
   const expected = storageName(type);
   if (typedArrayName(data) !== expected) throw typeError(param, `a ${expected} for type '${type}'`, data);
   const view = data as HostData;
-  if (isDetached(view)) throw typeError(param, `a ${expected} whose buffer is still attached (not transferred away)`, `a detached ${expected}`);
+  if (isDetached(view)) throw typeErrorWorded(param, `a ${expected} whose buffer is still attached (not transferred away)`, `a detached ${expected}`);
   const n = numel(dims);
   if (view.length !== n) throw rangeError(param, `${n} elements for dims [${dims.join(', ')}]`, `${view.length} elements`);
   return view;
@@ -64,7 +64,7 @@ function checkNumbers(data: unknown): ArrayLike<number> {
   const name = typedArrayName(data);
   if (name !== undefined) {
     if (name.startsWith('Big')) throw typeError('data', `${what} (BigInt arrays hold no floats)`, data);
-    if (isDetached(data as ArrayBufferView)) throw typeError('data', `${what} whose buffer is still attached`, `a detached ${name}`);
+    if (isDetached(data as ArrayBufferView)) throw typeErrorWorded('data', `${what} whose buffer is still attached`, `a detached ${name}`);
     return data as ArrayLike<number>;
   }
   if (!Array.isArray(data)) throw typeError('data', what, data);
@@ -94,7 +94,7 @@ export function tensor(data: HostData | ArrayLike<number>, dims: readonly number
     type = type ?? 'float32';
     stored = fromFloat32(checkNumbers(data), type);
   }
-  if (isDetached(stored)) throw typeError('data', `a ${name} whose buffer is still attached (not transferred away)`, `a detached ${name}`);
+  if (isDetached(stored)) throw typeErrorWorded('data', `a ${name} whose buffer is still attached (not transferred away)`, `a detached ${name}`);
   const n = numel(dims);
   if (stored.length !== n)
     throw rangeError('data', `${n} elements for dims [${dims.join(', ')}]`, `${describe(data)} with ${stored.length} elements`);
