@@ -292,7 +292,7 @@ open('f2.bits', 'w').write(' '.join(str(x) for x in a.view('<u2')))
     for (const { dtype, shape, data } of samples) saveNpy(path.join(dir, `ours-${dtype}.npy`), shape, data, dtype);
     saveNpy(path.join(dir, 'ours-scalar.npy'), [], Float32Array.of(-1.25));
     // a dict that ends exactly on the 64-byte boundary (10 + 118 = 128): the padding is a full line
-    saveNpy(path.join(dir, 'ours-aligned.npy'), [...new Array(20).fill(1), 123], Float32Array.from({ length: 123 }, (_, i) => i));
+    saveNpy(path.join(dir, 'ours-aligned.npy'), [...new Array(20).fill(1), 123], Float32Array.from({ length: 123 }, (_, i) => i + 0.5));
     // np.load refuses more than 64 dims, so the format 2.0 file goes through NumPy's header reader
     const shape2 = new Array(25000).fill(1);
     saveNpy(path.join(dir, 'ours-v2.npy'), shape2, Float32Array.of(3));
@@ -309,7 +309,7 @@ with open('ours-v2.npy', 'rb') as f:
     shape, fortran, dtype = fmt.read_array_header_2_0(f, max_header_size=10**6)
     out['v2'] = {'version': list(version), 'ndim': len(shape), 'dtype': dtype.str, 'fortran': fortran, 'value': float(np.frombuffer(f.read(), dtype)[0])}
 a = np.load('ours-aligned.npy', allow_pickle=False)
-out['aligned'] = {'shape': list(a.shape), 'sum': float(a.sum())}
+out['aligned'] = {'shape': list(a.shape), 'values': [float(x) for x in a.ravel()]}
 json.dump(out, open('numpy.json', 'w'))
 `,
       dir,
@@ -323,7 +323,7 @@ json.dump(out, open('numpy.json', 'w'))
       expect(seen[dtype].values).toEqual(want);
     }
     expect(seen.scalar).toEqual({ dtype: '<f4', shape: [], values: [-1.25] });
-    expect(seen.aligned).toEqual({ shape: [...new Array(20).fill(1), 123], sum: (122 * 123) / 2 });
+    expect(seen.aligned).toEqual({ shape: [...new Array(20).fill(1), 123], values: Array.from({ length: 123 }, (_, i) => i + 0.5) });
     expect(seen.v2).toEqual({ version: [2, 0], ndim: 25000, dtype: '<f4', fortran: false, value: 3 });
   });
 });
