@@ -15,8 +15,9 @@ const nativeLimits = native.limits as typeof native.limits & { maxDim?: number; 
 /** Largest batch, head or token count: the native layer indexes dims with 32-bit signed ints. */
 export const MAX_DIM: number = nativeLimits.maxDim ?? 2 ** 31;
 /**
- * Largest softmax scale: logits q.k * scale must stay finite in fp32 (beyond about 3e38 the scale
- * itself rounds to infinity and every output is NaN); 65536 is far above any useful scale.
+ * Largest softmax scale: the logits q.k * scale must stay finite in fp32. A scale near fp32's
+ * maximum (3.4e38) overflows them, beyond it the scale itself rounds to infinity, and every output
+ * is NaN; 65536 is far above any useful scale (1/sqrt(D) <= 0.36).
  */
 export const MAX_SCALE: number = nativeLimits.maxScale ?? 65536;
 /** Largest STA window size (blocks): the native layer reads windows as int32. */
