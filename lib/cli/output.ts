@@ -5,7 +5,9 @@
 //   plan(flag, file)   before any work: the directory exists, the file is no input and no
 //                      other output, so mistakes cost nothing
 //   stage(file, write) write(temp) fills a temporary file beside the target
-//   commit()           when every output is staged: rename each into place (atomic per file)
+//   commit()           when every output is staged: rename each into place (atomic per file;
+//                      a rename fails only with the file system itself, and then the outputs
+//                      renamed before it stay, the rest are removed)
 //   discard()          on failure: remove the temporary files
 //
 // `writeAllOrNothing` runs a command's work between these steps.
