@@ -1,11 +1,12 @@
 // Device tensors: upload once, pass to every op, get device tensors back, download with toHost().
 // Memory is freed by dispose() or, as a safety net, when the garbage collector finalises the buffer.
-import { DType, isDType, storageOf } from './dtype';
-import { rangeError, typeError } from './errors';
+import { DType, checkDType, storageOf } from './dtype';
+import { rangeError, typeError, typeErrorWorded } from './errors';
 import { NativeDeviceBuffer, NativeOperand, native } from './native';
 import { numel } from './shapes';
 import { Tensor, checkDims, checkHostTensor } from './tensor';
 import { resolvePlacement } from './backend';
+import { checkOptions } from './options';
 
 export class DeviceTensor {
   /** @internal */
@@ -62,8 +63,8 @@ export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor 
   const buffer: unknown = x.buffer;
   if (!(buffer instanceof native.DeviceBuffer))
     throw typeError(`${param}.buffer`, 'a device buffer made by toDevice() or emptyDevice()', buffer);
-  if (x.disposed) throw typeError(param, 'a live device tensor', 'a disposed device tensor');
-  if (!isDType(x.type)) throw typeError(`${param}.type`, "'float32', 'float16' or 'bfloat16'", x.type);
+  if (x.disposed) throw typeErrorWorded(param, 'a live device tensor', 'a disposed device tensor');
+  checkDType(x.type, `${param}.type`);
   checkDims(x.dims, `${param}.dims`);
   const bytes = numel(x.dims) * storageOf(x.type).BYTES_PER_ELEMENT;
   if (bytes !== x.buffer.bytes)
@@ -72,10 +73,11 @@ export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor 
 }
 
 /** Allocates an uninitialised device tensor. */
-export function emptyDevice(dims: readonly number[], type: DType, options: { device?: number } = {}): DeviceTensor {
-  if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
+export function emptyDevice(dims: readonly number[], type: DType, options?: { device?: number }): DeviceTensor {
+  checkDType(type);
   checkDims(dims, 'dims');
-  const place = resolvePlacement({ backend: 'cuda', device: options.device ?? 0 }, []);
+  const opts = checkOptions<{ device: number }>(options);
+  const place = resolvePlacement({ backend: 'cuda', device: opts.device ?? 0 }, []);
   const bytes = numel(dims) * storageOf(type).BYTES_PER_ELEMENT;
   return new DeviceTensor(type, [...dims], place.device, new native.DeviceBuffer(place.device, bytes));
 }
@@ -85,7 +87,7 @@ function checkHost(t: Tensor): void {
 }
 
 /** Uploads a host tensor to a CUDA device; the copy runs off the main thread. */
-export async function toDevice(t: Tensor, options: { device?: number } = {}): Promise<DeviceTensor> {
+export async function toDevice(t: Tensor, options?: { device?: number }): Promise<DeviceTensor> {
   checkHost(t);
   const out = emptyDevice(t.dims, t.type, options);
   await out.buffer.upload(t.data, true);
@@ -93,7 +95,7 @@ export async function toDevice(t: Tensor, options: { device?: number } = {}): Pr
 }
 
 /** Uploads a host tensor to a CUDA device, blocking until the copy is done. */
-export function toDeviceSync(t: Tensor, options: { device?: number } = {}): DeviceTensor {
+export function toDeviceSync(t: Tensor, options?: { device?: number }): DeviceTensor {
   checkHost(t);
   const out = emptyDevice(t.dims, t.type, options);
   out.buffer.upload(t.data, false);

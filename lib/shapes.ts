@@ -1,5 +1,4 @@
 // Shape rules and defaults: the single TS source of truth (sizes come from the native build).
-import { constants as bufferConstants } from 'buffer';
 import { native } from './native';
 
 /** Tokens per block: every kept (query block, key block) pair is a full 64 x 64 tile. */
@@ -22,17 +21,6 @@ export const MAX_DIM: number = nativeLimits.maxDim ?? 2 ** 31;
 export const MAX_SCALE: number = nativeLimits.maxScale ?? 65536;
 /** Largest STA window size (blocks): the native layer reads windows as int32. */
 export const MAX_WINDOW = 2 ** 31 - 1;
-/** Most elements of one typed array this Node allows (V8's limit, 2^32 on 64-bit Node 20). */
-export const MAX_ELEMENTS: number = bufferConstants.MAX_LENGTH;
-
-/** 2^31 for 2147483648, else the number itself: limits in messages read as written. */
-export function limitText(n: number): string {
-  const log = Math.log2(n);
-  if (Number.isInteger(log) && log > 16) return `2^${log}`;
-  if (Number.isInteger(Math.log2(n + 1)) && n > 65536) return `2^${Math.log2(n + 1)} - 1`;
-  return String(n);
-}
-
 export { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from './defaults';
 export type { MaskMethod } from './defaults';
 

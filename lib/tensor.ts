@@ -1,5 +1,5 @@
 // Host tensors: { type, dims, data } over a typed array (fp16/bf16 as raw bits in a Uint16Array).
-import { DType, HostData, fromFloat32, isDType, storageOf, toFloat32 } from './dtype';
+import { DTYPE_TEXT, DType, HostData, checkNumbers, decodeFloat32, isDType, roundTo, storageOf } from './dtype';
 import { describe, rangeError, typeError, typeErrorWorded } from './errors';
 import { numel } from './shapes';
 import { allocate, isDetached, typedArrayName } from './typedarray';
@@ -10,11 +10,9 @@ export interface Tensor {
   readonly data: HostData;
 }
 
-const DTYPE_TEXT = "'float32', 'float16' or 'bfloat16'";
-
 /** The class of typed array that stores `type`, by name (see typedArrayName). */
-function storageName(type: DType): 'Float32Array' | 'Uint16Array' {
-  return type === 'float32' ? 'Float32Array' : 'Uint16Array';
+function storageName(type: DType): string {
+  return storageOf(type).name;
 }
 
 export function isHostTensor(x: unknown): x is Tensor {
@@ -51,25 +49,11 @@ export function checkHostData(data: unknown, type: DType, dims: readonly number[
 export function checkHostTensor(x: unknown, param: string): Tensor {
   if (typeof x !== 'object' || x === null) throw typeError(param, 'a tensor { type, dims, data } (see tensor())', x);
   const t = x as Partial<Tensor>;
-  if (t.data === undefined && 'buffer' in t) throw typeError(param, 'a host tensor (download device tensors with toHost())', 'a device tensor');
+  if (t.data === undefined && 'buffer' in t) throw typeErrorWorded(param, 'a host tensor (download device tensors with toHost())', 'a device tensor');
   if (!isDType(t.type)) throw typeError(`${param}.type`, DTYPE_TEXT, t.type);
   checkDims(t.dims, `${param}.dims`);
   checkHostData(t.data, t.type, t.dims as number[], `${param}.data`);
   return x as Tensor;
-}
-
-/** Plain numbers (an array or a typed array of a numeric kind) to round into a tensor. */
-function checkNumbers(data: unknown): ArrayLike<number> {
-  const what = 'a Float32Array, a Uint16Array or an array of numbers';
-  const name = typedArrayName(data);
-  if (name !== undefined) {
-    if (name.startsWith('Big')) throw typeError('data', `${what} (BigInt arrays hold no floats)`, data);
-    if (isDetached(data as ArrayBufferView)) throw typeErrorWorded('data', `${what} whose buffer is still attached`, `a detached ${name}`);
-    return data as ArrayLike<number>;
-  }
-  if (!Array.isArray(data)) throw typeError('data', what, data);
-  for (let i = 0; i < data.length; i++) if (typeof data[i] !== 'number') throw typeError(`data[${i}]`, 'a number', data[i]);
-  return data;
 }
 
 /**
@@ -92,7 +76,7 @@ export function tensor(data: HostData | ArrayLike<number>, dims: readonly number
     stored = data as Uint16Array;
   } else {
     type = type ?? 'float32';
-    stored = fromFloat32(checkNumbers(data), type);
+    stored = roundTo(checkNumbers(data), type);
   }
   if (isDetached(stored)) throw typeErrorWorded('data', `a ${name} whose buffer is still attached (not transferred away)`, `a detached ${name}`);
   const n = numel(dims);
@@ -112,7 +96,7 @@ export function zeros(dims: readonly number[], type: DType = 'float32'): Tensor 
 /** The tensor's values as fp32 (the data itself for float32 tensors). */
 export function toFloat32Array(t: Tensor): Float32Array {
   const x = checkHostTensor(t, 'tensor');
-  return x.type === 'float32' ? (x.data as Float32Array) : toFloat32(x.data, x.type);
+  return x.type === 'float32' ? (x.data as Float32Array) : decodeFloat32(x.data, x.type);
 }
 
 /** The same values rounded to another dtype (a copy). */
@@ -120,5 +104,5 @@ export function cast(t: Tensor, type: DType): Tensor {
   const x = checkHostTensor(t, 'tensor');
   if (!isDType(type)) throw typeError('type', DTYPE_TEXT, type);
   if (x.type === type) return { type, dims: [...x.dims], data: x.data.slice() };
-  return { type, dims: [...x.dims], data: fromFloat32(toFloat32Array(x), type) };
+  return { type, dims: [...x.dims], data: roundTo(toFloat32Array(x), type) };
 }

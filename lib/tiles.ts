@@ -5,9 +5,9 @@
 // so each 64-token block is one 8x8 spatial tile of one frame.
 import { BlockMask } from './mask';
 import { native } from './native';
-import { MAX_DIM, TILE_SIDE, TokenGrid, limitText, numel } from './shapes';
+import { MAX_DIM, TILE_SIDE, TokenGrid, numel } from './shapes';
 import { Tensor } from './tensor';
-import { describe, rangeError, typeError } from './errors';
+import { describe, limitText, rangeError, typeErrorWorded } from './errors';
 import { allocate } from './typedarray';
 import { checkOptions, checkTensor, checkTokenGrid, checkWindow } from './validate';
 
@@ -39,7 +39,7 @@ export interface TileOptions {
 
 function permuteTokens(x: Tensor, grid: TokenGrid, options: unknown, toTileOrder: boolean): Tensor {
   const t = checkTensor(x, 'x');
-  if (!('data' in t)) throw typeError('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
+  if (!('data' in t)) throw typeErrorWorded('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
   const tokens = numel(checkTokenGrid(grid));
   const opts = checkOptions<TileOptions>(options);
   const axis = opts.axis ?? t.dims.length - 2;

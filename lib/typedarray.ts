@@ -1,7 +1,10 @@
 // What a value really is, for typed arrays: Proxies, detached buffers and arrays from other realms
 // fool `instanceof` and `length`, so the checks ask the engine's internal slots instead.
-import { rangeError } from './errors';
-import { MAX_ELEMENTS, limitText } from './shapes';
+import { constants as bufferConstants } from 'buffer';
+import { limitText, rangeError } from './errors';
+
+/** Most elements of one typed array this Node allows (V8's limit: 2^32 in Node 20). */
+export const MAX_ELEMENTS: number = bufferConstants.MAX_LENGTH;
 
 /** %TypedArray%.prototype[Symbol.toStringTag]: reads the [[TypedArrayName]] slot, never throws. */
 const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!

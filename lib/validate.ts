@@ -2,13 +2,15 @@
 // lengths or ranges -> RangeError; every message: Expected <what> for <param> but received <value>.
 import { DType } from './dtype';
 import { DeviceTensor, checkDeviceTensor, isDeviceTensor } from './device';
-import { describe, rangeError, typeError } from './errors';
+import { describe, limitText, rangeError, typeError } from './errors';
 import {
   BLOCK_SIZE, BlockGrid, MASK_METHODS, MAX_DIM, MAX_HEAD_DIM, MAX_SCALE, MAX_WINDOW, MIN_HEAD_DIM, MaskMethod, StaWindow,
-  TILE_SIDE, TokenGrid, limitText, numel,
+  TILE_SIDE, TokenGrid, numel,
 } from './shapes';
 import { Tensor, checkHostTensor } from './tensor';
 import { typedArrayName } from './typedarray';
+
+export { checkOptions } from './options';
 
 export type AnyTensor = Tensor | DeviceTensor;
 
@@ -139,12 +141,4 @@ export function checkFrames(frames: unknown, frameCount: number, param = 'frames
   const ok = n.length >= 2 && n[0] === 0 && n[n.length - 1] === frameCount && n.every((x, i) => i === 0 || x > n[i - 1]);
   if (!ok) throw rangeError(param, what, describe(frames));
   return n;
-}
-
-/** Options objects must be plain objects (or undefined): not null, an array, a typed array or a function. */
-export function checkOptions<T extends object>(options: unknown, param = 'options'): Partial<T> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options))
-    throw typeError(param, 'an options object', options);
-  return options as Partial<T>;
 }

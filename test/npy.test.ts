@@ -207,6 +207,39 @@ describe('readNpy errors name the file and the problem in one line', () => {
     expect(() => readNpy(nested, 'nested.npy')).toThrow(/a header 'shape' of non-negative integers for nested\.npy/);
   });
 
+  it('npyToTensor checks the array it is given: kind, data kind and length', () => {
+    const a = readNpy(writeNpy([2, 3], new Float32Array(6)));
+    const expectForm = (fn: () => unknown, kind: typeof TypeError, message: RegExp) => {
+      expect(fn).toThrow(kind);
+      expect(fn).toThrow(message);
+    };
+    expectForm(() => npyToTensor({ ...a, shape: [7] }), RangeError, /^Expected 7 elements for shape \(7,\) for array\.data but received 6 elements$/);
+    expectForm(() => npyToTensor({ ...a, data: new Float64Array(6) as never }), TypeError, /^Expected a Float32Array for dtype 'float32' for array\.data but received Float64Array\(6\)$/);
+    expectForm(() => npyToTensor({ ...a, data: new Proxy(new Float32Array(6), {}) }), TypeError, /for array\.data but received an object$/);
+    expectForm(() => npyToTensor({ ...a, shape: new Array(2) }), TypeError, /^Expected an array of non-negative integers for array\.shape/);
+    expectForm(() => npyToTensor(null as never), TypeError, /^Expected a \.npy array \{ dtype, shape, data \} \(see readNpy\(\)\) for array but received null$/);
+    expect(npyToTensor(a).dims).toEqual([2, 3]);
+  });
+
+  it('writers and readers refuse look-alikes: Proxy data, sparse shapes, paths that are not strings', () => {
+    expect(() => writeNpy([2], new Proxy(Float32Array.of(1, 2), {}))).toThrow(/^Expected a Float32Array, .* for data but received an object$/);
+    expect(() => writeNpy(new Array(3), Float32Array.of(1))).toThrow('Expected an array of non-negative integers for shape but received [, , ]');
+    expect(() => tensorToNpy({ type: 'float32', dims: [2], data: new Proxy(Float32Array.of(1, 2), {}) })).toThrow(TypeError);
+    expect(() => tensorToNpy(null as never)).toThrow(/^Expected a tensor \{ type, dims, data \} \(see tensor\(\)\) for tensor but received null$/);
+    expect(() => tensorToNpy({ type: 'float64', dims: [1], data: Float32Array.of(1) } as never)).toThrow(/for tensor\.type but received 'float64'$/);
+    for (const bad of [undefined, 3, { path: 'a.npy' }]) {
+      expect(() => loadNpy(bad as never)).toThrow(/^Expected a file path \(a string\) for path but received /);
+      expect(() => saveNpy(bad as never, [1], Float32Array.of(1))).toThrow(/^Expected a file path \(a string\) for path but received /);
+    }
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      readNpy(new Proxy(writeNpy([1], Float32Array.of(1)), {}) as never, 'p.npy');
+    } catch (e) {
+      error = e as Error;
+    }
+    expect([error?.code, error?.message]).toEqual(['ERR_NABLA_NPY', 'Expected the bytes of a .npy file (a Uint8Array or Buffer) for p.npy but received an object']);
+  });
+
   it('loadNpy names the path', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'npy-')), 'bad.npy');
     fs.writeFileSync(file, 'not numpy');

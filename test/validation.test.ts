@@ -86,6 +86,11 @@ describe('mask and pool arguments', () => {
     expect(() => toDeviceSync({} as never)).toThrow(TypeError);
   });
 
+  test('device upload options are checked before placement: the same TypeError with or without CUDA', async () => {
+    expectError(() => toDeviceSync(q, null as never), TypeError, /^Expected an options object for options but received null$/);
+    await expect(toDevice(q, 'cuda' as never)).rejects.toThrow(/^Expected an options object for options but received 'cuda'$/);
+  });
+
   test('async forms reject (or throw) with the same errors', async () => {
     await expect(async () => nablaMask(q, k, { threshold: 2, ...CPU })).rejects.toThrow(RangeError);
   });
