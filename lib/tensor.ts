@@ -15,12 +15,6 @@ function storageName(type: DType): string {
   return storageOf(type).name;
 }
 
-export function isHostTensor(x: unknown): x is Tensor {
-  if (typeof x !== 'object' || x === null) return false;
-  const t = x as Partial<Tensor>;
-  return isDType(t.type) && Array.isArray(t.dims) && typedArrayName(t.data) === storageName(t.type);
-}
-
 /** Checks dims are positive integers (the product is checked against the data by the caller). */
 export function checkDims(dims: unknown, param: string): readonly number[] {
   if (!Array.isArray(dims) || dims.length === 0) throw typeError(param, 'a non-empty array of positive integers', dims);
