@@ -1,11 +1,12 @@
 // Device tensors: upload once, pass to every op, get device tensors back, download with toHost().
 // Memory is freed by dispose() or, as a safety net, when the garbage collector finalises the buffer.
-import { DType, isDType, storageOf } from './dtype';
-import { typeError } from './errors';
+import { DType, checkDType, storageOf } from './dtype';
+import { rangeError, typeError, typeErrorWorded } from './errors';
 import { NativeDeviceBuffer, NativeOperand, native } from './native';
 import { numel } from './shapes';
-import { Tensor, checkDims, isHostTensor } from './tensor';
+import { Tensor, checkDims, checkHostTensor } from './tensor';
 import { resolvePlacement } from './backend';
+import { checkOptions } from './options';
 
 export class DeviceTensor {
   /** @internal */
@@ -26,7 +27,7 @@ export class DeviceTensor {
   }
 
   private checkLive(): void {
-    if (this.disposed) throw typeError('tensor', 'a live device tensor', 'a disposed device tensor');
+    checkDeviceTensor(this, 'tensor');
   }
 
   /** Copies to a new host tensor, off the main thread. */
@@ -49,21 +50,44 @@ export function isDeviceTensor(x: unknown): x is DeviceTensor {
   return x instanceof DeviceTensor;
 }
 
+function dimsText(dims: readonly number[]): string {
+  return `[${dims.join(', ')}]`;
+}
+
+/**
+ * A device tensor made by this package: a live native buffer whose size matches its type and dims
+ * (an object made with Object.create(DeviceTensor.prototype), or one whose buffer was replaced,
+ * is refused here rather than crashing in native code).
+ */
+export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor {
+  const buffer: unknown = x.buffer;
+  if (!(buffer instanceof native.DeviceBuffer))
+    throw typeError(`${param}.buffer`, 'a device buffer made by toDevice() or emptyDevice()', buffer);
+  if (x.disposed) throw typeErrorWorded(param, 'a live device tensor', 'a disposed device tensor');
+  checkDType(x.type, `${param}.type`);
+  checkDims(x.dims, `${param}.dims`);
+  const bytes = numel(x.dims) * storageOf(x.type).BYTES_PER_ELEMENT;
+  if (bytes !== x.buffer.bytes)
+    throw rangeError(`${param}.dims`, `dims of ${x.buffer.bytes} bytes of ${x.type} (the size of its buffer)`, `${dimsText(x.dims)} (${bytes} bytes)`);
+  return x;
+}
+
 /** Allocates an uninitialised device tensor. */
-export function emptyDevice(dims: readonly number[], type: DType, options: { device?: number } = {}): DeviceTensor {
-  if (!isDType(type)) throw typeError('type', "'float32', 'float16' or 'bfloat16'", type);
+export function emptyDevice(dims: readonly number[], type: DType, options?: { device?: number }): DeviceTensor {
+  checkDType(type);
   checkDims(dims, 'dims');
-  const place = resolvePlacement({ backend: 'cuda', device: options.device ?? 0 }, []);
+  const opts = checkOptions<{ device: number }>(options);
+  const place = resolvePlacement({ backend: 'cuda', device: opts.device ?? 0 }, []);
   const bytes = numel(dims) * storageOf(type).BYTES_PER_ELEMENT;
   return new DeviceTensor(type, [...dims], place.device, new native.DeviceBuffer(place.device, bytes));
 }
 
 function checkHost(t: Tensor): void {
-  if (!isHostTensor(t)) throw typeError('tensor', 'a host tensor { type, dims, data }', t);
+  checkHostTensor(t, 'tensor');
 }
 
 /** Uploads a host tensor to a CUDA device; the copy runs off the main thread. */
-export async function toDevice(t: Tensor, options: { device?: number } = {}): Promise<DeviceTensor> {
+export async function toDevice(t: Tensor, options?: { device?: number }): Promise<DeviceTensor> {
   checkHost(t);
   const out = emptyDevice(t.dims, t.type, options);
   await out.buffer.upload(t.data, true);
@@ -71,7 +95,7 @@ export async function toDevice(t: Tensor, options: { device?: number } = {}): Pr
 }
 
 /** Uploads a host tensor to a CUDA device, blocking until the copy is done. */
-export function toDeviceSync(t: Tensor, options: { device?: number } = {}): DeviceTensor {
+export function toDeviceSync(t: Tensor, options?: { device?: number }): DeviceTensor {
   checkHost(t);
   const out = emptyDevice(t.dims, t.type, options);
   out.buffer.upload(t.data, false);

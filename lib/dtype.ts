@@ -1,5 +1,7 @@
 // Element types and exact fp16 / bf16 <-> fp32 conversion (round to nearest even).
 // fp16 and bf16 values travel as raw 16-bit patterns in a Uint16Array.
+import { typeError, typeErrorWorded } from './errors';
+import { isDetached, typedArrayName } from './typedarray';
 
 export type DType = 'float32' | 'float16' | 'bfloat16';
 export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
@@ -11,6 +13,27 @@ export type HostData = Float32Array | Uint16Array;
 
 export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && (DTYPES as readonly string[]).includes(x);
+}
+
+export const DTYPE_TEXT = "'float32', 'float16' or 'bfloat16'";
+
+export function checkDType(type: unknown, param = 'type'): DType {
+  if (!isDType(type)) throw typeError(param, DTYPE_TEXT, type);
+  return type;
+}
+
+/** Plain numbers to round: an array of numbers or a typed array of a numeric kind, not detached. */
+export function checkNumbers(data: unknown, param = 'data'): ArrayLike<number> {
+  const what = 'a Float32Array, a Uint16Array or an array of numbers';
+  const name = typedArrayName(data);
+  if (name !== undefined) {
+    if (name.startsWith('Big')) throw typeError(param, `${what} (BigInt arrays hold no floats)`, data);
+    if (isDetached(data as ArrayBufferView)) throw typeErrorWorded(param, `${what} whose buffer is still attached`, `a detached ${name}`);
+    return data as ArrayLike<number>;
+  }
+  if (!Array.isArray(data)) throw typeError(param, what, data);
+  for (let i = 0; i < data.length; i++) if (typeof data[i] !== 'number') throw typeError(`${param}[${i}]`, 'a number', data[i]);
+  return data;
 }
 
 /** The typed array class that stores a dtype. */
@@ -66,8 +89,17 @@ export function floatToFloat16(value: number): number {
   return sign | (((a + 0xfff + ((a >>> 13) & 1)) >>> 13) - (112 << 10));
 }
 
-/** Converts 16-bit patterns of `type` to fp32 values. */
+/** Converts 16-bit patterns of `type` (or fp32 values, copied) to fp32 values. */
 export function toFloat32(data: HostData, type: DType): Float32Array {
+  checkDType(type);
+  const expected = storageOf(type).name;
+  if (typedArrayName(data) !== expected) throw typeError('data', `a ${expected} for type '${type}'`, data);
+  if (isDetached(data)) throw typeErrorWorded('data', `a ${expected} whose buffer is still attached`, `a detached ${expected}`);
+  return decodeFloat32(data, type);
+}
+
+/** toFloat32 for data already checked. */
+export function decodeFloat32(data: HostData, type: DType): Float32Array {
   if (type === 'float32') return Float32Array.from(data as Float32Array);
   const out = new Float32Array(data.length);
   const decode = type === 'float16' ? float16ToFloat : bfloat16ToFloat;
@@ -77,6 +109,12 @@ export function toFloat32(data: HostData, type: DType): Float32Array {
 
 /** Rounds fp32 (or any numbers) to `type`; a Float32Array for float32, 16-bit patterns otherwise. */
 export function fromFloat32(values: ArrayLike<number>, type: DType): HostData {
+  checkDType(type);
+  return roundTo(checkNumbers(values, 'values'), type);
+}
+
+/** fromFloat32 for values already checked. */
+export function roundTo(values: ArrayLike<number>, type: DType): HostData {
   if (type === 'float32') return Float32Array.from(values);
   const out = new Uint16Array(values.length);
   const encode = type === 'float16' ? floatToFloat16 : floatToBfloat16;

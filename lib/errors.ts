@@ -22,7 +22,20 @@ export function typeError(param: string, expected: string, received: unknown): T
   return new TypeError(`Expected ${expected} for ${param} but received ${describe(received)}`);
 }
 
+/** A TypeError whose `received` is already worded, e.g. `'a detached Float32Array'`. */
+export function typeErrorWorded(param: string, expected: string, received: string): TypeError {
+  return new TypeError(`Expected ${expected} for ${param} but received ${received}`);
+}
+
 /** `received` is already worded, e.g. `describe(value)` or `'4 elements'`. */
 export function rangeError(param: string, expected: string, received: string): RangeError {
   return new RangeError(`Expected ${expected} for ${param} but received ${received}`);
+}
+
+/** A limit as messages state it: 2^31 for 2147483648, 2^31 - 1 for 2147483647, else the number. */
+export function limitText(n: number): string {
+  const log = Math.log2(n);
+  if (Number.isInteger(log) && log > 16) return `2^${log}`;
+  if (Number.isInteger(Math.log2(n + 1)) && n > 65536) return `2^${Math.log2(n + 1)} - 1`;
+  return String(n);
 }

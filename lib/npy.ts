@@ -5,8 +5,9 @@
 // then a Python dict literal {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 // padded with spaces and '\n' so the data starts on a 64-byte boundary, then the raw data.
 import * as fs from 'fs';
-import { describe } from './errors';
+import { describe, rangeError, typeError } from './errors';
 import { Tensor } from './tensor';
+import { typedArrayName } from './typedarray';
 
 /** Element types this reader returns ('<f8' files are read as float32). */
 export type NpyDType = 'float32' | 'float16' | 'uint8' | 'int32';
@@ -50,6 +51,13 @@ function npyError(source: string, expected: string, received: string): Error {
 
 type PyValue = string | boolean | number | PyValue[] | { [key: string]: PyValue };
 
+/**
+ * Deepest nesting of ( [ { the parser follows: NumPy writes 2 levels (the dict, the shape tuple),
+ * structured dtypes a few more; a hostile header nested thousands deep fails here instead of
+ * overflowing the stack of the recursive descent.
+ */
+const MAX_HEADER_DEPTH = 64;
+
 function parseHeader(text: string, source: string): { [key: string]: PyValue } {
   let pos = 0;
   const fail = (what: string): never => {
@@ -58,7 +66,7 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
   const skipSpace = () => {
     while (pos < text.length && /\s/.test(text[pos])) pos++;
   };
-  const value = (): PyValue => {
+  const value = (depth: number): PyValue => {
     skipSpace();
     const c = text[pos];
     if (c === "'" || c === '"') {
@@ -68,21 +76,22 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
       pos = end + 1;
       return s;
     }
-    if (c === '(' || c === '[') return sequence(c === '(' ? ')' : ']');
-    if (c === '{') return dict();
+    if ((c === '(' || c === '[' || c === '{') && depth >= MAX_HEADER_DEPTH) fail(`nesting deeper than ${MAX_HEADER_DEPTH} levels`);
+    if (c === '(' || c === '[') return sequence(c === '(' ? ')' : ']', depth + 1);
+    if (c === '{') return dict(depth + 1);
     const word = /^(True|False|-?\d+L?)/.exec(text.slice(pos));
     if (!word) return fail('an unexpected token');
     pos += word[0].length;
     if (word[0] === 'True' || word[0] === 'False') return word[0] === 'True';
     return Number(word[0].replace('L', '')); // 3L: Python 2 longs in old files
   };
-  const sequence = (close: string): PyValue[] => {
+  const sequence = (close: string, depth: number): PyValue[] => {
     pos++;
     const items: PyValue[] = [];
     for (;;) {
       skipSpace();
       if (text[pos] === close) break;
-      items.push(value());
+      items.push(value(depth));
       skipSpace();
       if (text[pos] === ',') pos++;
       else if (text[pos] !== close) fail(`',' or '${close}'`);
@@ -90,18 +99,18 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
     pos++;
     return items;
   };
-  const dict = (): { [key: string]: PyValue } => {
+  const dict = (depth: number): { [key: string]: PyValue } => {
     pos++;
     const out: { [key: string]: PyValue } = {};
     for (;;) {
       skipSpace();
       if (text[pos] === '}') break;
-      const key = value();
+      const key = value(depth);
       if (typeof key !== 'string') fail('a string key');
       skipSpace();
       if (text[pos] !== ':') fail("':'");
       pos++;
-      out[key as string] = value();
+      out[key as string] = value(depth);
       skipSpace();
       if (text[pos] === ',') pos++;
       else if (text[pos] !== '}') fail("',' or '}'");
@@ -111,7 +120,7 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
   };
   skipSpace();
   if (text[pos] !== '{') fail("'{'");
-  const header = dict();
+  const header = dict(1);
   skipSpace();
   if (pos !== text.length) fail('trailing characters');
   return header;
@@ -129,7 +138,7 @@ function shapeText(shape: readonly number[]): string {
  * always copied into a fresh (aligned) buffer, so it never aliases `bytes`.
  */
 export function readNpy(bytes: Uint8Array, source = 'the .npy data'): NpyArray {
-  if (!(bytes instanceof Uint8Array)) throw npyError(source, 'the bytes of a .npy file (a Uint8Array or Buffer)', describe(bytes));
+  if (typedArrayName(bytes) !== 'Uint8Array') throw npyError(source, 'the bytes of a .npy file (a Uint8Array or Buffer)', describe(bytes));
   if (bytes.length < MAGIC.length || MAGIC.some((b, i) => bytes[i] !== b)) {
     const head = Array.from(bytes.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw npyError(source, 'a .npy file (magic bytes 93 4e 55 4d 50 59)', bytes.length < 6 ? `${bytes.length} bytes` : head);
@@ -185,18 +194,32 @@ export function readNpy(bytes: Uint8Array, source = 'the .npy data'): NpyArray {
 
 /** Reads a .npy file from disk. */
 export function loadNpy(path: string): NpyArray {
+  checkPath(path);
   return readNpy(fs.readFileSync(path), path);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Write
 
+function checkPath(path: unknown): void {
+  if (typeof path !== 'string') throw typeError('path', 'a file path (a string)', path);
+}
+
+/** A shape: an array of non-negative safe integers (holes in a sparse array are not). */
+function checkShape(shape: unknown, param: string): number[] {
+  const what = 'an array of non-negative integers';
+  if (!Array.isArray(shape)) throw typeError(param, what, shape);
+  for (let i = 0; i < shape.length; i++) if (!Number.isSafeInteger(shape[i]) || shape[i] < 0) throw typeError(param, what, shape);
+  return shape;
+}
+
 function dtypeOfData(data: unknown, dtype: NpyDType | undefined): NpyDType {
   let implied: NpyDType;
-  if (data instanceof Float32Array) implied = 'float32';
-  else if (data instanceof Uint8Array) implied = 'uint8';
-  else if (data instanceof Int32Array) implied = 'int32';
-  else if (data instanceof Uint16Array) implied = 'float16'; // raw fp16 bits: the caller must say so
+  const kind = typedArrayName(data); // a Proxy or a look-alike is none of these
+  if (kind === 'Float32Array') implied = 'float32';
+  else if (kind === 'Uint8Array') implied = 'uint8';
+  else if (kind === 'Int32Array') implied = 'int32';
+  else if (kind === 'Uint16Array') implied = 'float16'; // raw fp16 bits: the caller must say so
   else throw new TypeError(`Expected a Float32Array, Uint16Array (fp16 bits), Uint8Array or Int32Array for data but received ${describe(data)}`);
   if (implied === 'float16' ? dtype !== 'float16' : dtype !== undefined && dtype !== implied)
     throw new TypeError(`Expected dtype '${implied}'${implied === 'float16' ? '' : ' (or none)'} for ${describe(data)} data but received ${describe(dtype)}`);
@@ -209,8 +232,7 @@ function dtypeOfData(data: unknown, dtype: NpyDType | undefined): NpyDType {
  */
 export function writeNpy(shape: readonly number[], data: NpyData, dtype?: NpyDType): Buffer {
   const type = dtypeOfData(data, dtype);
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0))
-    throw new TypeError(`Expected an array of non-negative integers for shape but received ${describe(shape)}`);
+  checkShape(shape, 'shape');
   const count = shape.reduce((a: number, b: number) => a * b, 1);
   if (count !== data.length)
     throw new RangeError(`Expected ${count} elements for shape [${shape.join(', ')}] but received ${describe(data)}`);
@@ -235,6 +257,7 @@ export function writeNpy(shape: readonly number[], data: NpyData, dtype?: NpyDTy
 
 /** Writes a .npy file to disk. */
 export function saveNpy(path: string, shape: readonly number[], data: NpyData, dtype?: NpyDType): void {
+  checkPath(path);
   fs.writeFileSync(path, writeNpy(shape, data, dtype));
 }
 
@@ -243,13 +266,23 @@ export function saveNpy(path: string, shape: readonly number[], data: NpyData, d
 
 /** A float32 or float16 array as a host Tensor (no copy). `source` names it in errors. */
 export function npyToTensor(array: NpyArray, source = 'the .npy array'): Tensor {
+  if (typeof array !== 'object' || array === null) throw typeError('array', 'a .npy array { dtype, shape, data } (see readNpy())', array);
   if (array.dtype !== 'float32' && array.dtype !== 'float16')
-    throw npyError(source, "a float array ('<f4', '<f2' or '<f8')", `'${array.descr}'`);
-  return { type: array.dtype, dims: [...array.shape], data: array.data as Float32Array | Uint16Array };
+    throw npyError(source, "a float array ('<f4', '<f2' or '<f8')", `'${array.descr ?? array.dtype}'`);
+  const shape = checkShape(array.shape, 'array.shape');
+  const storage = array.dtype === 'float32' ? 'Float32Array' : 'Uint16Array';
+  if (typedArrayName(array.data) !== storage) throw typeError('array.data', `a ${storage} for dtype '${array.dtype}'`, array.data);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (array.data.length !== count)
+    throw rangeError('array.data', `${count} elements for shape ${shapeText(shape)}`, `${array.data.length} elements`);
+  return { type: array.dtype, dims: [...shape], data: array.data as Float32Array | Uint16Array };
 }
 
 /** A float32 or float16 tensor as a .npy file. NumPy has no bfloat16: cast such tensors first. */
 export function tensorToNpy(t: Tensor): Buffer {
+  if (typeof t !== 'object' || t === null) throw typeError('tensor', 'a tensor { type, dims, data } (see tensor())', t);
+  if (t.type !== 'float32' && t.type !== 'float16' && t.type !== 'bfloat16')
+    throw typeError('tensor.type', "'float32', 'float16' or 'bfloat16'", t.type);
   if (t.type === 'bfloat16')
     throw new TypeError("Expected a float32 or float16 tensor for .npy (NumPy has no bfloat16; cast(t, 'float32') first) but received 'bfloat16'");
   return writeNpy(t.dims, t.data, t.type);

@@ -5,10 +5,11 @@
 // so each 64-token block is one 8x8 spatial tile of one frame.
 import { BlockMask } from './mask';
 import { native } from './native';
-import { TILE_SIDE, TokenGrid, numel } from './shapes';
+import { MAX_DIM, TILE_SIDE, TokenGrid, numel } from './shapes';
 import { Tensor } from './tensor';
-import { describe, rangeError, typeError } from './errors';
-import { checkTensor, checkTokenGrid, checkWindow } from './validate';
+import { describe, limitText, rangeError, typeErrorWorded } from './errors';
+import { allocate } from './typedarray';
+import { checkOptions, checkTensor, checkTokenGrid, checkWindow } from './validate';
 
 /**
  * The tile order of a token grid as a gather index: `order[i]` is the raster index of the token
@@ -16,7 +17,10 @@ import { checkTensor, checkTokenGrid, checkWindow } from './validate';
  */
 export function tileOrder(grid: TokenGrid): Int32Array {
   const [T, Ht, Wt] = checkTokenGrid(grid);
-  const order = new Int32Array(T * Ht * Wt);
+  const tokens = T * Ht * Wt;
+  // raster indices are int32: at most MAX_DIM tokens, as for any sequence
+  if (tokens > MAX_DIM) throw rangeError('grid', `a token grid of at most ${limitText(MAX_DIM)} tokens`, `${describe(grid)} = ${tokens} tokens`);
+  const order = allocate(Int32Array, tokens, 'grid', describe(grid));
   const tilesPerRow = Wt / TILE_SIDE;
   for (let t = 0; t < T; t++)
     for (let y = 0; y < Ht; y++)
@@ -33,13 +37,14 @@ export interface TileOptions {
   axis?: number;
 }
 
-function permuteTokens(x: Tensor, grid: TokenGrid, options: TileOptions, toTileOrder: boolean): Tensor {
+function permuteTokens(x: Tensor, grid: TokenGrid, options: unknown, toTileOrder: boolean): Tensor {
   const t = checkTensor(x, 'x');
-  if (!('data' in t)) throw typeError('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
+  if (!('data' in t)) throw typeErrorWorded('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
   const tokens = numel(checkTokenGrid(grid));
-  const axis = options.axis ?? t.dims.length - 2;
+  const opts = checkOptions<TileOptions>(options);
+  const axis = opts.axis ?? t.dims.length - 2;
   if (!Number.isInteger(axis) || axis < 0 || axis >= t.dims.length)
-    throw rangeError('axis', `a token axis in [0, ${t.dims.length - 1}]`, describe(options.axis));
+    throw rangeError('axis', `a token axis in [0, ${t.dims.length - 1}]`, describe(opts.axis));
   if (t.dims[axis] !== tokens)
     throw rangeError('x.dims', `${tokens} tokens (grid ${describe(grid)}) on axis ${axis}`, `[${t.dims.join(', ')}]`);
   const order = tileOrder(grid);
@@ -61,12 +66,12 @@ function permuteTokens(x: Tensor, grid: TokenGrid, options: TileOptions, toTileO
 }
 
 /** Reorders the token axis from raster to tile order (a new tensor). */
-export function toTiles(x: Tensor, grid: TokenGrid, options: TileOptions = {}): Tensor {
+export function toTiles(x: Tensor, grid: TokenGrid, options?: TileOptions): Tensor {
   return permuteTokens(x, grid, options, true);
 }
 
 /** Reorders the token axis from tile order back to raster order (a new tensor). */
-export function fromTiles(x: Tensor, grid: TokenGrid, options: TileOptions = {}): Tensor {
+export function fromTiles(x: Tensor, grid: TokenGrid, options?: TileOptions): Tensor {
   return permuteTokens(x, grid, options, false);
 }
 
@@ -78,9 +83,10 @@ export function fromTiles(x: Tensor, grid: TokenGrid, options: TileOptions = {})
 export function staMask(grid: TokenGrid, window: readonly [number, number, number]): BlockMask {
   const g = checkTokenGrid(grid);
   const w = checkWindow(window, 'window');
+  const nb = g[0] * (g[1] / TILE_SIDE) * (g[2] / TILE_SIDE);
+  // the dense nb x nb mask is one typed array; checked before the grid is narrowed to int32
+  const dense = allocate(Uint8Array, nb * nb, 'grid', `${describe(grid)} (${nb} blocks, a ${nb} x ${nb} mask)`);
   const blockGrid = Int32Array.of(g[0], g[1] / TILE_SIDE, g[2] / TILE_SIDE);
-  const nb = blockGrid[0] * blockGrid[1] * blockGrid[2];
-  const dense = new Uint8Array(nb * nb);
   native.staMask({ grid: blockGrid, window: Int32Array.from(w), out: dense });
   return BlockMask.fromDense(dense, [1, 1, nb, nb]);
 }

@@ -1,13 +1,16 @@
 // Argument checks that run before any native code. Wrong kinds -> TypeError; wrong shapes,
 // lengths or ranges -> RangeError; every message: Expected <what> for <param> but received <value>.
 import { DType } from './dtype';
-import { DeviceTensor, isDeviceTensor } from './device';
-import { describe, rangeError, typeError } from './errors';
+import { DeviceTensor, checkDeviceTensor, isDeviceTensor } from './device';
+import { describe, limitText, rangeError, typeError } from './errors';
 import {
-  BLOCK_SIZE, BlockGrid, MASK_METHODS, MAX_DIM, MAX_HEAD_DIM, MIN_HEAD_DIM, MaskMethod, StaWindow, TILE_SIDE,
-  TokenGrid, numel,
+  BLOCK_SIZE, BlockGrid, MASK_METHODS, MAX_DIM, MAX_HEAD_DIM, MAX_SCALE, MAX_WINDOW, MIN_HEAD_DIM, MaskMethod, StaWindow,
+  TILE_SIDE, TokenGrid, numel,
 } from './shapes';
-import { Tensor, checkDims, isHostTensor } from './tensor';
+import { Tensor, checkHostTensor } from './tensor';
+import { typedArrayName } from './typedarray';
+
+export { checkOptions } from './options';
 
 export type AnyTensor = Tensor | DeviceTensor;
 
@@ -17,24 +20,14 @@ function dimsText(dims: readonly number[]): string {
 
 /** A host tensor whose data matches its dims and type, or a live device tensor. */
 export function checkTensor(x: unknown, param: string): AnyTensor {
-  if (isDeviceTensor(x)) {
-    if (x.disposed) throw typeError(param, 'a live device tensor', 'a disposed device tensor');
-    return x;
-  }
-  if (!isHostTensor(x)) throw typeError(param, 'a tensor { type, dims, data } (see tensor())', x);
-  checkDims(x.dims, `${param}.dims`);
-  const expectedArray = x.type === 'float32' ? Float32Array : Uint16Array;
-  if (!(x.data instanceof expectedArray))
-    throw typeError(`${param}.data`, `a ${expectedArray.name} for type '${x.type}'`, x.data);
-  if (x.data.length !== numel(x.dims))
-    throw rangeError(`${param}.data`, `${numel(x.dims)} elements for dims ${dimsText(x.dims)}`, `${x.data.length} elements`);
-  return x;
+  if (isDeviceTensor(x)) return checkDeviceTensor(x, param);
+  return checkHostTensor(x, param);
 }
 
 /** A token count: a positive multiple of the block size. */
 export function checkSeq(s: number, param: string): number {
   if (s % BLOCK_SIZE !== 0 || s > MAX_DIM)
-    throw rangeError(param, `a sequence length that is a multiple of ${BLOCK_SIZE} (at most 2^31)`, String(s));
+    throw rangeError(param, `a sequence length that is a multiple of ${BLOCK_SIZE} (at most ${limitText(MAX_DIM)})`, String(s));
   return s;
 }
 
@@ -48,7 +41,7 @@ export function checkHeadDim(d: number, param: string): number {
 export function check4d(x: unknown, param: string): AnyTensor & { dims: readonly [number, number, number, number] } {
   const t = checkTensor(x, param);
   if (t.dims.length !== 4) throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
-  for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, 'batch and heads of at most 2^31', dimsText(t.dims));
+  for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, `batch and heads of at most ${limitText(MAX_DIM)}`, dimsText(t.dims));
   checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
   checkHeadDim(t.dims[3], `${param}.dims[3] (head dim)`);
   return t as AnyTensor & { dims: readonly [number, number, number, number] };
@@ -98,26 +91,29 @@ export function checkMethod(method: unknown): MaskMethod {
   return method as MaskMethod;
 }
 
+/** A softmax scale in (0, MAX_SCALE]: larger ones overflow the fp32 logits into all-NaN outputs. */
 export function checkScale(scale: unknown): number {
-  if (typeof scale !== 'number') throw typeError('scale', 'a finite positive number', scale);
-  if (!(Number.isFinite(scale) && scale > 0)) throw rangeError('scale', 'a finite positive number', describe(scale));
+  const what = `a number in (0, ${limitText(MAX_SCALE)}]`;
+  if (typeof scale !== 'number') throw typeError('scale', what, scale);
+  if (!(scale > 0 && scale <= MAX_SCALE)) throw rangeError('scale', what, describe(scale));
   return scale;
 }
 
-function checkTriple(x: unknown, param: string, what: string): [number, number, number] {
-  if (!Array.isArray(x) && !(x instanceof Int32Array)) throw typeError(param, what, x);
+/** Three integers in [1, max]. */
+function checkTriple(x: unknown, param: string, what: string, max: number): [number, number, number] {
+  if (!Array.isArray(x) && typedArrayName(x) !== 'Int32Array') throw typeError(param, what, x);
   const a = Array.from(x as ArrayLike<unknown>);
   if (a.length !== 3) throw rangeError(param, what, describe(x));
   for (const n of a) {
     if (typeof n !== 'number' || !Number.isInteger(n)) throw typeError(param, what, x);
-    if (n < 1 || n > MAX_DIM) throw rangeError(param, what, describe(x));
+    if (n < 1 || n > max) throw rangeError(param, what, describe(x));
   }
   return a as [number, number, number];
 }
 
 /** Token grid (T, Ht, Wt) with Ht and Wt multiples of 8; returns it as given. */
 export function checkTokenGrid(grid: unknown, param = 'grid'): TokenGrid {
-  const g = checkTriple(grid, param, '3 positive integers [frames, tokenRows, tokenCols]');
+  const g = checkTriple(grid, param, `3 positive integers [frames, tokenRows, tokenCols] of at most ${limitText(MAX_DIM)}`, MAX_DIM);
   if (g[1] % TILE_SIDE !== 0 || g[2] % TILE_SIDE !== 0)
     throw rangeError(param, `token rows and cols divisible by ${TILE_SIDE} (crop the video so they are)`, describe(grid));
   return g;
@@ -131,24 +127,18 @@ export function blockGridFor(grid: unknown, seq: number, param = 'grid'): BlockG
 }
 
 export function checkWindow(window: unknown, param = 'sta'): StaWindow {
-  return checkTriple(window, param, '3 positive window sizes in blocks [frames, blockRows, blockCols]');
+  // at most int32's largest value: the native layer reads windows as int32
+  return checkTriple(window, param, `3 positive window sizes in blocks [frames, blockRows, blockCols] of at most ${limitText(MAX_WINDOW)}`, MAX_WINDOW);
 }
 
 /** Frame boundaries [0, f1, ..., T] rising strictly. */
 export function checkFrames(frames: unknown, frameCount: number, param = 'frames'): number[] {
   const what = `frame boundaries rising strictly from 0 to ${frameCount}, e.g. [0, ${Math.max(1, frameCount >> 1)}, ${frameCount}]`;
-  if (!Array.isArray(frames) && !(frames instanceof Int32Array)) throw typeError(param, what, frames);
+  if (!Array.isArray(frames) && typedArrayName(frames) !== 'Int32Array') throw typeError(param, what, frames);
   const f = Array.from(frames as ArrayLike<unknown>);
   if (f.some((x) => typeof x !== 'number' || !Number.isInteger(x))) throw typeError(param, what, frames);
   const n = f as number[];
   const ok = n.length >= 2 && n[0] === 0 && n[n.length - 1] === frameCount && n.every((x, i) => i === 0 || x > n[i - 1]);
   if (!ok) throw rangeError(param, what, describe(frames));
   return n;
-}
-
-/** Options objects must be plain objects (or undefined). */
-export function checkOptions<T extends object>(options: unknown, param = 'options'): Partial<T> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw typeError(param, 'an options object', options);
-  return options as Partial<T>;
 }

@@ -1,7 +1,8 @@
 // The `nabla` CLI, run as users run it (node dist/cli/nabla.js on .npy files in a temp dir):
 // its masks and outputs equal the library's on the same inputs and the float64 reference
 // (test/reference.ts); every mistake exits non-zero with one line on stderr. CPU backend only.
-import { Run, expectOneLine, runCli, runCliOk } from './cli-runner';
+import { CLI, Run, expectOneLine, runCli, runCliOk } from './cli-runner';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -350,7 +351,10 @@ describe('mistakes exit non-zero with one line on stderr', () => {
     ['frames that do not end at T', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--frames', '0,1,3'], /^Expected frame boundaries .* for frames/],
     ['a mask of the wrong dims', () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskBad, '--out', out('o')], /^Expected \[1, 2, 8, 8\] .* for mask\.dims but received \[1, 2, 4, 8\]$/],
     ['a float mask file', () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', q, '--out', out('o')], /^Expected a uint8 mask \[B, H, nq, nk\] for .* but received '<f4' \[1, 2, 512, 16\]$/],
-    ['an output directory that does not exist', () => ['mask', '--q', q, '--k', k, '--out', path.join(dir, 'no', 'm.npy')], /^ENOENT/],
+    ['an output directory that does not exist', () => ['mask', '--q', q, '--k', k, '--out', path.join(dir, 'no', 'm.npy')],
+      /^Expected a file in an existing directory for --out but received '.*m\.npy' \(no directory .*no\)$/],
+    ['--scale 1e39 (every output would be NaN)', () => ['attend', '--q', q, '--k', k, '--v', v, '--scale', '1e39', '--out', out('o')],
+      /^Expected a number in \(0, 65536\] for scale but received 1e\+39$/],
   ];
 
   test.each(usage)('usage error (exit 2): %s', (_name, args, message) => {
@@ -371,5 +375,108 @@ describe('mistakes exit non-zero with one line on stderr', () => {
     const r = runCli(dir, ['mask', '--q', missing(), '--k', k, '--out', out('m')], { NABLA_DEBUG: '1' });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^nabla: ENOENT.*\n.*Error: ENOENT[^]*\n\s+at /);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('outputs are all or nothing', () => {
+  let inputs: { q: string; k: string; v: string };
+  beforeAll(() => {
+    const c = qkCase(1, 2, [2, 16, 16], 16, 70);
+    inputs = { q: save(c.q, 'q'), k: save(c.k, 'k'), v: save(c.k, 'v') };
+  });
+
+  /** A fresh directory for a run's outputs, so "nothing left" can be checked by listing it. */
+  function outDir(): string {
+    return fs.mkdtempSync(path.join(dir, 'outputs-'));
+  }
+
+  const attendArgs = () => ['attend', '--q', inputs.q, '--k', inputs.k, '--v', inputs.v, '--backend', 'cpu'];
+  const maskArgs = () => ['mask', '--q', inputs.q, '--k', inputs.k, '--backend', 'cpu'];
+
+  test('a write that fails midway (file size limit: EFBIG) leaves neither a truncated file nor the other output', () => {
+    const d = outDir();
+    // 8 KiB per file: the 32 KiB attention output fails partway, the mask would fit
+    const r = spawnSync('bash', ['-c', 'ulimit -f 8 && exec "$0" "$@"', process.execPath, CLI, ...attendArgs(),
+      '--mask-out', path.join(d, 'm.npy'), '--out', path.join(d, 'o.npy')], { encoding: 'utf8' });
+    expectOneLine({ code: r.status, stdout: r.stdout, stderr: r.stderr }, 1, /^EFBIG: file too large, write$/);
+    expect(fs.readdirSync(d)).toEqual([]);
+  });
+
+  test('a later output that fails (mask --png past the size limit) takes the mask file already written with it', () => {
+    const d = outDir();
+    const c = qkCase(1, 4, [2, 32, 32], 8, 71); // a 4 KiB mask file, pictures of about 100 KiB
+    const [qf, kf] = [save(c.q, 'q'), save(c.k, 'k')];
+    const args = ['mask', '--q', qf, '--k', kf, '--backend', 'cpu', '--threshold', '0.5', '--out', path.join(d, 'm.npy'), '--png', path.join(d, 'p.png')];
+    const r = spawnSync('bash', ['-c', 'ulimit -f 8 && exec "$0" "$@"', process.execPath, CLI, ...args], { encoding: 'utf8' });
+    expectOneLine({ code: r.status, stdout: r.stdout, stderr: r.stderr }, 1, /^EFBIG: file too large, write$/);
+    expect(fs.readdirSync(d)).toEqual([]);
+    // without the limit the same run writes all three files, the mask small enough for it
+    ok(...args);
+    expect(fs.readdirSync(d).sort()).toEqual(['m.npy', 'p-map.png', 'p.png']);
+    expect(fs.statSync(path.join(d, 'm.npy')).size).toBeLessThan(8192);
+    expect(fs.statSync(path.join(d, 'p.png')).size).toBeGreaterThan(8192);
+  });
+
+  test('attend --mask-out into a missing directory: refused before any work, no --out file', () => {
+    const d = outDir();
+    const r = nabla(...attendArgs(), '--out', path.join(d, 'o.npy'), '--mask-out', path.join(d, 'gone', 'm.npy'));
+    expectOneLine(r, 1, /^Expected a file in an existing directory for --mask-out but received '.*m\.npy' \(no directory .*gone\)$/);
+    expect(fs.readdirSync(d)).toEqual([]);
+  });
+
+  test('mask --png into a missing directory: refused before any work, no mask file', () => {
+    const d = outDir();
+    const r = nabla(...maskArgs(), '--out', path.join(d, 'm.npy'), '--png', path.join(d, 'gone', 'm.png'));
+    expectOneLine(r, 1, /^Expected a file in an existing directory for --png but received '.*m\.png' \(no directory .*gone\)$/);
+    expect(fs.readdirSync(d)).toEqual([]);
+  });
+
+  test('an output that names an input, directly, through a link or a hard link, is refused and the input kept', () => {
+    const d = outDir();
+    const before = fs.readFileSync(inputs.q);
+    const link = path.join(d, 'q-link.npy');
+    const hard = path.join(d, 'q-hard.npy');
+    fs.symlinkSync(inputs.q, link);
+    fs.linkSync(inputs.q, hard);
+    for (const target of [inputs.q, link, hard]) {
+      const r = nabla(...attendArgs(), '--out', target);
+      expectOneLine(r, 1, /^Expected an output file that is not an input for --out but received '.*' \(the --q file .*q-\d+\.npy\)$/);
+    }
+    expectOneLine(nabla(...maskArgs(), '--out', path.join(d, 'm.npy'), '--png', inputs.k), 1, /for --png but received .* \(the --k file /);
+    const viaLink = nabla('attend', '--q', link, '--k', inputs.k, '--v', inputs.v, '--backend', 'cpu', '--out', path.join(d, 'o.npy'), '--mask-out', inputs.q);
+    expectOneLine(viaLink, 1, /for --mask-out but received .* \(the --q file .*q-link\.npy\)$/);
+    expect(fs.readFileSync(inputs.q).equals(before)).toBe(true);
+    expect(fs.readdirSync(d).sort()).toEqual(['q-hard.npy', 'q-link.npy']);
+  });
+
+  test('two outputs naming one file are refused', () => {
+    const d = outDir();
+    const o = path.join(d, 'o.npy');
+    expectOneLine(nabla(...attendArgs(), '--out', o, '--mask-out', path.join(d, '.', 'o.npy')), 1,
+      /^Expected a file other than the --out output for --mask-out but received /);
+    expectOneLine(nabla(...maskArgs(), '--out', path.join(d, 'p-map.png'), '--png', path.join(d, 'p.png')), 1,
+      /^Expected a file other than the --out output for --png but received '.*p-map\.png'$/);
+    expect(fs.readdirSync(d)).toEqual([]);
+  });
+
+  test('a failure found after the inputs are read (a bad mask value) leaves nothing', () => {
+    const d = outDir();
+    const r = nabla(...attendArgs(), '--threshold', '2', '--out', path.join(d, 'o.npy'), '--mask-out', path.join(d, 'm.npy'));
+    expectOneLine(r, 1, /for threshold but received 2$/);
+    expect(fs.readdirSync(d)).toEqual([]);
+  });
+
+  test('a successful run replaces an existing output, keeps a link to it a link, and leaves no temporary file', () => {
+    const d = outDir();
+    const real = path.join(d, 'real.npy');
+    fs.writeFileSync(real, 'old');
+    fs.symlinkSync(real, path.join(d, 'o.npy'));
+    ok(...attendArgs(), '--out', path.join(d, 'o.npy'), '--mask-out', path.join(d, 'm.npy'));
+    expect(fs.readdirSync(d).sort()).toEqual(['m.npy', 'o.npy', 'real.npy']);
+    expect(fs.lstatSync(path.join(d, 'o.npy')).isSymbolicLink()).toBe(true);
+    expect(loadNpy(real).shape).toEqual([1, 2, 512, 16]);
+    expect(loadNpy(path.join(d, 'm.npy')).shape).toEqual([1, 2, 8, 8]);
   });
 });

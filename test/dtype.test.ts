@@ -1,5 +1,5 @@
 // fp16 / bf16 conversion: known bit patterns, rounding, and agreement with the native side.
-import { blockPoolSync, bfloat16ToFloat, float16ToFloat, floatToBfloat16, floatToFloat16, tensor } from '../lib';
+import { blockPoolSync, bfloat16ToFloat, float16ToFloat, floatToBfloat16, floatToFloat16, fromFloat32, tensor, toFloat32 } from '../lib';
 import { CPU } from './helpers';
 
 describe('float16', () => {
@@ -39,5 +39,28 @@ describe('native decoding agrees', () => {
       const decoded = type === 'float16' ? float16ToFloat(bits) : bfloat16ToFloat(bits);
       expect(blockPoolSync(x, CPU).data[0]).toBe(Math.fround(decoded));
     }
+  });
+});
+
+describe('toFloat32 / fromFloat32 arguments', () => {
+  const expectForm = (fn: () => unknown, message: RegExp) => {
+    expect(fn).toThrow(TypeError);
+    expect(fn).toThrow(message);
+  };
+
+  test('an unknown type is refused instead of being read as bfloat16 or float16', () => {
+    for (const type of ['float64', 'int8', 3, undefined])
+      expectForm(() => toFloat32(Uint16Array.of(0x3c00), type as never), /^Expected 'float32', 'float16' or 'bfloat16' for type but received /);
+    for (const type of ['float64', 'int8', 3, undefined])
+      expectForm(() => fromFloat32([1], type as never), /^Expected 'float32', 'float16' or 'bfloat16' for type but received /);
+  });
+
+  test('data of the wrong kind for the type, or not numbers, is refused', () => {
+    expectForm(() => toFloat32(Float32Array.of(1) as never, 'float16'), /^Expected a Uint16Array for type 'float16' for data but received Float32Array\(1\)$/);
+    expectForm(() => toFloat32(Uint16Array.of(1) as never, 'float32'), /^Expected a Float32Array for type 'float32' for data but received Uint16Array\(1\)$/);
+    expectForm(() => toFloat32(new Proxy(Uint16Array.of(1), {}), 'float16'), /for data but received an object$/);
+    expectForm(() => fromFloat32([1, 2n] as never, 'float16'), /^Expected a number for values\[1\] but received 2$/);
+    expectForm(() => fromFloat32(new BigInt64Array(2) as never, 'float32'), /for values but received BigInt64Array\(2\)$/);
+    expect(Array.from(toFloat32(fromFloat32([1, -2.5], 'bfloat16'), 'bfloat16'))).toEqual([1, -2.5]);
   });
 });

@@ -65,6 +65,25 @@ describe('writeNpy / readNpy round trip', () => {
     expect(empty.data.length).toBe(0);
   });
 
+  it('pads every header with spaces to the 64-byte boundary and ends it with a newline, also when the dict alone reaches it', () => {
+    // NumPy's rule: magic + version + length field + header is a multiple of 64, and the header
+    // is the dict, spaces, then '\n'. For shape [1]*20 + [123] the dict is 118 bytes: 10 + 118 = 128.
+    const shapes = [[...new Array(20).fill(1), 123], [2, 3], [], ...Array.from({ length: 64 }, (_, n) => [...new Array(n).fill(1), 7])];
+    for (const shape of shapes) {
+      const count = shape.reduce((a, b) => a * b, 1);
+      const file = writeNpy(shape, new Float32Array(count).fill(0.5));
+      const length = file.readUInt16LE(8);
+      const header = file.subarray(10, 10 + length).toString('latin1');
+      const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`}, }`;
+      expect({ shape, aligned: (10 + length) % 64 }).toEqual({ shape, aligned: 0 });
+      expect(header.endsWith('\n')).toBe(true);
+      expect(header.slice(0, dict.length)).toBe(dict);
+      expect(header.slice(dict.length, -1)).toMatch(/^ *$/);
+      expect(readNpy(file).shape).toEqual(shape);
+    }
+    expect(`{'descr': '<f4', 'fortran_order': False, 'shape': (${[...new Array(20).fill(1), 123].join(', ')}), }`.length).toBe(118);
+  });
+
   it('switches to format 2.0 when the header outgrows a 16-bit length', () => {
     const shape = new Array(25000).fill(1); // "1, " x 25000 > 65535 header bytes
     const file = writeNpy(shape, Float32Array.of(7));
@@ -171,6 +190,56 @@ describe('readNpy errors name the file and the problem in one line', () => {
     expect((error as Error & { code: string }).code).toBe('ERR_NABLA_NPY');
   });
 
+  it('a header nested too deep for a recursive parser fails with the file name, not a stack overflow', () => {
+    for (const open of ['[', '(', '{']) {
+      const header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${open.repeat(200000)}`;
+      let error: Error | undefined;
+      try {
+        readNpy(handMade(header, new Uint8Array(0), 2), 'deep.npy');
+      } catch (e) {
+        error = e as Error;
+      }
+      expect(error?.message).toMatch(/^Expected a \.npy header dict \(nesting deeper than 64 levels at offset \d+\) for deep\.npy but received /);
+      expect((error as Error & { code: string }).code).toBe('ERR_NABLA_NPY');
+    }
+    // shallow nesting still parses, and then fails on what it means
+    const nested = handMade("{'descr': '<f4', 'fortran_order': False, 'shape': ((((2,),),),), }", new Uint8Array(8));
+    expect(() => readNpy(nested, 'nested.npy')).toThrow(/a header 'shape' of non-negative integers for nested\.npy/);
+  });
+
+  it('npyToTensor checks the array it is given: kind, data kind and length', () => {
+    const a = readNpy(writeNpy([2, 3], new Float32Array(6)));
+    const expectForm = (fn: () => unknown, kind: typeof TypeError, message: RegExp) => {
+      expect(fn).toThrow(kind);
+      expect(fn).toThrow(message);
+    };
+    expectForm(() => npyToTensor({ ...a, shape: [7] }), RangeError, /^Expected 7 elements for shape \(7,\) for array\.data but received 6 elements$/);
+    expectForm(() => npyToTensor({ ...a, data: new Float64Array(6) as never }), TypeError, /^Expected a Float32Array for dtype 'float32' for array\.data but received Float64Array\(6\)$/);
+    expectForm(() => npyToTensor({ ...a, data: new Proxy(new Float32Array(6), {}) }), TypeError, /for array\.data but received an object$/);
+    expectForm(() => npyToTensor({ ...a, shape: new Array(2) }), TypeError, /^Expected an array of non-negative integers for array\.shape/);
+    expectForm(() => npyToTensor(null as never), TypeError, /^Expected a \.npy array \{ dtype, shape, data \} \(see readNpy\(\)\) for array but received null$/);
+    expect(npyToTensor(a).dims).toEqual([2, 3]);
+  });
+
+  it('writers and readers refuse look-alikes: Proxy data, sparse shapes, paths that are not strings', () => {
+    expect(() => writeNpy([2], new Proxy(Float32Array.of(1, 2), {}))).toThrow(/^Expected a Float32Array, .* for data but received an object$/);
+    expect(() => writeNpy(new Array(3), Float32Array.of(1))).toThrow('Expected an array of non-negative integers for shape but received [, , ]');
+    expect(() => tensorToNpy({ type: 'float32', dims: [2], data: new Proxy(Float32Array.of(1, 2), {}) })).toThrow(TypeError);
+    expect(() => tensorToNpy(null as never)).toThrow(/^Expected a tensor \{ type, dims, data \} \(see tensor\(\)\) for tensor but received null$/);
+    expect(() => tensorToNpy({ type: 'float64', dims: [1], data: Float32Array.of(1) } as never)).toThrow(/for tensor\.type but received 'float64'$/);
+    for (const bad of [undefined, 3, { path: 'a.npy' }]) {
+      expect(() => loadNpy(bad as never)).toThrow(/^Expected a file path \(a string\) for path but received /);
+      expect(() => saveNpy(bad as never, [1], Float32Array.of(1))).toThrow(/^Expected a file path \(a string\) for path but received /);
+    }
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      readNpy(new Proxy(writeNpy([1], Float32Array.of(1)), {}) as never, 'p.npy');
+    } catch (e) {
+      error = e as Error;
+    }
+    expect([error?.code, error?.message]).toEqual(['ERR_NABLA_NPY', 'Expected the bytes of a .npy file (a Uint8Array or Buffer) for p.npy but received an object']);
+  });
+
   it('loadNpy names the path', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'npy-')), 'bad.npy');
     fs.writeFileSync(file, 'not numpy');
@@ -255,6 +324,8 @@ open('f2.bits', 'w').write(' '.join(str(x) for x in a.view('<u2')))
   withNumpy('NumPy reads what writeNpy writes (every dtype, format 2.0 too)', () => {
     for (const { dtype, shape, data } of samples) saveNpy(path.join(dir, `ours-${dtype}.npy`), shape, data, dtype);
     saveNpy(path.join(dir, 'ours-scalar.npy'), [], Float32Array.of(-1.25));
+    // a dict that ends exactly on the 64-byte boundary (10 + 118 = 128): the padding is a full line
+    saveNpy(path.join(dir, 'ours-aligned.npy'), [...new Array(20).fill(1), 123], Float32Array.from({ length: 123 }, (_, i) => i + 0.5));
     // np.load refuses more than 64 dims, so the format 2.0 file goes through NumPy's header reader
     const shape2 = new Array(25000).fill(1);
     saveNpy(path.join(dir, 'ours-v2.npy'), shape2, Float32Array.of(3));
@@ -270,6 +341,8 @@ with open('ours-v2.npy', 'rb') as f:
     version = fmt.read_magic(f)
     shape, fortran, dtype = fmt.read_array_header_2_0(f, max_header_size=10**6)
     out['v2'] = {'version': list(version), 'ndim': len(shape), 'dtype': dtype.str, 'fortran': fortran, 'value': float(np.frombuffer(f.read(), dtype)[0])}
+a = np.load('ours-aligned.npy', allow_pickle=False)
+out['aligned'] = {'shape': list(a.shape), 'values': [float(x) for x in a.ravel()]}
 json.dump(out, open('numpy.json', 'w'))
 `,
       dir,
@@ -283,6 +356,7 @@ json.dump(out, open('numpy.json', 'w'))
       expect(seen[dtype].values).toEqual(want);
     }
     expect(seen.scalar).toEqual({ dtype: '<f4', shape: [], values: [-1.25] });
+    expect(seen.aligned).toEqual({ shape: [...new Array(20).fill(1), 123], values: Array.from({ length: 123 }, (_, i) => i + 0.5) });
     expect(seen.v2).toEqual({ version: [2, 0], ndim: 25000, dtype: '<f4', fortran: false, value: 3 });
   });
 });

@@ -2,7 +2,8 @@
 // was received, in TS and again at the native boundary; nothing crashes or corrupts later calls.
 import {
   attentionSync, blockPoolSync, blockSparseAttentionSync, BlockMask, nablaMask, nablaMaskSync, tensor, backends,
-  toDevice, toDeviceSync, nablaAttentionSync,
+  toDevice, toDeviceSync, nablaAttentionSync, cast, zeros, toTiles, fromTiles, tileOrder, staMask, DeviceTensor,
+  toFloat32Array,
 } from '../lib';
 import { native } from '../lib/native';
 import { CPU, qkCase } from './helpers';
@@ -60,7 +61,10 @@ describe('mask and pool arguments', () => {
     expectError(() => nablaMaskSync(q, k, { grid: [4, 8, 16], sta: [3, 3, 3], ...CPU }), RangeError, /256 tokens .* for grid but received \[4, 8, 16\] = 512 tokens/);
     expectError(() => nablaMaskSync(q, k, { grid, sta: [3, 0, 3], ...CPU }), RangeError, /sta/);
     expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 3], ...CPU }), RangeError, /from 0 to 2.* for frames but received \[0, 3\]/);
-    expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 1, 1, 2], ...CPU }), RangeError, /frames/);
+    expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 1, 1, 2], ...CPU }), RangeError,
+      /^Expected frame boundaries rising strictly from 0 to 2, e\.g\. \[0, 1, 2\] for frames but received \[0, 1, 1, 2\]$/);
+    expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 2, 1, 2], ...CPU }), RangeError,
+      /^Expected frame boundaries rising strictly from 0 to 2, e\.g\. \[0, 1, 2\] for frames but received \[0, 2, 1, 2\]$/);
     expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 0.5, 2], ...CPU }), TypeError, /frames/);
     expectError(() => nablaMaskSync(q, k, { backend: 'gpu' as never }), RangeError, /for backend but received 'gpu'/);
     expectError(() => nablaMaskSync(q, k, { backend: 5 as never }), TypeError, /for backend but received 5/);
@@ -82,6 +86,11 @@ describe('mask and pool arguments', () => {
     expect(() => toDeviceSync({} as never)).toThrow(TypeError);
   });
 
+  test('device upload options are checked before placement: the same TypeError with or without CUDA', async () => {
+    expectError(() => toDeviceSync(q, null as never), TypeError, /^Expected an options object for options but received null$/);
+    await expect(toDevice(q, 'cuda' as never)).rejects.toThrow(/^Expected an options object for options but received 'cuda'$/);
+  });
+
   test('async forms reject (or throw) with the same errors', async () => {
     await expect(async () => nablaMask(q, k, { threshold: 2, ...CPU })).rejects.toThrow(RangeError);
   });
@@ -97,6 +106,101 @@ describe('attention arguments', () => {
     expectError(() => attentionSync(q, k, v, { scale: Infinity, ...CPU }), RangeError, /scale/);
     expectError(() => attentionSync(q, k, v, { kernel: 'turbo' as never, ...CPU }), RangeError, /for kernel but received 'turbo'/);
     expectError(() => nablaAttentionSync(q, k, v, { scale: 0, ...CPU }), RangeError, /for scale but received 0/);
+  });
+
+  test('scales whose logits overflow fp32 are refused (they made every output NaN); the largest is accepted', () => {
+    for (const scale of [3e38, 1e39, Number.MAX_VALUE, 65536.5])
+      expectError(() => attentionSync(q, k, v, { scale, ...CPU }), RangeError, /^Expected a number in \(0, 65536\] for scale but received /);
+    expectError(() => nablaAttentionSync(q, k, v, { scale: 1e39, ...CPU }), RangeError, /for scale but received 1e\+39$/);
+    const small = tensor(Array.from({ length: 2 * 256 * 16 }, (_, i) => ((i * 37) % 11) * 1e-4), [1, 2, 256, 16]);
+    const out = attentionSync(small, small, v, { scale: 65536, ...CPU });
+    expect(Array.from(out.data).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('tensor data that is not what it claims', () => {
+  const dims = [1, 2, 256, 16];
+  const n = 2 * 256 * 16;
+  const detached = () => {
+    const data = new Float32Array(n);
+    structuredClone(data.buffer, { transfer: [data.buffer] });
+    return data;
+  };
+
+  test('cast() checks the kind and the length of the data, and detached buffers', () => {
+    const halfBits = { type: 'float32', dims: [4], data: Uint16Array.of(1, 2, 3, 4) };
+    expectError(() => cast(halfBits as never, 'float16'), TypeError, /^Expected a Float32Array for type 'float32' for tensor\.data but received Uint16Array\(4\)$/);
+    expectError(() => cast({ type: 'bfloat16', dims: [4], data: Float32Array.of(1, 2, 3, 4) } as never, 'float32'), TypeError, /Uint16Array for type 'bfloat16' for tensor\.data/);
+    expectError(() => cast({ type: 'float32', dims: [2, 3], data: new Float32Array(4) } as never, 'float16'), RangeError, /^Expected 6 elements for dims \[2, 3\] for tensor\.data but received 4 elements$/);
+    expectError(() => cast({ type: 'float32', dims: [n], data: detached() } as never, 'float16'), TypeError, /for tensor\.data but received a detached Float32Array$/);
+    expectError(() => toFloat32Array(halfBits as never), TypeError, /for tensor\.data/);
+    expect(Array.from(cast(tensor(Float32Array.of(1, 2.5), [2]), 'bfloat16').data)).toEqual([0x3f80, 0x4020]);
+  });
+
+  test('a detached input is refused before native code reads it', () => {
+    expectError(() => nablaMaskSync({ type: 'float32', dims, data: detached() } as never, k, CPU), TypeError, /for q\.data but received a detached Float32Array$/);
+    expectError(() => tensor(detached(), [n]), TypeError, /for data but received a detached Float32Array$/);
+  });
+
+  test('Proxy-wrapped data is not a typed array native code can read', () => {
+    const proxied = { type: 'float32', dims, data: new Proxy(new Float32Array(n), {}) };
+    expectError(() => nablaMaskSync(proxied as never, k, CPU), TypeError, /^Expected a Float32Array for type 'float32' for q\.data but received an object$/);
+    expectError(() => attentionSync(q, k, proxied as never, CPU), TypeError, /for v\.data but received an object$/);
+    expectError(() => tensor(new Proxy(new Float32Array(4), {}) as never, [4]), TypeError, /for data but received an object$/);
+  });
+
+  test('BigInt data is refused; plain numbers are required', () => {
+    expectError(() => tensor(new BigInt64Array(4) as never, [4]), TypeError, /BigInt arrays hold no floats\) for data but received BigInt64Array\(4\)$/);
+    expectError(() => tensor(new BigUint64Array(4) as never, [4]), TypeError, /for data but received BigUint64Array\(4\)$/);
+    expectError(() => tensor([1, 2n, 3] as never, [3]), TypeError, /^Expected a number for data\[1\] but received 2$/);
+    expectError(() => tensor([1, 'a', 3] as never, [3]), TypeError, /for data\[1\] but received 'a'$/);
+    expect(Array.from(tensor(Float64Array.of(0.5, 1e40), [2]).data)).toEqual([0.5, Infinity]);
+  });
+
+  test('device tensors that this package did not make are refused', () => {
+    const fake = new (DeviceTensor as unknown as new (...a: unknown[]) => DeviceTensor)('float32', dims, 0, null);
+    expectError(() => nablaMaskSync(fake, k, CPU), TypeError, /^Expected a device buffer made by toDevice\(\) or emptyDevice\(\) for q\.buffer but received null$/);
+    expectError(() => nablaMaskSync(Object.create(DeviceTensor.prototype), k, CPU), TypeError, /for q\.buffer but received undefined$/);
+    const lying = new (DeviceTensor as unknown as new (...a: unknown[]) => DeviceTensor)('float32', dims, 0, { disposed: false, bytes: 4 });
+    expectError(() => attentionSync(q, lying, v, CPU), TypeError, /for k\.buffer but received an object$/);
+    expectError(() => fake.toHostSync(), TypeError, /for tensor\.buffer but received null$/);
+  });
+});
+
+describe('sizes beyond what a typed array holds', () => {
+  test('zeros, tileOrder and staMask refuse them before allocating, naming the parameter', () => {
+    // counts beyond 2^53: over the typed array limit of every Node version (2^32 in Node 20)
+    expectError(() => zeros([2 ** 27, 2 ** 27]), RangeError,
+      /^Expected a size of at most 2\^\d+( - 1)? elements \(Node's typed array limit\) for dims but received \[134217728, 134217728\] \(18014398509481984 elements\)$/);
+    expectError(() => zeros([2 ** 26, 2 ** 26, 2 ** 26], 'float16'), RangeError, /for dims but received/);
+    expectError(() => tileOrder([1, 8 * 2 ** 14, 8 * 2 ** 14]), RangeError, /^Expected a token grid of at most 2\^31 tokens for grid but received \[1, 131072, 131072\] = 17179869184 tokens$/);
+    expectError(() => staMask([2 ** 20, 128, 128], [1, 1, 1]), RangeError,
+      /^Expected a size of at most .* for grid but received \[1048576, 128, 128\] \(268435456 blocks, a 268435456 x 268435456 mask\) \(\d+ elements\)$/);
+    expectError(() => staMask([2 ** 31, 8, 8], [1, 1, 1]), RangeError, /for grid but received/);
+  });
+
+  test('STA windows are int32 in native code: at most 2^31 - 1', () => {
+    const what = /^Expected 3 positive window sizes in blocks \[frames, blockRows, blockCols\] of at most 2\^31 - 1 for/;
+    expectError(() => staMask([2, 16, 16], [2 ** 31, 1, 1]), RangeError, what);
+    expectError(() => staMask([2, 16, 16], [1, 1, 2 ** 32 + 1]), RangeError, /for window but received \[1, 1, 4294967297\]$/);
+    expectError(() => nablaMaskSync(q, k, { grid, sta: [1, 2 ** 31, 1], ...CPU }), RangeError, /for sta but received \[1, 2147483648, 1\]$/);
+    // the largest window is valid and keeps every pair, like any window wider than the grid
+    expect(staMask([2, 16, 16], [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1]).density()).toBe(1);
+  });
+});
+
+describe('toTiles / fromTiles options', () => {
+  const x = tensor(new Float32Array(256 * 2), [256, 2]);
+  test.each([['a string', 'axis', /but received 'axis'$/], ['a number', 0, /but received 0$/], ['an array', [0], /but received \[0\]$/],
+    ['a function', () => 0, /but received a function$/], ['null', null, /but received null$/]] as [string, unknown, RegExp][])(
+    '%s is refused', (_name, options, received) => {
+      for (const op of [toTiles, fromTiles]) {
+        expectError(() => op(x, grid, options as never), TypeError, /^Expected an options object for options /);
+        expectError(() => op(x, grid, options as never), TypeError, received);
+      }
+    });
+  test('undefined and {} are the defaults', () => {
+    expect(Array.from(toTiles(x, grid, undefined).data)).toEqual(Array.from(toTiles(x, grid, {}).data));
   });
 });
 

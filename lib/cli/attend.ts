@@ -6,6 +6,7 @@ import { BlockMask } from '../mask';
 import { loadNpy, saveNpy } from '../npy';
 import { toFloat32Array } from '../tensor';
 import { CommandSpec, Flags, UsageError, parseNumber } from './args';
+import { OutputFiles, writeAllOrNothing } from './output';
 import {
   MASK_FLAGS, PLACEMENT_FLAGS, densityLine, firstMaskFlag, loadTensor, maskOptions, placement, placementText, ruleText, shapeText,
 } from './mask';
@@ -40,33 +41,42 @@ export async function run(flags: Flags): Promise<void> {
 
   const where = placementText(options);
   const qFile = flags.get('q') as string;
-  const q = loadTensor(qFile);
-  const k = loadTensor(flags.get('k') as string);
-  const v = loadTensor(flags.get('v') as string);
-  let given: BlockMask | undefined;
-  if (maskFile !== undefined) {
-    const dense = loadNpy(maskFile);
-    if (dense.dtype !== 'uint8' || dense.shape.length !== 4)
-      throw new Error(`Expected a uint8 mask [B, H, nq, nk] for ${maskFile} but received '${dense.descr}' ${shapeText(dense.shape)}`);
-    given = BlockMask.fromDense(dense.data as Uint8Array, dense.shape as [number, number, number, number]);
-  }
-
-  const start = performance.now();
-  const { output, mask } = given
-    ? { output: await blockSparseAttention(q, k, v, given, options), mask: given }
-    : await nablaAttention(q, k, v, options);
-  const ms = performance.now() - start;
-
+  const kFile = flags.get('k') as string;
+  const vFile = flags.get('v') as string;
   const out = flags.get('out') as string;
-  saveNpy(out, output.dims, toFloat32Array(output));
   const maskOut = flags.get('mask-out') as string | undefined;
-  if (maskOut !== undefined) saveNpy(maskOut, mask.dims, mask.toDense());
+  const outputs = new OutputFiles({ q: qFile, k: kFile, v: vFile, mask: maskFile });
+  outputs.plan('out', out);
+  if (maskOut !== undefined) outputs.plan('mask-out', maskOut);
 
-  const source = given ? `the mask in ${maskFile}` : `the NABLA mask, ${ruleText(options)}`;
-  process.stdout.write(
-    `attention of ${qFile} ${shapeText(q.dims)} ${q.type} over ${source} on ${where}\n` +
+  const report = await writeAllOrNothing(outputs, async () => {
+    const q = loadTensor(qFile);
+    const k = loadTensor(kFile);
+    const v = loadTensor(vFile);
+    let given: BlockMask | undefined;
+    if (maskFile !== undefined) {
+      const dense = loadNpy(maskFile);
+      if (dense.dtype !== 'uint8' || dense.shape.length !== 4)
+        throw new Error(`Expected a uint8 mask [B, H, nq, nk] for ${maskFile} but received '${dense.descr}' ${shapeText(dense.shape)}`);
+      given = BlockMask.fromDense(dense.data as Uint8Array, dense.shape as [number, number, number, number]);
+    }
+
+    const start = performance.now();
+    const { output, mask } = given
+      ? { output: await blockSparseAttention(q, k, v, given, options), mask: given }
+      : await nablaAttention(q, k, v, options);
+    const ms = performance.now() - start;
+
+    outputs.stage(out, (temp) => saveNpy(temp, output.dims, toFloat32Array(output)));
+    if (maskOut !== undefined) outputs.stage(maskOut, (temp) => saveNpy(temp, mask.dims, mask.toDense()));
+
+    const source = given ? `the mask in ${maskFile}` : `the NABLA mask, ${ruleText(options)}`;
+    return (
+      `attention of ${qFile} ${shapeText(q.dims)} ${q.type} over ${source} on ${where}\n` +
       `${densityLine(mask)}\ntime ${ms.toFixed(1)} ms${given ? '' : ' (mask + attention)'}\n` +
       `wrote ${out}: float32 ${shapeText(output.dims)}\n` +
-      (maskOut !== undefined ? `wrote ${maskOut}: uint8 ${shapeText(mask.dims)}\n` : ''),
-  );
+      (maskOut !== undefined ? `wrote ${maskOut}: uint8 ${shapeText(mask.dims)}\n` : '')
+    );
+  });
+  process.stdout.write(report);
 }

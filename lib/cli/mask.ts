@@ -9,6 +9,7 @@ import { numel } from '../shapes';
 import { mapPicture, maskPicture, writePicture } from '../pictures';
 import { Tensor } from '../tensor';
 import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
+import { OutputFiles, writeAllOrNothing } from './output';
 
 export const MASK_FLAGS: FlagSpec[] = [
   { name: 'threshold', value: 'THR', help: 'CDF mass (cdf) or block fraction (topk) to keep, in (0, 1]', default: String(DEFAULT_THRESHOLD) },
@@ -109,27 +110,40 @@ export async function run(flags: Flags): Promise<void> {
   const options: MaskOptions = { ...maskOptions(flags), ...placement(flags) };
   const where = placementText(options);
   const qFile = flags.get('q') as string;
-  const q = loadTensor(qFile);
-  const k = loadTensor(flags.get('k') as string);
-  const png = flags.get('png') as string | undefined;
-  const start = performance.now();
-  // q and k are host tensors, so either backend can return the block map beside the mask
-  const mask = await nablaMask(q, k, { ...options, returnMap: png !== undefined });
-  const ms = performance.now() - start;
+  const kFile = flags.get('k') as string;
   const out = flags.get('out') as string;
-  const dense = mask.toDense();
-  saveNpy(out, mask.dims, dense);
-  process.stdout.write(
-    `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
+  const png = flags.get('png') as string | undefined;
+  const outputs = new OutputFiles({ q: qFile, k: kFile });
+  outputs.plan('out', out);
+  if (png !== undefined) for (const file of pictureFiles(png)) outputs.plan('png', file);
+
+  const report = await writeAllOrNothing(outputs, async () => {
+    const q = loadTensor(qFile);
+    const k = loadTensor(kFile);
+    const start = performance.now();
+    // q and k are host tensors, so either backend can return the block map beside the mask
+    const mask = await nablaMask(q, k, { ...options, returnMap: png !== undefined });
+    const ms = performance.now() - start;
+    const dense = mask.toDense();
+    outputs.stage(out, (temp) => saveNpy(temp, mask.dims, dense));
+    return (
+      `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
       `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n` +
-      (png === undefined ? '' : writeMaskPictures(png, mask, dense)),
-  );
+      (png === undefined ? '' : stageMaskPictures(outputs, png, mask, dense))
+    );
+  });
+  process.stdout.write(report);
 }
 
-/** The mask picture (`dense`, 0/1 per block) to `file`, the block map to FILE-map.png. */
-function writeMaskPictures(file: string, mask: BlockMask, dense: Uint8Array): string {
-  const mapFile = file.replace(/(\.png)?$/i, '-map.png');
-  writePicture(file, maskPicture(dense, mask.dims));
-  writePicture(mapFile, mapPicture(mask.map as Float32Array, mask.dims));
-  return `wrote ${file}: mask picture\nwrote ${mapFile}: block map P, log scale\n`;
+/** FILE and FILE-map.png: the mask picture and the block map picture of --png FILE. */
+function pictureFiles(file: string): [string, string] {
+  return [file, file.replace(/(\.png)?$/i, '-map.png')];
+}
+
+/** Stages the mask picture (`dense`, 0/1 per block) and the block map picture of --png `file`. */
+function stageMaskPictures(outputs: OutputFiles, file: string, mask: BlockMask, dense: Uint8Array): string {
+  const [maskFile, mapFile] = pictureFiles(file);
+  outputs.stage(maskFile, (temp) => writePicture(temp, maskPicture(dense, mask.dims)));
+  outputs.stage(mapFile, (temp) => writePicture(temp, mapPicture(mask.map as Float32Array, mask.dims)));
+  return `wrote ${maskFile}: mask picture\nwrote ${mapFile}: block map P, log scale\n`;
 }
