@@ -7,18 +7,14 @@ export const BLOCK_SIZE: number = native.limits.blockSize;
 export const TILE_SIDE: number = native.limits.tileSide;
 export const MIN_HEAD_DIM: number = native.limits.minHeadDim;
 export const MAX_HEAD_DIM: number = native.limits.maxHeadDim;
-// Limits the native layer enforces, read from it so TS and C++ cannot drift; the fallbacks are the
-// values of builds that do not report them yet.
-const nativeLimits = native.limits as typeof native.limits & { maxDim?: number; maxScale?: number };
-
-/** Largest batch, head or token count: the native layer indexes dims with 32-bit signed ints. */
-export const MAX_DIM: number = nativeLimits.maxDim ?? 2 ** 31;
+/** Largest batch, head or token count (the native layer's own limit, so TS and C++ cannot drift). */
+export const MAX_DIM: number = native.limits.maxDim;
 /**
  * Largest softmax scale: the logits q.k * scale must stay finite in fp32. A scale near fp32's
  * maximum (3.4e38) overflows them, beyond it the scale itself rounds to infinity, and every output
  * is NaN; 65536 is far above any useful scale (1/sqrt(D) <= 0.36).
  */
-export const MAX_SCALE: number = nativeLimits.maxScale ?? 65536;
+export const MAX_SCALE: number = native.limits.maxScale;
 /** Largest STA window size (blocks): the native layer reads windows as int32. */
 export const MAX_WINDOW = 2 ** 31 - 1;
 export { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from './defaults';

@@ -1,9 +1,8 @@
-// The shape limits come from the native build (native.limits), with fallbacks for builds that do
-// not report them, so TS and C++ check the same numbers.
+// The shape limits come from the native build (native.limits), so TS and C++ check the same numbers.
 import { limitText } from '../lib/errors';
 import { native } from '../lib/native';
 
-type Limits = typeof native.limits & { maxDim?: number; maxScale?: number };
+type Limits = typeof native.limits;
 
 /** A fresh copy of a lib module whose native addon reports `limits`. */
 function loadWith<T>(limits: Limits, module: string): T {
@@ -17,23 +16,16 @@ function loadWith<T>(limits: Limits, module: string): T {
 }
 
 const reported: Limits = native.limits;
-const { maxDim, maxScale, ...older } = reported;
 
-test('MAX_DIM and MAX_SCALE are read from native.limits when the build reports them', () => {
-  const shapes = loadWith<typeof import('../lib/shapes')>({ ...older, maxDim: 2 ** 20, maxScale: 8 }, '../lib/shapes');
+test('MAX_DIM and MAX_SCALE are the limits native.limits reports', () => {
+  const shapes = loadWith<typeof import('../lib/shapes')>({ ...reported, maxDim: 2 ** 20, maxScale: 8 }, '../lib/shapes');
   expect([shapes.MAX_DIM, shapes.MAX_SCALE]).toEqual([2 ** 20, 8]);
-});
-
-test('without them: 2^31 and 65536, the limits of the native checks', () => {
-  const shapes = loadWith<typeof import('../lib/shapes')>(older, '../lib/shapes');
-  expect([shapes.MAX_DIM, shapes.MAX_SCALE]).toEqual([2 ** 31, 65536]);
-  // this build's own values, whichever it reports
-  const current = loadWith<typeof import('../lib/shapes')>(reported, '../lib/shapes');
-  expect([current.MAX_DIM, current.MAX_SCALE]).toEqual([maxDim ?? 2 ** 31, maxScale ?? 65536]);
+  // this build's own values: the bounds of its native checks
+  expect([reported.maxDim, reported.maxScale]).toEqual([2 ** 31, 65536]);
 });
 
 test('the scale check uses the limit the build reports', () => {
-  const validate = loadWith<typeof import('../lib/validate')>({ ...older, maxScale: 8 }, '../lib/validate');
+  const validate = loadWith<typeof import('../lib/validate')>({ ...reported, maxScale: 8 }, '../lib/validate');
   expect(validate.checkScale(8)).toBe(8);
   expect(() => validate.checkScale(8.5)).toThrow(/^Expected a number in \(0, 8\] for scale but received 8\.5$/);
 });
