@@ -153,6 +153,21 @@ describe('worker threads', () => {
   });
 });
 
+describe('async ops settle like their sync twins', () => {
+  const cudaUsable = native.backends().cuda;
+  (cudaUsable ? test.skip : test)('a failing op rejects with the error, code and cudaError the sync call throws', async () => {
+    const a = { ...smallProblem(3), backend: 'cuda' as const };
+    const sync = thrown(() => native.attention(a, false)) as Error & { code?: string; cudaError?: number };
+    expect(typeof sync.code).toBe('string');
+    expect(sync.code!.length).toBeGreaterThan(0);
+    const rejected = await native.attention(a, true).then(() => null, (e: Error & { code?: string; cudaError?: number }) => e);
+    expect(rejected?.constructor.name).toBe('Error'); // native errors come from another realm under jest
+    expect({ message: rejected!.message, code: rejected!.code, cudaError: rejected!.cudaError }).toEqual({
+      message: sync.message, code: sync.code, cudaError: sync.cudaError,
+    });
+  });
+});
+
 describe('inputs of async ops are read as they were at call time', () => {
   test('an input transferred away (structuredClone, postMessage), overwritten and collected', () => {
     const r = runChild(`
