@@ -153,6 +153,21 @@ describe('worker threads', () => {
   });
 });
 
+describe('async ops settle like their sync twins', () => {
+  const cudaUsable = native.backends().cuda;
+  (cudaUsable ? test.skip : test)('a failing op rejects with the error, code and cudaError the sync call throws', async () => {
+    const a = { ...smallProblem(3), backend: 'cuda' as const };
+    const sync = thrown(() => native.attention(a, false)) as Error & { code?: string; cudaError?: number };
+    expect(typeof sync.code).toBe('string');
+    expect(sync.code!.length).toBeGreaterThan(0);
+    const rejected = await native.attention(a, true).then(() => null, (e: Error & { code?: string; cudaError?: number }) => e);
+    expect(rejected?.constructor.name).toBe('Error'); // native errors come from another realm under jest
+    expect({ message: rejected!.message, code: rejected!.code, cudaError: rejected!.cudaError }).toEqual({
+      message: sync.message, code: sync.code, cudaError: sync.cudaError,
+    });
+  });
+});
+
 describe('inputs of async ops are read as they were at call time', () => {
   test('an input transferred away (structuredClone, postMessage), overwritten and collected', () => {
     const r = runChild(`
@@ -442,6 +457,7 @@ describe('native errors keep the one format', () => {
       [() => new native.DeviceBuffer(0, -1), 'RangeError', /^Expected a byte count in \[0, 2\^53\) for bytes but received -1$/],
       [() => native.blockPool({ x: new Proxy(new Float32Array(512), {}) as never, dtype: 0, rows: 1, seq: 64, headDim: 8, out: new Float32Array(8), backend: 'cpu', device: 0 }, false),
         'TypeError', /^Expected a Float32Array or a device buffer for x but received an object$/],
+      [() => (Object.create(native.DeviceBuffer.prototype) as { bytes: number }).bytes, 'TypeError', /^Expected a DeviceBuffer for this but received an object$/],
       [() => native.staMask({ grid: new Int32Array([1, 1, 1]), window: new Int32Array([1, 1, 1]), out: new Uint16Array(1) as never }),
         'TypeError', /^Expected a Uint8Array for out but received Uint16Array\(1\)$/],
     ];

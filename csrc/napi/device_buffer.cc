@@ -21,9 +21,11 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
     InstanceMethod<&DeviceBuffer::Upload>("upload"),
     InstanceMethod<&DeviceBuffer::Download>("download"),
     InstanceMethod<&DeviceBuffer::Fill>("fill"),
-    InstanceAccessor<&DeviceBuffer::GetBytes>("bytes"),
-    InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
-    InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
+  });
+  ctor.Get("prototype").As<Napi::Object>().DefineProperties({
+    Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetBytes>("bytes"),
+    Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDevice>("device"),
+    Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDisposed>("disposed"),
   });
   return ctor;
 }
@@ -73,9 +75,14 @@ Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(bytes_)); }
-Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
-Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed()); }
+DeviceBuffer* DeviceBuffer::self(const Napi::CallbackInfo& info) {
+  if (!Is(info.Env(), info.This())) throwTypeError(info.Env(), "this", "a DeviceBuffer", info.This());
+  return Unwrap(info.This());
+}
+
+Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(self(info)->bytes_)); }
+Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), self(info)->device_); }
+Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), self(info)->disposed()); }
 
 // Reads info[0] as a host typed array of exactly bytes_ bytes.
 static Operand hostArrayOfSize(const Napi::CallbackInfo& info, size_t bytes, Holds& holds) {

@@ -44,9 +44,12 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 
  private:
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  Napi::Value GetBytes(const Napi::CallbackInfo& info);
-  Napi::Value GetDevice(const Napi::CallbackInfo& info);
-  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  // Getters on the prototype, static so that one called on another object (Object.create of the
+  // prototype, a Proxy) throws a TypeError in the one format instead of failing to unwrap.
+  static DeviceBuffer* self(const Napi::CallbackInfo& info);
+  static Napi::Value GetBytes(const Napi::CallbackInfo& info);
+  static Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  static Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   // upload(hostTypedArray, async): copy host -> device (sizes must match); a Promise when async.
   Napi::Value Upload(const Napi::CallbackInfo& info);
   // download(hostTypedArray, async): copy device -> host; a Promise when async.
