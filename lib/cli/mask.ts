@@ -122,14 +122,14 @@ export async function run(flags: Flags): Promise<void> {
   process.stdout.write(
     `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
       `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n` +
-      (png === undefined ? '' : writeMaskPictures(png, mask, dense)),
+      (png === undefined ? '' : writeMaskPictures(png, mask, dense, options.threshold ?? DEFAULT_THRESHOLD)),
   );
 }
 
 /** The mask picture (`dense`, 0/1 per block) to `file`, the block map to FILE-map.png. */
-function writeMaskPictures(file: string, mask: BlockMask, dense: Uint8Array): string {
+function writeMaskPictures(file: string, mask: BlockMask, dense: Uint8Array, threshold: number): string {
   const mapFile = file.replace(/(\.png)?$/i, '-map.png');
-  writePicture(file, maskPicture(dense, mask.dims));
-  writePicture(mapFile, mapPicture(mask.map as Float32Array, mask.dims));
+  writePicture(file, maskPicture(dense, mask.dims, { threshold }));
+  writePicture(mapFile, mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities: mask.headDensities() }));
   return `wrote ${file}: mask picture\nwrote ${mapFile}: block map P, log scale\n`;
 }
