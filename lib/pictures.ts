@@ -84,18 +84,24 @@ export function viridis(x: number): Rgb {
   return mix(VIRIDIS[i], VIRIDIS[i + 1], pos - i);
 }
 
-/** Text scale: 2 (10 x 14 pixel glyphs) unless the image is held under 800 pixels. */
-function textScaleFor(maxSize: number): number {
-  return maxSize >= 800 ? 2 : 1;
-}
+/** Images wider than this at text scale 2 get scale 3, so the labels stay readable when viewed shrunk. */
+const WIDE_IMAGE = 1200;
 
-/** Panels, cell size, text and image size for `count` panels of nq x nk blocks. */
+/**
+ * Panels, cell size, text and image size for `count` panels of nq x nk blocks. Text scale: 1 for
+ * images held under 800 pixels, else 2 (10 x 14 pixel glyphs), or 3 when that image is wide.
+ */
 export function panelLayout(count: number, nq: number, nk: number, options: PictureOptions = {}): PanelLayout {
   const maxSize = options.maxSize ?? 2048;
+  if (maxSize < 800) return layoutAtScale(count, nq, nk, maxSize, options, 1);
+  const layout = layoutAtScale(count, nq, nk, maxSize, options, 2);
+  return layout.width > WIDE_IMAGE ? layoutAtScale(count, nq, nk, maxSize, options, 3) : layout;
+}
+
+function layoutAtScale(count: number, nq: number, nk: number, maxSize: number, options: PictureOptions, textScale: number): PanelLayout {
   const panels = Math.max(1, Math.min(count, options.maxPanels ?? 16));
   const cols = Math.ceil(Math.sqrt(panels));
   const rows = Math.ceil(panels / cols);
-  const textScale = textScaleFor(maxSize);
   const lineHeight = textHeight(textScale) + 3 * textScale;
   const gap = 6 * textScale;
   const gridTop = MARGIN + HEADER_LINES * lineHeight + gap;
@@ -306,7 +312,8 @@ function decadeText(k: number): string {
 
 /**
  * The colour scale of P over `values`: log10 from the smallest positive P (at most MAP_DECADES
- * below the largest) to the largest, ticks at every power of ten; or linear from 0 to the largest.
+ * below the largest) to the largest, ticks at both ends and every power of ten between; or linear
+ * from 0 to the largest.
  */
 export function mapScale(values: ArrayLike<number>, scale: 'log' | 'linear' = 'log'): MapScale {
   let max = 0, min = Infinity;
@@ -324,12 +331,12 @@ export function mapScale(values: ArrayLike<number>, scale: 'log' | 'linear' = 'l
   const hi = Math.log10(max || 1);
   const lo = Math.max(Number.isFinite(min) ? Math.log10(min) : hi - MAP_DECADES, hi - MAP_DECADES);
   const span = hi - lo || 1;
+  // every power of ten in the range, and both ends (smallest and largest P) unless a power of ten is there
   const ticks: { at: number; text: string }[] = [];
-  for (let k = Math.ceil(lo - 1e-9); k <= Math.floor(hi + 1e-9); k++) ticks.push({ at: (k - lo) / span, text: decadeText(k) });
-  if (ticks.length < 2) { // less than a decade: name both ends
-    ticks.length = 0;
-    ticks.push({ at: 0, text: numberText(10 ** lo) }, { at: 1, text: numberText(10 ** hi) });
-  }
+  const first = Math.ceil(lo - 1e-6), last = Math.floor(hi + 1e-6);
+  if (first - lo > 1e-6) ticks.push({ at: 0, text: numberText(10 ** lo) });
+  for (let k = first; k <= last; k++) ticks.push({ at: Math.min(Math.max((k - lo) / span, 0), 1), text: decadeText(k) });
+  if (hi - last > 1e-6) ticks.push({ at: 1, text: numberText(10 ** hi) });
   return { scale, position: (p) => (p > 0 ? (Math.log10(p) - lo) / span : 0), ticks };
 }
 
@@ -350,18 +357,21 @@ export function mapPicture(map: Float32Array, dims: MaskDims, options: PictureOp
     fillRect(picture, bar.x + dx, bar.y, 1, bar.height, viridis(dx / (bar.width - 1)));
   const caption = scale.scale === 'log' ? 'P, log scale' : 'P, linear scale';
   drawText(picture, caption, bar.x + bar.width + 6 * layout.textScale, bar.y, layout.textScale, TEXT_COLOR);
-  // tick marks under the bar, each value centred under its mark (kept inside the bar's span)
+  // tick marks under the bar, each value centred under its mark (kept inside the bar's span); the
+  // ends' values first, then the others where they do not overlap a value already written
   const tickY = bar.y + bar.height;
   const [, labelY] = headerOrigin(layout, 2);
-  let freeFrom = -Infinity;
-  for (const tick of scale.ticks) {
+  const written: [left: number, right: number][] = [];
+  const ends = (t: { at: number }) => (t.at === 0 || t.at === 1 ? 0 : 1);
+  for (const tick of [...scale.ticks].sort((a, b) => ends(a) - ends(b))) {
     const x = bar.x + Math.round(tick.at * (bar.width - 1));
     fillRect(picture, x, tickY, 1, 2 * layout.textScale, TEXT_COLOR);
     const w = textWidth(tick.text, layout.textScale);
     const left = Math.min(Math.max(x - (w >> 1), bar.x), bar.x + bar.width - w);
-    if (left < freeFrom) continue; // would overlap the previous value
+    const right = left + w + 4 * layout.textScale; // with a space after it
+    if (written.some(([l, r]) => left < r && l < right)) continue;
     drawText(picture, tick.text, left, labelY + 2 * layout.textScale, layout.textScale, TEXT_COLOR);
-    freeFrom = left + w + 4 * layout.textScale;
+    written.push([left - 4 * layout.textScale, right]);
   }
   return paint(picture, map, dims, (p) => viridis(scale.position(p)));
 }

@@ -187,7 +187,6 @@ describe('maskPicture', () => {
     const d = roundTrip(picture);
     const { layout } = picture;
     const s = layout.textScale;
-    expect(s).toBe(2);
     for (let p = 0; p < H; p++) {
       let kept = 0;
       for (let n = p * nq * nk; n < (p + 1) * nq * nk; n++) kept += dense[n];
@@ -267,6 +266,9 @@ describe('maskPicture', () => {
     const two = panelLayout(3, 100, 100, { maxPanels: 2, maxSize: 500 });
     expect(two).toMatchObject({ panels: 2, cols: 2, rows: 1, cellPixels: 2 });
     expect(Math.max(two.width, two.height)).toBeLessThanOrEqual(500);
+    // text: 2x glyphs, 3x in images over 1200 pixels wide, 1x in images held under 800
+    expect([panelLayout(1, 8, 8).textScale, big.textScale, two.textScale]).toEqual([2, 3, 1]);
+    expect(panelLayout(1, 8, 8).width).toBeLessThanOrEqual(1200);
     // slots side by side: the second panel starts past the first panel's right edge
     expect(panelOrigin(two, 1)[0]).toBeGreaterThan(panelOrigin(two, 0)[0] + two.panelWidth);
   });
@@ -342,11 +344,12 @@ describe('mapPicture', () => {
 
   test('mapScale: log ticks at powers of ten, both ends under a decade, linear from 0 to the largest P', () => {
     const log = mapScale(Float32Array.from([0, 2e-3, 0.5]));
-    expect(log.ticks.map((t) => t.text)).toEqual(['0.01', '0.1']);
+    expect(log.ticks.map((t) => t.text)).toEqual(['0.002', '0.01', '0.1', '0.5']); // the ends, and powers of ten
+    expect([log.ticks[0].at, log.ticks[3].at]).toEqual([0, 1]);
     expect(log.position(0.5)).toBeCloseTo(1, 6);
     expect(log.position(2e-3)).toBeCloseTo(0, 6);
     expect(log.position(0)).toBe(0); // P = 0 gets the smallest colour
-    expect(log.ticks[0].at).toBeCloseTo(Math.log10(0.01 / 2e-3) / Math.log10(0.5 / 2e-3), 6);
+    expect(log.ticks[1].at).toBeCloseTo(Math.log10(0.01 / 2e-3) / Math.log10(0.5 / 2e-3), 6);
     // more than MAP_DECADES below the largest: clamped to the bottom of the bar
     expect(mapScale([1e-12, 1]).position(1e-12)).toBeLessThan(0);
     expect(mapScale([1e-12, 1]).ticks.map((t) => t.text)).toEqual(['1e-6', '1e-5', '1e-4', '1e-3', '0.01', '0.1', '1']);
