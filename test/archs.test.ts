@@ -1,6 +1,7 @@
 // Which code of the binary a device runs (native cubin or PTX compiled at first use), from its
 // compute capability and the compiled architecture list: the compatibility rule, no GPU needed.
 import { kernelImageFor, parseCudaArchs } from '../lib/archs';
+import { kernelImageText } from '../lib/cli/info';
 
 const DEFAULT = '80-real;86-real;89-real;90a-real;100-real;120-real;90-virtual';
 
@@ -65,5 +66,14 @@ describe('kernelImageFor', () => {
     expect(kernelImageFor('9.0', 'native;80-virtual')).toEqual({ kind: 'unknown' }); // "native" may hold a cubin
     expect(kernelImageFor('9.0', 'native;90a-real')).toEqual({ kind: 'native', arch: 'sm_90a' });
     expect(kernelImageFor('nine', DEFAULT)).toEqual({ kind: 'unknown' });
+  });
+});
+
+describe('nabla info: the kernel line of a device', () => {
+  test('names the cubin or the PTX, and says when the driver compiles at first use', () => {
+    expect(kernelImageText({ kind: 'native', arch: 'sm_100' })).toBe('kernels: native code (sm_100) in the binary');
+    expect(kernelImageText({ kind: 'ptx', arch: 'compute_90' })).toMatch(/^kernels: PTX \(compute_90\), compiled by the driver at each kernel's first use/);
+    expect(kernelImageText({ kind: 'none' })).toMatch(/none in the binary run on this GPU; rebuild with NABLA_CUDA_ARCHS/);
+    expect(kernelImageText({ kind: 'unknown' })).toMatch(/cannot tell/);
   });
 });
