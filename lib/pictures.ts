@@ -18,7 +18,10 @@ export type Rgb = readonly [number, number, number];
 export interface PictureOptions {
   /** Panels drawn: the first (batch, head) pairs in row-major order. Default 16. */
   maxPanels?: number;
-  /** Largest width or height in pixels (the image may be smaller; labels need at least ~600). Default 2048. */
+  /**
+   * Largest width or height in pixels (the image may be smaller). Default 2048. The header's text
+   * needs about 300 pixels across (under 800 the text is drawn at 1x), so smaller bounds are not kept.
+   */
   maxSize?: number;
   /** The threshold the mask was made with, printed on every panel. */
   threshold?: number;
@@ -259,6 +262,9 @@ function panelDensities(dense: Uint8Array, panels: number, nq: number, nk: numbe
   return out;
 }
 
+/** The names beside the mask legend's two swatches (KEPT_COLOR, DROPPED_COLOR). */
+export const MASK_LEGEND = { kept: 'kept', dropped: 'dropped' } as const;
+
 /** A swatch (one glyph-sized square with a frame) and its name, from x on line `y`; returns the next x. */
 function legendEntry(picture: Picture, x: number, y: number, color: Rgb, name: string): number {
   const { textScale: scale } = picture.layout;
@@ -269,8 +275,6 @@ function legendEntry(picture: Picture, x: number, y: number, color: Rgb, name: s
   return x + side + 4 * scale + textWidth(name, scale) + 12 * scale;
 }
 
-/** The legend of a mask picture: what kept and dropped blocks look like, and what one cell holds. */
-export const MASK_LEGEND = { kept: 'kept', dropped: 'dropped' } as const;
 
 /**
  * The block mask of the first heads, one labelled panel each: kept blocks white, dropped blocks
