@@ -37,7 +37,7 @@ export function kernelImageText(image: KernelImage): string {
     case 'ptx':
       return `kernels: PTX (${image.arch}), compiled by the driver at each kernel's first use (no native code for this GPU)`;
     case 'none':
-      return 'kernels: none in the binary run on this GPU; rebuild with NABLA_CUDA_ARCHS naming its architecture';
+      return 'kernels: none in the binary run on this GPU (before 8.0 none can; else rebuild with NABLA_CUDA_ARCHS naming it)';
     case 'unknown':
       return 'kernels: cannot tell from the architecture list whether native code is in the binary';
   }
