@@ -1,4 +1,5 @@
 // Backend discovery and choice: 'cpu', 'cuda', or 'auto' (CUDA when a device is present).
+import { KernelImage, kernelImageFor } from './archs';
 import { typeError, rangeError, describe } from './errors';
 import { NativeAttentionKernelRan, NativeBackends, NativeMaskKernelRan, NativePlacement, native } from './native';
 
@@ -11,6 +12,8 @@ export interface DeviceInfo {
   /** e.g. "9.0" */
   computeCapability: string;
   memoryBytes: number;
+  /** The binary's code for this device: a native cubin, or PTX the driver compiles at first use. */
+  kernelImage: KernelImage;
 }
 
 export interface Backends {
@@ -24,7 +27,9 @@ export interface Backends {
 
 /** What this binary and machine can run on, read from the CUDA runtime at each call. */
 export function backends(): Backends {
-  return native.backends();
+  const info = native.backends();
+  const devices = info.devices.map((d) => ({ ...d, kernelImage: kernelImageFor(d.computeCapability, info.build.cudaArchs) }));
+  return { ...info, devices };
 }
 
 /** What placement needs from the CUDA runtime, asked once: its device count is fixed for the process. */

@@ -1,6 +1,7 @@
 // nabla-attention: NABLA sparse attention for Node.js (CPU and CUDA backends).
 export { backends } from './backend';
 export type { Backend, Backends, DeviceInfo, PlacementOptions } from './backend';
+export type { KernelImage } from './archs';
 export { DTYPES, bfloat16ToFloat, float16ToFloat, floatToBfloat16, floatToFloat16, fromFloat32, toFloat32 } from './dtype';
 export type { DType, HostData } from './dtype';
 export { tensor, zeros, cast, toFloat32Array } from './tensor';

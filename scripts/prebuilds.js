@@ -12,6 +12,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { binaryGpuCode, missingGpuCode } = require('./fatbin');
 
 const root = path.resolve(__dirname, '..');
 
@@ -42,8 +43,13 @@ function main() {
   const addon = require(target);
   const build = addon.backends().build;
   if (!build.cudaCompiled) throw new Error('the prebuilt binary has no CUDA backend');
+  // every architecture asked for must have left its cubin or PTX in the binary (read from its bytes)
+  const code = binaryGpuCode(fs.readFileSync(target));
+  const missing = missingGpuCode(code, build.cudaArchs);
+  if (missing.length > 0) throw new Error(`the prebuilt binary lacks GPU code for ${missing.join(', ')}`);
   console.log(`prebuilds: ${path.relative(root, target)} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB, ` +
     `CUDA archs ${build.cudaArchs}, CUDA runtime ${build.cudaRuntimeVersion})`);
+  console.log(`prebuilds: GPU code in the binary: ${[...new Set(code.map((c) => c.arch))].join(' ')}`);
 }
 
 try {

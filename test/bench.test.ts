@@ -5,7 +5,7 @@ import { Run, expectOneLine, runCli, runCliOk } from './cli-runner';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor, VERSION, nablaMaskSync, tensorToNpy, zeros } from '../lib';
+import { DEFAULT_THRESHOLD, Tensor, VERSION, nablaMaskSync, tensorToNpy, zeros } from '../lib';
 import { BenchRow, spec } from '../lib/cli/bench';
 import { Picture, mapPicture, maskPicture, panelLayout } from '../lib/pictures';
 import { encodePng } from '../lib/png';
@@ -281,7 +281,9 @@ describe('nabla mask --png', () => {
     // the same pictures as the library draws of its own mask and map of these inputs
     const mask = nablaMaskSync(q, k, { returnMap: true, backend: 'cpu' });
     const encoded = (picture: Picture) => encodePng(picture.width, picture.height, picture.pixels, 3);
-    expect(fs.readFileSync(png).equals(encoded(maskPicture(mask.toDense(), mask.dims)))).toBe(true);
-    expect(fs.readFileSync(path.join(dir, 'm-map.png')).equals(encoded(mapPicture(mask.map as Float32Array, mask.dims)))).toBe(true);
+    const threshold = DEFAULT_THRESHOLD; // labelled on every panel
+    expect(fs.readFileSync(png).equals(encoded(maskPicture(mask.toDense(), mask.dims, { threshold })))).toBe(true);
+    const densities = mask.headDensities();
+    expect(fs.readFileSync(path.join(dir, 'm-map.png')).equals(encoded(mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities })))).toBe(true);
   });
 });

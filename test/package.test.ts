@@ -4,6 +4,8 @@ import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { binaryGpuCode, missingGpuCode } from '../scripts/fatbin';
+import { defaultCudaArchs } from './cuda-archs';
 
 const root = path.resolve(__dirname, '..');
 const npmCli = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js')
@@ -28,6 +30,12 @@ test('npm pack + install into an empty project without compilers uses the prebui
   const hadPrebuilds = fs.existsSync(prebuilds);
   try {
     expectOk(npm(['run', 'prebuilds'], root), 'npm run prebuilds');
+    // from the binary's bytes: a cubin for every default architecture (Blackwell's sm_100 and
+    // sm_120 among them) and the compute_90 PTX for GPUs after those
+    const code = binaryGpuCode(fs.readFileSync(path.join(prebuilds, PLATFORM, 'node.napi.node')));
+    expect(missingGpuCode(code, defaultCudaArchs())).toEqual([]);
+    for (const arch of ['sm_100', 'sm_120']) expect(code.filter((c) => c.arch === arch && c.kind === 'elf').length).toBeGreaterThan(0);
+    expect(code.filter((c) => c.arch === 'compute_90' && c.kind === 'ptx').length).toBeGreaterThan(0);
     // --ignore-scripts: dist/ was built by jest's global setup; rebuilding it here would race other test files
     const packed = npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], root);
     expectOk(packed, 'npm pack');

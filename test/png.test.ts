@@ -1,11 +1,14 @@
 // The PNG encoder and the mask / block-map pictures, checked by decoding the files independently:
 // chunks and their CRCs (a bitwise CRC-32, not the encoder's table), zlib inflate, filter-0 rows;
-// then every panel pixel against mask.toDense() and the heat map's order against P.
+// then every panel pixel against mask.toDense() and the heat map's order against P, and every
+// label's pixels against the font's glyph bitmaps at the place the layout gives it.
 import * as zlib from 'zlib';
 import { nablaMaskSync } from '../lib';
 import { crc32, encodePng } from '../lib/png';
+import { ADVANCE, DESCENDERS, DESCENT, GLYPHS, GLYPH_HEIGHT, GLYPH_WIDTH } from '../lib/font';
 import {
-  DROPPED_COLOR, KEPT_COLOR, Picture, Rgb, SEPARATOR_COLOR, mapPicture, maskPicture, panelLayout, panelOrigin, viridis,
+  BACKGROUND_COLOR, DROPPED_COLOR, FRAME_COLOR, KEPT_COLOR, MASK_LEGEND, Picture, Rgb, TEXT_COLOR, colorBarBox, headerOrigin,
+  labelOrigin, mapPicture, mapScale, maskPicture, panelLayout, panelOrigin, viridis,
 } from '../lib/pictures';
 import { CPU, qkCase } from './helpers';
 import { rng } from './reference';
@@ -78,6 +81,32 @@ const rgbAt = (d: Decoded, x: number, y: number): Rgb => {
 };
 const luminance = ([r, g, b]: Rgb) => 0.299 * r + 0.587 * g + 0.114 * b;
 
+/**
+ * Pixels of the text cell of `text` at (x, y) that differ from the glyph bitmaps: each glyph pixel
+ * a scale x scale square of TEXT_COLOR where inked, the background elsewhere (descenders DESCENT
+ * rows lower; the blank column after each character included). Read from GLYPHS, not drawText.
+ */
+function textMismatches(d: Decoded, text: string, x: number, y: number, scale: number, background: Rgb = BACKGROUND_COLOR): number {
+  let wrong = 0;
+  for (let n = 0; n < text.length; n++) {
+    const glyph = GLYPHS[text[n]];
+    if (glyph === undefined) throw new Error(`no glyph for '${text[n]}'`);
+    const drop = DESCENDERS.has(text[n]) ? DESCENT : 0;
+    for (let gy = 0; gy < GLYPH_HEIGHT + DESCENT; gy++)
+      for (let gx = 0; gx < ADVANCE; gx++) {
+        const row = gy - drop;
+        const ink = gx < GLYPH_WIDTH && row >= 0 && row < GLYPH_HEIGHT && glyph[row * GLYPH_WIDTH + gx] === 1;
+        const want = ink ? TEXT_COLOR : background;
+        for (let sy = 0; sy < scale; sy++)
+          for (let sx = 0; sx < scale; sx++) {
+            const got = rgbAt(d, x + (n * ADVANCE + gx) * scale + sx, y + gy * scale + sy);
+            if (got[0] !== want[0] || got[1] !== want[1] || got[2] !== want[2]) wrong++;
+          }
+      }
+  }
+  return wrong;
+}
+
 describe('encodePng', () => {
   test('CRC-32 check values', () => {
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
@@ -111,14 +140,14 @@ describe('maskPicture', () => {
     const mask = nablaMaskSync(c.q, c.k, { threshold: 0.6, ...CPU });
     const dense = mask.toDense();
     const [, H, nq, nk] = mask.dims;
-    const picture = maskPicture(dense, mask.dims);
+    const picture = maskPicture(dense, mask.dims, { threshold: 0.6 });
     const d = roundTrip(picture);
     const { layout } = picture;
     expect(layout).toMatchObject({ panels: H, cols: 3, rows: 2, cellBlocks: 1 });
+    expect([d.width, d.height]).toEqual([layout.width, layout.height]);
     expect(Math.max(d.width, d.height)).toBeLessThanOrEqual(2048);
     expect(layout.cellPixels).toBeGreaterThan(1);
-    expect(d.width).toBe(3 * nk * layout.cellPixels + 2 * layout.separator);
-    expect(d.height).toBe(2 * nq * layout.cellPixels + layout.separator);
+    expect([layout.panelWidth, layout.panelHeight]).toEqual([nk * layout.cellPixels, nq * layout.cellPixels]);
     expect(dense.some((x) => x === 0) && dense.some((x) => x === 1)).toBe(true);
 
     const s = layout.cellPixels;
@@ -138,31 +167,110 @@ describe('maskPicture', () => {
     expect(wrong).toBe(0);
     expect(luminance(KEPT_COLOR)).toBeGreaterThan(200);
     expect(luminance(DROPPED_COLOR)).toBeLessThan(50);
-    // separator column between panels 0 and 1, and the unused sixth panel
-    expect(rgbAt(d, layout.panelWidth, 0)).toEqual(SEPARATOR_COLOR);
+    // each panel framed (a pixel left of and above it); panels do not overlap; the sixth slot is empty
+    for (let p = 0; p < H; p++) {
+      const [x0, y0] = panelOrigin(layout, p);
+      expect([rgbAt(d, x0 - 1, y0 + 3), rgbAt(d, x0 + 3, y0 - 1), rgbAt(d, x0 + layout.panelWidth, y0)]).toEqual([FRAME_COLOR, FRAME_COLOR, FRAME_COLOR]);
+    }
+    expect(panelOrigin(layout, 1)[0]).toBeGreaterThan(panelOrigin(layout, 0)[0] + layout.panelWidth);
+    expect(panelOrigin(layout, 3)[1]).toBeGreaterThan(panelOrigin(layout, 0)[1] + layout.panelHeight);
     const [x5, y5] = panelOrigin(layout, 5);
-    expect(rgbAt(d, x5 + 1, y5 + 1)).toEqual(SEPARATOR_COLOR);
+    expect(rgbAt(d, x5 + 1, y5 + 1)).toEqual(BACKGROUND_COLOR);
+  });
+
+  test("every panel is labelled with its head, the threshold and its density, in the font's glyphs where the layout puts them", () => {
+    const c = qkCase(1, 5, [4, 16, 16], 32, 3);
+    const mask = nablaMaskSync(c.q, c.k, { threshold: 0.6, ...CPU });
+    const dense = mask.toDense();
+    const [, H, nq, nk] = mask.dims;
+    const picture = maskPicture(dense, mask.dims, { threshold: 0.6 });
+    const d = roundTrip(picture);
+    const { layout } = picture;
+    const s = layout.textScale;
+    for (let p = 0; p < H; p++) {
+      let kept = 0;
+      for (let n = p * nq * nk; n < (p + 1) * nq * nk; n++) kept += dense[n];
+      const [x, y] = labelOrigin(layout, p);
+      expect(textMismatches(d, `head ${p}`, x, y, s)).toBe(0);
+      expect(textMismatches(d, `thr 0.6  dens ${(kept / (nq * nk)).toFixed(3)}`, x, y + layout.lineHeight, s)).toBe(0);
+      // the wrong head or density is not what is drawn there
+      expect(textMismatches(d, `head ${p + 1}`, x, y, s)).toBeGreaterThan(0);
+    }
+    // header: title, legend (a white and a dark swatch, each named), what a cell is, the axes
+    expect(textMismatches(d, 'block mask of 5 heads', ...headerOrigin(layout, 0), s)).toBe(0);
+    const [lx, ly] = headerOrigin(layout, 1);
+    expect(rgbAt(d, lx + s * 3, ly + s * 3)).toEqual(KEPT_COLOR);
+    expect(rgbAt(d, lx, ly)).toEqual(FRAME_COLOR);
+    const swatch = GLYPH_HEIGHT * s;
+    expect(textMismatches(d, MASK_LEGEND.kept, lx + swatch + 4 * s, ly, s)).toBe(0);
+    let dark = -1; // the dropped swatch: first pixel of DROPPED_COLOR on the legend line, right of 'kept'
+    for (let x = lx + swatch; x < d.width && dark < 0; x++) if (rgbAt(d, x, ly + s * 3).join() === DROPPED_COLOR.join()) dark = x;
+    expect(dark).toBeGreaterThan(lx + swatch + 4 * s + 4 * ADVANCE * s);
+    expect(textMismatches(d, MASK_LEGEND.dropped, dark - 1 + swatch + 4 * s, ly, s)).toBe(0);
+    expect(textMismatches(d, `one cell per block (${layout.cellPixels} px)`, ...headerOrigin(layout, 2), s)).toBe(0);
+    expect(textMismatches(d, `rows ${nq} query blocks, columns ${nk} key blocks`, ...headerOrigin(layout, 3), s)).toBe(0);
+  });
+
+  test('a sheet of many heads labels the batch too, and the title says which heads are drawn', () => {
+    const dims = [2, 20, 4, 4] as const; // 40 pairs, 16 drawn
+    const dense = Uint8Array.from({ length: 40 * 16 }, (_, n) => (n % 3 === 0 ? 1 : 0));
+    const picture = maskPicture(dense, dims);
+    const d = roundTrip(picture);
+    const { layout } = picture;
+    expect(layout).toMatchObject({ panels: 16, cols: 4, rows: 4 });
+    expect(textMismatches(d, 'block mask of 2 x 20 heads, first 16 drawn', ...headerOrigin(layout, 0), 2)).toBe(0);
+    const [x, y] = labelOrigin(layout, 13);
+    expect(textMismatches(d, 'batch 0 head 13', x, y, 2)).toBe(0);
+    let kept = 0;
+    for (let n = 13 * 16; n < 14 * 16; n++) kept += dense[n];
+    expect(textMismatches(d, `dens ${(kept / 16).toFixed(3)}`, x, y + layout.lineHeight, 2)).toBe(0); // no threshold given
+  });
+
+  test('the font: every glyph 5 x 7 and distinct, one for each character the pictures print', () => {
+    const seen = new Map<string, string>();
+    for (const [ch, glyph] of Object.entries(GLYPHS)) {
+      expect(glyph.length).toBe(GLYPH_WIDTH * GLYPH_HEIGHT);
+      const key = glyph.join('');
+      if (ch !== ' ') expect(key).toMatch(/1/);
+      expect([ch, seen.get(key)]).toEqual([ch, undefined]);
+      seen.set(key, ch);
+    }
+    const printed = 'block mask map P of 2 x 20 heads, first 16 drawn kept dropped one cell per block (32 px) pixel ' +
+      'gray: part rows query columns key batch head thr dens log linear scale 0123456789 1e-4 0.5';
+    for (const ch of printed) expect([ch, GLYPHS[ch] !== undefined]).toEqual([ch, true]);
   });
 
   test('masks too large for the image average blocks into gray cells', () => {
-    // 12 x 12 blocks in at most 6 x 6 pixels: 2 x 2 blocks per pixel; block (i, j) kept iff i + j is even
-    // except the top-left 2 x 2 cell, which is all kept
-    const dims = [1, 1, 12, 12] as const;
-    const dense = Uint8Array.from({ length: 144 }, (_, n) => ((Math.floor(n / 12) + (n % 12)) % 2 === 0 ? 1 : 0));
-    dense[1] = dense[12] = 1;
-    const picture = maskPicture(dense, dims, { maxSize: 6 });
-    expect(picture.layout).toMatchObject({ cellBlocks: 2, cellPixels: 1, width: 6, height: 6 });
+    // 600 x 600 blocks in a 600-pixel image: 2 x 2 blocks per pixel; block (i, j) kept iff i + j is
+    // even except the top-left 2 x 2 cell, which is all kept
+    const n = 600;
+    const dims = [1, 1, n, n] as const;
+    const dense = Uint8Array.from({ length: n * n }, (_, at) => ((Math.floor(at / n) + (at % n)) % 2 === 0 ? 1 : 0));
+    dense[1] = dense[n] = 1;
+    const picture = maskPicture(dense, dims, { maxSize: 600 });
+    expect(picture.layout).toMatchObject({ cellBlocks: 2, cellPixels: 1, panelWidth: n / 2, panelHeight: n / 2, textScale: 1 });
+    expect(Math.max(picture.width, picture.height)).toBeLessThanOrEqual(600);
     const d = roundTrip(picture);
-    expect(rgbAt(d, 0, 0)).toEqual(KEPT_COLOR);
+    const [x0, y0] = panelOrigin(picture.layout, 0);
+    expect(rgbAt(d, x0, y0)).toEqual(KEPT_COLOR);
     const half = DROPPED_COLOR.map((c, i) => Math.round(c + 0.5 * (KEPT_COLOR[i] - c)));
-    for (const [x, y] of [[1, 0], [0, 1], [5, 5], [3, 2]]) expect(rgbAt(d, x, y)).toEqual(half);
+    for (const [x, y] of [[1, 0], [0, 1], [299, 299], [3, 2]]) expect(rgbAt(d, x0 + x, y0 + y)).toEqual(half);
+    expect(textMismatches(d, 'one pixel per 2 x 2 blocks, gray: part kept', ...headerOrigin(picture.layout, 2), 1)).toBe(0);
   });
 
   test('panel layout: at most maxPanels panels, images within maxSize', () => {
-    expect(panelLayout(40, 1050, 1050)).toMatchObject({ panels: 16, cols: 4, rows: 4, cellBlocks: 3, cellPixels: 1 });
-    expect(panelLayout(40, 1050, 1050).width).toBeLessThanOrEqual(2048);
-    expect(panelLayout(1, 4, 4)).toMatchObject({ cellPixels: 32, width: 128 }); // small masks: at most 32 px per block
-    expect(panelLayout(3, 100, 100, { maxPanels: 2, maxSize: 500 })).toMatchObject({ panels: 2, cols: 2, rows: 1, cellPixels: 2 });
+    const big = panelLayout(40, 1050, 1050);
+    expect(big).toMatchObject({ panels: 16, cols: 4, rows: 4, cellBlocks: 3, cellPixels: 1, panelWidth: 350 });
+    expect(Math.max(big.width, big.height)).toBeLessThanOrEqual(2048);
+    expect(panelLayout(1, 4, 4)).toMatchObject({ cellPixels: 32, panelWidth: 128 }); // small masks: at most 32 px per block
+    const two = panelLayout(3, 100, 100, { maxPanels: 2, maxSize: 500 });
+    expect(two).toMatchObject({ panels: 2, cols: 2, rows: 1, cellPixels: 2 });
+    expect(Math.max(two.width, two.height)).toBeLessThanOrEqual(500);
+    // text: 2x glyphs, 3x in images over 1200 pixels wide, 1x in images held under 800
+    expect([panelLayout(1, 8, 8).textScale, big.textScale, two.textScale]).toEqual([2, 3, 1]);
+    expect(panelLayout(1, 8, 8).width).toBeLessThanOrEqual(1200);
+    // slots side by side: the second panel starts past the first panel's right edge
+    expect(panelOrigin(two, 1)[0]).toBeGreaterThan(panelOrigin(two, 0)[0] + two.panelWidth);
   });
 });
 
@@ -200,5 +308,67 @@ describe('mapPicture', () => {
     expect(drops).toBe(0);
     expect(samples[samples.length - 1].rgb).toEqual(viridis(1));
     expect(samples[0].rgb).toEqual(viridis(0));
+  });
+  test('the colour bar runs from the smallest to the largest colour, says log scale, and its ticks name powers of ten', () => {
+    // one head of 2 x 2 blocks: P = 1e-4, 1e-3, 1e-2, 1e-1 -> the bar spans exactly 3 decades
+    const map = Float32Array.from([1e-4, 1e-3, 1e-2, 1e-1]);
+    const dims = [1, 1, 2, 2] as const;
+    const picture = mapPicture(map, dims, { threshold: 0.9, densities: [0.75] });
+    const d = roundTrip(picture);
+    const { layout } = picture;
+    const s = layout.textScale;
+    const bar = colorBarBox(layout);
+    const mid = bar.y + (bar.height >> 1);
+    expect(rgbAt(d, bar.x, mid)).toEqual(viridis(0));
+    expect(rgbAt(d, bar.x + bar.width - 1, mid)).toEqual(viridis(1));
+    for (let x = bar.x + 1; x < bar.x + bar.width; x++) expect(luminance(rgbAt(d, x, mid))).toBeGreaterThanOrEqual(luminance(rgbAt(d, x - 1, mid)) - 0.6);
+    expect(textMismatches(d, 'P, log scale', bar.x + bar.width + 6 * s, bar.y, s)).toBe(0);
+    // ticks at the ends and a third and two thirds along; the end values kept inside the bar's span
+    const [, tickLine] = headerOrigin(layout, 2);
+    for (const at of [0, 1 / 3, 2 / 3, 1]) expect(rgbAt(d, bar.x + Math.round(at * (bar.width - 1)), bar.y + bar.height)).toEqual(TEXT_COLOR);
+    expect(textMismatches(d, '1e-4', bar.x, tickLine + 2 * s, s)).toBe(0);
+    const w = (t: string) => (t.length * ADVANCE - 1) * s;
+    expect(textMismatches(d, '0.1', bar.x + bar.width - w('0.1'), tickLine + 2 * s, s)).toBe(0);
+    const third = bar.x + Math.round((bar.width - 1) / 3);
+    expect(textMismatches(d, '1e-3', third - (w('1e-3') >> 1), tickLine + 2 * s, s)).toBe(0);
+    // panel: head, threshold and density; each block's colour its position on the scale
+    const [x, y] = labelOrigin(layout, 0);
+    expect(textMismatches(d, 'head 0', x, y, s)).toBe(0);
+    expect(textMismatches(d, 'thr 0.9  dens 0.750', x, y + layout.lineHeight, s)).toBe(0);
+    expect(textMismatches(d, 'block map P of 1 head', ...headerOrigin(layout, 0), s)).toBe(0);
+    const [x0, y0] = panelOrigin(layout, 0);
+    const c = layout.cellPixels;
+    expect([rgbAt(d, x0, y0), rgbAt(d, x0 + c, y0), rgbAt(d, x0, y0 + c), rgbAt(d, x0 + c, y0 + c)]).toEqual(
+      [0, 1, 2, 3].map((k) => viridis(k / 3)));
+  });
+
+  test('mapScale: log ticks at powers of ten, both ends under a decade, linear from 0 to the largest P', () => {
+    const log = mapScale(Float32Array.from([0, 2e-3, 0.5]));
+    expect(log.ticks.map((t) => t.text)).toEqual(['0.002', '0.01', '0.1', '0.5']); // the ends, and powers of ten
+    expect([log.ticks[0].at, log.ticks[3].at]).toEqual([0, 1]);
+    expect(log.position(0.5)).toBeCloseTo(1, 6);
+    expect(log.position(2e-3)).toBeCloseTo(0, 6);
+    expect(log.position(0)).toBe(0); // P = 0 gets the smallest colour
+    expect(log.ticks[1].at).toBeCloseTo(Math.log10(0.01 / 2e-3) / Math.log10(0.5 / 2e-3), 6);
+    // more than MAP_DECADES below the largest: clamped to the bottom of the bar
+    expect(mapScale([1e-12, 1]).position(1e-12)).toBeLessThan(0);
+    expect(mapScale([1e-12, 1]).ticks.map((t) => t.text)).toEqual(['1e-6', '1e-5', '1e-4', '1e-3', '0.01', '0.1', '1']);
+    expect(mapScale([0.2, 0.3]).ticks).toEqual([{ at: 0, text: '0.2' }, { at: 1, text: '0.3' }]);
+    const linear = mapScale([0, 0.1, 0.4], 'linear');
+    expect(linear.ticks).toEqual([{ at: 0, text: '0' }, { at: 0.5, text: '0.2' }, { at: 1, text: '0.4' }]);
+    expect(linear.position(0.1)).toBeCloseTo(0.25, 9);
+  });
+
+  test("a linear map says so, and its panels' colours are linear in P", () => {
+    const map = Float32Array.from([0, 0.1, 0.2, 0.4]);
+    const picture = mapPicture(map, [1, 1, 2, 2], { scale: 'linear' });
+    const d = roundTrip(picture);
+    const { layout } = picture;
+    const bar = colorBarBox(layout);
+    expect(textMismatches(d, 'P, linear scale', bar.x + bar.width + 6 * layout.textScale, bar.y, layout.textScale)).toBe(0);
+    const [x0, y0] = panelOrigin(layout, 0);
+    const c = layout.cellPixels;
+    expect([rgbAt(d, x0, y0), rgbAt(d, x0 + c, y0), rgbAt(d, x0, y0 + c), rgbAt(d, x0 + c, y0 + c)]).toEqual(
+      [0, 0.25, 0.5, 1].map((x) => viridis(x)));
   });
 });

@@ -129,7 +129,7 @@ export async function run(flags: Flags): Promise<void> {
     return (
       `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
       `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n` +
-      (png === undefined ? '' : stageMaskPictures(outputs, png, mask, dense))
+      (png === undefined ? '' : stageMaskPictures(outputs, png, mask, dense, options.threshold ?? DEFAULT_THRESHOLD))
     );
   });
   process.stdout.write(report);
@@ -141,9 +141,9 @@ function pictureFiles(file: string): [string, string] {
 }
 
 /** Stages the mask picture (`dense`, 0/1 per block) and the block map picture of --png `file`. */
-function stageMaskPictures(outputs: OutputFiles, file: string, mask: BlockMask, dense: Uint8Array): string {
+function stageMaskPictures(outputs: OutputFiles, file: string, mask: BlockMask, dense: Uint8Array, threshold: number): string {
   const [maskFile, mapFile] = pictureFiles(file);
-  outputs.stage(maskFile, (temp) => writePicture(temp, maskPicture(dense, mask.dims)));
-  outputs.stage(mapFile, (temp) => writePicture(temp, mapPicture(mask.map as Float32Array, mask.dims)));
+  outputs.stage(maskFile, (temp) => writePicture(temp, maskPicture(dense, mask.dims, { threshold })));
+  outputs.stage(mapFile, (temp) => writePicture(temp, mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities: mask.headDensities() })));
   return `wrote ${maskFile}: mask picture\nwrote ${mapFile}: block map P, log scale\n`;
 }

@@ -154,11 +154,11 @@ export async function writePictures(dir: string, setup: Setup, s: Shape, inputs:
     };
     const mask = await nablaMask(q, k, options);
     const file = path.join(dir, `mask-thr${threshold}.png`);
-    writePicture(file, maskPicture(mask.toDense(), mask.dims));
+    writePicture(file, maskPicture(mask.toDense(), mask.dims, { threshold }));
     written.push(file);
     if (mask.map) {
       const mapFile = path.join(dir, 'map.png');
-      writePicture(mapFile, mapPicture(mask.map, mask.dims));
+      writePicture(mapFile, mapPicture(mask.map, mask.dims, { threshold, densities: mask.headDensities() }));
       written.push(mapFile);
     }
   }
