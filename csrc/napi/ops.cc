@@ -198,8 +198,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   readProblem(args, p);
   p.valueDim = readInt(args, "valueDim", kMinHeadDim, kMaxHeadDim);
   p.scale = float(readNumber(args, "scale"));
-  const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple"});
+  const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple", "hopper"});
   const auto kernel = kernelName == "fast" ? cuda::AttentionKernel::Fast
+                      : kernelName == "hopper" ? cuda::AttentionKernel::Hopper
                       : kernelName == "simple" ? cuda::AttentionKernel::Simple : cuda::AttentionKernel::Auto;
   const int64_t nq = p.qBlocks(), nk = p.kvBlocks();
 
