@@ -71,6 +71,8 @@ else
   results+=("SKIPPED (compute-sanitizer not found)")
 fi
 
+step "hopper-ladder" "${T_HOPPER:-300}" hopper-ladder.log bash bench/hopper/ladder.sh
+
 {
   echo
   echo "## gpu-run summary ($(date -u +%FT%TZ))"

@@ -109,6 +109,18 @@ describe('PTX of the Hopper kernel (nvcc -ptx, sm_90a)', () => {
   });
 });
 
+describe('the GPU ladder (bench/hopper)', () => {
+  (hasNvcc ? test : test.skip)('the rung binary compiles for sm_90a', () => {
+    const r = run('bash', ['bench/hopper/build-ladder.sh', path.join(work, 'hopper-ladder')]);
+    if (r.status !== 0) console.error(r.out);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(path.join(work, 'hopper-ladder'))).toBe(true);
+  }, 600000);
+  test('the ladder script parses', () => {
+    expect(run('bash', ['-n', 'bench/hopper/ladder.sh']).status).toBe(0);
+  });
+});
+
 // ---- on a Hopper GPU ----
 const info = backends();
 const device = info.devices[0];
