@@ -49,8 +49,8 @@ std::string hopperKernelMismatch(const AttentionParams& p, const AttentionKernel
   return std::string();
 }
 
-// Rows longest-first (hopper/row_order.h): the counts come to the host once per call; dense rows
-// are all equally long and run in index order (no order array).
+// Rows head by head, longest-first inside a head (hopper/row_order.h): the counts come to the host
+// once per call; dense rows are all equally long and run in index order (no order array).
 Status launchHopper(const AttentionKernelParams& kp, DType dtype, cudaStream_t stream, Scratch& scratch) {
   hopper::RowSchedule schedule{nullptr, nullptr};
   Status status = scratch.allocate(1, &schedule.ticket);
@@ -62,7 +62,7 @@ Status launchHopper(const AttentionKernelParams& kp, DType dtype, cudaStream_t s
     NABLA_CUDA_TRY(cudaMemcpyAsync(counts.data(), kp.kvCounts, counts.size() * sizeof(int32_t),
                                    cudaMemcpyDeviceToHost, stream));
     NABLA_CUDA_TRY(cudaStreamSynchronize(stream));
-    order = hopper::longestFirstOrder(counts, kp.kvBlocks);
+    order = hopper::longestFirstOrder(counts, kp.qBlocks);
     int32_t* rowOrder = nullptr;
     status = scratch.allocate(order.size(), &rowOrder);
     if (!status.ok()) return status;

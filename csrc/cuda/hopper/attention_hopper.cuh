@@ -3,8 +3,9 @@
 //
 // Design: one CTA per SM (persistent), 384 threads = 3 warpgroups.
 //   warpgroup 0, producer (setmaxnreg.dec to 40): warp c < 2 serves consumer c; its lane 0 takes a
-//     row from the global ticket counter (longest-first order, row_order.h), TMA-loads the row's Q
-//     tile, then the K and V tiles of each kept key block into consumer c's ring of kStages slots.
+//     row from the global ticket counter (head by head, longest-first: row_order.h), TMA-loads
+//     the row's Q tile, then the K and V tiles of each kept key block into consumer c's ring of
+//     kStages slots.
 //   warpgroups 1, 2, consumers (setmaxnreg.inc to 232): each owns ONE 64-query NABLA block at a
 //     time, so wgmma's M = 64 is exactly one block, no padding and no masked rows. Per kept block:
 //       S = Q K^T      D/16 x wgmma m64n64k16, both operands K-major in shared memory
@@ -20,8 +21,8 @@
 //   - cost: K/V bytes per FLOP are those of 64-row tiles: 32 KiB per 2.1 MFLOP at D128, i.e.
 //     ~7 TB/s of L2 at 450 TFLOP/s over 132 SMs; the L2 has delivered 4.6-4.75 TB/s here, which
 //     caps this design near 300-330 TFLOP/s if every tile comes from L2 and nothing hits the
-//     in-SM rings twice. Longest-first rows keep a head's rows together (one head's K+V = 34 MB at
-//     720p, within the 50-60 MB L2), so most tiles are L2 hits. Mode (b) is the next step once a GPU
+//     in-SM rings twice. Rows run head by head (one head's K+V = 34 MB at 720p, within the
+//     50-60 MB L2), so most tiles should be L2 hits. Mode (b) is the next step once a GPU
 //     run shows L2 bandwidth, not the tensor pipe, is the limit.
 // Shared memory (D128, 3 stages): 2 consumers x (Q 16 KiB + 3 x (K 16 + V 16 KiB)) = 224 KiB,
 // + barriers + 1 KiB alignment slack = 225.5 KiB <= 227 KiB. D64, 4 stages: 144 KiB.
@@ -141,8 +142,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       q.advance(1);
       if (row < 0) break;
       const int32_t* kept = p.kvCounts != nullptr ? p.kvIndices + int64_t(row) * p.kvBlocks : nullptr;
+      // the next block id is read one tile ahead, so its global load overlaps the waits
+      int32_t nextBlock = kept != nullptr && count > 0 ? kept[0] : 0;
       for (int n = 0; n < count; ++n) {
-        const int32_t firstKey = int32_t(bh * p.seqKv + int64_t(kept != nullptr ? kept[n] : n) * kTileRows);
+        const int32_t block = nextBlock;
+        if (n + 1 < count) nextBlock = kept != nullptr ? kept[n + 1] : n + 1;
+        const int32_t firstKey = int32_t(bh * p.seqKv + int64_t(block) * kTileRows);
         ptx::wait(&b.kEmpty[kv.stage], kv.emptyParity());
         ptx::arriveExpectBytes(&b.kFull[kv.stage], kTileBytes);
         for (int h = 0; h < Traits::kHalves; ++h)

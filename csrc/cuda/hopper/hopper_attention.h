@@ -12,7 +12,8 @@ namespace cuda {
 namespace hopper {
 
 // Rows are taken from *ticket (zeroed before the launch) by atomicAdd; ticket n runs row
-// rowOrder[n] (longest-first, row_order.h), or row n when rowOrder is null (dense: all equal).
+// rowOrder[n] (head by head, longest-first inside a head: row_order.h), or row n when rowOrder is
+// null (dense: all rows equally long).
 struct RowSchedule {
   const int32_t* rowOrder;
   int32_t* ticket;
