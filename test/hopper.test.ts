@@ -178,3 +178,20 @@ describe('the Hopper kernel on a GPU', () => {
           out.dispose();
         });
 });
+
+// On a CUDA device that is not compute capability 9.0 the kernel must refuse with the reason.
+const otherGpu = info.cuda && device?.computeCapability !== '9.0';
+(otherGpu ? test : test.skip)("kernel 'hopper' on another GPU: an error naming compute capability 9.0", async () => {
+  const c = { B: 1, H: 1, S: 128, D: 64 };
+  const q = toDeviceSync(cast(tensor(randn(c.S * c.D, 1), [c.B, c.H, c.S, c.D]), 'bfloat16'));
+  const out = new native.DeviceBuffer(0, c.S * c.D * 2);
+  try {
+    await expect(native.attention({
+      q: q.buffer, k: q.buffer, v: q.buffer, out, dtype: 2, batch: c.B, heads: c.H, seqQ: c.S, seqKv: c.S,
+      headDim: c.D, valueDim: c.D, scale: 0.125, kernel: 'hopper' as unknown as 'fast', backend: 'cuda', device: 0,
+    }, true)).rejects.toThrow(/hopper attention kernel does not apply: .*(compute capability 9\.0|sm_90a)/);
+  } finally {
+    q.dispose();
+    out.dispose();
+  }
+});
