@@ -47,14 +47,12 @@ namespace {
 constexpr int kMaxTileBytes = 64 * 128 * 2;
 
 // Thread t of the warpgroup writes its accumulator fragment of a 64 x N D to d (row-major).
+// (layout.h accumulatorCell: the mapping the kernel's epilogue uses, checked here on hardware)
 template <int N>
 __device__ void storeAccumulator(const float (&acc)[N / 2], float* d) {
-  const int t = threadIdx.x % 128, w = t / 32, g = (t % 32) / 4, c = t % 4;
-  for (int j = 0; j < N / 8; ++j) {
-    d[(16 * w + g) * N + 8 * j + 2 * c] = acc[4 * j];
-    d[(16 * w + g) * N + 8 * j + 2 * c + 1] = acc[4 * j + 1];
-    d[(16 * w + g + 8) * N + 8 * j + 2 * c] = acc[4 * j + 2];
-    d[(16 * w + g + 8) * N + 8 * j + 2 * c + 1] = acc[4 * j + 3];
+  for (int i = 0; i < N / 2; ++i) {
+    const Cell cell = accumulatorCell(threadIdx.x % 128, i);
+    d[cell.row * N + cell.col] = acc[i];
   }
 }
 
@@ -90,11 +88,10 @@ __global__ void registerSharedKernel(const __nv_bfloat16* p, const uint4* v, flo
   for (int i = threadIdx.x; i < 64 * N * 2 / 16; i += blockDim.x) reinterpret_cast<uint4*>(tile)[i] = v[i];
   ptx::fenceProxyAsync();
   __syncthreads();
-  const int t = threadIdx.x % 128, w = t / 32, g = (t % 32) / 4, c = t % 4;
-  auto pair = [&](int row, int col) {  // P[row][col..col+1], the lower column in the low half
-    uint32_t lo = reinterpret_cast<const uint16_t*>(p)[row * 64 + col];
-    uint32_t hi = reinterpret_cast<const uint16_t*>(p)[row * 64 + col + 1];
-    return lo | (hi << 16);
+  const uint32_t t = threadIdx.x % 128;
+  auto element = [&](uint32_t kk, uint32_t r, uint32_t e) {  // layout.h operandACell, key step kk
+    const Cell cell = operandACell(t, r, e);
+    return uint32_t(reinterpret_cast<const uint16_t*>(p)[cell.row * 64 + 16 * kk + cell.col]);
   };
   float acc[N / 2];
   for (int i = 0; i < N / 2; ++i) acc[i] = 0.f;
@@ -102,8 +99,8 @@ __global__ void registerSharedKernel(const __nv_bfloat16* p, const uint4* v, flo
   ptx::fenceRegisters(acc);
   ptx::wgmmaFence();
   for (int kk = 0; kk < 4; ++kk) {
-    const uint32_t a[4] = {pair(16 * w + g, 16 * kk + 2 * c), pair(16 * w + g + 8, 16 * kk + 2 * c),
-                           pair(16 * w + g, 16 * kk + 2 * c + 8), pair(16 * w + g + 8, 16 * kk + 2 * c + 8)};
+    uint32_t a[4];
+    for (uint32_t r = 0; r < 4; ++r) a[r] = element(kk, r, 0) | (element(kk, r, 1) << 16);
     if constexpr (N == 128)
       ptx::mmaRegisterShared128<__nv_bfloat16>(acc, a, mnMajorDescriptor(vAddress, kk), 1u);
     else

@@ -1,6 +1,6 @@
 // Host tests of csrc/cuda/hopper/layout.h: the wgmma descriptor fields against the PTX ISA's
-// layout, the 128B swizzle (a bijection, the same permutation written two ways), and the kernel's
-// descriptor advance against the swizzled tiles TMA writes.
+// layout, the 128B swizzle (a bijection, the same permutation written two ways), the kernel's
+// descriptor advance against the swizzled tiles TMA writes, and the register fragment mappings.
 #include <cstdint>
 #include <vector>
 
@@ -102,9 +102,49 @@ void epilogueStoresAvoidBankConflicts(uint32_t headDim) {
       }
 }
 
+// Register fragments: each layout covers its matrix exactly once; the kernel's P hand-off keeps
+// every element in the thread that holds it; the softmax's row bookkeeping matches the layout.
+void fragmentLayouts() {
+  for (uint32_t n : {64u, 128u}) {
+    std::vector<int> hits(64 * n, 0);
+    for (uint32_t t = 0; t < 128; ++t)
+      for (uint32_t i = 0; i < n / 2; ++i) {
+        const Cell cell = accumulatorCell(t, i);
+        CHECK(cell.row < 64 && cell.col < n, "D cell (%u, %u)", cell.row, cell.col);
+        if (cell.row < 64 && cell.col < n) ++hits[cell.row * n + cell.col];
+        // element 4j + 2h + e sits in row 16w + g + 8h: the kernel's "half" h of the online softmax
+        CHECK(cell.row == 16 * (t / 32) + (t % 32) / 4 + 8 * ((i % 4) / 2), "row of t %u element %u", t, i);
+        // the four threads of a quad (t ^ 1, t ^ 2) share rows: the shuffle reduction of max and sum
+        CHECK(accumulatorCell(t ^ 1, i).row == cell.row && accumulatorCell(t ^ 2, i).row == cell.row, "quad rows");
+        // pairs (i, i + 1) for even i are adjacent columns of one row: the epilogue's 4-byte stores
+        if (i % 2 == 0) {
+          const Cell next = accumulatorCell(t, i + 1);
+          CHECK(next.row == cell.row && next.col == cell.col + 1, "pair at t %u element %u", t, i);
+        }
+      }
+    for (size_t i = 0; i < hits.size(); ++i) CHECK(hits[i] == 1, "D (N %u) cell %zu held %d times", n, i, hits[i]);
+  }
+  std::vector<int> hits(64 * 16, 0);
+  for (uint32_t t = 0; t < 128; ++t)
+    for (uint32_t r = 0; r < 4; ++r)
+      for (uint32_t e = 0; e < 2; ++e) {
+        const Cell cell = operandACell(t, r, e);
+        CHECK(cell.row < 64 && cell.col < 16, "A cell (%u, %u)", cell.row, cell.col);
+        if (cell.row < 64 && cell.col < 16) ++hits[cell.row * 16 + cell.col];
+        for (uint32_t kk = 0; kk < 4; ++kk) {  // P[row][16kk + col] must be this thread's S element
+          const Cell source = accumulatorCell(t, pSourceIndex(kk, r, e));
+          CHECK(source.row == cell.row && source.col == 16 * kk + cell.col,
+                "P hand-off: t %u step %u register %u half %u reads S(%u, %u), A wants (%u, %u)", t, kk, r, e, source.row,
+                source.col, cell.row, 16 * kk + cell.col);
+        }
+      }
+  for (size_t i = 0; i < hits.size(); ++i) CHECK(hits[i] == 1, "A cell %zu held %d times", i, hits[i]);
+}
+
 }  // namespace
 
 int main() {
+  fragmentLayouts();
   descriptorFields();
   swizzleIsABijection();
   for (uint32_t d : {64u, 128u}) {

@@ -166,8 +166,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   ptx::claimRegisters<Traits::kConsumerRegisters>();
   const int c = warpgroup - 1;
   const int t = threadIdx.x % 128;  // thread in the warpgroup
-  const int warp = t / 32, lane = t % 32;
-  const int quadRow = lane / 4, quadCol = lane % 4;  // g, c of the fragment layouts (ptx_sm90.cuh)
   Barriers& b = barriers[c];
   unsigned char* sQ = qTile(c);
   const uint32_t qAddress = ptx::sharedAddress(sQ);
@@ -184,10 +182,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       for (int chunk = t; chunk < kTileBytes / 16; chunk += 128)
         reinterpret_cast<uint4*>(out)[chunk] = make_uint4(0u, 0u, 0u, 0u);
     } else {
-      float o[D / 2];  // O[16 warp + quadRow (+8)][8j + 2 quadCol (+1)]: o[4j + 0,1] (+2,3 for row + 8)
+      float o[D / 2];  // this thread's O fragment: o[i] = O[accumulatorCell(t, i)] (layout.h)
 #pragma unroll
       for (int r = 0; r < D / 2; ++r) o[r] = 0.f;
-      float rowMax[2] = {-INFINITY, -INFINITY};  // m of rows quadRow and quadRow + 8, log2 units
+      float rowMax[2] = {-INFINITY, -INFINITY};  // m of this thread's two rows (16w + g, + 8), log2 units
       float rowSum[2] = {0.f, 0.f};              // this thread's share of l (quad-reduced at the end)
 
       for (int n = 0; n < count; ++n) {
@@ -207,7 +205,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         ptx::arrive(&b.kEmpty[kv.stage]);
 
         // x = S scale log2(e); m' = max(m, max_key x); alpha = 2^(m - m'); P = 2^(x - m');
-        // l = alpha l + sum_key P; O = alpha O.  half 0: row quadRow (s[4j], s[4j+1]), half 1: row + 8
+        // l = alpha l + sum_key P; O = alpha O.  half h: row 16w + g + 8h, s[4j + 2h], s[4j + 2h + 1]
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
           float mNew = rowMax[half];
@@ -235,15 +233,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
             o[4 * j + 2 * half + 1] *= alpha;
           }
         }
-        // P as the A operand: key step kk = S column tiles 2kk (a0, a1) and 2kk + 1 (a2, a3)
+        // P as the A operand of key step kk, straight from the S accumulator (layout.h pSourceIndex)
         uint32_t a[4][4];
 #pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {
-          a[kk][0] = cuda::ptx::packPair<Elem>(s[8 * kk + 0], s[8 * kk + 1]);
-          a[kk][1] = cuda::ptx::packPair<Elem>(s[8 * kk + 2], s[8 * kk + 3]);
-          a[kk][2] = cuda::ptx::packPair<Elem>(s[8 * kk + 4], s[8 * kk + 5]);
-          a[kk][3] = cuda::ptx::packPair<Elem>(s[8 * kk + 6], s[8 * kk + 7]);
-        }
+        for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            a[kk][r] = cuda::ptx::packPair<Elem>(s[pSourceIndex(kk, r, 0)], s[pSourceIndex(kk, r, 1)]);
 
         // O += P V
         ptx::wait(&b.vFull[kv.stage], kv.fullParity());
@@ -275,14 +271,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         inverse[half] = l > 0.f ? 1.f / l : 0.f;
       }
       ptx::namedBarrier(1 + c, 128);
-      const uint32_t stageRow = warp * 16 + quadRow;
 #pragma unroll
-      for (int j = 0; j < D / 8; ++j) {
-        const uint32_t col = j * 8 + 2 * quadCol;
-        *reinterpret_cast<uint32_t*>(sQ + tileElementOffset(stageRow, col)) =
-            cuda::ptx::packPair<Elem>(o[4 * j] * inverse[0], o[4 * j + 1] * inverse[0]);
-        *reinterpret_cast<uint32_t*>(sQ + tileElementOffset(stageRow + 8, col)) =
-            cuda::ptx::packPair<Elem>(o[4 * j + 2] * inverse[1], o[4 * j + 3] * inverse[1]);
+      for (int i = 0; i < D / 2; i += 2) {  // elements i, i + 1: one row, two adjacent columns
+        const Cell cell = accumulatorCell(t, i);
+        const float scale = inverse[(i % 4) / 2];
+        *reinterpret_cast<uint32_t*>(sQ + tileElementOffset(cell.row, cell.col)) =
+            cuda::ptx::packPair<Elem>(o[i] * scale, o[i + 1] * scale);
       }
       ptx::namedBarrier(1 + c, 128);
 #pragma unroll

@@ -95,6 +95,29 @@ NABLA_HOST_DEVICE uint32_t mnMajorReadOffset(uint32_t start, uint32_t lbo, uint3
   return swizzle128(start + (n / 64) * lbo + (k / 8) * sbo + (k % 8) * kSwizzleRowBytes + (n % 64) * 2);
 }
 
+// ---- register fragments of wgmma .m64nNk16 (PTX ISA figures "WGMMA .m64nNk16 register fragment
+// layout"), thread t of the warpgroup: w = t / 32, g = (t % 32) / 4, c = t % 4 ----
+struct Cell {
+  uint32_t row, col;
+};
+// Accumulator D (64 x N fp32, N/2 per thread): element i = 4j + 2h + e is D[16w + g + 8h][8j + 2c + e].
+NABLA_HOST_DEVICE Cell accumulatorCell(uint32_t t, uint32_t i) {
+  const uint32_t w = t / 32, g = (t % 32) / 4, c = t % 4, j = i / 4, h = (i % 4) / 2, e = i % 2;
+  return Cell{16 * w + g + 8 * h, 8 * j + 2 * c + e};
+}
+// A from registers (64 x 16, four b32 per thread): half e (0 = low 16 bits) of register r is
+// A[16w + g + 8 (r % 2)][2c + 8 (r / 2) + e].
+NABLA_HOST_DEVICE Cell operandACell(uint32_t t, uint32_t r, uint32_t e) {
+  const uint32_t w = t / 32, g = (t % 32) / 4, c = t % 4;
+  return Cell{16 * w + g + 8 * (r % 2), 2 * c + 8 * (r / 2) + e};
+}
+// P = S (64 x 64) handed from the accumulator to the A operand of key step kk (keys 16kk..16kk+15)
+// without leaving the thread: half e of register r comes from accumulator element
+// 8kk + 4 (r / 2) + 2 (r % 2) + e (column tiles 2kk and 2kk + 1).
+NABLA_HOST_DEVICE uint32_t pSourceIndex(uint32_t kk, uint32_t r, uint32_t e) {
+  return 8 * kk + 4 * (r / 2) + 2 * (r % 2) + e;
+}
+
 // Position in a ring of `stages` buffers guarded by full/empty mbarrier pairs. The n-th tile of the
 // stream (over all rows one consumer processes) uses stage n % stages in round n / stages; the
 // consumer waits full[stage] for parity round & 1, the producer waits empty[stage] for parity

@@ -8,7 +8,8 @@
 //   A 64x16 from registers, 4 x b32 (two 16-bit elements each, the lower column in the low half):
 //     a0 = A[16w+g][2c..+1], a1 = A[16w+g+8][2c..+1], a2 = A[16w+g][2c+8..+9], a3 = A[16w+g+8][2c+8..+9]
 //   (per warp exactly the mma.m16n8k16 A and C layouts of ../ptx.cuh, so a D tile converts to an A
-//   operand in place: A step kk = D column tiles 2kk and 2kk+1.)
+//   operand in place: A step kk = D column tiles 2kk and 2kk+1. As functions, host-tested:
+//   layout.h accumulatorCell, operandACell, pSourceIndex.)
 //   A, B in shared memory: 64-bit descriptors (layout.h).
 // mbarrier phases: a barrier completes a phase when its pending arrivals reach zero and its
 // expected transaction bytes have landed; try_wait.parity(P) succeeds once the phase of parity P
