@@ -217,13 +217,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
           }
           mNew = fmaxf(mNew, __shfl_xor_sync(0xffffffffu, mNew, 1));  // a quad shares a row
           mNew = fmaxf(mNew, __shfl_xor_sync(0xffffffffu, mNew, 2));
-          const float alpha = exp2f(rowMax[half] - mNew);  // 0 on the first tile (m = -inf)
+          const float alpha = ptx::exp2Approx(rowMax[half] - mNew);  // 0 on the first tile (m = -inf)
           rowMax[half] = mNew;
           float sum = 0.f;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
-            s[4 * j + 2 * half] = exp2f(s[4 * j + 2 * half] - mNew);
-            s[4 * j + 2 * half + 1] = exp2f(s[4 * j + 2 * half + 1] - mNew);
+            s[4 * j + 2 * half] = ptx::exp2Approx(s[4 * j + 2 * half] - mNew);
+            s[4 * j + 2 * half + 1] = ptx::exp2Approx(s[4 * j + 2 * half + 1] - mNew);
             sum += s[4 * j + 2 * half] + s[4 * j + 2 * half + 1];
           }
           rowSum[half] = alpha * rowSum[half] + sum;
