@@ -86,6 +86,7 @@ else
 fi
 
 # 4. kernel ladders and further timings: one step line each, above the summary
+step "hopper-ladder" "${T_HOPPER:-300}" hopper-ladder.log bash bench/hopper/ladder.sh
 
 {
   echo

@@ -1,8 +1,12 @@
-// attention(): picks the kernel (fast where it applies, else simple) and its instance. No kernel
-// code here; the fast instances are compiled in kernels/, the simple kernel in attention_simple.cu.
+// attention(): picks the kernel (fast where it applies, else simple; Hopper only when asked for) and
+// its instance. No kernel code here; the fast and Hopper instances are compiled in kernels/, the
+// simple kernel in attention_simple.cu.
 #include <cmath>
+#include <vector>
 
 #include "attention_params.cuh"
+#include "hopper/hopper_attention.h"
+#include "hopper/row_order.h"
 
 namespace nabla {
 namespace cuda {
@@ -28,11 +32,62 @@ Status launchFastForHeadDim(const AttentionKernelParams& p, cudaStream_t stream)
   return p.headDim == 64 ? launchFastAttention<Elem, 64>(p, stream) : launchFastAttention<Elem, 128>(p, stream);
 }
 
+// Empty when the Hopper kernel can run here, else why not.
+std::string hopperKernelMismatch(const AttentionParams& p, const AttentionKernelParams& kp, DType dtype) {
+  const std::string fast = fastKernelMismatch(p, kp, dtype);
+  if (!fast.empty()) return fast;
+  if (!hopper::compiledForSm90a())
+    return std::string("this binary has no sm_90a code (built for ") + NABLA_CUDA_ARCHS +
+           "; add 90a-real to NABLA_CUDA_ARCHS)";
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
+    return "the device's compute capability could not be read";
+  if (major != 9 || minor != 0)
+    return "it runs on compute capability 9.0 (Hopper) only, not " + std::to_string(major) + "." + std::to_string(minor);
+  return std::string();
+}
+
+// Rows head by head, longest-first inside a head (hopper/row_order.h): the counts come to the host
+// once per call; dense rows are all equally long and run in index order (no order array).
+Status launchHopper(const AttentionKernelParams& kp, DType dtype, cudaStream_t stream, Scratch& scratch) {
+  hopper::RowSchedule schedule{nullptr, nullptr};
+  Status status = scratch.allocate(1, &schedule.ticket);
+  if (!status.ok()) return status;
+  NABLA_CUDA_TRY(cudaMemsetAsync(schedule.ticket, 0, sizeof(int32_t), stream));
+  std::vector<int32_t> order;
+  if (kp.kvCounts != nullptr) {
+    std::vector<int32_t> counts(size_t(kp.rows));
+    NABLA_CUDA_TRY(cudaMemcpyAsync(counts.data(), kp.kvCounts, counts.size() * sizeof(int32_t),
+                                   cudaMemcpyDeviceToHost, stream));
+    NABLA_CUDA_TRY(cudaStreamSynchronize(stream));
+    order = hopper::longestFirstOrder(counts, kp.qBlocks);
+    int32_t* rowOrder = nullptr;
+    status = scratch.allocate(order.size(), &rowOrder);
+    if (!status.ok()) return status;
+    NABLA_CUDA_TRY(cudaMemcpyAsync(rowOrder, order.data(), order.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                   stream));
+    schedule.rowOrder = rowOrder;
+  }
+  const bool half = dtype == DType::Float16;
+  if (kp.headDim == 64)
+    status = half ? hopper::launchHopperAttention<__half, 64>(kp, schedule, stream)
+                  : hopper::launchHopperAttention<__nv_bfloat16, 64>(kp, schedule, stream);
+  else
+    status = half ? hopper::launchHopperAttention<__half, 128>(kp, schedule, stream)
+                  : hopper::launchHopperAttention<__nv_bfloat16, 128>(kp, schedule, stream);
+  if (!status.ok()) return status;
+  // the host order must outlive the upload: wait for the stream before `order` goes away
+  NABLA_CUDA_TRY(cudaStreamSynchronize(stream));
+  return Status{};
+}
+
 }  // namespace
 
 Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
                  void* out, AttentionKernel kernel, AttentionKernel* ran) {
-  return onDevice(device, "attention", [&](cudaStream_t stream, Scratch&) -> Status {
+  return onDevice(device, "attention", [&](cudaStream_t stream, Scratch& scratch) -> Status {
     AttentionKernelParams kp{};
     kp.q = q;
     kp.k = k;
@@ -51,6 +106,16 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
     kp.scaleLog2 = float(double(p.scale) * 1.4426950408889634);  // log2(e)
 
     // Auto takes the first kernel in order of preference that applies; a named kernel must apply.
+    // The Hopper kernel is opt-in until a GPU run has verified it: 'auto' never picks it.
+    if (kernel == AttentionKernel::Hopper) {
+      const std::string why = hopperKernelMismatch(p, kp, dtype);
+      if (!why.empty())
+        return invalidValue("the hopper attention kernel does not apply: " + why +
+                            "; use the fast, simple or auto kernel for these inputs");
+      *ran = AttentionKernel::Hopper;
+      if (kp.rows == 0) return Status{};
+      return launchHopper(kp, dtype, stream, scratch);
+    }
     const std::string mismatch = fastKernelMismatch(p, kp, dtype);
     if (kernel == AttentionKernel::Fast && !mismatch.empty())
       return invalidValue("the fast attention kernel does not apply: " + mismatch +

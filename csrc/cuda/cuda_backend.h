@@ -68,6 +68,8 @@ enum class AttentionKernel : int32_t {
   Auto = 0,    // fast tensor-core kernel where it applies, else the simple one
   Fast = 1,    // mma.sync flash kernel (fp16/bf16, head dims 64/128); error where it does not apply
   Simple = 2,  // scalar shared-memory kernel: every dtype and head dim, obviously correct
+  Hopper = 3,  // wgmma + TMA kernel (compute capability 9.0, sm_90a builds; fast kernel's inputs);
+               // opt-in until a GPU run has verified it; error where it does not apply
 };
 
 // Same semantics as cpu::attention; p.kvCounts / p.kvIndices are DEVICE pointers (or null = dense).

@@ -77,6 +77,7 @@ const char* cudaAttentionKernelName(cuda::AttentionKernel launched) {
   switch (launched) {
     case cuda::AttentionKernel::Fast: return "cuda-fast";
     case cuda::AttentionKernel::Simple: return "cuda-simple";
+    case cuda::AttentionKernel::Hopper: return "cuda-hopper";
     case cuda::AttentionKernel::Auto: break;
   }
   return "cuda-auto";
@@ -225,8 +226,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   if (!(scale > 0 && scale <= kMaxScale))
     throwRangeError(env, "scale", "a positive number of at most 65536", describe(args.Get("scale")));
   p.scale = float(scale);
-  const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple"});
+  const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple", "hopper"});
   const auto kernel = kernelName == "fast" ? cuda::AttentionKernel::Fast
+                      : kernelName == "hopper" ? cuda::AttentionKernel::Hopper
                       : kernelName == "simple" ? cuda::AttentionKernel::Simple : cuda::AttentionKernel::Auto;
   const std::string cpuKernelName = readOptionalString(args, "cpuKernel", {"auto", "avx2", "scalar"}, "auto");
   const auto cpuKernel = cpuKernelName == "avx2"     ? cpu::CpuKernel::Avx2

@@ -1,0 +1,197 @@
+// The Hopper attention kernel (csrc/cuda/hopper): what can be checked without a GPU, in every run --
+// the host unit tests of its layout, pipeline and row-order arithmetic (test/native/*.cc, compiled
+// with the system C++ compiler), the build check that fails on spills and serialized wgmma, the
+// instructions its PTX must contain, and that the GPU ladder compiles -- then, on a compute
+// capability 9.0 device with an sm_90a build, the kernel itself against the CPU backend.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { BlockMask, backends, blockSparseAttentionSync, cast, tensor, toDeviceSync, toFloat32, toFloat32Array } from '../lib';
+import { native } from '../lib/native';
+import { randn, rng } from './reference';
+import { CPU } from './helpers';
+
+const ROOT = path.resolve(__dirname, '..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-hopper-'));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function found(command: string): boolean {
+  return spawnSync(command, ['--version']).status === 0;
+}
+const cxx = process.env.CXX ?? 'g++';
+const hasCxx = found(cxx);
+const hasNvcc = found('nvcc');
+if (!hasCxx) console.warn(`hopper host tests skipped: no C++ compiler (${cxx}) on PATH`);
+if (!hasNvcc) console.warn('hopper PTX and ladder checks skipped: no nvcc on PATH');
+
+function run(command: string, args: string[], cwd = ROOT) {
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+describe('host unit tests of the Hopper kernel', () => {
+  for (const name of ['hopper_layout', 'hopper_pipeline', 'hopper_row_order']) {
+    (hasCxx ? test : test.skip)(`${name}.cc`, () => {
+      const binary = path.join(work, name);
+      const compiled = run(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', `test/native/${name}.cc`, '-o', binary]);
+      expect(compiled.out).toBe('');
+      expect(compiled.status).toBe(0);
+      const r = run(binary, []);
+      expect(r.out).toBe(`${name}: ok\n`);
+      expect(r.status).toBe(0);
+    });
+  }
+});
+
+describe('build check: cmake/hopper-ptxas-check.sh', () => {
+  const check = path.join(ROOT, 'cmake', 'hopper-ptxas-check.sh');
+  // a stand-in compiler: prints the given ptxas report and exits with the given status
+  const compile = (report: string, status = 0, source = 'csrc/cuda/kernels/attention_hopper_bf16_d128.cu') =>
+    run('bash', [check, 'sh', '-c', `printf '%s\\n' "$0"; exit ${status}`, report, '-c', source]);
+  const clean = [
+    "ptxas info    : Compiling entry function '_Z21hopperAttentionKernel' for 'sm_90a'",
+    'ptxas info    : Function properties for _Z21hopperAttentionKernel',
+    '    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads',
+    'ptxas info    : Used 168 registers, used 16 barriers',
+  ].join('\n');
+
+  test('passes a clean report and keeps only the register line', () => {
+    const r = compile(clean);
+    expect(r.status).toBe(0);
+    expect(r.out.trim()).toBe('ptxas info    : Used 168 registers, used 16 barriers');
+  });
+  test.each([
+    ['a stack frame', '    16 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads'],
+    ['spill stores', '    0 bytes stack frame, 8 bytes spill stores, 0 bytes spill loads'],
+    ['spill loads', '    0 bytes stack frame, 0 bytes spill stores, 120 bytes spill loads'],
+    ['C7508 (setmaxnreg ignored)', "ptxas info    : (C7508) Potential Performance Loss: 'setmaxnreg' ignored"],
+    ['C7510 (wgmma serialized)', 'ptxas info    : (C7510) Potential Performance Loss: wgmma.mma_async instructions are serialized'],
+    ['C7520', 'ptxas info    : (C7520) Potential Performance Loss: wgmma waits inserted'],
+  ])('fails on %s', (_what, line) => {
+    const r = compile(`${clean}\n${line}`);
+    expect(r.status).toBe(1);
+    expect(r.out).toContain('hopper-ptxas-check');
+    expect(r.out).toContain(line.trim());
+  });
+  test('passes other sources through untouched, and a failing compile keeps its status', () => {
+    const other = compile('    8 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads', 0, 'csrc/cuda/mask.cu');
+    expect(other.status).toBe(0);
+    expect(compile(clean, 3).status).toBe(3);
+  });
+});
+
+describe('PTX of the Hopper kernel (nvcc -ptx, sm_90a)', () => {
+  for (const instance of ['bf16_d128', 'fp16_d64']) {
+    (hasNvcc ? test : test.skip)(`attention_hopper_${instance}: wgmma, TMA, mbarrier waits, proxy fence, setmaxnreg, no local memory`, () => {
+      const ptx = path.join(work, `${instance}.ptx`);
+      const r = run('nvcc', ['-std=c++17', '-O3', '--expt-relaxed-constexpr', '-arch=sm_90a', '-ptx',
+        `csrc/cuda/kernels/attention_hopper_${instance}.cu`, '-o', ptx]);
+      expect(r.status).toBe(0);
+      const text = fs.readFileSync(ptx, 'utf8');
+      expect(text).toMatch(/\.entry\s+\S*hopperAttentionKernel/);
+      for (const instruction of ['wgmma.mma_async', 'cp.async.bulk.tensor.2d', 'mbarrier.try_wait.parity',
+        'mbarrier.arrive.expect_tx', 'fence.proxy.async', 'setmaxnreg.inc', 'setmaxnreg.dec', 'wgmma.wait_group'])
+        expect(text).toContain(instruction);
+      expect(text).not.toMatch(/ld\.local|st\.local/);
+    });
+  }
+  (hasNvcc ? test : test.skip)('other targets (sm_80, compute_90 PTX) get a stub without Hopper instructions', () => {
+    const ptx = path.join(work, 'compute90.ptx');
+    const r = run('nvcc', ['-std=c++17', '-O3', '--expt-relaxed-constexpr', '-arch=compute_90', '-ptx',
+      'csrc/cuda/kernels/attention_hopper_bf16_d128.cu', '-o', ptx]);
+    expect(r.status).toBe(0);
+    const text = fs.readFileSync(ptx, 'utf8');
+    expect(text).toMatch(/\.entry\s+\S*hopperAttentionKernel/);
+    expect(text).not.toContain('wgmma');
+    expect(text).not.toContain('setmaxnreg');
+  });
+});
+
+describe('the GPU ladder (bench/hopper)', () => {
+  (hasNvcc ? test : test.skip)('the rung binary compiles for sm_90a', () => {
+    const r = run('bash', ['bench/hopper/build-ladder.sh', path.join(work, 'hopper-ladder')]);
+    if (r.status !== 0) console.error(r.out);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(path.join(work, 'hopper-ladder'))).toBe(true);
+  }, 600000);
+  test('the ladder script parses', () => {
+    expect(run('bash', ['-n', 'bench/hopper/ladder.sh']).status).toBe(0);
+  });
+});
+
+// ---- on a Hopper GPU ----
+const info = backends();
+const device = info.devices[0];
+const hopperReason = !info.cuda ? `no CUDA device (${info.reason ?? 'unknown reason'})`
+  : device?.computeCapability !== '9.0' ? `device 0 has compute capability ${device?.computeCapability}, not 9.0`
+    : !info.build.cudaArchs.includes('90a') ? `the binary was built for ${info.build.cudaArchs}, without 90a`
+      : '';
+if (hopperReason) console.warn(`Hopper kernel GPU tests skipped: ${hopperReason}`);
+
+function normalisedMse(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return num / (den || 1);
+}
+
+describe('the Hopper kernel on a GPU', () => {
+  const shapes = [
+    { B: 1, H: 2, Sq: 256, Skv: 256, D: 64 },
+    { B: 2, H: 1, Sq: 192, Skv: 320, D: 128 },
+    { B: 1, H: 3, Sq: 640, Skv: 64 * 40, D: 128 }, // more rows than 2 per CTA on small grids; long lists
+  ];
+  for (const type of ['bfloat16', 'float16'] as const)
+    for (const c of shapes)
+      for (const density of [0.5, 1])
+        (hopperReason ? test.skip : test)(`${type} D${c.D} Sq${c.Sq} Skv${c.Skv} density ${density}: equals the CPU, empty rows zero, nothing unwritten`, async () => {
+          const q = cast(tensor(randn(c.B * c.H * c.Sq * c.D, 1), [c.B, c.H, c.Sq, c.D]), type);
+          const k = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 2), [c.B, c.H, c.Skv, c.D]), type);
+          const v = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 3), [c.B, c.H, c.Skv, c.D]), type);
+          const nq = c.Sq / 64, nk = c.Skv / 64;
+          const r = rng(c.D + c.Sq);
+          const dense = Uint8Array.from({ length: c.B * c.H * nq * nk }, () => (r() < density ? 1 : 0));
+          if (density < 1) dense.fill(0, 0, nk); // row 0 keeps nothing: zeros
+          const mask = BlockMask.fromDense(dense, [c.B, c.H, nq, nk]);
+          const cpu = blockSparseAttentionSync(q, k, v, mask, CPU);
+          const out = new native.DeviceBuffer(0, cpu.data.byteLength);
+          out.fill(0xff); // NaN poison: an unwritten element shows up
+          const qd = toDeviceSync(q), kd = toDeviceSync(k), vd = toDeviceSync(v), md = mask.toDevice();
+          const lists = density < 1 ? md.operands() : {};
+          await native.attention({
+            q: qd.buffer, k: kd.buffer, v: vd.buffer, out, dtype: type === 'float16' ? 1 : 2, batch: c.B, heads: c.H,
+            seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.D, scale: 1 / Math.sqrt(c.D),
+            kernel: 'hopper' as unknown as 'fast', ...lists, backend: 'cuda', device: 0,
+          }, true);
+          const got = new Uint16Array(cpu.data.length);
+          out.download(got, false);
+          const values = toFloat32(got, type);
+          for (const x of values) expect(Number.isFinite(x)).toBe(true);
+          if (density < 1) for (let i = 0; i < 64 * c.D; i++) expect(values[i]).toBe(0);
+          expect(normalisedMse(values, toFloat32Array(cpu))).toBeLessThan(5e-4);
+          [qd, kd, vd].forEach((t) => t.dispose());
+          md.dispose();
+          out.dispose();
+        });
+});
+
+// On a CUDA device that is not compute capability 9.0 the kernel must refuse with the reason.
+const otherGpu = info.cuda && device?.computeCapability !== '9.0';
+(otherGpu ? test : test.skip)("kernel 'hopper' on another GPU: an error naming compute capability 9.0", async () => {
+  const c = { B: 1, H: 1, S: 128, D: 64 };
+  const q = toDeviceSync(cast(tensor(randn(c.S * c.D, 1), [c.B, c.H, c.S, c.D]), 'bfloat16'));
+  const out = new native.DeviceBuffer(0, c.S * c.D * 2);
+  try {
+    await expect(native.attention({
+      q: q.buffer, k: q.buffer, v: q.buffer, out, dtype: 2, batch: c.B, heads: c.H, seqQ: c.S, seqKv: c.S,
+      headDim: c.D, valueDim: c.D, scale: 0.125, kernel: 'hopper' as unknown as 'fast', backend: 'cuda', device: 0,
+    }, true)).rejects.toThrow(/hopper attention kernel does not apply: .*(compute capability 9\.0|sm_90a)/);
+  } finally {
+    q.dispose();
+    out.dispose();
+  }
+});
