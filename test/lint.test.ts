@@ -1,4 +1,4 @@
-// `npm run lint` as one test of the suite: Biome (format + lint of TS/JS/JSON, biome.json) and
+// `npm run lint` as one test of the suite: Biome (format + lint of TS/JS/JSON, biome.jsonc) and
 // clang-format (csrc/ and bench/native/, .clang-format). A finding fails this one test; the rest
 // of the suite still runs and npm test still ends with its 'N passed, N failed' line.
 // The command is read from package.json, so the test and `npm run lint` cannot drift apart.
