@@ -374,7 +374,7 @@ describe('mistakes exit non-zero with one line on stderr', () => {
   test('NABLA_DEBUG=1 adds the stack trace', () => {
     const r = runCli(dir, ['mask', '--q', missing(), '--k', k, '--out', out('m')], { NABLA_DEBUG: '1' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^nabla: ENOENT.*\n.*Error: ENOENT[^]*\n\s+at /);
+    expect(r.stderr).toMatch(/^nabla: ENOENT.*\n.*Error: ENOENT[\s\S]*\n\s+at /);
   });
 });
 

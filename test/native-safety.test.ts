@@ -67,7 +67,12 @@ function thrown(fn: () => unknown): Error & { code?: string } {
 function smallProblem(seed: number) {
   const S = 256, D = 16;
   let x = seed;
-  const fill = (a: Float32Array) => a.map(() => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5);
+  // LCG x' = 1664525 x + 1013904223 (mod 2^32), scaled to [-0.5, 0.5)
+  const next = () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32 - 0.5;
+  };
+  const fill = (a: Float32Array) => a.map(next);
   return {
     q: fill(new Float32Array(S * D)), k: fill(new Float32Array(S * D)), v: fill(new Float32Array(S * D)),
     out: new Float32Array(S * D), dtype: 0, batch: 1, heads: 1, seqQ: S, seqKv: S, headDim: D, valueDim: D,

@@ -277,9 +277,10 @@ NABLA_AVX2_FN inline void accumulateTile(const float* probsT, const float* value
     }
   }
   NABLA_UNROLL
-  for (int r = 0; r < R; ++r)
+  for (int r = 0; r < R; ++r) {
     NABLA_UNROLL
     for (int c = 0; c < C; ++c) _mm256_store_ps(acc + (i0 + r) * ldo + c0 + 8 * c, o[r][c]);
+  }
 }
 
 template <int C>

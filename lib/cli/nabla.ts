@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === undefined) throw new UsageError('missing command: info, mask, attend or bench (see nabla --help)');
-  if (!Object.prototype.hasOwnProperty.call(COMMANDS, name))
+  if (!Object.hasOwn(COMMANDS, name))
     throw new UsageError(`unknown command '${name}': expected info, mask, attend or bench (see nabla --help)`);
   const command = await COMMANDS[name].load();
   const flags = parseFlags(rest, command.spec);

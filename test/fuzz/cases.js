@@ -52,7 +52,7 @@ function checkMask(m, dims, { atLeastOne = true, full = false } = {}) {
 }
 
 /** Attention output: dims, finite for finite inputs, and each value within the range of v. */
-function checkAttention(out, s, q, k, v, vLimit) {
+function checkAttention(out, s, vLimit) {
   const problem = checkTensor(out, [s.B, s.H, s.Sq, s.Dv], s.type);
   if (problem || vLimit === undefined) return problem;
   const o = lib.toFloat32Array(out);
@@ -235,7 +235,7 @@ function attentionCase(R, entry) {
     const out = nabla ? res && res.output : res;
     const scale = options && typeof options === 'object' ? options.scale : undefined;
     // tiny scales still average v; huge finite ones are refused above, so finite in, finite out
-    let problem = checkAttention(out, s, q, k, v, scale === undefined || scale <= 100 ? vLimit : undefined);
+    let problem = checkAttention(out, s, scale === undefined || scale <= 100 ? vLimit : undefined);
     if (!problem && nabla) problem = checkMask(res.mask, [s.B, s.H, s.Sq / 64, s.Skv / 64], { full: fullMask });
     if (!problem && originalMask) {
       // an edited mask that was accepted must act as the checked one did
