@@ -287,3 +287,22 @@ describe('nabla mask --png', () => {
     expect(fs.readFileSync(path.join(dir, 'm-map.png')).equals(encoded(mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities })))).toBe(true);
   });
 });
+
+describe('nabla bench --png writes all or nothing', () => {
+  const SHAPE = ['--heads', '1', '--grid', '2,16,16', '--head-dim', '64', '--backend', 'cpu', '--iters', '1'];
+
+  test('a picture path that is a directory is refused before any work; nothing is written', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-bench-png-'));
+    fs.mkdirSync(path.join(out, 'map.png'));
+    expectOneLine(nabla('bench', ...SHAPE, '--png', out), 1, /^Expected a file path for --png but received '.*map\.png' \(a directory\)$/);
+    expect(fs.readdirSync(out)).toEqual(['map.png']);
+  });
+
+  test('a run refused after the folder was made leaves no folder and no file', () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-bench-png-')), 'made');
+    // the full 720p preset cannot fit 1 s: refused by the estimate, after --png planned its files
+    const r = nabla('bench', '--preset', 'wan2.1-14b-720p', '--backend', 'cpu', '--max-seconds', '1', '--png', out);
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});

@@ -6,12 +6,14 @@
 // --max-seconds, bench/run.ts times each backend, bench/report.ts prints the rows.
 import { backends } from '../backend';
 import { VERSION } from '../version';
+import * as fs from 'fs';
 import { Flags } from './args';
+import { OutputFiles, writeAllOrNothing } from './output';
 import { duration, plan } from './bench/estimate';
 import { makeInputs } from './bench/inputs';
 import { Setup, gridOf, readSetup, seqOf } from './bench/options';
 import { Progress } from './bench/progress';
-import { BenchRow, RowBase, formatRows, headerLines, machineFacts, writePictures } from './bench/report';
+import { BenchRow, RowBase, formatRows, headerLines, machineFacts, pictureFiles, stagePictures } from './bench/report';
 import { benchBackend } from './bench/run';
 
 export { spec } from './bench/options';
@@ -19,6 +21,22 @@ export type { BenchRow } from './bench/report';
 
 export async function run(flags: Flags): Promise<void> {
   const asked = readSetup(flags);
+  // --png DIR is made if missing, and its files are checked before any work (all or nothing)
+  const outputs = new OutputFiles({ q: flags.get('q') as string | undefined, k: flags.get('k') as string | undefined, v: flags.get('v') as string | undefined });
+  const madeDir = asked.pngDir !== undefined && !fs.existsSync(asked.pngDir);
+  if (asked.pngDir !== undefined) {
+    fs.mkdirSync(asked.pngDir, { recursive: true });
+    for (const file of pictureFiles(asked.pngDir, asked)) outputs.plan('png', file);
+  }
+  try {
+    await writeAllOrNothing(outputs, () => measure(asked, outputs));
+  } catch (err) {
+    if (madeDir) fs.rmdirSync(asked.pngDir as string); // the folder this run made (empty again: nothing was committed)
+    throw err;
+  }
+}
+
+async function measure(asked: Setup, outputs: OutputFiles): Promise<void> {
   const facts = machineFacts(backends(), asked.device);
   const { shape, scaled, estimate, planned } = await plan(asked);
   const setup: Setup = { ...asked, shape };
@@ -41,7 +59,7 @@ export async function run(flags: Flags): Promise<void> {
   let pictures: string[] = [];
   if (setup.pngDir !== undefined) {
     progress.step('pictures');
-    pictures = await writePictures(setup.pngDir, setup, shape, inputs);
+    pictures = await stagePictures(outputs, setup.pngDir, setup, shape, inputs);
   }
   progress.finish();
   for (const file of pictures) process.stderr.write(`wrote ${file}\n`);

@@ -1,6 +1,5 @@
 // `nabla bench` report: the machine facts, the rows, and the table as markdown, JSON or CSV; the
 // mask pictures of --png.
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Backends } from '../../backend';
@@ -10,6 +9,7 @@ import { mapPicture, maskPicture, writePicture } from '../../pictures';
 import { BLOCK_SIZE, MaskMethod } from '../../shapes';
 import { VERSION } from '../../version';
 import { buildText, cudaVersionText, deviceText, nvidiaDriver } from '../facts';
+import { OutputFiles } from '../output';
 import { Inputs, leading } from './inputs';
 import { BenchBackend, Setup, Shape, dimsText, gridOf, seqKvOf, seqOf } from './options';
 
@@ -140,27 +140,28 @@ export function formatRows(rows: BenchRow[], format: Setup['format'], header: st
 }
 
 /** Mask pictures per threshold and the block map, from CPU masks of the first heads of batch 0. */
-export async function writePictures(dir: string, setup: Setup, s: Shape, inputs: Pick<Inputs, 'q' | 'k'>): Promise<string[]> {
-  fs.mkdirSync(dir, { recursive: true });
+/** The files of --png DIR: mask-thr<T>.png per threshold and map.png (the first threshold's map). */
+export function pictureFiles(dir: string, setup: Setup): string[] {
+  return [...setup.thresholds.map((t) => path.join(dir, `mask-thr${t}.png`)), path.join(dir, 'map.png')];
+}
+
+/** Stages the pictures of pictureFiles() in `outputs` (planned before the run); returns their paths. */
+export async function stagePictures(outputs: OutputFiles, dir: string, setup: Setup, s: Shape, inputs: Pick<Inputs, 'q' | 'k'>): Promise<string[]> {
   const nq = seqOf(s) / BLOCK_SIZE, nk = seqKvOf(s) / BLOCK_SIZE;
   // at most 16 panels, and a map of at most 2^26 floats (256 MiB)
   const heads = Math.max(1, Math.min(s.heads, 16, Math.floor(2 ** 26 / (nq * nk))));
   const q = leading(inputs.q, 1, heads, seqOf(s));
   const k = leading(inputs.k, 1, heads, seqKvOf(s));
-  const written: string[] = [];
+  const [mapFile, ...maskFiles] = [...pictureFiles(dir, setup)].reverse();
+  maskFiles.reverse();
   for (const [i, threshold] of setup.thresholds.entries()) {
     const options: MaskOptions = {
       threshold, method: setup.method, backend: 'cpu', returnMap: i === 0, ...(setup.sta ? { sta: setup.sta, grid: gridOf(s) } : {}),
     };
     const mask = await nablaMask(q, k, options);
-    const file = path.join(dir, `mask-thr${threshold}.png`);
-    writePicture(file, maskPicture(mask.toDense(), mask.dims, { threshold }));
-    written.push(file);
-    if (mask.map) {
-      const mapFile = path.join(dir, 'map.png');
-      writePicture(mapFile, mapPicture(mask.map, mask.dims, { threshold, densities: mask.headDensities() }));
-      written.push(mapFile);
-    }
+    outputs.stage(maskFiles[i], (temp) => writePicture(temp, maskPicture(mask.toDense(), mask.dims, { threshold })));
+    const map = mask.map;
+    if (map) outputs.stage(mapFile, (temp) => writePicture(temp, mapPicture(map, mask.dims, { threshold, densities: mask.headDensities() })));
   }
-  return written;
+  return [...maskFiles, mapFile];
 }
