@@ -77,6 +77,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nablaMask", Napi::Function::New<NablaMask>(env, "nablaMask"));
   exports.Set("attention", Napi::Function::New<Attention>(env, "attention"));
   exports.Set("DeviceBuffer", DeviceBuffer::Define(env));
+  exports.Set("deviceMemory", Napi::Function::New<DeviceMemoryUsage>(env, "deviceMemory"));
+  exports.Set("trimDeviceMemory", Napi::Function::New<TrimDeviceMemory>(env, "trimDeviceMemory"));
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("blockSize", kBlockSize);
   limits.Set("tileSide", kTileSide);
