@@ -113,6 +113,11 @@ export interface NativeAddon {
   deviceMemory(device: number): NativeMemoryUsage;
   /** Waits for the device's stream, then returns the pool's unused memory to the device. */
   trimDeviceMemory(device: number): void;
+  /**
+   * Device time of CUDA op bodies (CUDA events around each op's work) accumulated since the
+   * previous call, which it resets; `enable` turns the events on or off. For bench/overhead.js.
+   */
+  bodyTime(enable: boolean): { ms: number; ops: number };
   limits: {
     blockSize: number;
     tileSide: number;

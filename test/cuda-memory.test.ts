@@ -96,6 +96,19 @@ describeCuda('CUDA device memory pool', () => {
     xd.dispose();
   });
 
+  test('bodyTime counts each timed op once, with a positive device time, and nothing when off', async () => {
+    const xd = await toDevice(tensor(randn(64 * 64, 7), [1, 1, 64, 64]));
+    native.bodyTime(false); // reset
+    blockPoolSync(xd).dispose();
+    expect(native.bodyTime(true)).toEqual({ ms: 0, ops: 0 });
+    blockPoolSync(xd).dispose();
+    (await blockPool(xd)).dispose();
+    const timed = native.bodyTime(false);
+    expect(timed.ops).toBe(2);
+    expect(timed.ms).toBeGreaterThan(0);
+    xd.dispose();
+  });
+
   test('out of memory is a catchable Error with its code, and the pool stays usable', () => {
     let caught: (Error & { code?: string; cudaError?: number }) | undefined;
     try {

@@ -70,3 +70,16 @@ describe.each([
     expect(error.message).toMatch(/^(deviceMemory|trimDeviceMemory): /);
   });
 });
+
+describe('native bodyTime (device time of CUDA ops, for bench/overhead.js)', () => {
+  test('refuses a non-boolean', () => {
+    const error = thrown(() => native.bodyTime('yes' as never));
+    expect(error.kind).toBe('TypeError');
+    expect(error.message).toBe("Expected a boolean for enable but received 'yes'");
+  });
+
+  (info.cuda ? test.skip : test)('without CUDA: no op was timed', () => {
+    native.bodyTime(true);
+    expect(native.bodyTime(false)).toEqual({ ms: 0, ops: 0 });
+  });
+});

@@ -78,6 +78,23 @@ class Scratch {
   std::vector<void*> blocks_;
 };
 
+// Device time of op bodies, for benchmarks that subtract it from wall time (bench/overhead.js).
+// Off by default: then an op records no events. When on, CUDA events bracket each op's body.
+class BodyTimer {
+ public:
+  explicit BodyTimer(cudaStream_t stream);
+  ~BodyTimer();
+  BodyTimer(const BodyTimer&) = delete;
+  BodyTimer& operator=(const BodyTimer&) = delete;
+  void stop();
+  // After the stream has drained: adds the elapsed time to the process-wide total.
+  void account();
+
+ private:
+  cudaStream_t stream_;
+  cudaEvent_t start_ = nullptr, end_ = nullptr;
+};
+
 // Runs body(stream, scratch) on `device`, then waits for the stream. Whatever fails, scratch memory
 // is freed in stream order, the stream is drained, the (non-sticky) error state is cleared so the
 // device stays usable, and the message is prefixed with the op's name.
@@ -86,12 +103,15 @@ Status onDevice(int device, const char* op, Body&& body) {
   DeviceQueue queue;
   Status status = enterDevice(device, &queue);
   if (status.ok()) {
+    BodyTimer timer(queue.stream);
     {
       Scratch scratch(queue);
       status = std::forward<Body>(body)(queue.stream, scratch);
+      timer.stop();
     }
     const cudaError_t drained = cudaStreamSynchronize(queue.stream);
     if (status.ok() && drained != cudaSuccess) status = statusOf(drained, "cudaStreamSynchronize");
+    if (status.ok()) timer.account();
   }
   if (!status.ok()) {
     cudaGetLastError();

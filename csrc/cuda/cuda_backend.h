@@ -61,6 +61,14 @@ Status copyToDevice(int device, void* dst, const void* hostSrc, size_t bytes);
 Status copyToHost(int device, void* hostDst, const void* src, size_t bytes);
 Status fill(int device, void* dst, int byteValue, size_t bytes);
 
+// Device time of op bodies (CUDA events around each op's enqueued work), for benchmarks. Turns
+// timing on or off and returns what was accumulated since the previous call (then resets it).
+struct BodyTime {
+  double ms = 0;
+  uint64_t ops = 0;
+};
+BodyTime bodyTime(bool enable);
+
 // x [rows, S, D] -> out [rows, S/64, D] fp32 block means.
 Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,
                  float* out);

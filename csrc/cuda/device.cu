@@ -1,4 +1,5 @@
 // Devices, streams, memory and error translation: everything in cuda_backend.h that is not a kernel.
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -119,6 +120,58 @@ Status streamRelease(const DeviceQueue& queue, void* ptr) {
   }
   NABLA_CUDA_TRY(cudaFreeAsync(ptr, queue.stream));
   return Status{};
+}
+
+namespace {
+std::atomic<bool> bodyTiming{false};
+std::mutex bodyTimeMutex;
+double bodyTimeMs = 0;
+uint64_t bodyCount = 0;
+}  // namespace
+
+BodyTimer::BodyTimer(cudaStream_t stream) : stream_(stream) {
+  if (!bodyTiming.load(std::memory_order_relaxed)) return;
+  if (cudaEventCreate(&start_) != cudaSuccess || cudaEventCreate(&end_) != cudaSuccess ||
+      cudaEventRecord(start_, stream_) != cudaSuccess) {
+    cudaGetLastError();  // timing is best effort: the op runs untimed
+    if (start_) cudaEventDestroy(start_);
+    if (end_) cudaEventDestroy(end_);
+    start_ = end_ = nullptr;
+  }
+}
+
+BodyTimer::~BodyTimer() {
+  if (start_) cudaEventDestroy(start_);
+  if (end_) cudaEventDestroy(end_);
+}
+
+void BodyTimer::stop() {
+  if (end_ && cudaEventRecord(end_, stream_) != cudaSuccess) {
+    cudaGetLastError();
+    cudaEventDestroy(end_);
+    end_ = nullptr;
+  }
+}
+
+void BodyTimer::account() {
+  float ms = 0;
+  if (!start_ || !end_) return;
+  if (cudaEventElapsedTime(&ms, start_, end_) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(bodyTimeMutex);
+  bodyTimeMs += double(ms);
+  ++bodyCount;
+}
+
+BodyTime bodyTime(bool enable) {
+  bodyTiming.store(enable);
+  std::lock_guard<std::mutex> lock(bodyTimeMutex);
+  BodyTime total{bodyTimeMs, bodyCount};
+  bodyTimeMs = 0;
+  bodyCount = 0;
+  return total;
 }
 
 Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelName) {

@@ -38,6 +38,7 @@ Status memoryUsage(int, MemoryUsage* usage) {
   return notCompiled("deviceMemory");
 }
 Status trimMemory(int) { return notCompiled("trimDeviceMemory"); }
+BodyTime bodyTime(bool) { return BodyTime{}; }
 Status copyToDevice(int, void*, const void*, size_t) { return notCompiled("copyToDevice"); }
 Status copyToHost(int, void*, const void*, size_t) { return notCompiled("copyToHost"); }
 Status fill(int, void*, int, size_t) { return notCompiled("fill"); }
