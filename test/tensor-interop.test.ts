@@ -3,7 +3,7 @@
 // shape, without depending on onnxruntime. Also typed arrays over a SharedArrayBuffer (e.g. shared
 // with worker threads). Every accepted input must give exactly the result of our own tensor.
 import {
-  Tensor, attentionSync, blockPool, blockPoolSync, cast, floatToFloat16, nablaMaskSync, tensor,
+  BlockMask, Tensor, attentionSync, blockSparseAttentionSync, blockPool, blockPoolSync, cast, floatToFloat16, nablaMaskSync, tensor,
 } from '../lib';
 import { randn } from './reference';
 import { CPU } from './helpers';
@@ -120,5 +120,18 @@ describe('typed arrays over a SharedArrayBuffer', () => {
     const expected = Array.from(attentionSync(q, k, v, CPU).data);
     expect(Array.from(attentionSync(sq, sk, sv, CPU).data)).toEqual(expected);
     expect(Array.from((await blockPool(sq, CPU)).data)).toEqual(Array.from(blockPoolSync(q, CPU).data));
+  });
+
+  test('mask lists over a SharedArrayBuffer drive attention like plain ones', () => {
+    const [q, k, v] = [8, 9, 10].map((seed) => ours(seed));
+    const mask = nablaMaskSync(q, k, { ...CPU, grid, threshold: 0.5 });
+    const counts = mask.kvCounts, indices = mask.kvIndices;
+    const sharedCounts = new Int32Array(new SharedArrayBuffer(counts.byteLength));
+    const sharedIndices = new Int32Array(new SharedArrayBuffer(indices.byteLength));
+    sharedCounts.set(counts);
+    sharedIndices.set(indices);
+    const fromShared = BlockMask.fromKvBlocks(sharedCounts, sharedIndices, mask.dims);
+    expect(Array.from(blockSparseAttentionSync(q, k, v, fromShared, CPU).data))
+      .toEqual(Array.from(blockSparseAttentionSync(q, k, v, mask, CPU).data));
   });
 });
