@@ -62,7 +62,9 @@ describeCuda('CUDA device memory pool', () => {
 
   test('trimDeviceMemory() returns freed memory to the device and keeps live tensors', async () => {
     const bytes = 256 * MiB;
-    // the small tensor first, so that the big one's memory holds nothing else when it is freed
+    // no free memory left in the pool, and the small tensor first: the big one then gets memory
+    // of its own from the device, which holds nothing else when it is freed
+    trimDeviceMemory();
     const x = tensor(randn(64 * 16, 3), [1, 1, 64, 16]);
     const kept = await toDevice(x);
     const big = emptyDevice([bytes / 4], 'float32');
