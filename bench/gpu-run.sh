@@ -57,7 +57,7 @@ command -v node >/dev/null || echo "gpu-run: node is not on PATH"
 #    (needs node_modules with jest, ts-jest and typescript, and npm: jest's global setup runs build:ts)
 JEST=node_modules/jest/bin/jest.js
 if [ -f "$JEST" ]; then
-  step "jest-cuda" "$T_JEST" jest-cuda.log env NABLA_REQUIRE_CUDA=1 node "$JEST" test/cuda.test.ts test/oracle.test.ts
+  step "jest-cuda" "$T_JEST" jest-cuda.log env NABLA_REQUIRE_CUDA=1 node "$JEST" test/cuda.test.ts test/cuda-memory.test.ts test/oracle.test.ts
   notes+=("jest-cuda: $(grep -m1 -E '^Tests:' "$OUT/jest-cuda.log" || echo 'no Tests: line')")
 else
   names+=("jest-cuda")
@@ -86,6 +86,8 @@ else
 fi
 
 # 4. kernel ladders and further timings: one step line each, above the summary
+step "overhead" "${T_OVERHEAD:-180}" overhead.log node bench/overhead.js
+notes+=("overhead: see overhead.log (host overhead per op with device tensors: wall minus CUDA-event device time)")
 step "hopper-ladder" "${T_HOPPER:-300}" hopper-ladder.log bash bench/hopper/ladder.sh
 
 {

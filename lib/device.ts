@@ -1,8 +1,9 @@
 // Device tensors: upload once, pass to every op, get device tensors back, download with toHost().
-// Memory is freed by dispose() or, as a safety net, when the garbage collector finalises the buffer.
+// Memory comes from a per-device pool in stream order; it is freed (without synchronizing the
+// device) by dispose() or, as a safety net, when the garbage collector finalises the buffer.
 import { DType, checkDType, storageOf } from './dtype';
 import { rangeError, typeError, typeErrorWorded } from './errors';
-import { NativeDeviceBuffer, NativeOperand, native } from './native';
+import { NativeDeviceBuffer, NativeMemoryUsage, NativeOperand, native } from './native';
 import { numel } from './shapes';
 import { Tensor, checkDims, checkHostTensor } from './tensor';
 import { resolvePlacement } from './backend';
@@ -115,4 +116,28 @@ export function devicesOf(...tensors: (Tensor | DeviceTensor)[]): number[] {
 /** What the native layer reads for a tensor: its device buffer or its typed array. */
 export function operandOf(t: Tensor | DeviceTensor): NativeOperand {
   return isDeviceTensor(t) ? t.buffer : t.data;
+}
+
+/** Bytes of this package's memory pool on a CUDA device. */
+export type DeviceMemory = NativeMemoryUsage;
+
+function cudaDevice(device: number | undefined): number {
+  return resolvePlacement({ backend: 'cuda', device }, []).device;
+}
+
+/**
+ * This package's memory on a CUDA device (default 0): `inUse`, the bytes held by live device
+ * tensors and running ops; `reserved`, the bytes the pool holds from the device (in use or kept
+ * for reuse). Throws ERR_NABLA_CUDA_UNAVAILABLE without CUDA.
+ */
+export function deviceMemory(device?: number): DeviceMemory {
+  return native.deviceMemory(cudaDevice(device));
+}
+
+/**
+ * Returns the memory the pool keeps for reuse on a CUDA device (default 0) to the device, after
+ * the device's pending work; live tensors keep theirs. Throws ERR_NABLA_CUDA_UNAVAILABLE without CUDA.
+ */
+export function trimDeviceMemory(device?: number): void {
+  native.trimDeviceMemory(cudaDevice(device));
 }

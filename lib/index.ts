@@ -6,7 +6,8 @@ export { DTYPES, bfloat16ToFloat, float16ToFloat, floatToBfloat16, floatToFloat1
 export type { DType, HostData } from './dtype';
 export { tensor, zeros, cast, toFloat32Array } from './tensor';
 export type { Tensor } from './tensor';
-export { DeviceTensor, toDevice, toDeviceSync, toHost, emptyDevice } from './device';
+export { DeviceTensor, toDevice, toDeviceSync, toHost, emptyDevice, deviceMemory, trimDeviceMemory } from './device';
+export type { DeviceMemory } from './device';
 export { BlockMask, blockPool, blockPoolSync, nablaMask, nablaMaskSync } from './mask';
 export type { MaskDims, MaskKernel, MaskOptions, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';

@@ -17,6 +17,11 @@ export interface NativeDeviceBuffer {
   fill(byteValue: number): void;
 }
 
+export interface NativeMemoryUsage {
+  inUse: number;
+  reserved: number;
+}
+
 export type NativeOperand = ArrayBufferView | NativeDeviceBuffer;
 
 export interface NativePlacement {
@@ -104,6 +109,15 @@ export interface NativeAddon {
   nablaMask: Op<NativeMaskArgs, NativeMaskKernelRan>;
   attention: Op<NativeAttentionArgs, NativeAttentionKernelRan>;
   DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
+  /** Bytes of this package's memory pool on the device: handed out, and held from the device. */
+  deviceMemory(device: number): NativeMemoryUsage;
+  /** Waits for the device's stream, then returns the pool's unused memory to the device. */
+  trimDeviceMemory(device: number): void;
+  /**
+   * Device time of CUDA op bodies (CUDA events around each op's work) accumulated since the
+   * previous call, which it resets; `enable` turns the events on or off. For bench/overhead.js.
+   */
+  bodyTime(enable: boolean): { ms: number; ops: number };
   limits: {
     blockSize: number;
     tileSide: number;

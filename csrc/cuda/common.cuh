@@ -1,6 +1,6 @@
-// Shared by every .cu of the CUDA backend: runtime errors as Status, the per-device stream, the
-// op runner (set device -> enqueue -> synchronize -> translate errors) and scratch allocations that
-// live until the op's stream has drained.
+// Shared by every .cu of the CUDA backend: runtime errors as Status, the per-device stream and
+// memory pool, the op runner (set device -> enqueue -> synchronize -> translate errors) and scratch
+// allocations that are freed in stream order when the op ends.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -23,8 +23,24 @@ Status statusOf(cudaError_t error, const std::string& call);
 // cudaErrorInvalidValue with our own explanation (an op that does not apply to its arguments).
 Status invalidValue(const std::string& message);
 
-// cudaSetDevice(device) and the device's own non-blocking stream (created on first use, thread-safe).
+// What every op on a device enqueues on: the device's own non-blocking stream and this package's
+// memory pool there (null where the device has no stream-ordered allocator: then cudaMalloc/cudaFree).
+struct DeviceQueue {
+  cudaStream_t stream = nullptr;
+  cudaMemPool_t pool = nullptr;
+};
+
+// cudaSetDevice(device) and the device's queue (created on first use, thread-safe).
+Status enterDevice(int device, DeviceQueue* queue);
+// The same, for code that needs only the stream.
 Status enterDevice(int device, cudaStream_t* stream);
+
+// Memory ordered on queue.stream: usable by work enqueued after this call on that stream. Out of
+// memory drains the stream, returns the pool's unused memory to the device and tries once more.
+Status streamAllocate(const DeviceQueue& queue, size_t bytes, void** ptr);
+// Frees after the work already enqueued on queue.stream; the pool may hand the memory out again
+// only to work ordered after that (never synchronizes the device).
+Status streamRelease(const DeviceQueue& queue, void* ptr);
 
 // Returns from the enclosing function (which returns Status) when the runtime call fails.
 #define NABLA_CUDA_TRY(call)                                              \
@@ -33,44 +49,69 @@ Status enterDevice(int device, cudaStream_t* stream);
     if (nablaError_ != cudaSuccess) return ::nabla::cuda::statusOf(nablaError_, #call); \
   } while (0)
 
-// Device memory an op needs only while it runs. Freed by the destructor, which onDevice() runs after
-// the stream has been synchronized, on success and failure alike.
+// Device memory an op needs only while it runs, taken from the device's pool on the op's stream.
+// The destructor frees it in stream order (after the op's kernels), on success and failure alike.
 class Scratch {
  public:
-  Scratch() = default;
+  explicit Scratch(const DeviceQueue& queue) : queue_(queue) {}
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   ~Scratch() {
-    for (void* block : blocks_) cudaFree(block);
+    for (void* block : blocks_) streamRelease(queue_, block);
   }
 
   template <typename T>
   Status allocate(size_t count, T** ptr) {
     *ptr = nullptr;
     if (count == 0) return Status{};
+    if (count > SIZE_MAX / sizeof(T)) return statusOf(cudaErrorMemoryAllocation, "Scratch::allocate (size overflows)");
     void* block = nullptr;
-    NABLA_CUDA_TRY(cudaMalloc(&block, count * sizeof(T)));
+    Status status = streamAllocate(queue_, count * sizeof(T), &block);
+    if (!status.ok()) return status;
     blocks_.push_back(block);
     *ptr = static_cast<T*>(block);
     return Status{};
   }
 
  private:
+  DeviceQueue queue_;
   std::vector<void*> blocks_;
 };
 
-// Runs body(stream, scratch) on `device`, then waits for the stream. Whatever fails, the stream is
-// drained before scratch memory is freed, the (non-sticky) error state is cleared so the device
-// stays usable, and the message is prefixed with the op's name.
+// Device time of op bodies, for benchmarks that subtract it from wall time (bench/overhead.js).
+// Off by default: then an op records no events. When on, CUDA events bracket each op's body.
+class BodyTimer {
+ public:
+  explicit BodyTimer(cudaStream_t stream);
+  ~BodyTimer();
+  BodyTimer(const BodyTimer&) = delete;
+  BodyTimer& operator=(const BodyTimer&) = delete;
+  void stop();
+  // After the stream has drained: adds the elapsed time to the process-wide total.
+  void account();
+
+ private:
+  cudaStream_t stream_;
+  cudaEvent_t start_ = nullptr, end_ = nullptr;
+};
+
+// Runs body(stream, scratch) on `device`, then waits for the stream. Whatever fails, scratch memory
+// is freed in stream order, the stream is drained, the (non-sticky) error state is cleared so the
+// device stays usable, and the message is prefixed with the op's name.
 template <typename Body>
 Status onDevice(int device, const char* op, Body&& body) {
-  cudaStream_t stream = nullptr;
-  Status status = enterDevice(device, &stream);
+  DeviceQueue queue;
+  Status status = enterDevice(device, &queue);
   if (status.ok()) {
-    Scratch scratch;
-    status = std::forward<Body>(body)(stream, scratch);
-    const cudaError_t drained = cudaStreamSynchronize(stream);
+    BodyTimer timer(queue.stream);
+    {
+      Scratch scratch(queue);
+      status = std::forward<Body>(body)(queue.stream, scratch);
+      timer.stop();
+    }
+    const cudaError_t drained = cudaStreamSynchronize(queue.stream);
     if (status.ok() && drained != cudaSuccess) status = statusOf(drained, "cudaStreamSynchronize");
+    if (status.ok()) timer.account();
   }
   if (!status.ok()) {
     cudaGetLastError();

@@ -2,8 +2,8 @@
 // with any C++ compiler. Implemented by the .cu/.cc files in this folder when CUDA is compiled in,
 // and by stub.cc (every call reports "not compiled in") otherwise.
 //
-// Every op enqueues on the device's own stream and waits for it before returning: callers run on
-// worker threads, never on the JS main thread. Pointers passed to ops are device pointers unless
+// Every op enqueues on the device's own stream and waits for it before returning (allocate and
+// release only enqueue): ops run on worker threads, never on the JS main thread. Pointers passed to ops are device pointers unless
 // the comment says host.
 #pragma once
 
@@ -43,11 +43,31 @@ int runtimeVersion();        // CUDA runtime version compiled against (e.g. 1300
 // cudaErrorNoDevice) when none can be used.
 Status devices(std::vector<DeviceInfo>* out);
 
+// Device memory from this package's pool on the device, ordered on the device's stream (see
+// "Device memory" in README.md): allocate() and release() enqueue and return without waiting, and
+// memory released is handed out again only to work enqueued after the release.
 Status allocate(int device, size_t bytes, void** ptr);
 Status release(int device, void* ptr);
+
+// Bytes of the pool handed out (inUse) and held from the device (reserved >= inUse).
+struct MemoryUsage {
+  uint64_t inUse = 0;
+  uint64_t reserved = 0;
+};
+Status memoryUsage(int device, MemoryUsage* usage);
+// Waits for the device's stream, then returns every byte of the pool not in use to the device.
+Status trimMemory(int device);
 Status copyToDevice(int device, void* dst, const void* hostSrc, size_t bytes);
 Status copyToHost(int device, void* hostDst, const void* src, size_t bytes);
 Status fill(int device, void* dst, int byteValue, size_t bytes);
+
+// Device time of op bodies (CUDA events around each op's enqueued work), for benchmarks. Turns
+// timing on or off and returns what was accumulated since the previous call (then resets it).
+struct BodyTime {
+  double ms = 0;
+  uint64_t ops = 0;
+};
+BodyTime bodyTime(bool enable);
 
 // x [rows, S, D] -> out [rows, S/64, D] fp32 block means.
 Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,

@@ -1,4 +1,6 @@
 // Devices, streams, memory and error translation: everything in cuda_backend.h that is not a kernel.
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,22 +31,147 @@ Status invalidValue(const std::string& message) {
   return status;
 }
 
-Status enterDevice(int device, cudaStream_t* stream) {
-  // One stream per device for the life of the process (never destroyed: destroying streams during
-  // static destruction can race the driver's own teardown).
+namespace {
+
+// The pool keeps memory freed back to it instead of returning it to the device at each stream
+// synchronization (the default threshold is 0): the next call's outputs and scratch reuse it.
+// trimMemory() gives it back.
+constexpr uint64_t kReleaseThreshold = UINT64_MAX;
+
+// A pool of its own per device (not the device's default pool, which other libraries in the
+// process may configure and draw from) so that deviceMemory() reports this package's memory only.
+Status createPool(int device, cudaMemPool_t* pool) {
+  *pool = nullptr;
+  int supported = 0;
+  NABLA_CUDA_TRY(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device));
+  if (!supported) return Status{};
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = device;
+  NABLA_CUDA_TRY(cudaMemPoolCreate(pool, &props));
+  uint64_t threshold = kReleaseThreshold;
+  NABLA_CUDA_TRY(cudaMemPoolSetAttribute(*pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  return Status{};
+}
+
+}  // namespace
+
+Status enterDevice(int device, DeviceQueue* queue) {
+  // One stream and one pool per device for the life of the process (never destroyed: destroying
+  // them during static destruction can race the driver's own teardown).
   static std::mutex mutex;
-  static std::vector<cudaStream_t> streams;
+  static std::vector<DeviceQueue> queues;
 
   NABLA_CUDA_TRY(cudaSetDevice(device));
   std::lock_guard<std::mutex> lock(mutex);
-  if (size_t(device) >= streams.size()) streams.resize(size_t(device) + 1, nullptr);
-  if (streams[size_t(device)] == nullptr) {
+  if (size_t(device) >= queues.size()) queues.resize(size_t(device) + 1);
+  DeviceQueue& entry = queues[size_t(device)];
+  if (entry.stream == nullptr) {
+    cudaMemPool_t pool = nullptr;
+    Status status = createPool(device, &pool);
+    if (!status.ok()) return status;
     cudaStream_t created = nullptr;
     NABLA_CUDA_TRY(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
-    streams[size_t(device)] = created;
+    entry.pool = pool;
+    entry.stream = created;
   }
-  *stream = streams[size_t(device)];
+  *queue = entry;
   return Status{};
+}
+
+Status enterDevice(int device, cudaStream_t* stream) {
+  DeviceQueue queue;
+  Status status = enterDevice(device, &queue);
+  *stream = queue.stream;
+  return status;
+}
+
+Status streamAllocate(const DeviceQueue& queue, size_t bytes, void** ptr) {
+  *ptr = nullptr;
+  if (queue.pool == nullptr) {
+    NABLA_CUDA_TRY(cudaMalloc(ptr, bytes));
+    return Status{};
+  }
+  cudaError_t error = cudaMallocFromPoolAsync(ptr, bytes, queue.pool, queue.stream);
+  if (error == cudaErrorMemoryAllocation) {
+    // Memory freed on the stream but not yet released can be neither reused out of order nor
+    // trimmed: wait for it, give unused memory back to the device, and ask once more.
+    cudaGetLastError();
+    NABLA_CUDA_TRY(cudaStreamSynchronize(queue.stream));
+    NABLA_CUDA_TRY(cudaMemPoolTrimTo(queue.pool, 0));
+    error = cudaMallocFromPoolAsync(ptr, bytes, queue.pool, queue.stream);
+  }
+  if (error != cudaSuccess) {
+    cudaGetLastError();
+    *ptr = nullptr;
+    return statusOf(error, "cudaMallocFromPoolAsync(" + std::to_string(bytes) + " bytes)");
+  }
+  return Status{};
+}
+
+Status streamRelease(const DeviceQueue& queue, void* ptr) {
+  if (ptr == nullptr) return Status{};
+  if (queue.pool == nullptr) {
+    // Without a pool, cudaFree itself waits for the device; drain our stream first all the same.
+    NABLA_CUDA_TRY(cudaStreamSynchronize(queue.stream));
+    NABLA_CUDA_TRY(cudaFree(ptr));
+    return Status{};
+  }
+  NABLA_CUDA_TRY(cudaFreeAsync(ptr, queue.stream));
+  return Status{};
+}
+
+namespace {
+std::atomic<bool> bodyTiming{false};
+std::mutex bodyTimeMutex;
+double bodyTimeMs = 0;
+uint64_t bodyCount = 0;
+}  // namespace
+
+BodyTimer::BodyTimer(cudaStream_t stream) : stream_(stream) {
+  if (!bodyTiming.load(std::memory_order_relaxed)) return;
+  if (cudaEventCreate(&start_) != cudaSuccess || cudaEventCreate(&end_) != cudaSuccess ||
+      cudaEventRecord(start_, stream_) != cudaSuccess) {
+    cudaGetLastError();  // timing is best effort: the op runs untimed
+    if (start_) cudaEventDestroy(start_);
+    if (end_) cudaEventDestroy(end_);
+    start_ = end_ = nullptr;
+  }
+}
+
+BodyTimer::~BodyTimer() {
+  if (start_) cudaEventDestroy(start_);
+  if (end_) cudaEventDestroy(end_);
+}
+
+void BodyTimer::stop() {
+  if (end_ && cudaEventRecord(end_, stream_) != cudaSuccess) {
+    cudaGetLastError();
+    cudaEventDestroy(end_);
+    end_ = nullptr;
+  }
+}
+
+void BodyTimer::account() {
+  float ms = 0;
+  if (!start_ || !end_) return;
+  if (cudaEventElapsedTime(&ms, start_, end_) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(bodyTimeMutex);
+  bodyTimeMs += double(ms);
+  ++bodyCount;
+}
+
+BodyTime bodyTime(bool enable) {
+  bodyTiming.store(enable);
+  std::lock_guard<std::mutex> lock(bodyTimeMutex);
+  BodyTime total{bodyTimeMs, bodyCount};
+  bodyTimeMs = 0;
+  bodyCount = 0;
+  return total;
 }
 
 Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelName) {
@@ -106,18 +233,63 @@ Status devices(std::vector<DeviceInfo>* out) {
   return Status{};
 }
 
+// Runs body(queue) on `device` without waiting for the stream: for calls that only enqueue or
+// touch the pool. A failure clears the (non-sticky) error state and names the op.
+template <typename Body>
+static Status enqueueOnDevice(int device, const char* op, Body&& body) {
+  DeviceQueue queue;
+  Status status = enterDevice(device, &queue);
+  if (status.ok()) status = std::forward<Body>(body)(queue);
+  if (!status.ok()) {
+    cudaGetLastError();
+    status.message = std::string(op) + ": " + status.message;
+  }
+  return status;
+}
+
 Status allocate(int device, size_t bytes, void** ptr) {
   *ptr = nullptr;
-  return onDevice(device, "allocate", [&](cudaStream_t, Scratch&) -> Status {
+  return enqueueOnDevice(device, "allocate", [&](const DeviceQueue& queue) -> Status {
     if (bytes == 0) return Status{};
-    NABLA_CUDA_TRY(cudaMalloc(ptr, bytes));
-    return Status{};
+    return streamAllocate(queue, bytes, ptr);
   });
 }
 
 Status release(int device, void* ptr) {
-  return onDevice(device, "release", [&](cudaStream_t, Scratch&) -> Status {
-    if (ptr != nullptr) NABLA_CUDA_TRY(cudaFree(ptr));
+  return enqueueOnDevice(device, "release", [&](const DeviceQueue& queue) { return streamRelease(queue, ptr); });
+}
+
+// Where the device has no pool there is nothing to report or trim.
+static Status needPool(const DeviceQueue& queue, int device) {
+  if (queue.pool != nullptr) return Status{};
+  Status status = statusOf(cudaErrorNotSupported, "cudaDevAttrMemoryPoolsSupported");
+  status.message = "device " + std::to_string(device) +
+                   " has no stream-ordered memory pool (allocations use cudaMalloc), so there is no pool to report";
+  return status;
+}
+
+Status memoryUsage(int device, MemoryUsage* usage) {
+  *usage = MemoryUsage{};
+  return enqueueOnDevice(device, "deviceMemory", [&](const DeviceQueue& queue) -> Status {
+    Status status = needPool(queue, device);
+    if (!status.ok()) return status;
+    uint64_t used = 0, reserved = 0;
+    NABLA_CUDA_TRY(cudaMemPoolGetAttribute(queue.pool, cudaMemPoolAttrUsedMemCurrent, &used));
+    NABLA_CUDA_TRY(cudaMemPoolGetAttribute(queue.pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+    usage->inUse = used;
+    usage->reserved = reserved;
+    return Status{};
+  });
+}
+
+Status trimMemory(int device) {
+  return enqueueOnDevice(device, "trimDeviceMemory", [&](const DeviceQueue& queue) -> Status {
+    Status status = needPool(queue, device);
+    if (!status.ok()) return status;
+    // Frees still pending on the stream hold their memory until they complete: wait for them so
+    // that everything not in use goes back to the device.
+    NABLA_CUDA_TRY(cudaStreamSynchronize(queue.stream));
+    NABLA_CUDA_TRY(cudaMemPoolTrimTo(queue.pool, 0));
     return Status{};
   });
 }

@@ -33,6 +33,12 @@ Status allocate(int, size_t, void** ptr) {
   return notCompiled("allocate");
 }
 Status release(int, void*) { return notCompiled("release"); }
+Status memoryUsage(int, MemoryUsage* usage) {
+  *usage = MemoryUsage{};
+  return notCompiled("deviceMemory");
+}
+Status trimMemory(int) { return notCompiled("trimDeviceMemory"); }
+BodyTime bodyTime(bool) { return BodyTime{}; }
 Status copyToDevice(int, void*, const void*, size_t) { return notCompiled("copyToDevice"); }
 Status copyToHost(int, void*, const void*, size_t) { return notCompiled("copyToHost"); }
 Status fill(int, void*, int, size_t) { return notCompiled("fill"); }

@@ -68,6 +68,18 @@ Napi::Value StaMask(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// bodyTime(enable) -> { ms, ops }: device time of CUDA op bodies since the previous call (benchmarks).
+Napi::Value BodyTime(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean())
+    throwTypeError(env, "enable", "a boolean", info.Length() ? info[0] : env.Undefined());
+  const cuda::BodyTime total = cuda::bodyTime(info[0].As<Napi::Boolean>().Value());
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("ms", total.ms);
+  result.Set("ops", double(total.ops));
+  return result;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -77,6 +89,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nablaMask", Napi::Function::New<NablaMask>(env, "nablaMask"));
   exports.Set("attention", Napi::Function::New<Attention>(env, "attention"));
   exports.Set("DeviceBuffer", DeviceBuffer::Define(env));
+  exports.Set("deviceMemory", Napi::Function::New<DeviceMemoryUsage>(env, "deviceMemory"));
+  exports.Set("bodyTime", Napi::Function::New<BodyTime>(env, "bodyTime"));
+  exports.Set("trimDeviceMemory", Napi::Function::New<TrimDeviceMemory>(env, "trimDeviceMemory"));
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("blockSize", kBlockSize);
   limits.Set("tileSide", kTileSide);

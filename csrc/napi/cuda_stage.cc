@@ -7,6 +7,7 @@ void checkCuda(const cuda::Status& s) {
   if (!s.ok()) throw OpError(s.message, s.name.empty() ? "ERR_NABLA_CUDA" : s.name, s.code);
 }
 
+// Stream-ordered: the op's work on the device's stream is ahead of these frees.
 CudaStage::~CudaStage() {
   for (void* p : temps_) cuda::release(device_, p);
 }

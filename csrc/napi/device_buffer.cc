@@ -36,20 +36,28 @@ bool DeviceBuffer::Is(Napi::Env env, const Napi::Value& v) {
   return napi_check_object_type_tag(env, v, &kDeviceBufferTag, &tagged) == napi_ok && tagged;
 }
 
+// Stream-ordered and without waiting (so cheap enough for the GC finaliser): every op that used the
+// memory enqueued its work on the device's one stream before this free.
 DeviceMemory::~DeviceMemory() { cuda::release(device, data); }
 
-DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
-  Napi::Env env = info.Env();
-  Napi::Value device = info[0], bytes = info[1];
+// Reads a CUDA device index (the runtime reports whether that device exists).
+static int readDeviceIndex(Napi::Env env, const Napi::Value& device) {
   if (!device.IsNumber()) throwTypeError(env, "device", "a device index", device);
   const double index = device.As<Napi::Number>().DoubleValue();
   if (!(index >= 0 && index <= 1023 && index == double(int(index))))
     throwRangeError(env, "device", "a device index in [0, 1023]", describe(device));
+  return int(index);
+}
+
+DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
+  Napi::Env env = info.Env();
+  Napi::Value bytes = info[1];
+  const int index = readDeviceIndex(env, info[0]);
   if (!bytes.IsNumber()) throwTypeError(env, "bytes", "a byte count", bytes);
   const double count = bytes.As<Napi::Number>().DoubleValue();
   if (!(count >= 0 && count < 9007199254740992.0 && count == double(int64_t(count))))
     throwRangeError(env, "bytes", "a byte count in [0, 2^53)", describe(bytes));
-  device_ = int(index);
+  device_ = index;
   bytes_ = size_t(count);
   void* p = nullptr;
   cuda::Status s = cuda::allocate(device_, bytes_ ? bytes_ : 1, &p);
@@ -132,6 +140,26 @@ Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   cuda::Status s = cuda::fill(device_, memory_->data, int(value), bytes_);
   if (!s.ok()) throw toJsError(info.Env(), OpError(s.message, s.name, s.code));
   return info.Env().Undefined();
+}
+
+Napi::Value DeviceMemoryUsage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int device = readDeviceIndex(env, info[0]);
+  cuda::MemoryUsage usage;
+  cuda::Status s = cuda::memoryUsage(device, &usage);
+  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("inUse", Napi::Number::New(env, double(usage.inUse)));
+  result.Set("reserved", Napi::Number::New(env, double(usage.reserved)));
+  return result;
+}
+
+Napi::Value TrimDeviceMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int device = readDeviceIndex(env, info[0]);
+  cuda::Status s = cuda::trimMemory(device);
+  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+  return env.Undefined();
 }
 
 }  // namespace napi

@@ -1,5 +1,6 @@
-// DeviceBuffer: a block of CUDA device memory owned by a JS object. Freed by dispose() or, as a
-// safety net, by the garbage collector's finaliser. Ops share the memory and hold a use count:
+// DeviceBuffer: a block of CUDA device memory owned by a JS object, taken from the device's pool in
+// stream order. Freed (in stream order, without synchronizing) by dispose() or, as a safety net, by
+// the garbage collector's finaliser. Ops share the memory and hold a use count:
 // dispose() refuses while an op uses it, and memory whose buffer was finalised (an environment
 // torn down under a pending op) is freed by the last op to let go of it.
 #pragma once
@@ -62,6 +63,11 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   size_t bytes_ = 0;
   int device_ = 0;
 };
+
+// deviceMemory(device) -> { inUse, reserved }: bytes of the device's pool (cuda::memoryUsage).
+Napi::Value DeviceMemoryUsage(const Napi::CallbackInfo& info);
+// trimDeviceMemory(device): returns the pool's unused memory to the device (cuda::trimMemory).
+Napi::Value TrimDeviceMemory(const Napi::CallbackInfo& info);
 
 }  // namespace napi
 }  // namespace nabla
