@@ -185,6 +185,8 @@ step() {
   [ "$verdict" = ok ]
 }
 line() { grep -m1 -E "$1" "$WORK/$2" 2>/dev/null || echo "${3:-no line /$1/ in $2}"; }
+# add_note TEXT: a line under the summary table, for a step that ran (its log exists)
+add_note() { notes+=("$1"); }
 
 echo "gpu-run $RUN: $(date -u +%FT%TZ) in $(pwd); steps: ${wanted[*]}; budget ${BUDGET}s; logs $WORK; results $DEST"
 command -v node >/dev/null || echo "gpu-run: node is not on PATH"
@@ -197,27 +199,27 @@ for s in "${ALL_STEPS[@]}"; do
         record "$s" "SKIPPED (needs node_modules and npm: carry .device packed with --node-modules)"
       else
         step "$s" jest-cuda.log env NABLA_REQUIRE_CUDA=1 node "$JEST" --ci "${JEST_FILES[@]}"
-        notes+=("jest-cuda: $(line '^Tests:' jest-cuda.log)")
+        [ -f "$WORK/jest-cuda.log" ] && add_note "jest-cuda: $(line '^Tests:' jest-cuda.log)"
       fi ;;
     gpu-check)
       # shellcheck disable=SC2086
       step "$s" gpu-check.log node bench/gpu-check.js --require-cuda --out "$WORK/gpu-check" --export-dir "$DATA" ${GPU_CHECK_ARGS:-}
-      notes+=("gpu-check: $(line '^correctness:' gpu-check.log)") ;;
+      [ -f "$WORK/gpu-check.log" ] && add_note "gpu-check: $(line '^correctness:' gpu-check.log)" ;;
     compare-torch)
       if [ ! -f "$WORK/gpu-check/meta.json" ]; then record "$s" "SKIPPED (gpu-check wrote no meta.json in this run)"
       else
         step "$s" compare_torch.log env PYTHONUNBUFFERED=1 python3 bench/compare_torch.py --dir "$WORK/gpu-check" --data "$DATA"
-        notes+=("compare-torch: $(line '^compare_torch: [0-9]+ checks' compare_torch.log)")
+        [ -f "$WORK/compare_torch.log" ] && add_note "compare-torch: $(line '^compare_torch: [0-9]+ checks' compare_torch.log)"
       fi ;;
     service)
       step "$s" service-check.log node bench/service-check.js --backend cuda --out "$WORK"
-      notes+=("service: $(line '^service-check:' service-check.log)") ;;
+      [ -f "$WORK/service-check.log" ] && add_note "service: $(line '^service-check:' service-check.log)" ;;
     memcheck | racecheck)
       if [ -z "$SAN" ]; then record "$s" "SKIPPED (compute-sanitizer not found)"
       else
         step "$s" "$s.log" "$SAN" --tool "$s" --error-exitcode 1 $([ "$s" = memcheck ] && echo --leak-check no) \
           node bench/gpu-check.js --quick --sanitizer --require-cuda
-        notes+=("$s: $(line 'ERROR SUMMARY|RACECHECK SUMMARY' "$s.log") / $(line '^correctness:' "$s.log")")
+        [ -f "$WORK/$s.log" ] && add_note "$s: $(line 'ERROR SUMMARY|RACECHECK SUMMARY' "$s.log") / $(line '^correctness:' "$s.log")"
       fi ;;
     hopper)
       if [ ! -f bench/hopper/ladder.sh ]; then record "$s" "SKIPPED (no bench/hopper/ladder.sh in this tree)"
