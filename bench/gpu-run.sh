@@ -162,7 +162,11 @@ pack() {  # refresh $DEST from $WORK (after every step, so that a cut-short call
   for f in jest-cuda.log gpu-check/gpu-check.md gpu-check/compare_torch.md service-check.md ncu.md; do
     [ -f "$WORK/$f" ] && cp "$WORK/$f" "$DEST/$(basename "$f")"
   done
-  tar -C "$WORK" -czf "$DEST/logs.tar.gz.part" . && mv "$DEST/logs.tar.gz.part" "$DEST/logs.tar.gz"
+  # a file over 16 MiB does not come back at all: then leave the binary ncu reports out
+  tar -C "$WORK" -czf "$DEST/logs.tar.gz.part" . &&
+    { [ "$(stat -c %s "$DEST/logs.tar.gz.part")" -le $((15 * 2 ** 20)) ] ||
+      tar -C "$WORK" --exclude='*.ncu-rep' -czf "$DEST/logs.tar.gz.part" .; } &&
+    mv "$DEST/logs.tar.gz.part" "$DEST/logs.tar.gz"
 }
 record() { names+=("$1"); results+=("$2"); pack; }
 

@@ -62,7 +62,9 @@ for what in dense sparse; do
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   if [ -f "$WORK/ncu/$what.ncu-rep" ]; then
     "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page details >"$WORK/ncu/$what-details.txt" 2>&1 || rc=1
-    "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page raw --csv --print-units base >"$WORK/ncu/$what-raw.csv" 2>&1 || rc=1
+    # --print-units base (no auto-scaled units) where this ncu has it
+    "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page raw --csv --print-units base >"$WORK/ncu/$what-raw.csv" 2>&1 ||
+      "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page raw --csv >"$WORK/ncu/$what-raw.csv" 2>&1 || rc=1
   else
     echo "ncu: no report for $what"; rc=1
   fi
