@@ -3,7 +3,7 @@
 # each step under its own time limit and all of them under one budget, so that one hang cannot eat
 # the call. A failing step does not stop the next. A short table is printed LAST.
 #
-#   bash bench/gpu-run.sh [--dry-run] [--list] [STEP ...]
+#   bash bench/gpu-run.sh [--dry-run] [--cpu] [--list] [STEP ...]
 #
 # Steps, in the order they run (give names to run only those, e.g. a rerun of what failed):
 #   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1
@@ -18,6 +18,9 @@
 #   racecheck      compute-sanitizer racecheck, every kernel on tiny shapes
 # --dry-run  runs nothing: checks that every step's command resolves here (files, node scripts
 #            parse and answer --help, tools found), exit 1 if one does not
+# --cpu      a rehearsal of the run on the CPU backend (gpu-check and service-check on the CPU,
+#            jest without NABLA_REQUIRE_CUDA, the GPU-only steps SKIPPED): checks the machinery of
+#            this script without a GPU; its numbers say nothing about a GPU
 # --list     prints the step names
 #
 # Output: $OUT/<date>-<card>-runN/ (N follows the highest run in bench/results/) holds at most 8
@@ -38,10 +41,12 @@ declare -A LIMIT=([jest-cuda]=150 [gpu-check]=150 [compare-torch]=120 [service]=
 RESERVE=8 # seconds kept for packing the results after the last step
 
 dry=0
+cpu=0
 wanted=()
 for a in "$@"; do
   case "$a" in
     --dry-run) dry=1 ;;
+    --cpu) cpu=1 ;;
     --list) printf '%s\n' "${ALL_STEPS[@]}"; exit 0 ;;
     -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "gpu-run: unknown option $a" >&2; exit 2 ;;
@@ -133,6 +138,7 @@ DATA="${NABLA_GPU_DATA:-${TMPDIR:-/tmp}/nabla-gpu-data}"
 BUDGET="${BUDGET:-330}"
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader -i 0 2>/dev/null | head -n 1 | sed 's/^NVIDIA //' | awk '{print tolower($1)}')
 card=${card:-nogpu}
+[ $cpu = 1 ] && card=cpu-rehearsal
 last=$(ls -d bench/results/*-run* 2>/dev/null | sed -n 's/.*-run\([0-9]*\)$/\1/p' | sort -n | tail -n 1)
 RUN="${RUN_NAME:-$(date -u +%F)-$card-run$(( ${last:-0} + 1 ))}"
 DEST="$OUT/$RUN"                                   # what comes back: at most 8 files
@@ -145,6 +151,7 @@ names=(); results=(); notes=()
 summary() {
   {
     echo "## gpu-run $RUN: $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null || echo 'no git'), ${SECONDS}s"
+    [ $cpu = 1 ] && echo && echo "CPU REHEARSAL (--cpu): the machinery of bench/gpu-run.sh on the CPU backend, NOT A GPU RESULT"
     echo
     echo "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader -i 0 2>/dev/null || echo 'no nvidia-smi')"
     echo
@@ -195,28 +202,39 @@ add_note() { notes+=("$1"); }
 echo "gpu-run $RUN: $(date -u +%FT%TZ) in $(pwd); steps: ${wanted[*]}; budget ${BUDGET}s; logs $WORK; results $DEST"
 command -v node >/dev/null || echo "gpu-run: node is not on PATH"
 
+GPU_ONLY=(memcheck hopper ncu racecheck)
+REQUIRE_CUDA=(env NABLA_REQUIRE_CUDA=1)
+CHECK_ON=(--require-cuda)
+SERVICE_ON=(--backend cuda)
+if [ $cpu = 1 ]; then
+  REQUIRE_CUDA=(env)
+  CHECK_ON=(--backend cpu --quick --no-720p)
+  SERVICE_ON=(--backend cpu --calls 50)
+fi
+
 for s in "${ALL_STEPS[@]}"; do
   selected "$s" || continue
+  if [ $cpu = 1 ] && [[ " ${GPU_ONLY[*]} " == *" $s "* ]]; then record "$s" "SKIPPED (--cpu rehearsal: GPU only)"; continue; fi
   case $s in
     jest-cuda)
       if [ ! -f "$JEST" ] || ! command -v npm >/dev/null; then
         record "$s" "SKIPPED (needs node_modules and npm: carry .device packed with --node-modules)"
       else
-        step "$s" jest-cuda.log env NABLA_REQUIRE_CUDA=1 node "$JEST" --ci "${JEST_FILES[@]}"
+        step "$s" jest-cuda.log "${REQUIRE_CUDA[@]}" node "$JEST" --ci "${JEST_FILES[@]}"
         [ -f "$WORK/jest-cuda.log" ] && add_note "jest-cuda: $(line '^Tests:' jest-cuda.log)"
       fi ;;
     gpu-check)
       # shellcheck disable=SC2086
-      step "$s" gpu-check.log node bench/gpu-check.js --require-cuda --out "$WORK/gpu-check" --export-dir "$DATA" ${GPU_CHECK_ARGS:-}
+      step "$s" gpu-check.log node bench/gpu-check.js "${CHECK_ON[@]}" --out "$WORK/gpu-check" --export-dir "$DATA" ${GPU_CHECK_ARGS:-}
       [ -f "$WORK/gpu-check.log" ] && add_note "gpu-check: $(line '^correctness:' gpu-check.log)" ;;
     compare-torch)
       if [ ! -f "$WORK/gpu-check/meta.json" ]; then record "$s" "SKIPPED (gpu-check wrote no meta.json in this run)"
       else
         step "$s" compare_torch.log env PYTHONUNBUFFERED=1 python3 bench/compare_torch.py --dir "$WORK/gpu-check" --data "$DATA"
-        [ -f "$WORK/compare_torch.log" ] && add_note "compare-torch: $(line '^compare_torch: [0-9]+ checks' compare_torch.log)"
+        [ -f "$WORK/compare_torch.log" ] && add_note "compare-torch: $(line '^compare_torch: [0-9]+ checks' compare_torch.log "$(tail -n 1 "$WORK/compare_torch.log")")"
       fi ;;
     service)
-      step "$s" service-check.log node bench/service-check.js --backend cuda --out "$WORK"
+      step "$s" service-check.log node bench/service-check.js "${SERVICE_ON[@]}" --out "$WORK"
       [ -f "$WORK/service-check.log" ] && add_note "service: $(line '^service-check:' service-check.log)" ;;
     memcheck | racecheck)
       if [ -z "$SAN" ]; then record "$s" "SKIPPED (compute-sanitizer not found)"

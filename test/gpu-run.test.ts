@@ -68,6 +68,25 @@ describe('bench/gpu-run.sh', () => {
     expect(fs.readdirSync(out)).toEqual(['budget-run']);
     expect(fs.readFileSync(path.join(out, 'budget-run', 'summary.md'), 'utf8')).toContain('| service | SKIPPED (budget of 0s spent) |');
   });
+
+  test('--cpu rehearsal: compare-torch brings gpu-check, steps run in order, GPU-only steps skip, headline files and the logs come back', () => {
+    const out = path.join(dir, 'rehearsal');
+    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch'], { OUT: out, RUN_NAME: 'reh' });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    const at = lines.findIndex((l) => l === '| step | result |');
+    const steps = lines.slice(at + 2).filter((l) => l.startsWith('| ')).map((l) => l.split(' | ')[0].slice(2));
+    expect(steps).toEqual(['gpu-check', 'compare-torch', 'service', 'ncu']);
+    expect(lines.slice(at + 2, at + 6).map((l) => l.split(' | ')[1].split(' ')[0])).toEqual(['ok', 'ok', 'ok', 'SKIPPED']);
+    expect(r.stdout).toContain('CPU REHEARSAL (--cpu)');
+    // the start-up target is a timing: met or missed, either way no failure
+    expect(lines.slice(at).find((l) => l.startsWith('- service: '))).toMatch(/^- service: service-check: 1 passed, 0 failed, [01] targets missed, 4 skipped \(cpu\)$/);
+    expect(lines.slice(at).find((l) => l.startsWith('- gpu-check: '))).toMatch(/^- gpu-check: correctness: \d+ passed, 0 failed$/);
+    const dest = path.join(out, 'reh');
+    expect(fs.readdirSync(dest).sort()).toEqual(['gpu-check.md', 'logs.tar.gz', 'service-check.md', 'summary.md']);
+    const listed = spawnSync('tar', ['-tzf', path.join(dest, 'logs.tar.gz')], { encoding: 'utf8' }).stdout.split('\n');
+    for (const f of ['./summary.md', './gpu-check.log', './gpu-check/meta.json', './compare_torch.log', './service-check.json']) expect(listed).toContain(f);
+  });
 });
 
 describe('bench/service-check.js on the CPU', () => {
