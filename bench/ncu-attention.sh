@@ -45,12 +45,20 @@ known_metrics=$("$NCU" --query-metrics 2>/dev/null | awk '{print $1}')
 known_sections=$("$NCU" --list-sections 2>/dev/null)
 metrics=()
 for m in "${METRICS[@]}"; do
-  if [ -z "$known_metrics" ] || grep -qx "${m%%.*}" <<<"$known_metrics"; then metrics+=("$m"); else echo "ncu: metric ${m%%.*} unknown here, dropped"; fi
+  if grep -qx "${m%%.*}" <<<"$known_metrics"; then metrics+=("$m"); else echo "ncu: metric ${m%%.*} unknown here, dropped"; fi
 done
+if [ ${#metrics[@]} -eq 0 ]; then # the query gave no list (no permission, another format): ask for them all
+  echo "ncu: --query-metrics listed none of the metrics; asking for all of them"
+  metrics=("${METRICS[@]}")
+fi
 sections=()
 for s in "${SECTIONS[@]}"; do
-  if [ -z "$known_sections" ] || grep -qw "$s" <<<"$known_sections"; then sections+=(--section "$s"); else echo "ncu: section $s unknown here, dropped"; fi
+  if grep -qw "$s" <<<"$known_sections"; then sections+=(--section "$s"); else echo "ncu: section $s unknown here, dropped"; fi
 done
+if [ ${#sections[@]} -eq 0 ]; then
+  echo "ncu: --list-sections listed none of the sections; asking for all of them"
+  for s in "${SECTIONS[@]}"; do sections+=(--section "$s"); done
+fi
 metric_list=$(IFS=,; echo "${metrics[*]}")
 
 rc=0

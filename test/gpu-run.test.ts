@@ -131,6 +131,25 @@ describe('the Nsight Compute pieces', () => {
     expect(tiles(sparse.stdout)).toBe(Math.round(density * 128));
   });
 
+  (hasPython ? test : test.skip)('ncu-attention.sh, with a stand-in for ncu: unknown metrics dropped, one launch each, counts per tile of each launch', () => {
+    const work = path.join(dir, 'ncu-flow');
+    const r = run('bash', ['bench/ncu-attention.sh', path.join(ROOT, 'test', 'fake-ncu.sh'), work, 'small']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ncu: metric lts__t_sector_hit_rate unknown here, dropped');
+    expect(r.stdout).toContain('ncu: section WarpStateStats unknown here, dropped');
+    const tiles = (what: string) => Number(/^one-launch: tiles (\d+)$/m.exec(fs.readFileSync(path.join(work, 'ncu', `${what}.log`), 'utf8'))?.[1]);
+    const [dense, sparse] = [tiles('dense'), tiles('sparse')];
+    expect(dense).toBe(128);
+    expect(sparse).toBeGreaterThan(0);
+    expect(sparse).toBeLessThan(dense);
+    const table = fs.readFileSync(path.join(work, 'ncu.md'), 'utf8');
+    expect(table).toContain(`tiles: dense ${dense}, sparse ${sparse}`);
+    const row = table.split('\n').find((l) => l.startsWith('| gpu__time_duration.sum |'))?.split(' | ');
+    expect(Number(row?.[5])).toBeCloseTo(4e6 / dense, 0);
+    expect(Number(row?.[6])).toBeCloseTo(Number((1.5e6 / sparse).toPrecision(4)), 6);
+    expect(table).toContain('| lts__t_sector_hit_rate.pct | | not collected |');
+  });
+
   (hasPython ? test : test.skip)('ncu_table.py puts counts per tile and rates side by side', () => {
     const d = path.join(dir, 'ncu');
     fs.mkdirSync(d);
