@@ -6,12 +6,14 @@
 #   bash bench/gpu-run.sh [--dry-run] [--cpu] [--list] [STEP ...]
 #
 # Steps, in the order they run (give names to run only those, e.g. a rerun of what failed):
-#   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1
+#   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1, and
+#                  the suite of the oracle that gpu-check shares (test/oracle.test.ts)
 #   gpu-check      every op against the CPU backend, then timings (small shape and 720p, device masks)
 #   compare-torch  PyTorch SDPA and FlexAttention on gpu-check's inputs and masks (runs gpu-check first
 #                  when it is not in this run)
 #   service        bench/service-check.js: start-up vs steady state, host overhead, device memory over
 #                  1,000 calls, out of memory, dispose while pending, async upload
+#   overhead       bench/overhead.js where the tree has it: host overhead per op (wall minus CUDA-event time)
 #   memcheck       compute-sanitizer memcheck, every kernel on tiny shapes (gpu-check --sanitizer)
 #   hopper         the Hopper kernel's ladder (bench/hopper/ladder.sh, where the tree has it)
 #   ncu            Nsight Compute on one launch each of dense and NABLA thr 0.7 sparse attention
@@ -36,8 +38,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_STEPS=(jest-cuda gpu-check compare-torch service memcheck hopper ncu racecheck)
-declare -A LIMIT=([jest-cuda]=150 [gpu-check]=150 [compare-torch]=120 [service]=60 [memcheck]=90 [hopper]=180 [ncu]=100 [racecheck]=120)
+ALL_STEPS=(jest-cuda gpu-check compare-torch service overhead memcheck hopper ncu racecheck)
+declare -A LIMIT=([jest-cuda]=150 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
 RESERVE=8 # seconds kept for packing the results after the last step
 
 dry=0
@@ -76,7 +78,7 @@ SAN=$(tool compute-sanitizer || true)
 NCU=$(tool ncu || true)
 JEST=node_modules/jest/bin/jest.js
 JEST_FILES=()
-for f in test/cuda*.test.ts test/hopper.test.ts; do [ -f "$f" ] && JEST_FILES+=("$f"); done
+for f in test/cuda*.test.ts test/hopper.test.ts test/oracle.test.ts; do [ -f "$f" ] && JEST_FILES+=("$f"); done
 
 # ---------------------------------------------------------------------------------------------
 # --dry-run: every step's command resolves here
@@ -111,6 +113,9 @@ if [ $dry = 1 ]; then
             && ok "$s" "python3 bench/compare_torch.py --help" || no "$s" "bench/compare_torch.py --help fails"
         else note "$s" "no python3 here"; fi ;;
       service) need_node "$s" bench/service-check.js ;;
+      overhead)
+        if [ -f bench/overhead.js ]; then node --check bench/overhead.js && ok "$s" "bench/overhead.js parses" || no "$s" "bench/overhead.js does not parse"
+        else note "$s" "no bench/overhead.js in this tree: the step will say SKIPPED"; fi ;;
       memcheck | racecheck)
         need_node "$s" bench/gpu-check.js
         [ -n "$SAN" ] && ok "$s" "$SAN" || note "$s" "no compute-sanitizer here (the GPU machine has it)" ;;
@@ -202,7 +207,7 @@ add_note() { notes+=("$1"); }
 echo "gpu-run $RUN: $(date -u +%FT%TZ) in $(pwd); steps: ${wanted[*]}; budget ${BUDGET}s; logs $WORK; results $DEST"
 command -v node >/dev/null || echo "gpu-run: node is not on PATH"
 
-GPU_ONLY=(memcheck hopper ncu racecheck)
+GPU_ONLY=(overhead memcheck hopper ncu racecheck)
 REQUIRE_CUDA=(env NABLA_REQUIRE_CUDA=1)
 CHECK_ON=(--require-cuda)
 SERVICE_ON=(--backend cuda)
@@ -236,6 +241,10 @@ for s in "${ALL_STEPS[@]}"; do
     service)
       step "$s" service-check.log node bench/service-check.js "${SERVICE_ON[@]}" --out "$WORK"
       [ -f "$WORK/service-check.log" ] && add_note "service: $(line '^service-check:' service-check.log)" ;;
+    overhead)
+      if [ ! -f bench/overhead.js ]; then record "$s" "SKIPPED (no bench/overhead.js in this tree)"
+      else step "$s" overhead.log node bench/overhead.js
+      fi ;;
     memcheck | racecheck)
       if [ -z "$SAN" ]; then record "$s" "SKIPPED (compute-sanitizer not found)"
       else

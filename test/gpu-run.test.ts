@@ -9,7 +9,7 @@ import * as path from 'path';
 
 const ROOT = path.join(__dirname, '..');
 const RUN = path.join(ROOT, 'bench', 'gpu-run.sh');
-const STEPS = ['jest-cuda', 'gpu-check', 'compare-torch', 'service', 'memcheck', 'hopper', 'ncu', 'racecheck'];
+const STEPS = ['jest-cuda', 'gpu-check', 'compare-torch', 'service', 'overhead', 'memcheck', 'hopper', 'ncu', 'racecheck'];
 
 let dir: string;
 beforeAll(() => {
