@@ -58,7 +58,7 @@ describe('bench/gpu-run.sh', () => {
 
   test('a spent budget skips every step; the summary is printed last and the results fit the device call (<= 8 files, one folder down)', () => {
     const out = path.join(dir, 'out');
-    const r = run('bash', [RUN, 'gpu-check', 'service'], { OUT: out, RUN_NAME: 'budget-run', BUDGET: '0' });
+    const r = run('bash', [RUN, 'gpu-check', 'service'], { OUT: out, RUN_NAME: 'budget-run', BUDGET: '0', TMPDIR: dir });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     const table = lines.slice(lines.findIndex((l) => l === '| step | result |'));
@@ -71,7 +71,7 @@ describe('bench/gpu-run.sh', () => {
 
   test('--cpu rehearsal: compare-torch brings gpu-check, steps run in order, GPU-only steps skip, headline files and the logs come back', () => {
     const out = path.join(dir, 'rehearsal');
-    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch'], { OUT: out, RUN_NAME: 'reh' });
+    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch'], { OUT: out, RUN_NAME: 'reh', TMPDIR: dir });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     const at = lines.findIndex((l) => l === '| step | result |');
