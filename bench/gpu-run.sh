@@ -225,7 +225,7 @@ for s in "${ALL_STEPS[@]}"; do
       if [ ! -f "$JEST" ] || ! command -v npm >/dev/null; then
         record "$s" "SKIPPED (needs node_modules and npm: carry .device packed with --node-modules)"
       else
-        step "$s" jest-cuda.log "${REQUIRE_CUDA[@]}" node "$JEST" --ci "${JEST_FILES[@]}"
+        step "$s" jest-cuda.log "${REQUIRE_CUDA[@]}" node "$JEST" --ci --verbose "${JEST_FILES[@]}"
         [ -f "$WORK/jest-cuda.log" ] && add_note "jest-cuda: $(line '^Tests:' jest-cuda.log)"
       fi ;;
     gpu-check)
