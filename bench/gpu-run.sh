@@ -50,7 +50,7 @@ for a in "$@"; do
     --dry-run) dry=1 ;;
     --cpu) cpu=1 ;;
     --list) printf '%s\n' "${ALL_STEPS[@]}"; exit 0 ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "gpu-run: unknown option $a" >&2; exit 2 ;;
     *)
       [ -n "${LIMIT[$a]:-}" ] || { echo "gpu-run: unknown step $a (steps: ${ALL_STEPS[*]})" >&2; exit 2; }
