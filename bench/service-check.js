@@ -1,0 +1,472 @@
+#!/usr/bin/env node
+// @ts-check
+// What a service that calls this package sees, on whichever backend is present (CUDA when a
+// device is usable, else the CPU): start-up cost against the steady state, host overhead per op,
+// device memory over many calls, the out-of-memory path, dispose() under a pending op, and async
+// uploads. CUDA-only rows say SKIPPED with the reason on the CPU.
+//
+//   node bench/service-check.js [--backend auto|cpu|cuda] [--shape tiny|small] [--calls N]
+//                               [--requests N] [--out DIR] [--no-oom]
+//
+// --backend   where the ops run (default auto: CUDA when a device is usable)
+// --shape     the request's shape: tiny = B1 H2 S512 (2x16x16) D64, small = B1 H8 S16384 (16x32x32)
+//             D128 (gpu-check's small shape); default small on CUDA, tiny on the CPU
+// --calls N   ops in the memory loop (default 1000)
+// --requests  timed requests after the first one (default 20)
+// --out DIR   also write service-check.md and service-check.json there
+// --no-oom    skip the out-of-memory row (it fills the whole device for a moment)
+//
+// A request is what a service does per call: upload q, k, v (CUDA), NABLA attention at threshold
+// 0.7 (mask, then block-sparse attention), download the output, free everything. Rows say PASS or
+// FAIL (correctness: a FAIL makes the exit status 1), MET or MISSED (a speed target: never changes
+// the exit status), INFO (a number without a target) or SKIPPED (with the reason).
+'use strict';
+const t00 = performance.now(); // ms since the process started (performance.timeOrigin)
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const nabla = require('../dist');
+const tLoaded = performance.now();
+const { uniform, waveTokens } = require('../dist/synthetic');
+const { median } = require('../dist/timing');
+const { markdownTable } = require('./common');
+
+/**
+ * @typedef {import('../dist').Tensor} Tensor
+ * @typedef {import('../dist').DeviceTensor} DeviceTensor
+ * @typedef {import('../dist').TokenGrid} TokenGrid
+ * @typedef {{ check: string, result: 'PASS' | 'FAIL' | 'MET' | 'MISSED' | 'INFO' | 'SKIPPED', measured: string, target: string, note: string }} Row
+ */
+
+const USAGE = `usage: node bench/service-check.js [--backend auto|cpu|cuda] [--shape tiny|small] [--calls N]
+                                   [--requests N] [--out DIR] [--no-oom]`;
+
+/** First call of a request against the steady state: what a service's first request may cost. */
+const FIRST_REQUEST_TARGET = 2;
+/** Device memory growth over the memory loop that still counts as flat (allocator granularity). */
+const FLAT_MEMORY_BYTES = 16 * 2 ** 20;
+const THRESHOLD = 0.7;
+
+const SHAPES = /** @type {const} */ ({
+  tiny: { B: 1, H: 2, grid: [2, 16, 16], D: 64 },
+  small: { B: 1, H: 8, grid: [16, 32, 32], D: 128 },
+});
+
+/**
+ * @param {string[]} argv
+ */
+function parseArgs(argv) {
+  /** @type {{ backend: string, shape?: keyof typeof SHAPES, calls: number, requests: number, out?: string, oom: boolean }} */
+  const a = { backend: 'auto', shape: undefined, calls: 1000, requests: 20, out: undefined, oom: true };
+  /** @param {number} i @param {string} name */
+  const value = (i, name) => {
+    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
+    return argv[i + 1];
+  };
+  /** @param {string} text @param {string} name */
+  const count = (text, name) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${text}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    if (f === '--backend') a.backend = value(i++, f);
+    else if (f === '--shape') {
+      const s = value(i++, f);
+      if (s !== 'tiny' && s !== 'small') throw new Error(`--shape must be tiny or small, not ${s}`);
+      a.shape = s;
+    } else if (f === '--calls') a.calls = count(value(i++, f), f);
+    else if (f === '--requests') a.requests = count(value(i++, f), f);
+    else if (f === '--out') a.out = value(i++, f);
+    else if (f === '--no-oom') a.oom = false;
+    else if (f === '--help' || f === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${f}`);
+  }
+  if (!['auto', 'cpu', 'cuda'].includes(a.backend)) throw new Error(`--backend must be auto, cpu or cuda, not ${a.backend}`);
+  return a;
+}
+
+/** @type {ReturnType<typeof parseArgs>} */
+let args;
+try {
+  args = parseArgs(process.argv.slice(2));
+} catch (e) {
+  console.error(`service-check: ${e instanceof Error ? e.message : e}\n${USAGE}`);
+  process.exit(2);
+}
+
+const info = nabla.backends();
+const ON_CUDA = args.backend === 'cuda' || (args.backend === 'auto' && info.cuda);
+if (ON_CUDA && !info.cuda) {
+  console.error(`service-check: --backend cuda, but no CUDA device (${info.reason ?? 'unknown reason'})`);
+  process.exit(1);
+}
+const BACKEND = ON_CUDA ? 'cuda' : 'cpu';
+const PLACE = /** @type {const} */ ({ backend: ON_CUDA ? 'cuda' : 'cpu' });
+const NOT_CUDA = `CUDA only; this run is on the CPU backend${info.cuda ? ' (--backend cpu)' : ' (no usable CUDA device: see the header)'}`;
+const shapeName = args.shape ?? (ON_CUDA ? 'small' : 'tiny');
+const shape = SHAPES[shapeName];
+
+/** @type {Row[]} */
+const rows = [];
+/**
+ * @param {string} check
+ * @param {Row['result']} result
+ * @param {string} measured
+ * @param {string} target
+ * @param {string} note
+ */
+function row(check, result, measured, target = '', note = '') {
+  rows.push({ check, result, measured, target, note });
+}
+/** @param {string} check @param {string} why */
+const skip = (check, why) => row(check, 'SKIPPED', '', '', why);
+/** @param {number} ms */
+const ms = (ms) => `${ms.toPrecision(4)} ms`;
+/** @param {number} bytes */
+const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+/** @param {unknown} e */
+const firstLine = (e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+/** @param {unknown} e */
+const codeOf = (e) => (e && typeof e === 'object' && 'code' in e ? String(e.code) : 'no code');
+
+/** @param {Tensor | DeviceTensor | import('../dist').BlockMask | undefined} x */
+function free(x) {
+  if (x instanceof nabla.DeviceTensor) {
+    if (!x.disposed) x.dispose();
+  } else if (x instanceof nabla.BlockMask) x.dispose();
+}
+
+/** @param {Tensor} t */
+function upload(t) {
+  return ON_CUDA ? nabla.toDeviceSync(t) : t;
+}
+
+/** @param {Tensor | DeviceTensor} t */
+function download(t) {
+  return t instanceof nabla.DeviceTensor ? t.toHostSync() : t;
+}
+
+/** @param {Tensor} a @param {Tensor} b: elements that differ bit for bit (the same op on the same inputs) */
+function differing(a, b) {
+  let n = 0;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) n++;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs: structured q and k (local block maps, as in a video DiT), uniform v, bf16.
+
+const S = shape.grid[0] * shape.grid[1] * shape.grid[2];
+const dims = [shape.B, shape.H, S, shape.D];
+const grid = /** @type {TokenGrid} */ ([...shape.grid]);
+const shapeText = `B${shape.B} H${shape.H} S${S} (${shape.grid.join('x')}) D${shape.D} bf16`;
+const tGen0 = performance.now();
+const qh = nabla.tensor(nabla.fromFloat32(waveTokens(shape.B, shape.H, grid, shape.D, 21), 'bfloat16'), dims, 'bfloat16');
+const kh = nabla.tensor(nabla.fromFloat32(waveTokens(shape.B, shape.H, grid, shape.D, 22), 'bfloat16'), dims, 'bfloat16');
+const vh = nabla.tensor(nabla.fromFloat32(uniform(qh.data.length, 23), 'bfloat16'), dims, 'bfloat16');
+const genMs = performance.now() - tGen0;
+
+/** One service request: upload, NABLA attention, download, free. */
+function request() {
+  const q = upload(qh), k = upload(kh), v = upload(vh);
+  try {
+    const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+    try {
+      return download(output);
+    } finally {
+      free(output);
+      free(mask);
+    }
+  } finally {
+    free(q);
+    free(k);
+    free(v);
+  }
+}
+
+/** @param {() => unknown} fn */
+function timed(fn) {
+  const t0 = performance.now();
+  const result = fn();
+  return { ms: performance.now() - t0, result };
+}
+
+
+/**
+ * Median wall time of an op, after 20 untimed calls; `done` frees each result untimed.
+ * @template T
+ * @param {() => T | Promise<T>} fn
+ * @param {(x: T) => void} done
+ * @param {number} calls
+ */
+async function medianWall(fn, done, calls) {
+  for (let i = 0; i < 20; i++) done(await fn());
+  /** @type {number[]} */
+  const times = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    const r = await fn();
+    times.push(performance.now() - t0);
+    done(r);
+  }
+  return median(times);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Start-up against the steady state
+
+function startup() {
+  const first = timed(request);
+  const firstResult = /** @type {Tensor} */ (first.result);
+  const second = timed(request);
+  /** @type {number[]} */
+  const steadyTimes = [];
+  let changed = differing(/** @type {Tensor} */ (second.result), firstResult);
+  for (let i = 0; i < args.requests; i++) {
+    const r = timed(request);
+    steadyTimes.push(r.ms);
+    changed += differing(/** @type {Tensor} */ (r.result), firstResult);
+  }
+  const steady = median(steadyTimes);
+  const startToFirst = tLoaded + first.ms; // input generation (the harness's, not the service's) left out
+  row('process start -> package loaded', 'INFO', ms(tLoaded), '', `node start-up, then require of the package (this script began ${ms(t00)} after the process)`);
+  row('first request', 'INFO', ms(first.ms), '', ON_CUDA ? 'includes CUDA context creation and module loading' : 'CPU backend');
+  row('process start -> first result', 'INFO', ms(startToFirst), '', `package loaded + first request; input generation (${ms(genMs)}) left out`);
+  row(`steady request (median of ${args.requests})`, 'INFO', ms(steady), '',
+    `${shapeText}, NABLA thr ${THRESHOLD}: ${ON_CUDA ? 'upload q/k/v, mask, sparse attention, download, free' : 'mask, sparse attention'}`);
+  row('first request / steady', first.ms <= FIRST_REQUEST_TARGET * steady ? 'MET' : 'MISSED', `${(first.ms / steady).toFixed(2)}x`,
+    `<= ${FIRST_REQUEST_TARGET}x`, `second request ${(second.ms / steady).toFixed(2)}x; process start -> first result ${(startToFirst / steady).toFixed(1)}x`);
+  row('every request gives the first result', changed === 0 ? 'PASS' : 'FAIL', `${changed} elements differ`, '0',
+    `${args.requests + 1} later requests, bit for bit`);
+  return firstResult;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Host overhead per op: wall time of ops whose kernels take microseconds (one 64-token block,
+//    D = 64): what every call pays besides its kernels (checks, allocation, launch, sync).
+
+async function hostOverhead() {
+  const th = nabla.tensor(nabla.fromFloat32(uniform(64 * 64, 31), 'bfloat16'), [1, 1, 64, 64], 'bfloat16');
+  const t = upload(th);
+  const where = `${ON_CUDA ? 'device' : 'host'} tensors [1, 1, 64, 64] bf16, median of 200`;
+  try {
+    const sync = await medianWall(() => nabla.attentionSync(t, t, t, PLACE), free, 200);
+    row('host overhead per op: attentionSync', 'INFO', ms(sync), '', `${where}; wall time, kernel time negligible`);
+    const async = await medianWall(() => nabla.attention(t, t, t, PLACE), free, 200);
+    row('host overhead per op: await attention', 'INFO', ms(async), '', `${where}; includes the hop to the worker thread and back`);
+  } finally {
+    free(t);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Device memory over many calls
+
+/**
+ * Bytes in use on device 0 and where the number came from, or undefined and why not.
+ * deviceMemory() where the package has it; else nvidia-smi (the whole device, which this check
+ * alone uses while it runs).
+ * @returns {{ used: number, source: string } | { why: string }}
+ */
+function deviceMemoryUsed() {
+  const api = /** @type {{ deviceMemory?: (device?: number) => unknown }} */ (/** @type {unknown} */ (nabla));
+  if (typeof api.deviceMemory === 'function') {
+    const m = /** @type {Record<string, number> | number} */ (api.deviceMemory(0));
+    if (typeof m === 'object' && m !== null) {
+      if (typeof m.used === 'number') return { used: m.used, source: 'deviceMemory().used' };
+      if (typeof m.free === 'number' && typeof m.total === 'number') return { used: m.total - m.free, source: 'deviceMemory(): total - free' };
+    }
+    return { why: `deviceMemory() returned ${JSON.stringify(m)}: neither used nor free and total` };
+  }
+  const smi = spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '--id=0'], { encoding: 'utf8' });
+  const mibUsed = Number(smi.stdout?.trim());
+  if (smi.status === 0 && Number.isFinite(mibUsed)) return { used: mibUsed * 2 ** 20, source: 'nvidia-smi memory.used (whole device, MiB)' };
+  return { why: 'no deviceMemory() in this package and nvidia-smi gave no number' };
+}
+
+function memoryLoop() {
+  const check = `device memory over ${args.calls} calls`;
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  const q = upload(qh), k = upload(kh), v = upload(vh);
+  try {
+    const step = () => {
+      const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+      free(output);
+      free(mask);
+    };
+    for (let i = 0; i < 10; i++) step();
+    const before = deviceMemoryUsed();
+    if (!('used' in before)) return skip(check, before.why);
+    /** @type {number[]} */
+    const times = [];
+    for (let i = 0; i < args.calls; i++) {
+      const t0 = performance.now();
+      step();
+      times.push(performance.now() - t0);
+    }
+    const after = deviceMemoryUsed();
+    if (!('used' in after)) return skip(check, after.why);
+    const growth = after.used - before.used;
+    row(check, growth <= FLAT_MEMORY_BYTES ? 'PASS' : 'FAIL', `${mib(before.used)} -> ${mib(after.used)} (${growth >= 0 ? '+' : ''}${mib(growth)})`,
+      `growth <= ${mib(FLAT_MEMORY_BYTES)}`, `nablaAttentionSync on device tensors, output and mask disposed each call; ${before.source}`);
+    row(`steady op on device tensors (median of ${args.calls})`, 'INFO', ms(median(times)), '', `${shapeText}: mask + sparse attention, no copies`);
+  } finally {
+    free(q);
+    free(k);
+    free(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Out of memory: fill the device, run an op (it must throw a catchable error), free, run again.
+
+/** @param {Tensor} reference the first request's result */
+function outOfMemory(reference) {
+  const check = 'out of memory leaves the device usable';
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  if (!args.oom) return skip(check, '--no-oom');
+  const q = upload(qh), k = upload(kh), v = upload(vh);
+  /** @type {DeviceTensor[]} */
+  const hoard = [];
+  let allocError = '';
+  let opWhileFull = 'not run';
+  try {
+    // 2 GiB, then 256 MiB, then 16 MiB pieces until each size fails: the device is then full
+    for (const elements of [2 ** 29, 2 ** 26, 2 ** 22]) {
+      for (let i = 0; i < 1000; i++) {
+        try {
+          hoard.push(nabla.emptyDevice([elements], 'float32'));
+        } catch (e) {
+          allocError = `${codeOf(e)}: ${firstLine(e)}`;
+          break;
+        }
+      }
+    }
+    try {
+      const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+      free(output);
+      free(mask);
+      opWhileFull = 'ran (it found room)';
+    } catch (e) {
+      opWhileFull = `threw ${codeOf(e)}`;
+    }
+  } finally {
+    for (const t of hoard) free(t);
+  }
+  const held = hoard.length;
+  let after;
+  try {
+    const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+    after = download(output);
+    free(output);
+    free(mask);
+  } catch (e) {
+    row(check, 'FAIL', `op after freeing threw ${codeOf(e)}: ${firstLine(e)}`, 'the op runs and matches', `${held} allocations held; op while full: ${opWhileFull}`);
+    return;
+  } finally {
+    free(q);
+    free(k);
+    free(v);
+  }
+  const diff = differing(after, reference);
+  const ok = allocError !== '' && diff === 0;
+  row(check, ok ? 'PASS' : 'FAIL', `${diff} elements differ from the first result`, 'an allocation fails; then 0 differ',
+    `${held} allocations held, last: ${allocError || 'none failed'}; op while full: ${opWhileFull}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. dispose() while an op is pending: refused, and the op completes with the right result.
+
+/** @param {Tensor} reference */
+async function disposePending(reference) {
+  const check = 'dispose while an op is pending';
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  const q = nabla.toDeviceSync(qh), k = nabla.toDeviceSync(kh), v = nabla.toDeviceSync(vh);
+  try {
+    const mask = nabla.nablaMaskSync(q, k, { threshold: THRESHOLD, grid, ...PLACE });
+    const pending = nabla.blockSparseAttention(q, k, v, mask, PLACE);
+    /** @type {string[]} */
+    const refused = [];
+    for (const [name, x] of /** @type {const} */ ([['q', q], ['v', v], ['mask', mask]])) {
+      try {
+        x.dispose();
+      } catch (e) {
+        refused.push(`${name}: ${codeOf(e)}`);
+      }
+    }
+    const output = await pending;
+    const result = download(output);
+    free(output);
+    const diff = differing(result, reference);
+    mask.dispose();
+    q.dispose();
+    const freedAfter = mask.disposed && q.disposed;
+    const ok = refused.length === 3 && diff === 0 && freedAfter;
+    row(check, ok ? 'PASS' : 'FAIL', `${refused.length}/3 refused; ${diff} elements differ`, '3/3 refused, 0 differ, dispose works after',
+      `${refused.join(', ') || 'none refused'}; disposed after the op: ${freedAfter}`);
+  } catch (e) {
+    row(check, 'FAIL', `threw ${codeOf(e)}: ${firstLine(e)}`, '3/3 refused, 0 differ', '');
+  } finally {
+    free(q);
+    free(k);
+    free(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Async upload (toDevice, off the main thread) gives the same bytes as the host tensor.
+
+async function asyncUpload() {
+  const check = 'async upload gives the same bytes';
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  const n = 3 * 2 ** 22 + 5; // 12M bf16 values and a ragged tail
+  const hosts = [41, 42, 43].map((seed) => nabla.tensor(nabla.fromFloat32(uniform(n, seed), 'bfloat16'), [n], 'bfloat16'));
+  /** @type {DeviceTensor[]} */
+  let devs = [];
+  try {
+    devs = await Promise.all(hosts.map((h) => nabla.toDevice(h)));
+    const back = await Promise.all(devs.map((d) => d.toHost()));
+    const syncBack = devs.map((d) => d.toHostSync());
+    const diff = hosts.reduce((sum, h, i) => sum + differing(back[i], h) + differing(syncBack[i], h), 0);
+    row(check, diff === 0 ? 'PASS' : 'FAIL', `${diff} elements differ`, '0', `3 concurrent toDevice of ${n} bf16 values, read back with toHost and toHostSync`);
+  } catch (e) {
+    row(check, 'FAIL', `threw ${codeOf(e)}: ${firstLine(e)}`, '0 differ', '');
+  } finally {
+    for (const d of devs) free(d);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const reference = startup();
+  await hostOverhead();
+  memoryLoop();
+  await disposePending(reference);
+  await asyncUpload();
+  outOfMemory(reference);
+
+  const device = ON_CUDA ? `${info.devices[0].name} (cc ${info.devices[0].computeCapability})` : 'the CPU backend';
+  const text = [`## service-check on ${device}, ${shapeText}, ${new Date().toISOString()}`, ''];
+  if (!info.cuda) text.push(`No CUDA: ${info.reason ?? 'unknown reason'}`, '');
+  text.push(markdownTable(rows), '');
+  const failed = rows.filter((r) => r.result === 'FAIL').length;
+  text.push(`service-check: ${rows.filter((r) => r.result === 'PASS').length} passed, ${failed} failed, ` +
+    `${rows.filter((r) => r.result === 'MISSED').length} targets missed, ${rows.filter((r) => r.result === 'SKIPPED').length} skipped (${BACKEND})`);
+  console.log(text.join('\n'));
+  if (args.out) {
+    fs.mkdirSync(args.out, { recursive: true });
+    fs.writeFileSync(path.join(args.out, 'service-check.md'), `${text.join('\n')}\n`);
+    fs.writeFileSync(path.join(args.out, 'service-check.json'), `${JSON.stringify({ backend: BACKEND, device, shape: shapeText, rows }, null, 2)}\n`);
+  }
+  process.exitCode = failed > 0 ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(`service-check: ${e instanceof Error ? e.stack : e}`);
+  process.exitCode = 1;
+});
