@@ -24,7 +24,6 @@
 const t00 = performance.now(); // ms since the process started (performance.timeOrigin)
 const fs = require('fs');
 const path = require('path');
-const { spawnSync } = require('child_process');
 const nabla = require('../dist');
 const tLoaded = performance.now();
 const { uniform, waveTokens } = require('../dist/synthetic');
@@ -267,25 +266,17 @@ async function hostOverhead() {
 // 3. Device memory over many calls
 
 /**
- * Bytes in use on device 0 and where the number came from, or undefined and why not.
- * deviceMemory() where the package has it; else nvidia-smi (the whole device, which this check
- * alone uses while it runs).
- * @returns {{ used: number, source: string } | { why: string }}
+ * Bytes of the package's device memory pool on device 0 (deviceMemory(): in use and reserved), so
+ * growth over many calls shows a leak (in use) or a pool that keeps growing (reserved).
+ * @returns {{ used: number, reserved: number, source: string } | { why: string }}
  */
 function deviceMemoryUsed() {
-  const api = /** @type {{ deviceMemory?: (device?: number) => unknown }} */ (/** @type {unknown} */ (nabla));
-  if (typeof api.deviceMemory === 'function') {
-    const m = /** @type {Record<string, number> | number} */ (api.deviceMemory(0));
-    if (typeof m === 'object' && m !== null) {
-      if (typeof m.used === 'number') return { used: m.used, source: 'deviceMemory().used' };
-      if (typeof m.free === 'number' && typeof m.total === 'number') return { used: m.total - m.free, source: 'deviceMemory(): total - free' };
-    }
-    return { why: `deviceMemory() returned ${JSON.stringify(m)}: neither used nor free and total` };
+  try {
+    const m = nabla.deviceMemory(0);
+    return { used: m.inUse, reserved: m.reserved, source: 'deviceMemory() (in use; reserved beside it)' };
+  } catch (err) {
+    return { why: `deviceMemory() failed: ${/** @type {Error} */ (err).message}` };
   }
-  const smi = spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '--id=0'], { encoding: 'utf8' });
-  const mibUsed = Number(smi.stdout?.trim());
-  if (smi.status === 0 && Number.isFinite(mibUsed)) return { used: mibUsed * 2 ** 20, source: 'nvidia-smi memory.used (whole device, MiB)' };
-  return { why: 'no deviceMemory() in this package and nvidia-smi gave no number' };
 }
 
 function memoryLoop() {
@@ -311,7 +302,8 @@ function memoryLoop() {
     const after = deviceMemoryUsed();
     if (!('used' in after)) return skip(check, after.why);
     const growth = after.used - before.used;
-    row(check, growth <= FLAT_MEMORY_BYTES ? 'PASS' : 'FAIL', `${mib(before.used)} -> ${mib(after.used)} (${growth >= 0 ? '+' : ''}${mib(growth)})`,
+    const reserved = `; reserved ${mib(before.reserved)} -> ${mib(after.reserved)}`;
+    row(check, growth <= FLAT_MEMORY_BYTES ? 'PASS' : 'FAIL', `${mib(before.used)} -> ${mib(after.used)} (${growth >= 0 ? '+' : ''}${mib(growth)})${reserved}`,
       `growth <= ${mib(FLAT_MEMORY_BYTES)}`, `nablaAttentionSync on device tensors, output and mask disposed each call; ${before.source}`);
     row(`steady op on device tensors (median of ${args.calls})`, 'INFO', ms(median(times)), '', `${shapeText}: mask + sparse attention, no copies`);
   } finally {
