@@ -44,6 +44,8 @@ export interface NativePoolArgs extends NativePlacement {
   seq: number;
   headDim: number;
   out: NativeOperand;
+  /** Token grid (T, Ht, Wt) with T*Ht*Wt == seq: one block per tile; absent: blocks of 64 tokens. */
+  tokenGrid?: Int32Array;
 }
 
 export interface NativeMaskArgs extends NativePlacement {
@@ -58,9 +60,13 @@ export interface NativeMaskArgs extends NativePlacement {
   threshold: number;
   method: 'cdf' | 'topk';
   sta: boolean;
-  grid?: Int32Array; // block grid (T, Ht/8, Wt/8)
+  grid?: Int32Array; // block grid (T, ceil(Ht/8), ceil(Wt/8))
   window?: Int32Array; // STA window in blocks
   frames?: Int32Array; // document boundaries in frames
+  /** Token grid (T, Ht, Wt), seqQ == seqKv == T*Ht*Wt: one block per tile; absent: blocks of 64 tokens. */
+  tokenGrid?: Int32Array;
+  /** Frame-causal: key blocks of later frames hidden (needs tokenGrid). */
+  causal?: boolean;
   kvCounts: NativeOperand;
   kvIndices: NativeOperand;
   map?: NativeOperand;
@@ -86,6 +92,8 @@ export interface NativeAttentionArgs extends NativePlacement {
   cpuKernel?: NativeCpuKernel;
   kvCounts?: NativeOperand;
   kvIndices?: NativeOperand;
+  /** Token grid (T, Ht, Wt), seqQ == seqKv == T*Ht*Wt: one block per tile; absent: blocks of 64 tokens. */
+  tokenGrid?: Int32Array;
 }
 
 export interface NativeBackends {

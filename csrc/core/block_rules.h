@@ -59,21 +59,66 @@ inline std::vector<int32_t> blockDocuments(const BlockGrid& g, const std::vector
   return doc;
 }
 
+// Token layout of the blocks. With a token grid (T, Ht, Wt) of any positive sizes, one block is
+// one tile of up to 8x8 tokens of one frame; tiles on the bottom/right edges are smaller. Tiles
+// run by (frame, tile row, tile col) and each lists its own tokens row-major, so block b is the
+// tokens [blockStart(b), blockStart(b) + blockLength(b)) of the tile-ordered sequence:
+//   tilesW = ceil(Wt/8), tilesH = ceil(Ht/8), plane = tilesH*tilesW
+//   f = b / plane, r = (b % plane) / tilesW, c = b % tilesW
+//   rowsInBand = min(8, Ht - 8r), colsInTile = min(8, Wt - 8c)
+//   blockStart = f*Ht*Wt + 8r*Wt + rowsInBand*8c, blockLength = rowsInBand*colsInTile
+// For Ht, Wt multiples of 8 this is blocks of 64 tokens, block b = [64b, 64b + 64).
+// t == 0 means no grid: uniform blocks of 64 tokens. Callers check t*ht*wt < 2^31.
+struct TileLayout {
+  int32_t t = 0, ht = 0, wt = 0;
+
+  NABLA_HD bool hasGrid() const { return t > 0; }
+  NABLA_HD int32_t tilesH() const { return (ht + kTileSide - 1) / kTileSide; }
+  NABLA_HD int32_t tilesW() const { return (wt + kTileSide - 1) / kTileSide; }
+  // A grid whose Ht or Wt is not a multiple of 8: some blocks have fewer than 64 tokens.
+  NABLA_HD bool ragged() const { return t > 0 && (ht % kTileSide != 0 || wt % kTileSide != 0); }
+  NABLA_HD int64_t blocks(int64_t seq) const {
+    return t > 0 ? int64_t(t) * tilesH() * tilesW() : seq / kBlockSize;
+  }
+  NABLA_HD int64_t blockStart(int64_t b) const {
+    if (t == 0) return b * kBlockSize;
+    const int64_t tw = tilesW(), plane = int64_t(tilesH()) * tw;
+    const int64_t f = b / plane, r = (b % plane) / tw, c = b % tw;
+    const int64_t rows = ht - kTileSide * r < kTileSide ? ht - kTileSide * r : kTileSide;
+    return f * ht * wt + kTileSide * r * wt + rows * kTileSide * c;
+  }
+  NABLA_HD int32_t blockLength(int64_t b) const {
+    if (t == 0) return kBlockSize;
+    const int64_t tw = tilesW(), plane = int64_t(tilesH()) * tw;
+    const int32_t r = int32_t((b % plane) / tw), c = int32_t(b % tw);
+    const int32_t rows = ht - kTileSide * r < kTileSide ? ht - kTileSide * r : kTileSide;
+    const int32_t cols = wt - kTileSide * c < kTileSide ? wt - kTileSide * c : kTileSide;
+    return rows * cols;
+  }
+  // Frame of block b (frame-causal masks; needs a grid).
+  NABLA_HD int32_t blockFrame(int64_t b) const { return int32_t(b / (int64_t(tilesH()) * tilesW())); }
+  // The block grid (T, tilesH, tilesW) that STA and documents work on.
+  NABLA_HD BlockGrid blockGrid() const { return BlockGrid{t, tilesH(), tilesW()}; }
+};
+
 enum class MaskMethod : int32_t { Cdf = 0, TopK = 1 };
 
 // Everything that defines a NABLA mask besides q and k.
-// q is [B, H, Sq, D], k is [B, H, Skv, D]; nq = Sq / 64, nk = Skv / 64.
+// q is [B, H, Sq, D], k is [B, H, Skv, D]; nq = Sq / 64, nk = Skv / 64 without a layout grid;
+// with one, Sq == Skv == T*Ht*Wt and nq = nk = layout.blocks().
 struct MaskParams {
   int64_t batch = 0, heads = 0, seqQ = 0, seqKv = 0, headDim = 0;
   float threshold = 0.7f;          // (0, 1]
   MaskMethod method = MaskMethod::Cdf;
   bool sta = false;                // OR the STA window into the mask (needs nq == nk == grid.blocks())
-  BlockGrid grid;
+  BlockGrid grid;                  // block grid (T, tilesH, tilesW) for STA and documents
   StaWindow window;
   const int32_t* blockDoc = nullptr;  // [nq] document per block, or nullptr for one document
+  TileLayout layout;               // token grid; default: no grid, blocks of 64 tokens
+  bool causal = false;             // frame-causal: key blocks of later frames are hidden (needs a grid)
 
-  int64_t qBlocks() const { return seqQ / kBlockSize; }
-  int64_t kvBlocks() const { return seqKv / kBlockSize; }
+  NABLA_HD int64_t qBlocks() const { return layout.blocks(seqQ); }
+  NABLA_HD int64_t kvBlocks() const { return layout.blocks(seqKv); }
 };
 
 // topk keeps max(1, floor(thr * keys in the row's document)) blocks.
@@ -85,15 +130,18 @@ NABLA_HD inline int64_t topkCount(float threshold, int64_t rowKeys) {
 // Block-sparse attention: q [B,H,Sq,D], k [B,H,Skv,D], v [B,H,Skv,Dv] -> out [B,H,Sq,Dv], all
 // contiguous and of one dtype. Row r = (b*H + h)*nq + i keeps kvCounts[r] key blocks listed
 // ascending in kvIndices[r*nk ...]. kvCounts == nullptr means dense (every block kept).
-// A row with no kept block writes zeros.
+// A row with no kept block writes zeros. With a layout grid (Sq == Skv), query block i is the
+// layout.blockLength(i) tokens from layout.blockStart(i), and likewise each key block: only real
+// tokens are read, enter a softmax or are written.
 struct AttentionParams {
   int64_t batch = 0, heads = 0, seqQ = 0, seqKv = 0, headDim = 0, valueDim = 0;
   float scale = 0.f;
   const int32_t* kvCounts = nullptr;
   const int32_t* kvIndices = nullptr;
+  TileLayout layout;               // token grid; default: no grid, blocks of 64 tokens
 
-  int64_t qBlocks() const { return seqQ / kBlockSize; }
-  int64_t kvBlocks() const { return seqKv / kBlockSize; }
+  NABLA_HD int64_t qBlocks() const { return layout.blocks(seqQ); }
+  NABLA_HD int64_t kvBlocks() const { return layout.blocks(seqKv); }
 };
 
 }  // namespace nabla

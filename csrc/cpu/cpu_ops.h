@@ -10,8 +10,10 @@
 namespace nabla {
 namespace cpu {
 
-// x [rows, S, D] -> out [rows, S/64, D]: fp32 mean of each 64-token block (pool.cc).
-void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out);
+// x [rows, S, D] -> out [rows, nb, D]: fp32 mean of each block's own tokens (pool.cc); nb and the
+// blocks from layout (blocks of 64 tokens without a grid).
+void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, const TileLayout& layout,
+               float* out);
 
 // The NABLA mask (mask.cc): pool q and k, P = softmax(qa . ka / sqrt(D)) per row (documents
 // masked to -inf), CDF or topk selection, STA union, document AND. Writes kvCounts [B*H*nq] and

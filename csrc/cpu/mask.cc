@@ -1,12 +1,12 @@
 // The NABLA block mask on the CPU (docs/nabla.md section 1), computed in fp64.
 //
 // Per row r = (b, h, i):
-//   logit_j = qa_i . ka_j / sqrt(D)          (-inf across documents)
+//   logit_j = qa_i . ka_j / sqrt(D)          (-inf across documents and, causal, for later frames)
 //   P_j     = softmax_j(logit)
 //   cdf:  order the row's blocks by P ascending; keep j iff the running sum up to and including j
 //         is >= 1 - thr (the longest run of smallest blocks with mass < 1 - thr is dropped)
 //   topk: keep the max(1, floor(thr * n_doc)) largest P
-//   keep |= STA(i, j); keep &= doc(i) == doc(j)
+//   keep |= STA(i, j); keep &= doc(i) == doc(j) (and, causal, frame(j) <= frame(i))
 // Equal probabilities are ordered by block index so that the lower index is kept first.
 #include <algorithm>
 #include <cmath>
@@ -76,8 +76,8 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
                int32_t* kvIndices, float* map) {
   const int64_t heads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks(), d = p.headDim;
   std::vector<float> qa(size_t(heads * nq * d)), ka(size_t(heads * nk * d));
-  blockPool(q, dtype, heads, p.seqQ, d, qa.data());
-  blockPool(k, dtype, heads, p.seqKv, d, ka.data());
+  blockPool(q, dtype, heads, p.seqQ, d, p.layout, qa.data());
+  blockPool(k, dtype, heads, p.seqKv, d, p.layout, ka.data());
   // ka transposed per head to [D][nk] in fp64 for rowLogits
   std::vector<double> kaT(ka.size());
   for (int64_t head = 0; head < heads; ++head)
@@ -85,6 +85,10 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
       for (int64_t c = 0; c < d; ++c) kaT[size_t((head * d + c) * nk + j)] = ka[size_t((head * nk + j) * d + c)];
   const double scale = 1.0 / std::sqrt(double(d));
   const int32_t* doc = p.blockDoc;
+  // A key block is visible to row i unless another document or (causal) a later frame holds it.
+  auto hidden = [&](int64_t i, int64_t j) {
+    return (doc && doc[i] != doc[j]) || (p.causal && p.layout.blockFrame(j) > p.layout.blockFrame(i));
+  };
 
   ThreadPool::instance().parallelFor(heads * nq, 8, [&](int64_t begin, int64_t end, int) {
     RowScratch s(nk);
@@ -96,7 +100,7 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
       double maxLogit = -std::numeric_limits<double>::infinity();
       rowLogits(qi, &kaT[size_t(head * d * nk)], d, nk, s.prob.data());
       for (int64_t j = 0; j < nk; ++j) {
-        if (doc && doc[i] != doc[j]) {
+        if (hidden(i, j)) {
           s.prob[size_t(j)] = -std::numeric_limits<double>::infinity();
           continue;
         }
@@ -118,7 +122,7 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
       selectBlocks(p, s, candidates);
       for (int64_t j = 0; j < nk; ++j) {
         if (p.sta && staKeeps(p.grid, p.window, int32_t(i), int32_t(j))) s.keep[size_t(j)] = 1;
-        if (doc && doc[i] != doc[j]) s.keep[size_t(j)] = 0;
+        if (hidden(i, j)) s.keep[size_t(j)] = 0;
       }
       // FlexAttention's dense-to-ordered layout: kept ids ascending, then dropped ids ascending.
       int32_t* row = kvIndices + r * nk;

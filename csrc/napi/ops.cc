@@ -29,21 +29,54 @@ size_t elementCount(Napi::Env env, const char* param, std::initializer_list<int6
   return size_t(n);
 }
 
-int64_t readSeq(const Napi::Object& args, const char* name) {
-  int64_t s = readInt(args, name, kBlockSize, kMaxDim);
-  if (s % kBlockSize != 0)
+// The optional token grid (T, Ht, Wt): each size >= 1, the product (in 64 bits) < 2^31.
+// Absent: TileLayout{} (blocks of 64 tokens).
+TileLayout readTokenGrid(const Napi::Object& args) {
+  std::vector<int32_t> g = readInt32List(args, "tokenGrid");
+  if (g.empty() && (args.Get("tokenGrid").IsUndefined() || args.Get("tokenGrid").IsNull())) return TileLayout{};
+  if (g.size() != 3 || g[0] < 1 || g[1] < 1 || g[2] < 1)
+    throwRangeError(args.Env(), "tokenGrid", "3 positive token-grid sizes", describe(args.Get("tokenGrid")));
+  const int64_t tokens = int64_t(g[0]) * g[1] * g[2];  // each < 2^31: the product fits 64 bits after the first check
+  if (int64_t(g[0]) * g[1] >= kMaxDim || tokens >= kMaxDim)
+    throwRangeError(args.Env(), "tokenGrid", "a token grid of fewer than 2^31 tokens",
+                    std::to_string(g[0]) + " x " + std::to_string(g[1]) + " x " + std::to_string(g[2]));
+  return TileLayout{g[0], g[1], g[2]};
+}
+
+int64_t tokenCount(const TileLayout& layout) { return int64_t(layout.t) * layout.ht * layout.wt; }
+
+// A sequence length: with a grid exactly T*Ht*Wt tokens, without one a multiple of 64.
+int64_t readSeq(const Napi::Object& args, const char* name, const TileLayout& layout) {
+  int64_t s = readInt(args, name, 1, kMaxDim);
+  if (layout.hasGrid()) {
+    if (s != tokenCount(layout))
+      throwRangeError(args.Env(), name, std::to_string(tokenCount(layout)) + " tokens (the product of tokenGrid " +
+                                            std::to_string(layout.t) + " x " + std::to_string(layout.ht) + " x " +
+                                            std::to_string(layout.wt) + ")",
+                      std::to_string(s));
+  } else if (s < kBlockSize || s % kBlockSize != 0) {
     throwRangeError(args.Env(), name, "a multiple of " + std::to_string(kBlockSize), std::to_string(s));
+  }
   return s;
 }
 
-// The q/k problem size shared by the mask and attention: batch, heads, seqQ, seqKv, headDim.
+// The q/k problem size shared by the mask and attention: batch, heads, seqQ, seqKv, headDim, and
+// the token grid's layout (with a grid, self-attention only: seqQ == seqKv == T*Ht*Wt).
 template <typename Params>
 void readProblem(const Napi::Object& args, Params& p) {
   p.batch = readInt(args, "batch", 1, kMaxDim);
   p.heads = readInt(args, "heads", 1, kMaxDim);
-  p.seqQ = readSeq(args, "seqQ");
-  p.seqKv = readSeq(args, "seqKv");
+  p.layout = readTokenGrid(args);
+  p.seqQ = readSeq(args, "seqQ", p.layout);
+  p.seqKv = readSeq(args, "seqKv", p.layout);
   p.headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
+}
+
+// The CUDA kernels follow blocks of 64 tokens only until they read the layout.
+void refuseRaggedOnCuda(Napi::Env env, bool cuda, const TileLayout& layout) {
+  if (cuda && layout.ragged())
+    throwRangeError(env, "tokenGrid", "rows and columns that are multiples of 8 on backend 'cuda'",
+                    std::to_string(layout.t) + " x " + std::to_string(layout.ht) + " x " + std::to_string(layout.wt));
 }
 
 // Where an op runs: the CPU, or one CUDA device (every device operand must live on it).
@@ -96,18 +129,20 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
   Napi::Object args = readArgs(info);
   const DType dtype = readDType(args, "dtype");
   const int64_t rows = readInt(args, "rows", 1, kMaxDim);
-  const int64_t seq = readSeq(args, "seq");
+  const TileLayout layout = readTokenGrid(args);
+  const int64_t seq = readSeq(args, "seq", layout);
   const int64_t headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
   Holds holds;
   Operand x = readOperand(args, "x", storageOf(dtype), elementCount(env, "x", {rows, seq, headDim}), holds);
-  Operand out = readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, seq / kBlockSize, headDim}), holds);
+  Operand out = readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, layout.blocks(seq), headDim}), holds);
   Placement where = readPlacement(args, {&x, &out});
+  refuseRaggedOnCuda(env, where.cuda, layout);
   rereadHostOperands(env, {&x, &out});
   const bool async = readAsync(info);
   if (async) ownHostInput(env, x, holds);
   return runOp(env, async, std::move(holds), [=]() -> const char* {
     if (!where.cuda) {
-      cpu::blockPool(x.data, dtype, rows, seq, headDim, static_cast<float*>(out.data));
+      cpu::blockPool(x.data, dtype, rows, seq, headDim, layout, static_cast<float*>(out.data));
       return "cpu";
     }
     CudaStage stage(where.device);
@@ -131,6 +166,11 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   p.threshold = float(threshold);
   p.method = readString(args, "method", {"cdf", "topk"}) == "topk" ? MaskMethod::TopK : MaskMethod::Cdf;
   p.sta = readBool(args, "sta");
+  const Napi::Value causal = args.Get("causal");
+  if (!causal.IsUndefined() && !causal.IsBoolean()) throwTypeError(env, "causal", "a boolean", causal);
+  p.causal = causal.IsBoolean() && causal.As<Napi::Boolean>().Value();
+  if (p.causal && !p.layout.hasGrid())
+    throwRangeError(env, "causal", "a token grid (tokenGrid) with causal: true", "no tokenGrid");
   const int64_t nq = p.qBlocks(), nk = p.kvBlocks();
 
   std::vector<int32_t> frames = readInt32List(args, "frames");
@@ -140,6 +180,13 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
     if (p.grid.blocks() != nq || nq != nk)
       throwRangeError(env, "grid", "a block grid of " + std::to_string(nq) + " blocks (one per 64 tokens)",
                       std::to_string(p.grid.blocks()) + " blocks");
+    const BlockGrid tiles = p.layout.blockGrid();
+    if (p.layout.hasGrid() && (p.grid.t != tiles.t || p.grid.h != tiles.h || p.grid.w != tiles.w))
+      throwRangeError(env, "grid", "the token grid's block grid " + std::to_string(tiles.t) + " x " +
+                                       std::to_string(tiles.h) + " x " + std::to_string(tiles.w),
+                      std::to_string(p.grid.t) + " x " + std::to_string(p.grid.h) + " x " + std::to_string(p.grid.w));
+  } else if (p.layout.hasGrid()) {
+    p.grid = p.layout.blockGrid();
   }
   if (p.sta) p.window = readWindow(args, "window");
   std::vector<int32_t> blockDoc;
@@ -159,6 +206,9 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   Operand indices = readOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   Operand map = readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
   Placement where = readPlacement(args, {&q, &k, &counts, &indices, &map});
+  refuseRaggedOnCuda(env, where.cuda, p.layout);
+  if (where.cuda && p.causal)
+    throwRangeError(env, "causal", "false on backend 'cuda' (frame-causal masks run on the CPU)", "true");
   const std::string kernelName = readOptionalString(args, "maskKernel", {"auto", "fast", "simple"}, "auto");
   const auto kernel = kernelName == "fast"     ? cuda::MaskKernel::Fast
                       : kernelName == "simple" ? cuda::MaskKernel::Simple
@@ -251,6 +301,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "Expected both on the host or both on one device for kvCounts and kvIndices "
                                     "but received one of each");
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
+  refuseRaggedOnCuda(env, where.cuda, p.layout);
   rereadHostOperands(env, {&q, &k, &v, &out, &counts, &indices});  // no JS runs after this
   if (!where.cuda && cpuKernel == cpu::CpuKernel::Avx2) {
     const std::string why = cpu::avx2Unavailable();
