@@ -36,6 +36,11 @@ Status launchFastForHeadDim(const AttentionKernelParams& p, cudaStream_t stream)
 std::string hopperKernelMismatch(const AttentionParams& p, const AttentionKernelParams& kp, DType dtype) {
   const std::string fast = fastKernelMismatch(p, kp, dtype);
   if (!fast.empty()) return fast;
+  // its TMA tiles are 64 whole tokens: edge tiles of a ragged grid are not
+  if (p.layout.ragged())
+    return "it needs blocks of 64 tokens, not the ragged token grid " + std::to_string(p.layout.t) + "x" +
+           std::to_string(p.layout.ht) + "x" + std::to_string(p.layout.wt) +
+           " (its rows and columns must be multiples of " + std::to_string(kTileSide) + ")";
   if (!hopper::compiledForSm90a())
     return std::string("this binary has no sm_90a code (built for ") + NABLA_CUDA_ARCHS +
            "; add 90a-real to NABLA_CUDA_ARCHS)";
@@ -95,11 +100,13 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
     kp.out = out;
     kp.kvCounts = p.kvCounts;
     kp.kvIndices = p.kvCounts != nullptr ? p.kvIndices : nullptr;
-    kp.rows = p.batch * p.heads * p.qBlocks();
+    const int64_t nq = p.layout.blocks(p.seqQ), nk = p.layout.blocks(p.seqKv);
+    kp.rows = p.batch * p.heads * nq;
     kp.seqQ = p.seqQ;
     kp.seqKv = p.seqKv;
-    kp.qBlocks = int32_t(p.qBlocks());
-    kp.kvBlocks = int32_t(p.kvBlocks());
+    kp.qBlocks = int32_t(nq);
+    kp.kvBlocks = int32_t(nk);
+    kp.layout = p.layout;
     kp.headDim = int32_t(p.headDim);
     kp.valueDim = int32_t(p.valueDim);
     kp.scale = p.scale;

@@ -11,6 +11,12 @@
 // Shared memory: Q, K[2], V[2], 64 x kHeadDim Elem each (40 KiB at d64, 80 KiB at d128), with
 // 16-byte chunks XOR-swizzled by row so ldmatrix is bank-conflict free. O is normalised at the
 // end, staged through the warp's rows of the Q tile and written with 16-byte stores.
+//
+// Ragged layouts (token grids whose sides are not multiples of 8; blocks of blockLength <= 64 tokens)
+// run the kRagged instance: tile rows past the block's length are zero-filled by cp.async (never
+// read from global memory), scores of those keys are set to -inf before the row max, and only the
+// block's real query rows are written. Every other layout (blocks of exactly 64 tokens at 64b) runs
+// the kRagged = false instance, which compiles to the unpredicated kernel.
 #pragma once
 
 #include "attention_params.cuh"
@@ -41,20 +47,27 @@ __device__ __forceinline__ int swizzled(int row, int col) {
   return row * kHeadDim + ((col >> 3) ^ (row & 7)) * 8 + (col & 7);
 }
 
-// Starts the copy of 64 contiguous rows of kHeadDim elements into a swizzled tile.
-template <class Traits>
-__device__ __forceinline__ void loadTileAsync(typename Traits::Elem* tile, const typename Traits::Elem* src) {
+// Starts the copy of 64 contiguous rows of kHeadDim elements into a swizzled tile; with kRagged only
+// the first `rows` are read and the others become zeros.
+template <class Traits, bool kRagged>
+__device__ __forceinline__ void loadTileAsync(typename Traits::Elem* tile, const typename Traits::Elem* src, int rows) {
   constexpr int kChunks = kBlockSize * Traits::kChunksPerRow;
   static_assert(kChunks % Traits::kThreads == 0, "every thread copies the same number of chunks");
 #pragma unroll
   for (int it = 0; it < kChunks / Traits::kThreads; ++it) {
     const int chunk = threadIdx.x + it * Traits::kThreads;
     const int row = chunk / Traits::kChunksPerRow, col = (chunk % Traits::kChunksPerRow) * 8;
-    ptx::copyAsync16(tile + swizzled<Traits::kHeadDim>(row, col), src + row * Traits::kHeadDim + col);
+    if constexpr (kRagged) {
+      const bool inside = row < rows;  // rows past the block: zeros, the copy reads the block's first row
+      ptx::copyAsync16OrZero(tile + swizzled<Traits::kHeadDim>(row, col),
+                             src + (inside ? row * Traits::kHeadDim + col : 0), inside);
+    } else {
+      ptx::copyAsync16(tile + swizzled<Traits::kHeadDim>(row, col), src + row * Traits::kHeadDim + col);
+    }
   }
 }
 
-template <class Traits>
+template <class Traits, bool kRagged>
 __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const AttentionKernelParams p) {
   using Elem = typename Traits::Elem;
   constexpr int D = Traits::kHeadDim;
@@ -68,7 +81,9 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
   const int quadRow = lane / 4, quadCol = lane % 4;  // g, c of the fragment layouts (ptx.cuh)
   const int64_t row = blockIdx.x;                    // (b*H + h) * nq + i
   const int64_t bh = row / p.qBlocks, i = row % p.qBlocks;
-  const int64_t firstQuery = bh * p.seqQ + i * kBlockSize;
+  // the block's tokens: [64i, 64i + 64) unless ragged
+  const int64_t firstQuery = bh * p.seqQ + (kRagged ? p.layout.blockStart(i) : i * kBlockSize);
+  const int queryRows = kRagged ? p.layout.blockLength(i) : kBlockSize;
   const Elem* q = static_cast<const Elem*>(p.q) + firstQuery * D;
   const Elem* k = static_cast<const Elem*>(p.k) + bh * p.seqKv * D;
   const Elem* v = static_cast<const Elem*>(p.v) + bh * p.seqKv * D;
@@ -77,16 +92,20 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
   const int32_t* kept = p.kvCounts != nullptr ? p.kvIndices + row * p.kvBlocks : nullptr;
 
   if (count == 0) {  // no kept key block: the row's output is zero
-    for (int chunk = threadIdx.x; chunk < kTile / 8; chunk += Traits::kThreads)
+    for (int chunk = threadIdx.x; chunk < queryRows * Traits::kChunksPerRow; chunk += Traits::kThreads)
       reinterpret_cast<uint4*>(out)[chunk] = make_uint4(0u, 0u, 0u, 0u);
     return;
   }
-  // element offset of the first key of the n-th visited block
-  auto blockOffset = [&](int n) -> int64_t { return int64_t(kept != nullptr ? kept[n] : n) * kBlockSize * D; };
+  // the n-th visited key block, the element offset of its first key and its number of keys
+  auto keyBlock = [&](int n) -> int64_t { return kept != nullptr ? kept[n] : n; };
+  auto blockOffset = [&](int n) -> int64_t {
+    return (kRagged ? p.layout.blockStart(keyBlock(n)) : keyBlock(n) * kBlockSize) * D;
+  };
+  auto blockKeys = [&](int n) -> int { return kRagged ? p.layout.blockLength(keyBlock(n)) : kBlockSize; };
 
-  loadTileAsync<Traits>(sQ, q);
-  loadTileAsync<Traits>(sK, k + blockOffset(0));
-  loadTileAsync<Traits>(sV, v + blockOffset(0));
+  loadTileAsync<Traits, kRagged>(sQ, q, queryRows);
+  loadTileAsync<Traits, kRagged>(sK, k + blockOffset(0), blockKeys(0));
+  loadTileAsync<Traits, kRagged>(sV, v + blockOffset(0), blockKeys(0));
   ptx::commitAsyncCopies();
 
   float o[Traits::kDimTiles][4];  // O[quadRow (+8)][8t + 2 quadCol (+1)] of this warp's 16 rows
@@ -100,8 +119,9 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
     ptx::waitAsyncCopies();
     __syncthreads();  // tile n is visible to all warps, and all are done with buffer ^ 1
     if (n + 1 < count) {
-      loadTileAsync<Traits>(sK + (buffer ^ 1) * kTile, k + blockOffset(n + 1));
-      loadTileAsync<Traits>(sV + (buffer ^ 1) * kTile, v + blockOffset(n + 1));
+      const int nextKeys = blockKeys(n + 1);
+      loadTileAsync<Traits, kRagged>(sK + (buffer ^ 1) * kTile, k + blockOffset(n + 1), nextKeys);
+      loadTileAsync<Traits, kRagged>(sV + (buffer ^ 1) * kTile, v + blockOffset(n + 1), nextKeys);
       ptx::commitAsyncCopies();
     }
     const Elem* tileK = sK + buffer * kTile;
@@ -122,6 +142,19 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
                                                  kk * 16 + ((lane >> 3) & 1) * 8));
         ptx::mma16816<Elem>(s[2 * pair], a, b[0], b[1]);
         ptx::mma16816<Elem>(s[2 * pair + 1], a, b[2], b[3]);
+      }
+    }
+
+    if constexpr (kRagged) {
+      // keys past the block's length (zero rows of K) score -inf: P = 0, and key 0 keeps m finite
+      const int keys = blockKeys(n);
+      if (keys < kBlockSize) {
+#pragma unroll
+        for (int t = 0; t < Traits::kKeyTiles; ++t) {
+          const int key = t * 8 + 2 * quadCol;  // c0, c2: key; c1, c3: key + 1
+          if (key >= keys) s[t][0] = s[t][2] = -INFINITY;
+          if (key + 1 >= keys) s[t][1] = s[t][3] = -INFINITY;
+        }
       }
     }
 
@@ -199,7 +232,8 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
   for (int it = 0; it < 16 * Traits::kChunksPerRow / 32; ++it) {
     const int chunk = lane + it * 32;
     const int r = warp * 16 + chunk / Traits::kChunksPerRow, col = (chunk % Traits::kChunksPerRow) * 8;
-    *reinterpret_cast<uint4*>(out + int64_t(r) * D + col) = *reinterpret_cast<const uint4*>(sQ + swizzled<D>(r, col));
+    if (!kRagged || r < queryRows)  // only the block's real query rows exist
+      *reinterpret_cast<uint4*>(out + int64_t(r) * D + col) = *reinterpret_cast<const uint4*>(sQ + swizzled<D>(r, col));
   }
 }
 
@@ -208,10 +242,16 @@ Status launchFastAttention(const AttentionKernelParams& p, cudaStream_t stream) 
   using Traits = FastAttentionTraits<Elem, kHeadDim>;
   if (p.rows == 0) return Status{};
   if (p.rows > int64_t(0x7fffffff)) return invalidValue("too many query blocks for one grid: " + std::to_string(p.rows));
-  const void* kernel = reinterpret_cast<const void*>(&fastAttentionKernel<Traits>);
+  // the ragged instance only where a block can be shorter than 64 tokens
+  const bool ragged = p.layout.ragged();
+  const void* kernel = ragged ? reinterpret_cast<const void*>(&fastAttentionKernel<Traits, true>)
+                              : reinterpret_cast<const void*>(&fastAttentionKernel<Traits, false>);
   const Status allowed = allowSharedMemory(kernel, Traits::kSharedBytes, "fastAttentionKernel");
   if (!allowed.ok()) return allowed;
-  fastAttentionKernel<Traits><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
+  if (ragged)
+    fastAttentionKernel<Traits, true><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
+  else
+    fastAttentionKernel<Traits, false><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
   return launched("fastAttentionKernel");
 }
 

@@ -2,9 +2,12 @@
 // (1..256) and valueDim != headDim. Meant to be obviously correct (flash-attention-minimal style),
 // the reference the fast kernel is checked against on the GPU.
 //
-// CTA = 16 queries of one 64-query block (4 CTAs per row) x 256 threads; keys in tiles of 16.
+// CTA = 16 queries of one query block (4 CTAs per row) x 256 threads; keys in tiles of 16.
 // Thread (x, t) owns score S[x][t]; 16 threads keep the running max m and sum l per query;
 // all threads share the O[x][c] updates.
+// Blocks have blockLength(b) <= 64 tokens (ragged token grids): a CTA whose queries lie past its
+// block's length has nothing to do, query rows past it are zeros and never written, and keys past
+// a key block's length are loaded as zeros and scored -inf (weight exactly 0).
 #include "attention_params.cuh"
 
 namespace nabla {
@@ -41,7 +44,11 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
 
   const int64_t row = blockIdx.x / kCtasPerRow;  // (b*H + h) * nq + i
   const int64_t bh = row / p.qBlocks, i = row % p.qBlocks;
-  const int64_t firstQuery = bh * p.seqQ + i * kBlockSize + (blockIdx.x % kCtasPerRow) * kQueriesPerCta;
+  const int part = int(blockIdx.x % kCtasPerRow) * kQueriesPerCta;  // first query of this CTA in the block
+  const int blockQueries = p.layout.blockLength(i) - part;
+  if (blockQueries <= 0) return;  // the block ends before this CTA's queries (the whole CTA leaves)
+  const int queries = blockQueries < kQueriesPerCta ? blockQueries : kQueriesPerCta;  // real query rows
+  const int64_t firstQuery = bh * p.seqQ + p.layout.blockStart(i) + part;
   const T* q = static_cast<const T*>(p.q) + firstQuery * D;
   const T* k = static_cast<const T*>(p.k) + bh * p.seqKv * D;
   const T* v = static_cast<const T*>(p.v) + bh * p.seqKv * Dv;
@@ -49,8 +56,8 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
   const int count = p.kvCounts != nullptr ? p.kvCounts[row] : p.kvBlocks;
   const int32_t* kept = p.kvCounts != nullptr ? p.kvIndices + row * p.kvBlocks : nullptr;
 
-  // Q[x][d] = q[x][d]; O = 0; m = -inf; l = 0
-  for (int idx = tid; idx < kQueriesPerCta * D; idx += kSimpleThreads) sQ[idx] = toFloat(q[idx]);
+  // Q[x][d] = q[x][d] (0 for rows past the block); O = 0; m = -inf; l = 0
+  for (int idx = tid; idx < kQueriesPerCta * D; idx += kSimpleThreads) sQ[idx] = idx < queries * D ? toFloat(q[idx]) : 0.f;
   for (int idx = tid; idx < kQueriesPerCta * Dv; idx += kSimpleThreads) sO[idx] = 0.f;
   if (tid < kQueriesPerCta) {
     sM[tid] = -INFINITY;
@@ -60,20 +67,26 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
   const int x = tid / kKeysPerTile, t = tid % kKeysPerTile;  // this thread's score S[x][t]
   for (int n = 0; n < count; ++n) {
     const int64_t block = kept != nullptr ? kept[n] : n;
-    for (int tile = 0; tile < kBlockSize; tile += kKeysPerTile) {
-      const int64_t firstKey = block * kBlockSize + tile;
+    const int blockKeys = p.layout.blockLength(block);
+    const int64_t blockStart = p.layout.blockStart(block);
+    for (int tile = 0; tile < blockKeys; tile += kKeysPerTile) {
+      const int64_t firstKey = blockStart + tile;
+      const int keys = blockKeys - tile < kKeysPerTile ? blockKeys - tile : kKeysPerTile;  // real keys, >= 1
       __syncthreads();  // the previous tile has been consumed
 
-      // K[t][d] = k[firstKey + t][d], V[t][c] = v[firstKey + t][c]
-      for (int idx = tid; idx < kKeysPerTile * D; idx += kSimpleThreads)
+      // K[t][d] = k[firstKey + t][d], V[t][c] = v[firstKey + t][c] for the real keys, zeros past the
+      // block (separate loops: a predicated load in one loop makes ptxas spill on sm_80)
+      for (int idx = tid; idx < keys * D; idx += kSimpleThreads)
         sK[(idx / D) * kStride + idx % D] = toFloat(k[firstKey * D + idx]);
-      for (int idx = tid; idx < kKeysPerTile * Dv; idx += kSimpleThreads) sV[idx] = toFloat(v[firstKey * Dv + idx]);
+      for (int idx = keys * D + tid; idx < kKeysPerTile * D; idx += kSimpleThreads) sK[(idx / D) * kStride + idx % D] = 0.f;
+      for (int idx = tid; idx < keys * Dv; idx += kSimpleThreads) sV[idx] = toFloat(v[firstKey * Dv + idx]);
+      for (int idx = keys * Dv + tid; idx < kKeysPerTile * Dv; idx += kSimpleThreads) sV[idx] = 0.f;
       __syncthreads();
 
-      // S[x][t] = scale * sum_d Q[x][d] K[t][d]
+      // S[x][t] = scale * sum_d Q[x][d] K[t][d]; -inf for keys past the block (P = 0)
       float dot = 0.f;
       for (int d = 0; d < D; ++d) dot += sQ[x * D + d] * sK[t * kStride + d];
-      sS[tid] = p.scale * dot;
+      sS[tid] = t < keys ? p.scale * dot : -INFINITY;
       __syncthreads();
 
       // m' = max(m, max_t S[x][t]); P[x][t] = exp(S[x][t] - m'); alpha = exp(m - m'); l = alpha l + sum_t P[x][t]
@@ -104,8 +117,8 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
   }
   __syncthreads();
 
-  // out[x][c] = O[x][c] / l[x]; a row without kept blocks has l = 0 and writes zeros
-  for (int idx = tid; idx < kQueriesPerCta * Dv; idx += kSimpleThreads) {
+  // out[x][c] = O[x][c] / l[x] for the real query rows; a row without kept blocks has l = 0 and writes zeros
+  for (int idx = tid; idx < queries * Dv; idx += kSimpleThreads) {
     const float l = sL[idx / Dv];
     out[idx] = fromFloat<T>(l > 0.f ? sO[idx] / l : 0.f);
   }

@@ -69,9 +69,10 @@ struct BodyTime {
 };
 BodyTime bodyTime(bool enable);
 
-// x [rows, S, D] -> out [rows, S/64, D] fp32 block means.
+// x [rows, S, D] -> out [rows, nb, D] fp32 block means (nb = layout.blocks(S): S/64 without a grid,
+// the tiles of the token grid with one; each block's mean is over its own tokens).
 Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,
-                 float* out);
+                 float* out, const TileLayout& layout = TileLayout{});
 
 enum class MaskKernel : int32_t {
   Auto = 0,    // the fast kernel where it applies and fits, else the simple one

@@ -1,6 +1,7 @@
 // The NABLA mask (docs/nabla.md 1): pool q and k, then compute every row's P = softmax_j(qa_i . ka_j /
-// sqrt(D)), select the kept key blocks (CDF or topk), OR in the STA window, AND the document mask,
-// and write kvCounts / kvIndices directly. Two kernels with the same semantics (the per-row part,
+// sqrt(D)), select the kept key blocks (CDF or topk), OR in the STA window, AND the document and
+// frame-causal masks, and write kvCounts / kvIndices directly. Blocks are the layout's: 64 tokens
+// without a token grid, the (possibly smaller edge) 8x8 tiles of the grid with one. Two kernels with the same semantics (the per-row part,
 // selectRow in mask_common.cuh, is literally shared):
 //   fast   (mask_fast.cuh): one CTA per (b, h, group of 8 query blocks); ka is staged through shared
 //          memory once per group and each warp then selects one row on its own. The default.
@@ -19,7 +20,7 @@ using mask::MaskKernelParams;
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
                  int32_t* kvIndices, float* map, MaskKernel kernelChoice, MaskKernel* ran) {
   return onDevice(device, "nablaMask", [&](cudaStream_t stream, Scratch& scratch) -> Status {
-    const int64_t batchHeads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks();
+    const int64_t batchHeads = p.batch * p.heads, nq = p.layout.blocks(p.seqQ), nk = p.layout.blocks(p.seqKv);
     const int64_t rows = batchHeads * nq;
     if (rows == 0) return Status{};
     if (nk == 0) {  // nothing to keep
@@ -29,6 +30,9 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
     if (p.blockDoc != nullptr && nq != nk)
       return invalidValue("documents need as many query blocks as key blocks (got " + std::to_string(nq) +
                           " and " + std::to_string(nk) + ")");
+    if (p.causal && (p.layout.t == 0 || nq != nk))
+      return invalidValue("causal masks need a token grid and as many query blocks as key blocks (got " +
+                          std::to_string(nq) + " and " + std::to_string(nk) + ")");
     if (p.sta && (nq != nk || nq != p.grid.blocks()))
       return invalidValue("STA needs query blocks == key blocks == grid blocks (got " + std::to_string(nq) +
                           ", " + std::to_string(nk) + ", " + std::to_string(p.grid.blocks()) + ")");
@@ -65,13 +69,16 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
       if (!(status = scratch.allocate(size_t(nq), &blockDoc)).ok()) return status;
       NABLA_CUDA_TRY(cudaMemcpyAsync(blockDoc, p.blockDoc, size_t(nq) * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
     }
-    if (!(status = enqueueBlockPool(q, dtype, batchHeads, p.seqQ, p.headDim, qPooled, stream)).ok()) return status;
-    if (!(status = enqueueBlockPool(k, dtype, batchHeads, p.seqKv, p.headDim, kPooled, stream)).ok()) return status;
+    if (!(status = enqueueBlockPool(q, dtype, batchHeads, p.seqQ, p.headDim, p.layout, qPooled, stream)).ok())
+      return status;
+    if (!(status = enqueueBlockPool(k, dtype, batchHeads, p.seqKv, p.headDim, p.layout, kPooled, stream)).ok())
+      return status;
 
     MaskKernelParams kp{};
     kp.qPooled = qPooled;
     kp.kPooled = kPooled;
     kp.blockDoc = blockDoc;
+    kp.framePlane = p.causal ? int32_t(nk / p.layout.t) : 0;  // nk = T * tilesH * tilesW
     kp.qBlocks = int32_t(nq);
     kp.kvBlocks = int32_t(nk);
     kp.headDim = int32_t(p.headDim);

@@ -1,12 +1,15 @@
 // The per-row half of the NABLA mask (docs/nabla.md 1.2-1.5), shared by both mask kernels: from one row's
-// logits to its softmax, the selection (CDF or topk), STA, documents and the kvIndices row.
+// logits to its softmax, the selection (CDF or topk), STA, documents, frame-causality and the
+// kvIndices row. A key block is visible to a row when it is in the row's document and (causal
+// masks) not in a later frame; invisible blocks get logit -inf, are never kept (STA included) and
+// do not count for topk.
 //
 // A row is processed by a "team" of threads: the whole CTA (simple kernel, CtaTeam) or one warp
 // (fast kernel, WarpTeam). A team offers rank() (0 .. kSize-1), reduce() (every member receives the
 // same total, combined in a fixed order) and exclusiveCount() (prefix count of a flag in rank order).
 //
 // Selection without sorting: every probability becomes a 30-bit key that orders like the value
-// (key = bits(P) + 1 for blocks of the row's document, 0 for other documents), and the boundary key
+// (key = bits(P) + 1 for visible blocks, 0 for invisible ones), and the boundary key
 // is found by bisection over those bits, 30 team-wide reductions per row:
 //   CDF:  cut = largest c with sum_{key_j < c} P_j < 1 - thr. Every block with key > cut is kept,
 //         every block with key < cut dropped (the ascending running sum up to it stays < 1 - thr).
@@ -32,6 +35,7 @@ struct MaskKernelParams {
   const float* qPooled;     // [B*H, nq, D]
   const float* kPooled;     // [B*H, nk, D]
   const int32_t* blockDoc;  // [nq] document per block (nq == nk), or null for one document
+  int32_t framePlane;       // causal masks: blocks per frame (nq == nk, block frame = id / framePlane); 0 = not causal
   int32_t qBlocks, kvBlocks, headDim;
   float sqrtHeadDim;
   MaskMethod method;
@@ -132,37 +136,40 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
   const int nk = p.kvBlocks, tid = team.rank();
   const bool documents = p.blockDoc != nullptr;
   const int32_t rowDoc = documents ? p.blockDoc[i] : 0;
-  auto sameDoc = [&](int j) { return !documents || p.blockDoc[j] == rowDoc; };  // other documents: -inf
+  // causal: blocks of frames <= frame(i) are the ids below (frame(i) + 1) * framePlane
+  const int visibleEnd = p.framePlane > 0 ? (i / p.framePlane + 1) * p.framePlane : nk;
+  // other documents and later frames: -inf
+  auto visible = [&](int j) { return j < visibleEnd && (!documents || p.blockDoc[j] == rowDoc); };
 
   // m = max_j logit_j
   float rowMax = -INFINITY;
   for (int j = tid; j < nk; j += kStride)
-    if (sameDoc(j)) rowMax = fmaxf(rowMax, __uint_as_float(slot[j]));
+    if (visible(j)) rowMax = fmaxf(rowMax, __uint_as_float(slot[j]));
   rowMax = team.reduce(rowMax, MaxOp{});
 
   // e_j = exp(logit_j - m), Z = sum_j e_j
   float rowSum = 0.f;
   for (int j = tid; j < nk; j += kStride) {
-    const float e = sameDoc(j) ? expf(__uint_as_float(slot[j]) - rowMax) : 0.f;
+    const float e = visible(j) ? expf(__uint_as_float(slot[j]) - rowMax) : 0.f;
     slot[j] = __float_as_uint(e);
     rowSum += e;
   }
   rowSum = team.reduce(rowSum, SumOp{});
 
-  // P_j = e_j / Z (the optional map output), then key_j (0 for other documents)
+  // P_j = e_j / Z (the optional map output), then key_j (0 for invisible blocks)
   uint32_t maxKey = 0;
-  int docKeys = 0;  // key blocks in the row's document
+  int visibleKeys = 0;  // key blocks the row sees
   for (int j = tid; j < nk; j += kStride) {
     const float prob = __uint_as_float(slot[j]) / rowSum;
     if (p.map != nullptr) p.map[row * nk + j] = prob;
-    const bool same = sameDoc(j);
-    const uint32_t key = same ? __float_as_uint(prob) + 1u : 0u;
+    const bool seen = visible(j);
+    const uint32_t key = seen ? __float_as_uint(prob) + 1u : 0u;
     slot[j] = key;
     maxKey = key > maxKey ? key : maxKey;
-    docKeys += same ? 1 : 0;
+    visibleKeys += seen ? 1 : 0;
   }
   maxKey = team.reduce(maxKey, MaxOp{});
-  docKeys = team.reduce(docKeys, SumOp{});
+  visibleKeys = team.reduce(visibleKeys, SumOp{});
 
   // cut and the number of kept ties (ties at cut ranked by index; the lowest-index ones are kept)
   uint32_t cut = 0;
@@ -204,7 +211,7 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
     }
     keptTies = ties - (drop > 0 ? drop : 0);
   } else {
-    const int keep = int(topkCount(p.threshold, documents ? docKeys : nk));
+    const int keep = int(topkCount(p.threshold, visibleKeys));  // nk when every block is visible
     // cut = max c with #{key_j >= c} >= K, i.e. the K-th largest key
     for (int bit = kKeyBits - 1; bit >= 0; --bit) {
       const uint32_t candidate = cut | (1u << bit);
@@ -218,7 +225,7 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
     keptTies = keep - above;
   }
 
-  // keep_j = (key_j > cut or one of the keptTies lowest-index ties) | STA(i, j), & same document;
+  // keep_j = (key_j > cut or one of the keptTies lowest-index ties) | STA(i, j), & visible;
   // slot[j] becomes keep_j. Chunks of kStride consecutive j so that tie ranks follow the block index.
   int tiesBefore = 0, keptTotal = 0;
   for (int base = 0; base < nk; base += kStride) {
@@ -230,7 +237,7 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
     const int rank = tiesBefore + team.exclusiveCount(tie, &chunkTies);
     bool keep = valid && (key > cut || (tie && rank < keptTies));
     if (valid && p.sta && staKeeps(p.grid, p.window, i, j)) keep = true;
-    if (valid && !sameDoc(j)) keep = false;
+    if (valid && !visible(j)) keep = false;
     if (valid) slot[j] = keep ? 1u : 0u;
     team.exclusiveCount(keep, &chunkKept);
     tiesBefore += chunkTies;

@@ -6,9 +6,10 @@
 namespace nabla {
 namespace cuda {
 
-// Enqueues out[r, i, :] = mean of x[r, 64i .. 64i+63, :] (fp32) for x [rows, seq, headDim].
-Status enqueueBlockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out,
-                        cudaStream_t stream);
+// Enqueues out[r, i, :] = mean of block i's tokens x[r, blockStart(i) .. + blockLength(i), :] (fp32)
+// for x [rows, seq, headDim]; out is [rows, layout.blocks(seq), headDim].
+Status enqueueBlockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,
+                        const TileLayout& layout, float* out, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace nabla

@@ -27,6 +27,13 @@ __device__ __forceinline__ void copyAsync16(void* sharedDst, const void* globalS
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sharedAddress(sharedDst)), "l"(globalSrc)
                : "memory");
 }
+// Same with zero-fill: when !valid, nothing is read (src-size 0; globalSrc need only be a valid
+// address) and the 16 shared bytes become zeros.
+__device__ __forceinline__ void copyAsync16OrZero(void* sharedDst, const void* globalSrc, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(sharedDst)), "l"(globalSrc),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
 __device__ __forceinline__ void commitAsyncCopies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // Waits for all of this thread's committed copies (a __syncthreads must follow before other
 // threads read them).

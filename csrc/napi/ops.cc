@@ -72,13 +72,6 @@ void readProblem(const Napi::Object& args, Params& p) {
   p.headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
 }
 
-// The CUDA kernels follow blocks of 64 tokens only until they read the layout.
-void refuseRaggedOnCuda(Napi::Env env, bool cuda, const TileLayout& layout) {
-  if (cuda && layout.ragged())
-    throwRangeError(env, "tokenGrid", "rows and columns that are multiples of 8 on backend 'cuda'",
-                    std::to_string(layout.t) + " x " + std::to_string(layout.ht) + " x " + std::to_string(layout.wt));
-}
-
 // Where an op runs: the CPU, or one CUDA device (every device operand must live on it).
 struct Placement {
   bool cuda = false;
@@ -136,7 +129,6 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
   Operand x = readOperand(args, "x", storageOf(dtype), elementCount(env, "x", {rows, seq, headDim}), holds);
   Operand out = readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, layout.blocks(seq), headDim}), holds);
   Placement where = readPlacement(args, {&x, &out});
-  refuseRaggedOnCuda(env, where.cuda, layout);
   rereadHostOperands(env, {&x, &out});
   const bool async = readAsync(info);
   if (async) ownHostInput(env, x, holds);
@@ -148,7 +140,7 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
     CudaStage stage(where.device);
     const void* xd = stage.input(x);
     float* od = static_cast<float*>(stage.output(out));
-    checkCuda(cuda::blockPool(where.device, xd, dtype, rows, seq, headDim, od));
+    checkCuda(cuda::blockPool(where.device, xd, dtype, rows, seq, headDim, od, layout));
     stage.finish();
     return "cuda";
   });
@@ -206,9 +198,6 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   Operand indices = readOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   Operand map = readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
   Placement where = readPlacement(args, {&q, &k, &counts, &indices, &map});
-  refuseRaggedOnCuda(env, where.cuda, p.layout);
-  if (where.cuda && p.causal)
-    throwRangeError(env, "causal", "false on backend 'cuda' (frame-causal masks run on the CPU)", "true");
   const std::string kernelName = readOptionalString(args, "maskKernel", {"auto", "fast", "simple"}, "auto");
   const auto kernel = kernelName == "fast"     ? cuda::MaskKernel::Fast
                       : kernelName == "simple" ? cuda::MaskKernel::Simple
@@ -301,7 +290,6 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "Expected both on the host or both on one device for kvCounts and kvIndices "
                                     "but received one of each");
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
-  refuseRaggedOnCuda(env, where.cuda, p.layout);
   rereadHostOperands(env, {&q, &k, &v, &out, &counts, &indices});  // no JS runs after this
   if (!where.cuda && cpuKernel == cpu::CpuKernel::Avx2) {
     const std::string why = cpu::avx2Unavailable();
