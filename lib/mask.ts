@@ -9,7 +9,7 @@ import { MASK_KERNEL, MaskKernel, MaskKernelRan, PlacementOptions, chooseKernel,
 import { Tensor } from './tensor';
 import {
   AnyTensor, QKShape, check4d, checkCausal, checkFrames, checkGridTokens, checkMethod, checkOptions, checkPairGrid, checkQK,
-  checkThreshold, checkWindow,
+  checkThreshold, checkTokenGrid, checkWindow,
 } from './validate';
 
 export type { MaskKernel, MaskKernelRan } from './backend';
@@ -94,12 +94,15 @@ export class BlockMask {
     Object.freeze(this);
   }
 
-  /** Builds a mask from a dense 0/1 array [B, H, nq, nk] (any non-zero byte keeps the block). */
-  static fromDense(dense: Uint8Array, dims: MaskDims): BlockMask {
+  /**
+   * Builds a mask from a dense 0/1 array [B, H, nq, nk] (any non-zero byte keeps the block). With
+   * `grid` (a token grid of nq == nk blocks) the mask carries it, as nablaMask's masks do.
+   */
+  static fromDense(dense: Uint8Array, dims: MaskDims, grid?: TokenGrid): BlockMask {
     const d = checkMaskDims(dims);
     if (!(dense instanceof Uint8Array)) throw typeError('dense', 'a Uint8Array of 0/1 [B, H, nq, nk]', dense);
     if (dense.length !== numel(d)) throw rangeError('dense', `${numel(d)} elements for dims [${d.join(', ')}]`, `${dense.length}`);
-    return builtMask(d, listsFromDense(dense, d));
+    return builtMask(d, listsFromDense(dense, d), undefined, grid !== undefined ? checkMaskGrid(grid, d) : undefined);
   }
 
   /**
@@ -271,6 +274,14 @@ function checkLists(kvCounts: unknown, kvIndices: unknown, d: MaskDims): Uint8Ar
     }
   }
   return dense;
+}
+
+/** A token grid whose block count is both nq and nk of dims. */
+function checkMaskGrid(grid: unknown, d: MaskDims): TokenGrid {
+  const g = checkTokenGrid(grid);
+  const nb = tileLayout(g).blocks;
+  if (d[2] !== nb || d[3] !== nb) throw rangeError('grid', `a token grid of ${d[2]} x ${d[3]} blocks like dims [${d.join(', ')}]`, `${describe(grid)} (${nb} blocks)`);
+  return g;
 }
 
 function checkMaskDims(dims: unknown): MaskDims {
