@@ -4,15 +4,15 @@
 import { DTYPE_CODE, storageOf } from './dtype';
 import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { rangeError, typeError } from './errors';
-import { BlockMask, MaskKernelRan, MaskOptions, checkMaskRule, maskOperands, runMask } from './mask';
+import { BlockMask, MaskKernelRan, MaskOptions, blockCount, checkMaskRule, maskOperands, runMask } from './mask';
 import { NativeAttentionArgs, NativeOperand, NativePlacement, native } from './native';
-import { BLOCK_SIZE, numel } from './shapes';
+import { TokenGrid, numel } from './shapes';
 import {
   ATTENTION_KERNEL, AttentionKernel, AttentionKernelRan, CPU_KERNEL, CpuKernel, PlacementOptions, chooseKernel,
   resolvePlacement,
 } from './backend';
 import { Tensor } from './tensor';
-import { AnyTensor, QKVShape, checkOptions, checkQKV, checkScale } from './validate';
+import { AnyTensor, QKVShape, checkOptions, checkPairGrid, checkQKV, checkScale } from './validate';
 
 export type { AttentionKernel, AttentionKernelRan, CpuKernel } from './backend';
 
@@ -33,6 +33,14 @@ export interface AttentionOptions extends PlacementOptions {
   cpuKernel?: CpuKernel;
 }
 
+export interface DenseAttentionOptions extends AttentionOptions {
+  /**
+   * Token grid (T, Ht, Wt) of the tile-ordered sequence (Sq == Skv == T*Ht*Wt); any sizes. Dense
+   * attention is the same with or without it; it picks the blocks the kernel walks.
+   */
+  grid?: TokenGrid;
+}
+
 type Output<T> = T extends DeviceTensor ? DeviceTensor : Tensor;
 
 type MaskOperands = { kvCounts: NativeOperand; kvIndices: NativeOperand };
@@ -47,6 +55,8 @@ export interface AttentionCall {
   kernel: AttentionKernel;
   cpuKernel: CpuKernel;
   place: NativePlacement;
+  /** The token grid whose tiles are the blocks; blocks of 64 tokens without one. */
+  grid?: TokenGrid;
   /** The mask's lists; dense attention without them. */
   lists?: MaskOperands;
 }
@@ -60,24 +70,32 @@ function checkAttentionOptions(opts: Partial<AttentionOptions>, shape: QKVShape)
   };
 }
 
+/**
+ * A checked attention call. The token grid comes from the mask (blockSparseAttention) or from
+ * options.grid (dense attention); a mask's dims must match its grid's block count (or Sq/64 and
+ * Skv/64 without a grid).
+ */
 function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, options: unknown): AttentionCall {
-  const shape = checkQKV(q, k, v);
-  const opts = checkOptions<AttentionOptions>(options);
+  const opts = checkOptions<DenseAttentionOptions>(options);
+  if (mask !== undefined) maskOperands(mask); // a TypeError naming mask for anything but a live BlockMask
+  const given = mask !== undefined ? (mask as BlockMask).grid : opts.grid;
+  const shape = checkQKV(q, k, v, given !== undefined);
+  const grid = given !== undefined ? checkPairGrid(given, shape, mask !== undefined ? 'mask.grid' : 'grid') : undefined;
   const attend = checkAttentionOptions(opts, shape);
   const tensors = [q, k, v] as AnyTensor[];
   const devices = devicesOf(...tensors);
   let lists: MaskOperands | undefined;
   if (mask !== undefined) {
-    const ops = maskOperands(mask); // a TypeError naming mask for anything but a live BlockMask
+    const ops = maskOperands(mask);
     const dims = (mask as BlockMask).dims;
-    const want = [shape.batch, shape.heads, shape.seqQ / BLOCK_SIZE, shape.seqKv / BLOCK_SIZE];
+    const want = [shape.batch, shape.heads, blockCount(shape.seqQ, grid), blockCount(shape.seqKv, grid)];
     if (dims.some((d, i) => d !== want[i]))
-      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, Sq/64, Skv/64)`, `[${dims.join(', ')}]`);
+      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, ${grid ? 'blocks of the grid, twice' : 'Sq/64, Skv/64'})`, `[${dims.join(', ')}]`);
     if (ops.device !== undefined) devices.push(ops.device);
     lists = { kvCounts: ops.kvCounts, kvIndices: ops.kvIndices };
   }
   const [qt, kt, vt] = tensors;
-  return { q: qt, k: kt, v: vt, shape, ...attend, place: resolvePlacement(opts, devices), lists };
+  return { q: qt, k: kt, v: vt, shape, ...attend, place: resolvePlacement(opts, devices), grid, lists };
 }
 
 function attentionOp(call: AttentionCall) {
@@ -92,7 +110,7 @@ function attentionOp(call: AttentionCall) {
     q: operandOf(call.q), k: operandOf(call.k), v: operandOf(call.v), out: operandOf(out),
     dtype: DTYPE_CODE[shape.type], batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv,
     headDim: shape.headDim, valueDim: shape.valueDim, scale: call.scale, kernel: call.kernel, cpuKernel: call.cpuKernel,
-    ...call.lists, ...place,
+    tokenGrid: call.grid ? Int32Array.from(call.grid) : undefined, ...call.lists, ...place,
   };
   return { args, out };
 }
@@ -117,9 +135,9 @@ export function runAttention(call: AttentionCall, async: boolean): AttentionRan 
  * @internal blockSparseAttention (mask given) or attention (mask undefined), reporting which kernel
  * ran: how the tests assert that the kernel they ask for is the one they check.
  */
-export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: AttentionOptions | undefined, async: false): AttentionRan<Output<T>>;
-export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: AttentionOptions | undefined, async: true): Promise<AttentionRan<Output<T>>>;
-export function attentionRan(q: AnyTensor, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: AttentionOptions | undefined, async: boolean) {
+export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: DenseAttentionOptions | undefined, async: false): AttentionRan<Output<T>>;
+export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: DenseAttentionOptions | undefined, async: true): Promise<AttentionRan<Output<T>>>;
+export function attentionRan(q: AnyTensor, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: DenseAttentionOptions | undefined, async: boolean) {
   const call = checkAttention(q, k, v, mask, options);
   return async ? runAttention(call, true) : runAttention(call, false);
 }
@@ -143,11 +161,11 @@ export function blockSparseAttentionSync<T extends AnyTensor>(q: T, k: AnyTensor
 }
 
 /** Dense attention (every block kept): the baseline. Off the main thread. */
-export async function attention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: AttentionOptions): Promise<Output<T>> {
+export async function attention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: DenseAttentionOptions): Promise<Output<T>> {
   return (await runAttention(checkAttention(q, k, v, undefined, options), true)).output as Output<T>;
 }
 
-export function attentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: AttentionOptions): Output<T> {
+export function attentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: DenseAttentionOptions): Output<T> {
   return runAttention(checkAttention(q, k, v, undefined, options), false).output as Output<T>;
 }
 
@@ -165,8 +183,8 @@ export interface NablaAttentionRan<O = Tensor | DeviceTensor> {
  * costs no mask), placement once; the mask's lists then go straight to attention.
  */
 function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknown) {
-  const shape = checkQKV(q, k, v);
   const opts = checkOptions<NablaAttentionOptions>(options);
+  const shape = checkQKV(q, k, v, opts.grid !== undefined);
   const tensors = [q, k, v] as AnyTensor[];
   const devices = devicesOf(...tensors);
   const rule = checkMaskRule(opts, shape, devicesOf(q as AnyTensor, k as AnyTensor).length > 0);
@@ -175,7 +193,7 @@ function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknow
   const [qt, kt, vt] = tensors;
   return {
     mask: { ...rule, q: qt, k: kt, shape, place },
-    attend: { q: qt, k: kt, v: vt, shape, ...attend, place },
+    attend: { q: qt, k: kt, v: vt, shape, ...attend, place, grid: rule.tokenGrid },
   };
 }
 

@@ -15,7 +15,7 @@ export type { TileOptions } from './tiles';
 export {
   attention, attentionSync, blockSparseAttention, blockSparseAttentionSync, nablaAttention, nablaAttentionSync,
 } from './attention';
-export type { AttentionKernel, AttentionOptions, CpuKernel, NablaAttentionOptions } from './attention';
+export type { AttentionKernel, AttentionOptions, CpuKernel, DenseAttentionOptions, NablaAttentionOptions } from './attention';
 export { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_HEAD_DIM, MIN_HEAD_DIM } from './shapes';
 export type { BlockGrid, MaskMethod, StaWindow, TokenGrid } from './shapes';
 export { VERSION } from './version';

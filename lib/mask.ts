@@ -4,10 +4,12 @@ import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { describe, rangeError, typeError } from './errors';
 import { NativeDeviceBuffer, NativeMaskArgs, NativeOperand, NativePlacement, native } from './native';
 import { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_DIM, MaskMethod, StaWindow, TokenGrid, numel } from './shapes';
+import { tileLayout } from './layout';
 import { MASK_KERNEL, MaskKernel, MaskKernelRan, PlacementOptions, chooseKernel, resolvePlacement } from './backend';
 import { Tensor } from './tensor';
 import {
-  AnyTensor, QKShape, blockGridFor, check4d, checkFrames, checkMethod, checkOptions, checkQK, checkThreshold, checkWindow,
+  AnyTensor, QKShape, check4d, checkCausal, checkFrames, checkGridTokens, checkMethod, checkOptions, checkPairGrid, checkQK,
+  checkThreshold, checkTokenGrid, checkWindow,
 } from './validate';
 
 export type { MaskKernel, MaskKernelRan } from './backend';
@@ -61,13 +63,18 @@ export class BlockMask {
   readonly dims: MaskDims;
   /** The block map P (softmax of pooled scores) [B, H, nq, nk], when requested with `returnMap`. */
   readonly map?: Float32Array;
+  /**
+   * The token grid (T, Ht, Wt) of the sequence the mask was built for (nablaMask with `grid`):
+   * attention over this mask then uses its blocks (one per tile, edge tiles smaller).
+   */
+  readonly grid?: TokenGrid;
 
   /**
    * The mask of FlexAttention-style lists, checked and copied as by BlockMask.fromKvBlocks (the
    * arrays given stay the caller's).
    */
   constructor(dims: MaskDims, lists: { kvCounts: Int32Array; kvIndices: Int32Array }, map?: Float32Array);
-  constructor(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array, built?: typeof BUILT) {
+  constructor(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array, built?: typeof BUILT, grid?: TokenGrid) {
     let state: MaskLists;
     if (built === BUILT) {
       state = 'device' in lists ? { onDevice: lists } : { host: lists };
@@ -82,16 +89,20 @@ export class BlockMask {
     }
     this.dims = Object.freeze([dims[0], dims[1], dims[2], dims[3]]) as MaskDims;
     if (map) this.map = map;
+    if (built === BUILT && grid !== undefined) this.grid = Object.freeze([grid[0], grid[1], grid[2]]) as TokenGrid;
     listsOf.set(this, state);
     Object.freeze(this);
   }
 
-  /** Builds a mask from a dense 0/1 array [B, H, nq, nk] (any non-zero byte keeps the block). */
-  static fromDense(dense: Uint8Array, dims: MaskDims): BlockMask {
+  /**
+   * Builds a mask from a dense 0/1 array [B, H, nq, nk] (any non-zero byte keeps the block). With
+   * `grid` (a token grid of nq == nk blocks) the mask carries it, as nablaMask's masks do.
+   */
+  static fromDense(dense: Uint8Array, dims: MaskDims, grid?: TokenGrid): BlockMask {
     const d = checkMaskDims(dims);
     if (!(dense instanceof Uint8Array)) throw typeError('dense', 'a Uint8Array of 0/1 [B, H, nq, nk]', dense);
     if (dense.length !== numel(d)) throw rangeError('dense', `${numel(d)} elements for dims [${d.join(', ')}]`, `${dense.length}`);
-    return builtMask(d, listsFromDense(dense, d));
+    return builtMask(d, listsFromDense(dense, d), undefined, grid !== undefined ? checkMaskGrid(grid, d) : undefined);
   }
 
   /**
@@ -163,7 +174,7 @@ export class BlockMask {
     const indices = new native.DeviceBuffer(place.device, kvIndices.byteLength);
     counts.upload(kvCounts);
     indices.upload(kvIndices);
-    return builtMask(this.dims, { device: place.device, kvCounts: counts, kvIndices: indices }, this.map);
+    return builtMask(this.dims, { device: place.device, kvCounts: counts, kvIndices: indices }, this.map, this.grid);
   }
 
   /** Frees device lists now (host lists are left to the garbage collector). */
@@ -184,11 +195,11 @@ export class BlockMask {
   }
 }
 
-type TrustedConstructor = new (dims: MaskDims, lists: HostLists | DeviceLists, map: Float32Array | undefined, built: typeof BUILT) => BlockMask;
+type TrustedConstructor = new (dims: MaskDims, lists: HostLists | DeviceLists, map: Float32Array | undefined, built: typeof BUILT, grid?: TokenGrid) => BlockMask;
 
 /** A mask of lists built by this module (host or device), taken as they are. */
-function builtMask(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array): BlockMask {
-  return new (BlockMask as unknown as TrustedConstructor)(dims, lists, map, BUILT);
+function builtMask(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array, grid?: TokenGrid): BlockMask {
+  return new (BlockMask as unknown as TrustedConstructor)(dims, lists, map, BUILT, grid);
 }
 
 /**
@@ -265,6 +276,14 @@ function checkLists(kvCounts: unknown, kvIndices: unknown, d: MaskDims): Uint8Ar
   return dense;
 }
 
+/** A token grid whose block count is both nq and nk of dims. */
+function checkMaskGrid(grid: unknown, d: MaskDims): TokenGrid {
+  const g = checkTokenGrid(grid);
+  const nb = tileLayout(g).blocks;
+  if (d[2] !== nb || d[3] !== nb) throw rangeError('grid', `a token grid of ${d[2]} x ${d[3]} blocks like dims [${d.join(', ')}]`, `${describe(grid)} (${nb} blocks)`);
+  return g;
+}
+
 function checkMaskDims(dims: unknown): MaskDims {
   const what = '4 positive integers [batch, heads, queryBlocks, keyBlocks]';
   if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d))) throw typeError('dims', what, dims);
@@ -276,30 +295,47 @@ function checkMaskDims(dims: unknown): MaskDims {
 // ---------------------------------------------------------------------------------------------
 // blockPool: the public ops check their arguments once, then run the checked call.
 
-export type PoolOptions = PlacementOptions;
+export interface PoolOptions extends PlacementOptions {
+  /** Token grid (T, Ht, Wt) of the tile-ordered sequence: one block per tile (edge tiles smaller). */
+  grid?: TokenGrid;
+}
 type Pooled<T> = T extends DeviceTensor ? DeviceTensor : Tensor;
 
 interface PoolCall {
   x: AnyTensor & { dims: readonly [number, number, number, number] };
+  grid?: TokenGrid;
   place: NativePlacement;
 }
 
 function checkPool(x: unknown, options: unknown): PoolCall {
-  const t = check4d(x, 'x');
-  return { x: t, place: resolvePlacement(checkOptions<PoolOptions>(options), devicesOf(t)) };
+  const opts = checkOptions<PoolOptions>(options);
+  const t = check4d(x, 'x', opts.grid !== undefined);
+  const grid = opts.grid !== undefined ? checkGridTokens(opts.grid, t.dims[2]) : undefined;
+  return { x: t, grid, place: resolvePlacement(opts, devicesOf(t)) };
 }
 
-function poolOp({ x, place }: PoolCall) {
+/** Blocks of a sequence of `seq` tokens: one per tile of the grid, else one per 64 tokens. */
+export function blockCount(seq: number, grid?: TokenGrid): number {
+  return grid !== undefined ? tileLayout(grid).blocks : seq / BLOCK_SIZE;
+}
+
+function poolOp({ x, grid, place }: PoolCall) {
   const [B, H, S, D] = x.dims;
-  const dims = [B, H, S / BLOCK_SIZE, D];
+  const dims = [B, H, blockCount(S, grid), D];
   const out: Tensor | DeviceTensor = isDeviceTensor(x)
     ? new DeviceTensor('float32', dims, x.device, new native.DeviceBuffer(x.device, numel(dims) * 4))
     : { type: 'float32', dims, data: new Float32Array(numel(dims)) };
-  const args = { x: operandOf(x), dtype: DTYPE_CODE[x.type], rows: B * H, seq: S, headDim: D, out: operandOf(out), ...place };
+  const args = {
+    x: operandOf(x), dtype: DTYPE_CODE[x.type], rows: B * H, seq: S, headDim: D, out: operandOf(out),
+    tokenGrid: grid ? Int32Array.from(grid) : undefined, ...place,
+  };
   return { args, out };
 }
 
-/** [B, H, S, D] -> [B, H, S/64, D]: the fp32 mean of every 64-token block. Off the main thread. */
+/**
+ * [B, H, S, D] -> [B, H, nb, D]: the fp32 mean of every block's own tokens (blocks of 64 tokens,
+ * or one per tile of `grid`). Off the main thread.
+ */
 export async function blockPool<T extends AnyTensor>(x: T, options?: PoolOptions): Promise<Pooled<T>> {
   const { args, out } = poolOp(checkPool(x, options));
   await native.blockPool(args, true);
@@ -320,8 +356,13 @@ export interface MaskOptions extends PlacementOptions {
   threshold?: number;
   /** 'cdf' (NABLA) or 'topk'. Default 'cdf'. */
   method?: MaskMethod;
-  /** Token grid (T, Ht, Wt) of the tile-ordered sequence; required with sta or frames. */
+  /**
+   * Token grid (T, Ht, Wt) of the tile-ordered sequence (any positive sizes; Sq == Skv == T*Ht*Wt):
+   * one block per tile. Required with sta, frames or causal.
+   */
   grid?: TokenGrid;
+  /** Frame-causal: a query block sees only key blocks of its own and earlier frames (needs grid). */
+  causal?: boolean;
   /** STA window (frames, block rows, block cols) in blocks, ORed into the mask. */
   sta?: StaWindow;
   /** Document boundaries in frames, e.g. [0, 10, 21]: attention stays inside each document. */
@@ -339,8 +380,10 @@ export interface MaskOptions extends PlacementOptions {
 export interface MaskRule {
   threshold: number;
   method: MaskMethod;
-  grid?: readonly [number, number, number]; // block grid
+  tokenGrid?: TokenGrid;
+  grid?: readonly [number, number, number]; // block grid (T, ceil(Ht/8), ceil(Wt/8))
   window?: StaWindow;
+  causal: boolean;
   frames?: number[];
   returnMap: boolean;
   maskKernel: MaskKernel;
@@ -360,20 +403,21 @@ export function checkMaskRule(opts: Partial<MaskOptions>, shape: QKShape, onDevi
   const method = checkMethod(opts.method ?? DEFAULT_METHOD);
   const needsGrid = opts.sta !== undefined || opts.frames !== undefined;
   if (needsGrid && opts.grid === undefined) throw typeError('grid', 'a token grid [T, Ht, Wt] (required with sta or frames)', undefined);
-  if (needsGrid && shape.seqQ !== shape.seqKv)
-    throw rangeError('k.dims', `${shape.seqQ} tokens like q (sta and frames need self-attention)`, `${shape.seqKv}`);
-  const grid = opts.grid !== undefined ? blockGridFor(opts.grid, shape.seqQ) : undefined;
+  const tokenGrid = opts.grid !== undefined ? checkPairGrid(opts.grid, shape) : undefined;
+  const causal = checkCausal(opts.causal, tokenGrid !== undefined);
+  const layout = tokenGrid !== undefined ? tileLayout(tokenGrid) : undefined;
+  const grid = layout !== undefined ? ([layout.grid[0], layout.tilesH, layout.tilesW] as const) : undefined;
   const window = opts.sta !== undefined ? checkWindow(opts.sta) : undefined;
   const frames = opts.frames !== undefined ? checkFrames(opts.frames, (grid as TokenGrid)[0]) : undefined;
   if (opts.returnMap !== undefined && typeof opts.returnMap !== 'boolean') throw typeError('returnMap', 'a boolean', opts.returnMap);
   if (onDevice && opts.returnMap) throw typeError('returnMap', 'false for device inputs (the map is a host picture aid)', true);
   const maskKernel = chooseKernel(MASK_KERNEL, opts.maskKernel);
-  return { threshold, method, grid, window, frames, returnMap: opts.returnMap ?? false, maskKernel };
+  return { threshold, method, tokenGrid, grid, window, causal, frames, returnMap: opts.returnMap ?? false, maskKernel };
 }
 
 function checkMask(q: unknown, k: unknown, options: unknown): MaskCall {
-  const shape = checkQK(q, k);
   const opts = checkOptions<MaskOptions>(options);
+  const shape = checkQK(q, k, opts.grid !== undefined);
   const devices = devicesOf(q as AnyTensor, k as AnyTensor);
   const rule = checkMaskRule(opts, shape, devices.length > 0);
   return { ...rule, q: q as AnyTensor, k: k as AnyTensor, shape, place: resolvePlacement(opts, devices) };
@@ -381,8 +425,8 @@ function checkMask(q: unknown, k: unknown, options: unknown): MaskCall {
 
 function maskOp(call: MaskCall) {
   const { shape, place } = call;
-  const nq = shape.seqQ / BLOCK_SIZE;
-  const nk = shape.seqKv / BLOCK_SIZE;
+  const nq = blockCount(shape.seqQ, call.tokenGrid);
+  const nk = blockCount(shape.seqKv, call.tokenGrid);
   const rows = shape.batch * shape.heads * nq;
   const dims: MaskDims = [shape.batch, shape.heads, nq, nk];
   // device inputs get device lists; host inputs get host lists on either backend
@@ -397,9 +441,10 @@ function maskOp(call: MaskCall) {
     grid: call.grid ? Int32Array.from(call.grid) : undefined,
     window: call.window ? Int32Array.from(call.window) : undefined,
     frames: call.frames ? Int32Array.from(call.frames) : undefined,
+    tokenGrid: call.tokenGrid ? Int32Array.from(call.tokenGrid) : undefined, causal: call.causal,
     kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, map, maskKernel: call.maskKernel, ...place,
   };
-  return { args, mask: builtMask(dims, lists, map) };
+  return { args, mask: builtMask(dims, lists, map, call.tokenGrid) };
 }
 
 /** @internal A mask and the kernel that built it. */

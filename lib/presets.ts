@@ -8,7 +8,7 @@ export interface Preset {
   model: string;
   heads: number;
   headDim: number;
-  /** Token grid (latent frames T, token rows Ht, token cols Wt), already cropped to multiples of 8. */
+  /** Token grid (latent frames T, token rows Ht, token cols Wt); ragged grids have smaller edge tiles. */
   grid: TokenGrid;
   /** The CDF threshold the reference pipeline uses for this model. */
   threshold: number;
@@ -18,6 +18,8 @@ export interface Preset {
 
 export const PRESETS: readonly Preset[] = [
   { name: 'wan2.1-14b-720p', model: 'Wan2.1 T2V 14B, 81 frames, 1280x640', heads: 40, headDim: 128, grid: [21, 40, 80], threshold: 0.7 },
+  // the full 1280x720 latent: 45 token rows, the bottom tile row 5 tokens high (ragged, no cropping)
+  { name: 'wan2.1-14b-720p-full', model: 'Wan2.1 T2V 14B, 81 frames, 1280x720', heads: 40, headDim: 128, grid: [21, 45, 80], threshold: 0.7 },
   { name: 'wan2.1-14b-480p', model: 'Wan2.1 T2V 14B, 81 frames, 832x480 crop', heads: 40, headDim: 128, grid: [21, 24, 48], threshold: 0.7 },
   { name: 'wan2.1-14b-720p-121f', model: 'Wan2.1 T2V 14B, 121 frames, 1280x640', heads: 40, headDim: 128, grid: [31, 40, 80], threshold: 0.7 },
   { name: 'kandinsky5-lite-10s', model: 'Kandinsky 5 Lite, 768x512, 10 s', heads: 28, headDim: 64, grid: [61, 32, 48], threshold: 0.9, sta: [11, 3, 3] },

@@ -1,10 +1,13 @@
 // Tile ("fractal") token order and the STA window (docs/nabla.md sections 2 and 3).
 //
-// Raster token (t, y, x) of a (T, Ht, Wt) grid sits at tile-order position
-//   t*Ht*Wt + ((y/8)*(Wt/8) + x/8)*64 + (y%8)*8 + x%8
-// so each 64-token block is one 8x8 spatial tile of one frame.
+// Tiles are 8x8 tokens of one frame (smaller on the bottom and right edges when Ht or Wt is not
+// a multiple of 8); tile order lists tiles by (frame, tile row, tile col), each tile's own tokens
+// row-major. Raster token (t, y, x) is in block b = (t, y/8, x/8) and sits at tile-order position
+//   blockStart(b) + (y%8)*colsInTile(b) + x%8          (lib/layout.ts)
+// which for Ht, Wt multiples of 8 is t*Ht*Wt + ((y/8)*(Wt/8) + x/8)*64 + (y%8)*8 + x%8.
 import { BlockMask } from './mask';
 import { native } from './native';
+import { blockStart, tileLayout } from './layout';
 import { MAX_DIM, TILE_SIDE, TokenGrid, numel } from './shapes';
 import { Tensor } from './tensor';
 import { describe, limitText, rangeError, typeErrorWorded } from './errors';
@@ -21,13 +24,14 @@ export function tileOrder(grid: TokenGrid): Int32Array {
   // raster indices are int32: at most MAX_DIM tokens, as for any sequence
   if (tokens > MAX_DIM) throw rangeError('grid', `a token grid of at most ${limitText(MAX_DIM)} tokens`, `${describe(grid)} = ${tokens} tokens`);
   const order = allocate(Int32Array, tokens, 'grid', describe(grid));
-  const tilesPerRow = Wt / TILE_SIDE;
+  const layout = tileLayout([T, Ht, Wt]);
   for (let t = 0; t < T; t++)
     for (let y = 0; y < Ht; y++)
       for (let x = 0; x < Wt; x++) {
-        const tile = Math.floor(y / TILE_SIDE) * tilesPerRow + Math.floor(x / TILE_SIDE);
-        const pos = t * Ht * Wt + tile * TILE_SIDE * TILE_SIDE + (y % TILE_SIDE) * TILE_SIDE + (x % TILE_SIDE);
-        order[pos] = (t * Ht + y) * Wt + x;
+        const r = Math.floor(y / TILE_SIDE), c = Math.floor(x / TILE_SIDE);
+        const b = (t * layout.tilesH + r) * layout.tilesW + c;
+        const colsInTile = Math.min(TILE_SIDE, Wt - TILE_SIDE * c);
+        order[blockStart(layout, b) + (y % TILE_SIDE) * colsInTile + (x % TILE_SIDE)] = (t * Ht + y) * Wt + x;
       }
   return order;
 }
@@ -76,17 +80,19 @@ export function fromTiles(x: Tensor, grid: TokenGrid, options?: TileOptions): Te
 }
 
 /**
- * The STA window on the block grid of a token grid (T, Ht, Wt), as a BlockMask [1, 1, nb, nb]:
+ * The STA window on the block grid (T, ceil(Ht/8), ceil(Wt/8)) of a token grid (T, Ht, Wt), as a
+ * BlockMask [1, 1, nb, nb]:
  * blocks (t1, h1, w1) and (t2, h2, w2) are paired iff |t1-t2| <= wT/2, |h1-h2| <= wH/2 and
  * |w1-w2| <= wW/2 (window sizes in blocks, integer halves).
  */
 export function staMask(grid: TokenGrid, window: readonly [number, number, number]): BlockMask {
   const g = checkTokenGrid(grid);
   const w = checkWindow(window, 'window');
-  const nb = g[0] * (g[1] / TILE_SIDE) * (g[2] / TILE_SIDE);
+  const layout = tileLayout(g);
+  const nb = layout.blocks;
   // the dense nb x nb mask is one typed array; checked before the grid is narrowed to int32
   const dense = allocate(Uint8Array, nb * nb, 'grid', `${describe(grid)} (${nb} blocks, a ${nb} x ${nb} mask)`);
-  const blockGrid = Int32Array.of(g[0], g[1] / TILE_SIDE, g[2] / TILE_SIDE);
+  const blockGrid = Int32Array.of(g[0], layout.tilesH, layout.tilesW);
   native.staMask({ grid: blockGrid, window: Int32Array.from(w), out: dense });
   return BlockMask.fromDense(dense, [1, 1, nb, nb]);
 }

@@ -37,12 +37,16 @@ export function checkHeadDim(d: number, param: string): number {
   return d;
 }
 
-/** A [B, H, S, D] tensor. */
-export function check4d(x: unknown, param: string): AnyTensor & { dims: readonly [number, number, number, number] } {
+/**
+ * A [B, H, S, D] tensor. Without a token grid S is a multiple of 64; with one (`gridded`) any
+ * length, which the caller then checks against the grid.
+ */
+export function check4d(x: unknown, param: string, gridded = false): AnyTensor & { dims: readonly [number, number, number, number] } {
   const t = checkTensor(x, param);
   if (t.dims.length !== 4) throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
   for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, `batch and heads of at most ${limitText(MAX_DIM)}`, dimsText(t.dims));
-  checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
+  if (!gridded) checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
+  else if (t.dims[2] > MAX_DIM) throw rangeError(`${param}.dims[2] (tokens)`, `a sequence length of at most ${limitText(MAX_DIM)}`, String(t.dims[2]));
   checkHeadDim(t.dims[3], `${param}.dims[3] (head dim)`);
   return t as AnyTensor & { dims: readonly [number, number, number, number] };
 }
@@ -56,9 +60,9 @@ export interface QKShape {
   headDim: number;
 }
 
-export function checkQK(q: unknown, k: unknown): QKShape {
-  const qt = check4d(q, 'q');
-  const kt = check4d(k, 'k');
+export function checkQK(q: unknown, k: unknown, gridded = false): QKShape {
+  const qt = check4d(q, 'q', gridded);
+  const kt = check4d(k, 'k', gridded);
   if (kt.type !== qt.type) throw typeError('k.type', `'${qt.type}' (the type of q)`, kt.type);
   const [B, H, Sq, D] = qt.dims;
   if (kt.dims[0] !== B || kt.dims[1] !== H || kt.dims[3] !== D)
@@ -70,9 +74,9 @@ export interface QKVShape extends QKShape {
   valueDim: number;
 }
 
-export function checkQKV(q: unknown, k: unknown, v: unknown): QKVShape {
-  const shape = checkQK(q, k);
-  const vt = check4d(v, 'v');
+export function checkQKV(q: unknown, k: unknown, v: unknown, gridded = false): QKVShape {
+  const shape = checkQK(q, k, gridded);
+  const vt = check4d(v, 'v', gridded);
   if (vt.type !== shape.type) throw typeError('v.type', `'${shape.type}' (the type of q)`, vt.type);
   if (vt.dims[0] !== shape.batch || vt.dims[1] !== shape.heads || vt.dims[2] !== shape.seqKv)
     throw rangeError('v.dims', `[${shape.batch}, ${shape.heads}, ${shape.seqKv}, valueDim] to match k`, dimsText(vt.dims));
@@ -111,19 +115,41 @@ function checkTriple(x: unknown, param: string, what: string, max: number): [num
   return a as [number, number, number];
 }
 
-/** Token grid (T, Ht, Wt) with Ht and Wt multiples of 8; returns it as given. */
+/** Token grid (T, Ht, Wt) of positive sizes (edge tiles are smaller when Ht or Wt is not a multiple of 8). */
 export function checkTokenGrid(grid: unknown, param = 'grid'): TokenGrid {
-  const g = checkTriple(grid, param, `3 positive integers [frames, tokenRows, tokenCols] of at most ${limitText(MAX_DIM)}`, MAX_DIM);
-  if (g[1] % TILE_SIDE !== 0 || g[2] % TILE_SIDE !== 0)
-    throw rangeError(param, `token rows and cols divisible by ${TILE_SIDE} (crop the video so they are)`, describe(grid));
+  return checkTriple(grid, param, `3 positive integers [frames, tokenRows, tokenCols] of at most ${limitText(MAX_DIM)}`, MAX_DIM);
+}
+
+/** A token grid whose size must be `seq` tokens. */
+export function checkGridTokens(grid: unknown, seq: number, param = 'grid'): TokenGrid {
+  const g = checkTokenGrid(grid, param);
+  if (numel(g) !== seq) throw rangeError(param, `a token grid of ${seq} tokens (the sequence length)`, `${describe(grid)} = ${numel(g)} tokens`);
   return g;
 }
 
-/** The block grid of a token grid whose size must be `seq` tokens. */
+/** The block grid (T, ceil(Ht/8), ceil(Wt/8)) of a token grid whose size must be `seq` tokens. */
 export function blockGridFor(grid: unknown, seq: number, param = 'grid'): BlockGrid {
-  const g = checkTokenGrid(grid, param);
-  if (numel(g) !== seq) throw rangeError(param, `a token grid of ${seq} tokens (the sequence length)`, `${describe(grid)} = ${numel(g)} tokens`);
-  return [g[0], g[1] / TILE_SIDE, g[2] / TILE_SIDE];
+  const g = checkGridTokens(grid, seq, param);
+  return [g[0], Math.ceil(g[1] / TILE_SIDE), Math.ceil(g[2] / TILE_SIDE)];
+}
+
+/**
+ * The token grid of a q/k pair of `shape`: T*Ht*Wt == Sq, and Sq == Skv (a grid describes one
+ * sequence: self-attention only).
+ */
+export function checkPairGrid(grid: unknown, shape: { seqQ: number; seqKv: number }, param = 'grid'): TokenGrid {
+  const g = checkGridTokens(grid, shape.seqQ, param);
+  if (shape.seqKv !== shape.seqQ)
+    throw rangeError('k.dims', `${shape.seqQ} tokens like q (a token grid needs self-attention)`, `${shape.seqKv} tokens`);
+  return g;
+}
+
+/** The causal option: a boolean, true only with a token grid (frames come from it). */
+export function checkCausal(causal: unknown, hasGrid: boolean): boolean {
+  if (causal === undefined) return false;
+  if (typeof causal !== 'boolean') throw typeError('causal', 'a boolean', causal);
+  if (causal && !hasGrid) throw rangeError('causal', 'causal: true together with a token grid (grid: [T, H, W])', 'causal: true without a grid');
+  return causal;
 }
 
 export function checkWindow(window: unknown, param = 'sta'): StaWindow {

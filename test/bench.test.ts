@@ -95,6 +95,24 @@ describe('nabla bench on a small CPU shape', () => {
     expect(r.stderr).toContain(`wrote ${path.join(pictures, 'map.png')}`);
   });
 
+  test('a ragged --grid: threshold 1 reproduces dense; --causal keeps exactly the visible blocks', () => {
+    const ragged = ['--batch', '1', '--heads', '2', '--grid', '2,13,20', '--head-dim', '32', '--backend', 'cpu', '--warmup', '0', '--iters', '1', '--threshold', '1', '--json'];
+    const open = JSON.parse(ok('bench', ...ragged).stdout) as BenchRow[];
+    expect(open.map((x) => `${x.op}:${x.density}`)).toEqual(['dense:1', 'mask:1', 'sparse:1']);
+    expect(open[0]).toMatchObject({ seq: 520, grid: '2x13x20' });
+    expect(open[2].relError).toBeLessThan(1e-2); // bf16 outputs of the same blocks
+    const causal = JSON.parse(ok('bench', ...ragged, '--causal').stdout) as BenchRow[];
+    // 2 frames of 2 x 3 tiles: frame-0 rows see 6 of 12 blocks, frame-1 rows all 12
+    expect(causal.map((x) => `${x.op}:${x.density}`)).toEqual(['dense:1', 'mask:0.75', 'sparse:0.75']);
+  });
+
+  test('the wan2.1-14b-720p-full preset runs scaled down on the CPU', () => {
+    const r = ok('bench', '--preset', 'wan2.1-14b-720p-full', '--backend', 'cpu', '--scale-down', '--max-seconds', '2', '--iters', '1', '--warmup', '0', '--json');
+    const rows = JSON.parse(r.stdout) as BenchRow[];
+    for (const row of rows) expect(row.grid).toMatch(/^\d+x45x80$/);
+    expect(rows.map((x) => x.op)).toEqual(['dense', 'mask', 'sparse']);
+  });
+
   test('--json: one array of rows; density in (0, 1] and rising with the threshold; threshold 1 reproduces dense', () => {
     const r = ok('bench', ...SMALL, '--threshold', '0.3,0.8,1', '--json');
     const rows = JSON.parse(r.stdout) as BenchRow[];
@@ -176,12 +194,14 @@ describe('presets', () => {
   test('the presets of docs/nabla.md section 5', () => {
     expect(PRESETS.map((p) => [p.name, p.heads, p.headDim, p.grid.join('x'), p.grid[0] * p.grid[1] * p.grid[2]])).toEqual([
       ['wan2.1-14b-720p', 40, 128, '21x40x80', 67200],
+      ['wan2.1-14b-720p-full', 40, 128, '21x45x80', 75600],
       ['wan2.1-14b-480p', 40, 128, '21x24x48', 24192],
       ['wan2.1-14b-720p-121f', 40, 128, '31x40x80', 99200],
       ['kandinsky5-lite-10s', 28, 64, '61x32x48', 93696],
       ['kandinsky5-pro-10s-hd', 32, 128, '61x48x80', 234240],
     ]);
-    for (const p of PRESETS) expect(p.grid[1] % 8 === 0 && p.grid[2] % 8 === 0).toBe(true);
+    // the full 720p latent is the one ragged grid: 45 token rows, a bottom tile row 5 tokens high
+    expect(PRESETS.filter((p) => p.grid[1] % 8 !== 0 || p.grid[2] % 8 !== 0).map((p) => p.name)).toEqual(['wan2.1-14b-720p-full']);
   });
 
   test('a preset too large for the CPU is refused with the estimate', () => {
@@ -225,13 +245,14 @@ describe('mistakes exit non-zero with one line on stderr', () => {
     ['--backend gpu', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--backend', 'gpu'], /^Expected 'auto', 'cpu', 'cuda' or 'all' for --backend/],
     ['--dtype int8', [...SMALL, '--dtype', 'int8'], /for --dtype but received 'int8'$/],
     ['--sta without --grid', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--sta', '1,3,3'], /^--grid T,H,W is required with --sta$/],
+    ['--causal without --grid', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--causal'], /^--grid T,H,W \(or a preset\) is required with --causal$/],
     ['--q alone', ['--q', 'q.npy'], /^--q, --k and --v go together \(missing --k\)$/],
     ['--max-seconds 0', [...SMALL, '--max-seconds', '0'], /^Expected a positive number of seconds for --max-seconds/],
   ];
   const runtime: [string, string[], RegExp][] = [
     ['threshold out of range', [...SMALL, '--threshold', '1.5'], /^Expected a number in \(0, 1\] for threshold but received 1\.5$/],
     ['--seq not a multiple of 64', ['--heads', '1', '--seq', '1000', '--head-dim', '64', '--backend', 'cpu'], /multiple of 64 .* for seq but received 1000$/],
-    ['a grid not divisible by 8', ['--heads', '1', '--grid', '2,12,16', '--head-dim', '64', '--backend', 'cpu'], /divisible by 8 .* for grid/],
+    ['a grid with a zero size', ['--heads', '1', '--grid', '2,0,16', '--head-dim', '64', '--backend', 'cpu'], /3 positive integers .* for grid but received \[2, 0, 16\]$/],
   ];
 
   test.each(usage)('usage error (exit 2): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 2, message));

@@ -19,7 +19,7 @@ export function qkCase(B: number, H: number, grid: [number, number, number], D: 
     q: tensor(structuredQK(B, H, grid, D, seed), [B, H, S, D]),
     k: tensor(structuredQK(B, H, grid, D, seed + 100), [B, H, S, D]),
     grid,
-    blockGrid: [grid[0], grid[1] / 8, grid[2] / 8],
+    blockGrid: [grid[0], Math.ceil(grid[1] / 8), Math.ceil(grid[2] / 8)],
     dims: { B, H, S, D },
   };
 }

@@ -23,9 +23,9 @@ describe('tileOrder', () => {
     expect(block1.every((r) => Math.floor(r / 128) === 0 && r % 16 >= 8)).toBe(true);
   });
 
-  test('grids not divisible by 8 are refused', () => {
-    expect(() => tileOrder([2, 12, 16])).toThrow(RangeError);
-    expect(() => tileOrder([2, 12, 16])).toThrow(/divisible by 8.*but received \[2, 12, 16\]/);
+  test('grids of non-positive, missing or fractional sizes are refused', () => {
+    expect(() => tileOrder([2, 0, 16])).toThrow(RangeError);
+    expect(() => tileOrder([2, 0, 16])).toThrow(/3 positive integers .* for grid but received \[2, 0, 16\]/);
     expect(() => tileOrder([2, 16] as unknown as [number, number, number])).toThrow(RangeError);
     expect(() => tileOrder([2, 16, 8.5])).toThrow(TypeError);
   });

@@ -57,7 +57,7 @@ describe('mask and pool arguments', () => {
     expectError(() => nablaMaskSync(q, k, { threshold: '0.5' as never, ...CPU }), TypeError, /threshold/);
     expectError(() => nablaMaskSync(q, k, { method: 'top' as never, ...CPU }), RangeError, /'cdf' or 'topk' for method but received 'top'/);
     expectError(() => nablaMaskSync(q, k, { sta: [3, 3, 3], ...CPU }), TypeError, /required with sta or frames\) for grid but received undefined/);
-    expectError(() => nablaMaskSync(q, k, { grid: [2, 8, 12], sta: [3, 3, 3], ...CPU }), RangeError, /divisible by 8/);
+    expectError(() => nablaMaskSync(q, k, { grid: [2, 8, 12], sta: [3, 3, 3], ...CPU }), RangeError, /256 tokens .* for grid but received \[2, 8, 12\] = 192 tokens/);
     expectError(() => nablaMaskSync(q, k, { grid: [4, 8, 16], sta: [3, 3, 3], ...CPU }), RangeError, /256 tokens .* for grid but received \[4, 8, 16\] = 512 tokens/);
     expectError(() => nablaMaskSync(q, k, { grid, sta: [3, 0, 3], ...CPU }), RangeError, /sta/);
     expectError(() => nablaMaskSync(q, k, { grid, frames: [0, 3], ...CPU }), RangeError, /from 0 to 2.* for frames but received \[0, 3\]/);

@@ -27,16 +27,17 @@ void attentionRowScalar(const AttentionLayout& L, int64_t row, const AttentionSc
   const DType t = L.dtype;
   const int64_t kept = L.keptBlocks(row);
   void* out = L.outTile(row);
+  const int queries = L.queryRows(row);
   if (kept == 0) {
-    std::memset(out, 0, size_t(kBlockSize * Dv) * L.elemSize);
+    std::memset(out, 0, size_t(queries * Dv) * L.elemSize);
     return;
   }
 
-  // Q [64][D] in fp32, pre-scaled (s.queryT holds it row-major here)
+  // Q [queries][D] in fp32, pre-scaled (s.queryT holds it row-major here)
   const float c = L.scale * 1.4426950408889634f;
   const void* q = L.queryTile(row);
   float* query = s.queryT;
-  for (int64_t e = 0; e < kBlockSize * D; ++e) query[e] = c * loadElement(q, size_t(e), t);
+  for (int64_t e = 0; e < queries * D; ++e) query[e] = c * loadElement(q, size_t(e), t);
   std::memset(s.acc, 0, sizeof(float) * size_t(kBlockSize * dv8));
   for (int i = 0; i < kBlockSize; ++i) {
     s.rowMax[i] = -INFINITY;
@@ -47,14 +48,15 @@ void attentionRowScalar(const AttentionLayout& L, int64_t row, const AttentionSc
     const int64_t kb = L.blockAt(row, n);
     const void* k = L.keyTile(row, kb);
     const void* v = L.valueTile(row, kb);
-    for (int64_t e = 0; e < kBlockSize * D; ++e) s.keys[e] = loadElement(k, size_t(e), t);
-    for (int64_t e = 0; e < kBlockSize * Dv; ++e) s.values[e] = loadElement(v, size_t(e), t);
+    const int keys = L.keyRows(kb);
+    for (int64_t e = 0; e < keys * D; ++e) s.keys[e] = loadElement(k, size_t(e), t);
+    for (int64_t e = 0; e < keys * Dv; ++e) s.values[e] = loadElement(v, size_t(e), t);
 
-    for (int i = 0; i < kBlockSize; ++i) {
+    for (int i = 0; i < queries; ++i) {
       // s_ij = q_i . k_j, m_new = max(m_i, max_j s_ij)
       float* sc = s.scores + i * kBlockSize;
       float blockMax = -INFINITY;
-      for (int j = 0; j < kBlockSize; ++j) {
+      for (int j = 0; j < keys; ++j) {
         float dot = 0.f;
         for (int64_t d = 0; d < D; ++d) dot += query[i * D + d] * s.keys[j * D + d];
         sc[j] = dot;
@@ -68,7 +70,7 @@ void attentionRowScalar(const AttentionLayout& L, int64_t row, const AttentionSc
       float* o = s.acc + i * dv8;
       for (int64_t cv = 0; cv < Dv; ++cv) o[cv] *= alpha;
       float sum = 0.f;
-      for (int j = 0; j < kBlockSize; ++j) {
+      for (int j = 0; j < keys; ++j) {
         const float p = std::exp2(sc[j] - mNew);
         sum += p;
         for (int64_t cv = 0; cv < Dv; ++cv) o[cv] += p * s.values[j * Dv + cv];
@@ -78,7 +80,7 @@ void attentionRowScalar(const AttentionLayout& L, int64_t row, const AttentionSc
   }
 
   // out = O / l
-  for (int i = 0; i < kBlockSize; ++i) {
+  for (int i = 0; i < queries; ++i) {
     const float inv = 1.f / s.rowSum[i];
     void* dst = static_cast<char*>(out) + size_t(i * Dv) * L.elemSize;
     for (int64_t cv = 0; cv < Dv; ++cv) storeElement(dst, size_t(cv), t, s.acc[i * dv8 + cv] * inv);
@@ -124,9 +126,10 @@ CpuKernel attention(const AttentionParams& p, const void* q, const void* k, cons
   L.scale = p.scale;
   L.kvCounts = p.kvCounts;
   L.kvIndices = p.kvIndices;
+  L.layout = p.layout;
   if (L.rows <= 0 || L.valueDim <= 0) return ran;
   if (L.nk == 0) {  // no keys at all: every row is empty
-    std::memset(out, 0, size_t(L.rows * kBlockSize * L.valueDim) * L.elemSize);
+    std::memset(out, 0, size_t(p.batch * p.heads * p.seqQ * L.valueDim) * L.elemSize);
     return ran;
   }
 

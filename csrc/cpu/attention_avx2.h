@@ -302,6 +302,18 @@ NABLA_AVX2_FN inline void accumulate(const float* probsT, const float* values, i
   if (c0 < dv8) accumulateColumns<1>(probsT, values, ldv, alpha, acc, dv8, c0, prefetch);
 }
 
+// Scores of the missing keys j >= keyRows of an edge tile become -inf (2^-inf = 0 in the
+// softmax), and blockMax is recomputed over the real keys only.
+NABLA_AVX2_FN inline void excludeMissingKeys(int keyRows, float* scoresT, float* blockMax) {
+  const __m256 minusInf = _mm256_set1_ps(-INFINITY);
+  for (int i = 0; i < kBlockSize; i += 8) {
+    __m256 mx = minusInf;
+    for (int j = 0; j < keyRows; ++j) mx = _mm256_max_ps(mx, _mm256_load_ps(scoresT + j * kBlockSize + i));
+    _mm256_store_ps(blockMax + i, mx);
+    for (int j = keyRows; j < kBlockSize; ++j) _mm256_store_ps(scoresT + j * kBlockSize + i, minusInf);
+  }
+}
+
 // ---- one query block --------------------------------------------------------------------------
 
 NABLA_AVX2_FN inline void attentionRowAvx2(const AttentionLayout& L, int64_t row, const AttentionScratch& s) {
@@ -309,18 +321,24 @@ NABLA_AVX2_FN inline void attentionRowAvx2(const AttentionLayout& L, int64_t row
   const DType t = L.dtype;
   const int64_t kept = L.keptBlocks(row);
   void* out = L.outTile(row);
+  const int queries = L.queryRows(row);
   if (kept == 0) {
-    std::memset(out, 0, size_t(kBlockSize * Dv) * L.elemSize);
+    std::memset(out, 0, size_t(queries * Dv) * L.elemSize);
     return;
   }
-
-  // fp32 K is used in place; fp32 V too when its rows are whole vectors (else padded copies)
-  const bool keysInPlace = t == DType::Float32;
-  const bool valuesInPlace = t == DType::Float32 && Dv % 8 == 0;
   // micro-tiles per key block that call prefetch.step(): full-height tiles of S^T and of O
   const int64_t prefetchSteps = (kBlockSize / kTileRows) * (kBlockSize / 16 + (dv8 + 15) / 16);
 
-  loadQueryT(L.queryTile(row), t, D, L.scale * 1.4426950408889634f, s.queryT);
+  const float c = L.scale * 1.4426950408889634f;
+  if (queries == kBlockSize) {
+    loadQueryT(L.queryTile(row), t, D, c, s.queryT);
+  } else {
+    // an edge tile: its real queries, then zero columns whose (finite) results are never written
+    const void* q = L.queryTile(row);
+    for (int64_t d = 0; d < D; ++d)
+      for (int i = 0; i < kBlockSize; ++i)
+        s.queryT[d * kBlockSize + i] = i < queries ? c * loadElement(q, size_t(i * D + d), t) : 0.f;
+  }
   std::memset(s.acc, 0, sizeof(float) * size_t(kBlockSize * dv8));
   for (int i = 0; i < kBlockSize; ++i) {
     s.rowMax[i] = -INFINITY;
@@ -332,36 +350,45 @@ NABLA_AVX2_FN inline void attentionRowAvx2(const AttentionLayout& L, int64_t row
     NextBlockPrefetch prefetch;
     if (n + 1 < kept) {
       const int64_t next = L.blockAt(row, n + 1);
-      prefetch.start(L.keyTile(row, next), size_t(kBlockSize * D) * L.elemSize, L.valueTile(row, next),
-                     size_t(kBlockSize * Dv) * L.elemSize, prefetchSteps);
+      const int64_t nextKeys = L.keyRows(next);
+      prefetch.start(L.keyTile(row, next), size_t(nextKeys * D) * L.elemSize, L.valueTile(row, next),
+                     size_t(nextKeys * Dv) * L.elemSize, prefetchSteps);
     }
+    // fp32 K is used in place; fp32 V too when its rows are whole vectors (else padded copies).
+    // An edge tile of keyRows < 64 keys is copied with zero rows after its keys (finite scores
+    // and values, which the -inf scores below drop from the softmax).
+    const int keyRows = L.keyRows(kb);
+    const bool full = keyRows == kBlockSize;
     const float* keys;
-    if (keysInPlace) {
+    if (full && t == DType::Float32) {
       keys = static_cast<const float*>(L.keyTile(row, kb));
     } else {
-      convertToFloat(L.keyTile(row, kb), t, kBlockSize * D, s.keys);
+      convertToFloat(L.keyTile(row, kb), t, keyRows * D, s.keys);
+      std::memset(s.keys + keyRows * D, 0, sizeof(float) * size_t((kBlockSize - keyRows) * D));
       keys = s.keys;
     }
     const float* values;
     int64_t ldv;
-    if (valuesInPlace) {
+    if (full && t == DType::Float32 && Dv % 8 == 0) {
       values = static_cast<const float*>(L.valueTile(row, kb));
       ldv = Dv;
     } else {
       const void* src = L.valueTile(row, kb);
-      for (int j = 0; j < kBlockSize; ++j)
+      for (int j = 0; j < keyRows; ++j)
         convertToFloat(static_cast<const char*>(src) + size_t(j * Dv) * L.elemSize, t, Dv, s.values + j * dv8);
+      std::memset(s.values + keyRows * dv8, 0, sizeof(float) * size_t((kBlockSize - keyRows) * dv8));
       values = s.values;
       ldv = dv8;
     }
 
     scores(keys, D, s.queryT, D, s.scores, s.blockMax, prefetch);
+    if (!full) excludeMissingKeys(keyRows, s.scores, s.blockMax);
     softmaxStep(s.scores, s.blockMax, s.rowMax, s.rowSum, s.alpha);
     accumulate(s.scores, values, ldv, s.alpha, s.acc, dv8, prefetch);
   }
 
-  // out = O / l, rounded once to the output dtype
-  for (int i = 0; i < kBlockSize; ++i) {
+  // out = O / l, rounded once to the output dtype; only the tile's real queries
+  for (int i = 0; i < queries; ++i) {
     const float inv = 1.f / s.rowSum[i];
     const __m256 vinv = _mm256_set1_ps(inv);
     const float* o = s.acc + i * dv8;

@@ -28,23 +28,29 @@ struct AttentionLayout {
   float scale;
   const int32_t* kvCounts;   // nullptr: dense
   const int32_t* kvIndices;
+  TileLayout layout;         // block starts and lengths (blocks of 64 tokens without a grid)
 
   // Kept key blocks of a row; blockAt(r, t) is the t-th of them.
   int64_t keptBlocks(int64_t r) const { return kvCounts ? kvCounts[r] : nk; }
   int64_t blockAt(int64_t r, int64_t t) const { return kvCounts ? kvIndices[r * nk + t] : t; }
 
-  // 64 x D query tile, 64 x D key tile, 64 x Dv value tile and 64 x Dv output tile (contiguous).
+  // Rows (tokens) of query block r % nq and of key block kb: 64, or fewer for edge tiles.
+  int32_t queryRows(int64_t r) const { return layout.blockLength(r % nq); }
+  int32_t keyRows(int64_t kb) const { return layout.blockLength(kb); }
+
+  // queryRows x D query tile, keyRows x D key tile, keyRows x Dv value tile and queryRows x Dv
+  // output tile (contiguous); no row past a tile's length is ever read or written.
   const void* queryTile(int64_t r) const {
-    return at(q, ((r / nq) * seqQ + (r % nq) * kBlockSize) * headDim);
+    return at(q, ((r / nq) * seqQ + layout.blockStart(r % nq)) * headDim);
   }
   const void* keyTile(int64_t r, int64_t kb) const {
-    return at(k, ((r / nq) * seqKv + kb * kBlockSize) * headDim);
+    return at(k, ((r / nq) * seqKv + layout.blockStart(kb)) * headDim);
   }
   const void* valueTile(int64_t r, int64_t kb) const {
-    return at(v, ((r / nq) * seqKv + kb * kBlockSize) * valueDim);
+    return at(v, ((r / nq) * seqKv + layout.blockStart(kb)) * valueDim);
   }
   void* outTile(int64_t r) const {
-    return static_cast<char*>(out) + size_t(((r / nq) * seqQ + (r % nq) * kBlockSize) * valueDim) * elemSize;
+    return static_cast<char*>(out) + size_t(((r / nq) * seqQ + layout.blockStart(r % nq)) * valueDim) * elemSize;
   }
 
  private:

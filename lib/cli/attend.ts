@@ -8,7 +8,8 @@ import { toFloat32Array } from '../tensor';
 import { CommandSpec, Flags, UsageError, parseNumber } from './args';
 import { OutputFiles, writeAllOrNothing } from './output';
 import {
-  MASK_FLAGS, PLACEMENT_FLAGS, densityLine, firstMaskFlag, loadTensor, maskOptions, placement, placementText, ruleText, shapeText,
+  MASK_FLAGS, PLACEMENT_FLAGS, densityLine, firstMaskFlag, gridFlag, loadTensor, maskOptions, placement, placementText, ruleText,
+  shapeText,
 } from './mask';
 
 export const spec: CommandSpec = {
@@ -18,16 +19,17 @@ export const spec: CommandSpec = {
     { name: 'q', value: 'FILE', help: 'Queries .npy [B, H, Sq, D]', required: true },
     { name: 'k', value: 'FILE', help: 'Keys .npy [B, H, Skv, D]', required: true },
     { name: 'v', value: 'FILE', help: 'Values .npy [B, H, Skv, Dv]', required: true },
-    { name: 'mask', value: 'FILE', help: 'Block mask .npy, uint8 0/1 [B, H, Sq/64, Skv/64] (as nabla mask writes it)', default: 'compute the NABLA mask' },
+    { name: 'mask', value: 'FILE', help: 'Block mask .npy, uint8 0/1 [B, H, nq, nk] (as nabla mask writes it; with --grid, nq = nk = the grid\'s tile count)', default: 'compute the NABLA mask' },
     ...MASK_FLAGS,
     { name: 'scale', value: 'S', help: 'Softmax scale', default: '1/sqrt(D)' },
     ...PLACEMENT_FLAGS,
     { name: 'out', value: 'FILE', help: 'Output .npy: float32 [B, H, Sq, Dv]', required: true },
-    { name: 'mask-out', value: 'FILE', help: 'Also write the mask used, uint8 [B, H, Sq/64, Skv/64]', default: 'none' },
+    { name: 'mask-out', value: 'FILE', help: 'Also write the mask used, uint8 [B, H, nq, nk]', default: 'none' },
   ],
   notes: [
     'Without --mask the NABLA mask is computed from q and k with the mask flags (as in nabla mask);',
-    'with --mask those flags are refused. float16 outputs are written as float32.',
+    'with --mask those flags are refused except --grid, which gives the mask file its token grid.',
+    'float16 outputs are written as float32.',
   ],
 };
 
@@ -58,7 +60,7 @@ export async function run(flags: Flags): Promise<void> {
       const dense = loadNpy(maskFile);
       if (dense.dtype !== 'uint8' || dense.shape.length !== 4)
         throw new Error(`Expected a uint8 mask [B, H, nq, nk] for ${maskFile} but received '${dense.descr}' ${shapeText(dense.shape)}`);
-      given = BlockMask.fromDense(dense.data as Uint8Array, dense.shape as [number, number, number, number]);
+      given = BlockMask.fromDense(dense.data as Uint8Array, dense.shape as [number, number, number, number], gridFlag(flags));
     }
 
     const start = performance.now();

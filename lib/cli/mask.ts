@@ -14,9 +14,10 @@ import { OutputFiles, writeAllOrNothing } from './output';
 export const MASK_FLAGS: FlagSpec[] = [
   { name: 'threshold', value: 'THR', help: 'CDF mass (cdf) or block fraction (topk) to keep, in (0, 1]', default: String(DEFAULT_THRESHOLD) },
   { name: 'method', value: 'cdf|topk', help: 'Block selection rule', default: DEFAULT_METHOD },
-  { name: 'grid', value: 'T,H,W', help: 'Token grid (frames, token rows, token cols) of the tile-ordered sequence', default: 'none' },
+  { name: 'grid', value: 'T,H,W', help: 'Token grid (frames, token rows, token cols) of the tile-ordered sequence, any sizes (S = T*H*W): one block per 8x8 tile, edge tiles smaller', default: 'none' },
   { name: 'sta', value: 'wT,wH,wW', help: 'STA window in blocks, ORed into the mask; needs --grid', default: 'none' },
   { name: 'frames', value: 'F0,F1,..', help: 'Document boundaries in frames, e.g. 0,10,21; needs --grid', default: 'none' },
+  { name: 'causal', help: 'Frame-causal: a query block sees only key blocks of its own and earlier frames; needs --grid', default: 'off' },
 ];
 
 export const PLACEMENT_FLAGS: FlagSpec[] = [
@@ -32,7 +33,7 @@ export const spec: CommandSpec = {
     { name: 'k', value: 'FILE', help: 'Keys .npy [B, H, S, D]', required: true },
     ...MASK_FLAGS,
     ...PLACEMENT_FLAGS,
-    { name: 'out', value: 'FILE', help: 'Output .npy: the mask as uint8 0/1 [B, H, S/64, S/64]', required: true },
+    { name: 'out', value: 'FILE', help: 'Output .npy: the mask as uint8 0/1 [B, H, nb, nb] (nb = S/64, or the grid\'s tile count)', required: true },
     { name: 'png', value: 'FILE', help: 'Also draw the mask (a panel per head) to FILE and the block map P beside it (m.png -> m-map.png)', default: 'none' },
   ],
   notes: ['Prints the density of every (batch, head) pair and of the whole mask.'],
@@ -46,17 +47,24 @@ export function maskOptions(flags: Flags): MaskOptions {
   const text = (name: string) => flags.get(name) as string;
   if (flags.has('threshold')) options.threshold = parseNumber(text('threshold'), 'threshold');
   if (flags.has('method')) options.method = parseChoice(text('method'), 'method', MASK_METHODS);
-  if (flags.has('grid')) options.grid = parseIntList(text('grid'), 'grid', '3 comma-separated integers T,H,W', 3) as [number, number, number];
+  const grid = gridFlag(flags);
+  if (grid) options.grid = grid;
   if (flags.has('sta')) options.sta = parseIntList(text('sta'), 'sta', '3 comma-separated integers wT,wH,wW', 3) as [number, number, number];
   if (flags.has('frames')) options.frames = parseIntList(text('frames'), 'frames', 'comma-separated frame boundaries such as 0,10,21');
-  if ((options.sta || options.frames) && !options.grid)
-    throw new UsageError(`--grid T,H,W is required with ${options.sta ? '--sta' : '--frames'}`);
+  if (flags.has('causal')) options.causal = true;
+  if ((options.sta || options.frames || options.causal) && !options.grid)
+    throw new UsageError(`--grid T,H,W is required with ${options.sta ? '--sta' : options.frames ? '--frames' : '--causal'}`);
   return options;
 }
 
-/** The first mask-rule flag given, if any (attend refuses them next to --mask). */
+/** --grid T,H,W, if given. */
+export function gridFlag(flags: Flags): [number, number, number] | undefined {
+  return flags.has('grid') ? (parseIntList(flags.get('grid') as string, 'grid', '3 comma-separated integers T,H,W', 3) as [number, number, number]) : undefined;
+}
+
+/** The first mask-rule flag given, if any (attend refuses them next to --mask; --grid goes with a mask file). */
 export function firstMaskFlag(flags: Flags): string | undefined {
-  return MASK_FLAG_NAMES.find((name) => flags.has(name));
+  return MASK_FLAG_NAMES.find((name) => name !== 'grid' && flags.has(name));
 }
 
 export function placement(flags: Flags): PlacementOptions {
@@ -92,6 +100,7 @@ export function ruleText(options: MaskOptions): string {
   const parts = [`threshold ${options.threshold ?? DEFAULT_THRESHOLD} (${options.method ?? DEFAULT_METHOD})`];
   if (options.sta) parts.push(`sta ${options.sta.join(',')}`);
   if (options.frames) parts.push(`frames ${options.frames.join(',')}`);
+  if (options.causal) parts.push('causal');
   return parts.join(', ');
 }
 

@@ -1,6 +1,8 @@
 // A slow, obviously correct float64 reference of NABLA (docs/nabla.md sections 1-4) for small
 // shapes: the oracle of the jest suites and of bench/gpu-check.js. Inputs are plain values in
-// [B, H, S, D] row-major order.
+// [B, H, S, D] row-major order. Blocks are given by a token -> block map (Dims4.blocks): any
+// partition of the sequence into blocks, such as the tiles of a ragged token grid; without one,
+// token t is in block floor(t / 64).
 import { BLOCK_SIZE } from '../shapes';
 
 export interface Dims4 {
@@ -8,19 +10,32 @@ export interface Dims4 {
   H: number;
   S: number;
   D: number;
+  /** Block of every token [S] (ids 0..nb-1, each used); default floor(t / 64). */
+  blocks?: Int32Array;
 }
 
-/** qa[b,h,i,:] = mean of x[b,h,64i..64i+63,:]. */
-export function refPool(x: ArrayLike<number>, { B, H, S, D }: Dims4): Float64Array {
-  const nb = S / BLOCK_SIZE;
+/** Block of token t and the block count under a Dims4's map. */
+function blockMap({ S, blocks }: Dims4): { of: (t: number) => number; count: number } {
+  if (!blocks) return { of: (t) => Math.floor(t / BLOCK_SIZE), count: S / BLOCK_SIZE };
+  let count = 0;
+  for (const b of blocks) count = Math.max(count, b + 1);
+  return { of: (t) => blocks[t], count };
+}
+
+/** qa[b,h,i,:] = mean of x[b,h,t,:] over the tokens t of block i. */
+export function refPool(x: ArrayLike<number>, dims: Dims4): Float64Array {
+  const { B, H, S, D } = dims;
+  const map = blockMap(dims);
+  const nb = map.count;
   const out = new Float64Array(B * H * nb * D);
+  const members = new Float64Array(nb);
+  for (let t = 0; t < S; t++) members[map.of(t)]++;
+  for (let bh = 0; bh < B * H; bh++)
+    for (let t = 0; t < S; t++)
+      for (let d = 0; d < D; d++) out[(bh * nb + map.of(t)) * D + d] += x[(bh * S + t) * D + d];
   for (let bh = 0; bh < B * H; bh++)
     for (let i = 0; i < nb; i++)
-      for (let d = 0; d < D; d++) {
-        let sum = 0;
-        for (let t = 0; t < BLOCK_SIZE; t++) sum += x[(bh * S + i * BLOCK_SIZE + t) * D + d];
-        out[(bh * nb + i) * D + d] = sum / BLOCK_SIZE;
-      }
+      for (let d = 0; d < D; d++) out[(bh * nb + i) * D + d] /= members[i];
   return out;
 }
 
@@ -30,6 +45,8 @@ export interface RefMaskOptions {
   blockGrid?: [number, number, number];
   sta?: [number, number, number];
   frames?: number[];
+  /** Frame-causal: block j is hidden from block i when frame(j) > frame(i) (frames from blockGrid). */
+  causal?: boolean;
 }
 
 export interface RefMask {
@@ -68,20 +85,24 @@ export function ascendingRunningSums(row: ArrayLike<number>): Float64Array {
 }
 
 export function refMask(q: ArrayLike<number>, k: ArrayLike<number>, qd: Dims4, kS: number, o: RefMaskOptions): RefMask {
-  const { B, H, S, D } = qd;
-  const nq = S / BLOCK_SIZE, nk = kS / BLOCK_SIZE;
+  const { B, H, D } = qd;
+  const kd: Dims4 = { B, H, S: kS, D, blocks: qd.blocks };
+  const nq = blockMap(qd).count, nk = blockMap(kd).count;
   const qa = refPool(q, qd);
-  const ka = refPool(k, { B, H, S: kS, D });
+  const ka = refPool(k, kd);
   const dense = new Uint8Array(B * H * nq * nk);
   const prob = new Float64Array(B * H * nq * nk);
   const runningAt = new Float64Array(B * H * nq * nk);
   const doc = (blk: number) => (o.frames && o.blockGrid ? docOfBlock(o.blockGrid, o.frames, blk) : 0);
+  const frameOf = (blk: number) => (o.blockGrid ? Math.floor(blk / (o.blockGrid[1] * o.blockGrid[2])) : 0);
+  // j is visible from i: same document and, causal, not a later frame
+  const visible = (i: number, j: number) => doc(i) === doc(j) && !(o.causal && frameOf(j) > frameOf(i));
   for (let bh = 0; bh < B * H; bh++)
     for (let i = 0; i < nq; i++) {
       const r = bh * nq + i;
       const logits: number[] = [];
       for (let j = 0; j < nk; j++) {
-        if (doc(i) !== doc(j)) { logits.push(-Infinity); continue; }
+        if (!visible(i, j)) { logits.push(-Infinity); continue; }
         let s = 0;
         for (let d = 0; d < D; d++) s += qa[(bh * nq + i) * D + d] * ka[(bh * nk + j) * D + d];
         logits.push(s / Math.sqrt(D));
@@ -91,7 +112,7 @@ export function refMask(q: ArrayLike<number>, k: ArrayLike<number>, qd: Dims4, k
       const z = e.reduce((a, b) => a + b, 0);
       const p = e.map((x) => x / z);
       p.forEach((x, j) => (prob[r * nk + j] = x));
-      const cands = [...Array(nk).keys()].filter((j) => doc(i) === doc(j));
+      const cands = [...Array(nk).keys()].filter((j) => visible(i, j));
       // ascending by probability; equal values: higher index first (the lower index is kept first)
       cands.sort((a, b) => p[a] - p[b] || b - a);
       const keep = new Uint8Array(nk);
@@ -108,7 +129,7 @@ export function refMask(q: ArrayLike<number>, k: ArrayLike<number>, qd: Dims4, k
       }
       for (let j = 0; j < nk; j++) {
         if (o.sta && o.blockGrid && staPair(o.blockGrid, o.sta, i, j)) keep[j] = 1;
-        if (doc(i) !== doc(j)) keep[j] = 0;
+        if (!visible(i, j)) keep[j] = 0;
         dense[r * nk + j] = keep[j];
       }
     }
@@ -127,9 +148,11 @@ export type Rounding = (x: number) => number;
  */
 export function refAttention(
   q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>,
-  { B, H, S, D }: Dims4, kS: number, Dv: number, scale: number, dense?: Uint8Array, round?: Rounding,
+  qd: Dims4, kS: number, Dv: number, scale: number, dense?: Uint8Array, round?: Rounding,
 ): Float64Array {
-  const nq = S / BLOCK_SIZE, nk = kS / BLOCK_SIZE;
+  const { B, H, S, D } = qd;
+  const qMap = blockMap(qd), kMap = blockMap({ B, H, S: kS, D, blocks: qd.blocks });
+  const nq = qMap.count, nk = kMap.count;
   const out = new Float64Array(B * H * S * Dv);
   const rnd: Rounding = round ?? ((x) => x);
   const f32: Rounding = round ? Math.fround : (x) => x;
@@ -138,9 +161,9 @@ export function refAttention(
   const acc = new Float64Array(Dv);
   for (let bh = 0; bh < B * H; bh++)
     for (let i = 0; i < S; i++) {
-      const row = (bh * nq + Math.floor(i / BLOCK_SIZE)) * nk;
+      const row = (bh * nq + qMap.of(i)) * nk;
       const keys: number[] = [];
-      for (let kb = 0; kb < nk; kb++) if (!dense || dense[row + kb]) for (let t = kb * BLOCK_SIZE; t < (kb + 1) * BLOCK_SIZE; t++) keys.push(t);
+      for (let t = 0; t < kS; t++) if (!dense || dense[row + kMap.of(t)]) keys.push(t);
       if (keys.length === 0) continue;
       for (let d = 0; d < D; d++) qs[d] = rnd(q[(bh * S + i) * D + d] * scale);
       let m = -Infinity;

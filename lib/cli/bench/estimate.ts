@@ -3,6 +3,7 @@
 import { performance } from 'perf_hooks';
 import { attention } from '../../attention';
 import { zeros } from '../../tensor';
+import { BLOCK_SIZE } from '../../shapes';
 import { BenchBackend, Setup, Shape, denseFlops, dimsText, seqKvOf, seqOf } from './options';
 import { release, uploader } from './run';
 
@@ -19,7 +20,8 @@ export function duration(seconds: number): string {
 /** Dense attention FLOP/s of a backend on a small zero input of the run's head dim and dtype. */
 async function calibrate(backend: BenchBackend, setup: Setup): Promise<number> {
   const { shape, type, device } = setup;
-  const seq = Math.min(backend === 'cuda' ? 8192 : 1024, seqOf(shape), seqKvOf(shape));
+  // a multiple of 64 (blocks of 64, no grid): a ragged grid's token count is rounded down
+  const seq = Math.max(BLOCK_SIZE, Math.floor(Math.min(backend === 'cuda' ? 8192 : 1024, seqOf(shape), seqKvOf(shape)) / BLOCK_SIZE) * BLOCK_SIZE);
   const heads = Math.min(backend === 'cuda' ? 8 : 2, shape.heads);
   const probe: Shape = { batch: 1, heads, headDim: shape.headDim, valueDim: shape.valueDim, frames: 1, frameTokens: seq };
   const up = uploader(backend, device);

@@ -6,7 +6,8 @@ import { attentionFlops } from '../../flops';
 import { PRESETS, PRESET_NAMES, Preset, THRESHOLD_SWEEP, findPreset } from '../../presets';
 import { BLOCK_SIZE, DEFAULT_METHOD, MASK_METHODS, MaskMethod, StaWindow, TokenGrid } from '../../shapes';
 import { Tensor, cast } from '../../tensor';
-import { blockGridFor, checkHeadDim, checkQKV, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../../validate';
+import { MaskOptions } from '../../mask';
+import { checkHeadDim, checkPairGrid, checkQKV, checkSeq, checkThreshold, checkTokenGrid, checkWindow } from '../../validate';
 import { CommandSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from '../args';
 import { loadTensor } from '../mask';
 
@@ -24,12 +25,13 @@ export const spec: CommandSpec = {
     { name: 'batch', value: 'B', help: 'Batch size', default: '1' },
     { name: 'heads', value: 'H', help: 'Heads (with --seq or --grid and --head-dim)' },
     { name: 'seq', value: 'S', help: 'Tokens, a multiple of 64 (or --grid)' },
-    { name: 'grid', value: 'T,H,W', help: 'Token grid (frames, token rows, token cols): S = T*H*W; needed for --sta' },
+    { name: 'grid', value: 'T,H,W', help: 'Token grid (frames, token rows, token cols), any sizes: S = T*H*W; needed for --sta and --causal' },
     { name: 'head-dim', value: 'D', help: 'Head dim' },
     { name: 'dtype', value: DTYPES.join('|'), help: 'Element type of q, k, v', default: 'bfloat16; with --q the files\' type' },
     { name: 'threshold', value: 'T1,T2,..', help: 'Thresholds to sweep, each in (0, 1]', default: `the preset's; else ${THRESHOLD_SWEEP.join(',')}` },
     { name: 'sta', value: 'wT,wH,wW', help: "STA window in blocks ORed into every mask, or 'none'", default: "the preset's; else none" },
     { name: 'method', value: 'cdf|topk', help: 'Block selection rule', default: DEFAULT_METHOD },
+    { name: 'causal', help: 'Frame-causal masks: a query block sees only its own and earlier frames; needs a grid', default: 'off' },
     { name: 'backend', value: BACKEND_CHOICES.join('|'), help: 'Backends to time (auto: CUDA when present, else cpu; all: every available one)', default: 'auto' },
     { name: 'device', value: 'N', help: 'CUDA device index', default: '0' },
     { name: 'warmup', value: 'N', help: 'Untimed runs before the timed ones', default: String(DEFAULT_WARMUP) },
@@ -91,6 +93,7 @@ export interface Setup {
   thresholds: number[];
   method: MaskMethod;
   sta?: StaWindow;
+  causal: boolean;
   backends: BenchBackend[];
   device: number;
   warmup: number;
@@ -106,6 +109,12 @@ function positive(flags: Flags, name: string, fallback?: number): number | undef
   const n = parseInteger(flags.get(name) as string, name);
   if (n < 1) throw new UsageError(`Expected a positive integer for --${name} but received '${flags.get(name)}'`);
   return n;
+}
+
+/** The mask options a run's shape and rule give every mask: its grid (when known), STA, causal. */
+export function gridRule(setup: Setup, s: Shape): Pick<MaskOptions, 'grid' | 'sta' | 'causal'> {
+  const grid = gridOf(s);
+  return grid ? { grid, ...(setup.sta ? { sta: setup.sta } : {}), ...(setup.causal ? { causal: true } : {}) } : {};
 }
 
 export function readSetup(flags: Flags): Setup {
@@ -140,8 +149,9 @@ export function readSetup(flags: Flags): Setup {
   } else if (fromFiles) {
     const [q, k, v] = ['q', 'k', 'v'].map((f) => loadTensor(text(f) as string));
     // the library's own rules: 4-D, matching batch/heads/head dims, token counts multiples of 64
-    const { batch, heads, seqQ, seqKv, headDim, valueDim } = checkQKV(q, k, v);
-    if (grid) blockGridFor(grid, seqQ);
+    // (without a grid) or T*H*W for both q and k (with one)
+    const { batch, heads, seqQ, seqKv, headDim, valueDim } = checkQKV(q, k, v, grid !== undefined);
+    if (grid) checkPairGrid(grid, { seqQ, seqKv });
     files = type && type !== q.type ? { q: cast(q, type), k: cast(k, type), v: cast(v, type) } : { q, k, v };
     shape = grid && seqKv === seqQ
       ? { batch, heads, headDim, valueDim, frames: grid[0], frameTokens: grid[1] * grid[2], frameGrid: [grid[1], grid[2]] }
@@ -168,6 +178,8 @@ export function readSetup(flags: Flags): Setup {
     sta = text('sta') === 'none' ? undefined : checkWindow(parseIntList(text('sta') as string, 'sta', "3 comma-separated integers wT,wH,wW or 'none'", 3));
     if (sta && !shape.frameGrid) throw new UsageError('--grid T,H,W is required with --sta');
   }
+  const causal = flags.has('causal');
+  if (causal && !shape.frameGrid) throw new UsageError('--grid T,H,W (or a preset) is required with --causal');
   const device = flags.has('device') ? parseInteger(text('device') as string, 'device') : 0;
   const choice = parseChoice(text('backend') ?? 'auto', 'backend', BACKEND_CHOICES);
   const maxSeconds = flags.has('max-seconds') ? parseNumber(text('max-seconds') as string, 'max-seconds') : DEFAULT_MAX_SECONDS;
@@ -175,7 +187,7 @@ export function readSetup(flags: Flags): Setup {
   return {
     shape, preset, files,
     type: files ? files.q.type : type ?? 'bfloat16',
-    thresholds, sta,
+    thresholds, sta, causal,
     method: flags.has('method') ? parseChoice(text('method') as string, 'method', MASK_METHODS) : DEFAULT_METHOD,
     backends: chooseBackends(choice, device),
     device,

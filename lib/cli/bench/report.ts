@@ -4,14 +4,14 @@ import * as os from 'os';
 import * as path from 'path';
 import { Backends } from '../../backend';
 import { DType } from '../../dtype';
-import { MaskOptions, nablaMask } from '../../mask';
+import { MaskOptions, blockCount, nablaMask } from '../../mask';
 import { mapPicture, maskPicture, writePicture } from '../../pictures';
-import { BLOCK_SIZE, MaskMethod } from '../../shapes';
+import { MaskMethod } from '../../shapes';
 import { VERSION } from '../../version';
 import { buildText, cudaVersionText, deviceText, nvidiaDriver } from '../facts';
 import { OutputFiles } from '../output';
 import { Inputs, leading } from './inputs';
-import { BenchBackend, Setup, Shape, dimsText, gridOf, seqKvOf, seqOf } from './options';
+import { BenchBackend, Setup, Shape, dimsText, gridOf, gridRule, seqKvOf, seqOf } from './options';
 
 export interface BenchRow {
   op: 'dense' | 'mask' | 'sparse';
@@ -124,7 +124,7 @@ export function headerLines(setup: Setup, shape: Shape, scaled: string | null, i
   return [
     `### nabla bench: ${name}${scaled ? `; ${scaled}` : ''}`,
     `shape ${dimsText(shape)} (B x H x S x D)${grid ? `, grid ${grid.join('x')}` : ''}, ${setup.type}, ${setup.method}` +
-      `${setup.sta ? `, sta ${setup.sta.join(',')}` : ''}, ${inputs} inputs, warmup ${setup.warmup}, iters ${setup.iters}`,
+      `${setup.sta ? `, sta ${setup.sta.join(',')}` : ''}${setup.causal ? ', causal' : ''}, ${inputs} inputs, warmup ${setup.warmup}, iters ${setup.iters}`,
     `nabla-attention ${VERSION}, Node ${process.version}, ${process.platform}-${process.arch}`,
     `cpu: ${facts.cpu}`,
     facts.cudaLine,
@@ -147,7 +147,7 @@ export function pictureFiles(dir: string, setup: Setup): string[] {
 
 /** Stages the pictures of pictureFiles() in `outputs` (planned before the run); returns their paths. */
 export async function stagePictures(outputs: OutputFiles, dir: string, setup: Setup, s: Shape, inputs: Pick<Inputs, 'q' | 'k'>): Promise<string[]> {
-  const nq = seqOf(s) / BLOCK_SIZE, nk = seqKvOf(s) / BLOCK_SIZE;
+  const nq = blockCount(seqOf(s), gridOf(s)), nk = blockCount(seqKvOf(s), gridOf(s));
   // at most 16 panels, and a map of at most 2^26 floats (256 MiB)
   const heads = Math.max(1, Math.min(s.heads, 16, Math.floor(2 ** 26 / (nq * nk))));
   const q = leading(inputs.q, 1, heads, seqOf(s));
@@ -156,7 +156,7 @@ export async function stagePictures(outputs: OutputFiles, dir: string, setup: Se
   maskFiles.reverse();
   for (const [i, threshold] of setup.thresholds.entries()) {
     const options: MaskOptions = {
-      threshold, method: setup.method, backend: 'cpu', returnMap: i === 0, ...(setup.sta ? { sta: setup.sta, grid: gridOf(s) } : {}),
+      threshold, method: setup.method, backend: 'cpu', returnMap: i === 0, ...gridRule(setup, s),
     };
     const mask = await nablaMask(q, k, options);
     outputs.stage(maskFiles[i], (temp) => writePicture(temp, maskPicture(mask.toDense(), mask.dims, { threshold })));

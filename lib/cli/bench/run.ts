@@ -7,7 +7,7 @@ import { BlockMask, MaskOptions, nablaMask } from '../../mask';
 import { Tensor, toFloat32Array } from '../../tensor';
 import { summarize } from '../../timing';
 import { Inputs } from './inputs';
-import { BenchBackend, Setup, Shape, denseFlops, dimsText, gridOf } from './options';
+import { BenchBackend, Setup, Shape, denseFlops, dimsText, gridOf, gridRule } from './options';
 import { Progress } from './progress';
 import { BenchRow, RowBase, ms } from './report';
 
@@ -74,14 +74,15 @@ export async function benchBackend(
   } as BenchRow);
 
   progress.step(`${backend} dense`);
-  const dense = await timeRuns(setup, () => attention(q, k, v, place), tick);
+  const grid = gridOf(s);
+  const dense = await timeRuns(setup, () => attention(q, k, v, { ...place, ...(grid ? { grid } : {}) }), tick);
   const denseOut = await hostFloats(dense.last);
   release(dense.last);
   rows.push(row('dense', dense.timing, { tflops: flops / (dense.timing.medianMs / 1e3) / 1e12, speedup: 1, relError: 0 }));
   progress.line(`bench: ${backend} dense ${dimsText(s)}: ${ms(dense.timing.medianMs)} ms`);
 
   for (const threshold of setup.thresholds) {
-    const options: MaskOptions = { threshold, method: setup.method, ...place, ...(setup.sta ? { sta: setup.sta, grid: gridOf(s) } : {}) };
+    const options: MaskOptions = { threshold, method: setup.method, ...place, ...gridRule(setup, s) };
     const rule = { method: setup.method, threshold, sta: setup.sta ? setup.sta.join(',') : null };
     progress.step(`${backend} mask thr ${threshold}`);
     const built = await timeRuns(setup, () => nablaMask(q, k, options), tick);
