@@ -318,4 +318,21 @@ describe('bad input', () => {
     expect(thrown(() => native.blockPool({ ...base, tokenGrid: [1, 9, 9] }, false)).constructor.name).toBe('TypeError');
     expect(() => native.blockPool({ ...base, tokenGrid: Int32Array.of(1, 9, 9) }, false)).not.toThrow();
   });
+
+  test('the native mask checks causal and the grid against both sequence lengths', () => {
+    const { native } = jest.requireActual('../lib/native');
+    const args = (over: object) => ({
+      q: new Float32Array(128 * 8), k: new Float32Array(128 * 8), dtype: 0, batch: 1, heads: 1, seqQ: 128, seqKv: 128, headDim: 8,
+      threshold: 0.5, method: 'cdf', sta: false, kvCounts: new Int32Array(2), kvIndices: new Int32Array(4), backend: 'cpu', device: 0, ...over,
+    });
+    const noGrid = thrown(() => native.nablaMask(args({ causal: true }), false));
+    expect([noGrid.constructor.name, noGrid.message]).toEqual(['RangeError', 'Expected a token grid (tokenGrid) with causal: true for causal but received no tokenGrid']);
+    const notBool = thrown(() => native.nablaMask(args({ causal: 'yes' }), false));
+    expect(notBool.constructor.name).toBe('TypeError');
+    expect(notBool.message).toMatch(/a boolean for causal/);
+    const seqKv = thrown(() => native.nablaMask(args({ tokenGrid: Int32Array.of(2, 8, 8), seqKv: 64, k: new Float32Array(64 * 8) }), false));
+    expect(seqKv.constructor.name).toBe('RangeError');
+    expect(seqKv.message).toMatch(/128 tokens \(the product of tokenGrid 2 x 8 x 8\) for seqKv but received 64/);
+    expect(() => native.nablaMask(args({ tokenGrid: Int32Array.of(2, 8, 8), causal: true }), false)).not.toThrow();
+  });
 });
