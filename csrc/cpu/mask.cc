@@ -10,6 +10,7 @@
 // Equal probabilities are ordered by block index so that the lower index is kept first.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -21,47 +22,131 @@ namespace nabla {
 namespace cpu {
 namespace {
 
-// A candidate block of a row and its probability, sorted by value (no indirection per compare).
-struct Candidate {
-  double prob;
-  int32_t block;
-};
-
 // One worker's buffers, reused for every row it handles.
 struct RowScratch {
   std::vector<double> prob;
-  std::vector<Candidate> order;
+  std::vector<int32_t> ids;  // the row's candidate blocks (those of its document), ascending
+  // candidate blocks as sort keys, then as ids in selection order; each with one slack element
+  // before and after the nk keys (the branchless merge reads one past a run's ends)
+  std::vector<uint64_t> keys, spare;
   std::vector<uint8_t> keep;
-  explicit RowScratch(int64_t nk) : prob(size_t(nk)), order(size_t(nk)), keep(size_t(nk)) {}
+  explicit RowScratch(int64_t nk)
+      : prob(size_t(nk)), ids(size_t(nk)), keys(size_t(nk) + 2), spare(size_t(nk) + 2), keep(size_t(nk)) {}
 };
 
-// Sets keep[j] for the blocks selected among `candidates` entries of s.order.
-void selectBlocks(const MaskParams& p, RowScratch& s, int64_t candidates) {
-  Candidate* first = s.order.data();
-  Candidate* last = first + candidates;
-  // "a before b" = a is smaller, or equal and of higher index (dropped first, kept last)
-  auto ascending = [](const Candidate& a, const Candidate& b) {
-    return a.prob < b.prob || (a.prob == b.prob && a.block > b.block);
-  };
+// Bits that hold a block id in a sort key: enough for ids 0 .. nk-1.
+int idBits(int64_t nk) {
+  int bits = 0;
+  while ((int64_t(1) << bits) < nk) ++bits;
+  return bits;
+}
+
+// The order of selection: "a before b" = a is smaller, or equal and of higher index (dropped
+// first, kept last).
+inline bool before(const double* prob, int64_t a, int64_t b) {
+  return prob[a] < prob[b] || (prob[a] == prob[b] && a > b);
+}
+
+inline void exchange(uint64_t& a, uint64_t& b) {
+  const uint64_t low = std::min(a, b), high = std::max(a, b);
+  a = low;
+  b = high;
+}
+
+// x if take is 1, y if it is 0, without a branch.
+inline uint64_t pick(uint64_t take, uint64_t x, uint64_t y) {
+  const uint64_t all = uint64_t(0) - take;
+  return (x & all) | (y & ~all);
+}
+
+// Sorts n distinct keys ascending and returns where they now lie (keys or spare). A comparison
+// sort's branches on random probabilities mispredict about every other time; this one has no
+// data-dependent branch: runs of 4 by a sorting network, then bottom-up merges, each merging from
+// both ends at once (two independent chains). keys[-1], keys[n], spare[-1] and spare[n] must be
+// readable; they are never used.
+uint64_t* mergeSort(uint64_t* keys, uint64_t* spare, int64_t n) {
+  int64_t lo = 0;
+  for (; lo + 4 <= n; lo += 4) {
+    uint64_t* k = keys + lo;
+    exchange(k[0], k[1]);
+    exchange(k[2], k[3]);
+    exchange(k[0], k[2]);
+    exchange(k[1], k[3]);
+    exchange(k[1], k[2]);
+  }
+  std::sort(keys + lo, keys + n);
+  for (int64_t width = 4; width < n; width *= 2) {
+    for (lo = 0; lo < n; lo += 2 * width) {
+      const int64_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n), half = (hi - lo) / 2;
+      int64_t a = lo, b = mid;           // the front chain takes the smaller head
+      int64_t ra = mid - 1, rb = hi - 1;  // the back chain takes the larger tail
+      for (int64_t step = 0; step < half; ++step) {
+        const uint64_t x = keys[a], y = keys[b];
+        const uint64_t takeA = uint64_t(b >= hi) | (uint64_t(a < mid) & uint64_t(x < y));
+        spare[lo + step] = pick(takeA, x, y);
+        a += int64_t(takeA);
+        b += int64_t(1 - takeA);
+        const uint64_t u = keys[ra], v = keys[rb];
+        const uint64_t takeRA = uint64_t(rb < mid) | (uint64_t(ra >= lo) & uint64_t(u > v));
+        spare[hi - 1 - step] = pick(takeRA, u, v);
+        ra -= int64_t(takeRA);
+        rb -= int64_t(1 - takeRA);
+      }
+      // an odd count leaves the middle element: the smaller of the two heads left
+      if ((hi - lo) & 1) spare[lo + half] = (b >= hi || (a < mid && keys[a] < keys[b])) ? keys[a] : keys[b];
+    }
+    std::swap(keys, spare);
+  }
+  return keys;
+}
+
+// Orders the row's candidates by before() and returns their ids in that order. Each candidate
+// becomes one integer key that orders almost like before(): P >= 0, so its fp64 bits order like
+// its value; the low `bits` bits are replaced by the reversed id (ties: higher id first). After
+// the keys are sorted, one insertion pass with the exact before() repairs the rare pairs whose P
+// differ only in the replaced bits (there it moves an element; elsewhere it is one predictable
+// compare per key). The result is exactly the before() order.
+const uint64_t* sortCandidates(RowScratch& s, int64_t candidates, int bits) {
+  const double* prob = s.prob.data();
+  const int32_t* ids = s.ids.data();
+  const uint64_t idMask = (uint64_t(1) << bits) - 1;
+  uint64_t* keys = s.keys.data() + 1;
+  for (int64_t c = 0; c < candidates; ++c) {
+    uint64_t pBits;
+    std::memcpy(&pBits, &prob[ids[c]], sizeof pBits);
+    keys[c] = (pBits & ~idMask) | (idMask - uint64_t(ids[c]));
+  }
+  uint64_t* order = mergeSort(keys, s.spare.data() + 1, candidates);
+  for (int64_t c = 0; c < candidates; ++c) order[c] = idMask - (order[c] & idMask);
+  for (int64_t n = 1; n < candidates; ++n) {
+    const uint64_t id = order[n];
+    int64_t at = n;
+    for (; at > 0 && before(prob, int64_t(id), int64_t(order[at - 1])); --at) order[at] = order[at - 1];
+    order[at] = id;
+  }
+  return order;
+}
+
+// Sets keep[j] for the blocks selected among the row's `candidates` blocks s.ids[0 .. candidates).
+void selectBlocks(const MaskParams& p, RowScratch& s, int64_t candidates, int bits) {
+  if (candidates == 0) return;  // not reached: a row's own block is of its document
+  const uint64_t* first = sortCandidates(s, candidates, bits);
+  const uint64_t* last = first + candidates;
   if (p.method == MaskMethod::TopK) {
-    const int64_t keepCount = topkCount(p.threshold, candidates);
-    Candidate* cut = last - keepCount;  // the keepCount largest end up in [cut, last)
-    std::nth_element(first, cut, last, ascending);
-    for (Candidate* it = cut; it != last; ++it) s.keep[size_t(it->block)] = 1;
+    for (const uint64_t* it = last - topkCount(p.threshold, candidates); it != last; ++it) s.keep[*it] = 1;
     return;
   }
-  std::sort(first, last, ascending);
   const double dropBelow = 1.0 - double(p.threshold);
   double running = 0.0;
-  for (Candidate* it = first; it != last; ++it) {
-    running += it->prob;
+  for (const uint64_t* it = first; it != last; ++it) {
+    running += s.prob[*it];
     if (running >= dropBelow) {
-      for (; it != last; ++it) s.keep[size_t(it->block)] = 1;
+      for (; it != last; ++it) s.keep[*it] = 1;
       return;
     }
   }
   // Rounding left the total just below 1 - thr: keep the largest block (at least one per row).
-  if (candidates > 0) s.keep[size_t((last - 1)->block)] = 1;
+  s.keep[*(last - 1)] = 1;
 }
 
 // Keys whose fp64 sums stay in registers together while the row walks the D columns.
@@ -98,6 +183,7 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
   poolForMask(q, k, dtype, heads, p.seqQ, p.seqKv, d, qa.get(), kaT.get());
   const double scale = 1.0 / std::sqrt(double(d));
   const int32_t* doc = p.blockDoc;
+  const int bits = idBits(nk);
   constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
   ThreadPool& pool = ThreadPool::instance();
@@ -118,7 +204,7 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
         }
         prob[j] *= scale;
         maxLogit = std::max(maxLogit, prob[j]);
-        s.order[size_t(candidates++)].block = int32_t(j);
+        s.ids[size_t(candidates++)] = int32_t(j);
       }
       double total = 0.0;
       for (int64_t j = 0; j < nk; ++j) {
@@ -127,12 +213,11 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
         total += e;
       }
       for (int64_t j = 0; j < nk; ++j) prob[j] /= total;
-      for (int64_t c = 0; c < candidates; ++c) s.order[size_t(c)].prob = prob[s.order[size_t(c)].block];
       if (map)
         for (int64_t j = 0; j < nk; ++j) map[size_t(r * nk + j)] = float(prob[j]);
 
       std::fill(s.keep.begin(), s.keep.end(), uint8_t(0));
-      selectBlocks(p, s, candidates);
+      selectBlocks(p, s, candidates, bits);
       for (int64_t j = 0; j < nk; ++j) {
         if (p.sta && staKeeps(p.grid, p.window, int32_t(i), int32_t(j))) s.keep[size_t(j)] = 1;
         if (doc && doc[i] != doc[j]) s.keep[size_t(j)] = 0;
