@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "avx2_dispatch.h"
 #include "cpu_ops.h"
 
 namespace nabla {
@@ -154,7 +155,7 @@ constexpr int64_t kKeyTile = 16;
 
 // logits[j] = sum_c qi[c] * kaT[c][j] in fp64, each sum from 0.0 in column order (the same bits
 // for any tiling), kKeyTile keys at a time so that the sums stay in registers.
-void rowLogits(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
+NABLA_ALWAYS_INLINE void rowLogits(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
   int64_t j0 = 0;
   for (; j0 + kKeyTile <= nk; j0 += kKeyTile) {
     double sum[kKeyTile] = {};
@@ -163,13 +164,32 @@ void rowLogits(const float* qi, const double* kaT, int64_t d, int64_t nk, double
       const double* kc = kaT + c * nk + j0;
       for (int64_t t = 0; t < kKeyTile; ++t) sum[t] += qc * kc[t];
     }
-    std::copy(sum, sum + kKeyTile, logits + j0);
+    for (int64_t t = 0; t < kKeyTile; ++t) logits[j0 + t] = sum[t];
   }
   for (; j0 < nk; ++j0) {
     double sum = 0.0;
     for (int64_t c = 0; c < d; ++c) sum += double(qi[c]) * kaT[c * nk + j0];
     logits[j0] = sum;
   }
+}
+
+using RowLogits = void (*)(const float*, const double*, int64_t, int64_t, double*);
+
+void rowLogitsPortable(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
+  rowLogits(qi, kaT, d, nk, logits);
+}
+
+#ifdef NABLA_DISPATCH_AVX2
+NABLA_TARGET_AVX2 void rowLogitsAvx2(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
+  rowLogits(qi, kaT, d, nk, logits);
+}
+#endif
+
+RowLogits rowLogitsKernel() {
+#ifdef NABLA_DISPATCH_AVX2
+  if (useAvx2Loops()) return rowLogitsAvx2;
+#endif
+  return rowLogitsPortable;
 }
 
 }  // namespace
@@ -184,6 +204,7 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
   const double scale = 1.0 / std::sqrt(double(d));
   const int32_t* doc = p.blockDoc;
   const int bits = idBits(nk);
+  const RowLogits logitsOf = rowLogitsKernel();
   constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
   ThreadPool& pool = ThreadPool::instance();
@@ -194,7 +215,7 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
     for (int64_t r = begin; r < end; ++r) {
       const int64_t head = r / nq, i = r % nq;
       // logits and softmax over the row's document
-      rowLogits(&qa[size_t(r * d)], &kaT[size_t(head * d * nk)], d, nk, prob);
+      logitsOf(&qa[size_t(r * d)], &kaT[size_t(head * d * nk)], d, nk, prob);
       int64_t candidates = 0;
       double maxLogit = kMinusInf;
       for (int64_t j = 0; j < nk; ++j) {
