@@ -48,16 +48,17 @@ inline bool before(const double* prob, int64_t a, int64_t b) {
   return prob[a] < prob[b] || (prob[a] == prob[b] && a > b);
 }
 
-inline void exchange(uint64_t& a, uint64_t& b) {
-  const uint64_t low = std::min(a, b), high = std::max(a, b);
-  a = low;
-  b = high;
-}
-
 // x if take is 1, y if it is 0, without a branch.
 inline uint64_t pick(uint64_t take, uint64_t x, uint64_t y) {
   const uint64_t all = uint64_t(0) - take;
   return (x & all) | (y & ~all);
+}
+
+// (a, b) <- (min, max), without a branch.
+inline void exchange(uint64_t& a, uint64_t& b) {
+  const uint64_t inOrder = uint64_t(a < b), x = a, y = b;
+  a = pick(inOrder, x, y);
+  b = pick(inOrder, y, x);
 }
 
 // Sorts n distinct keys ascending and returns where they now lie (keys or spare). A comparison
@@ -244,14 +245,18 @@ void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, i
         if (doc && doc[i] != doc[j]) s.keep[size_t(j)] = 0;
       }
       // FlexAttention's dense-to-ordered layout: kept ids ascending, then dropped ids ascending.
+      // One pass without a data-dependent branch: block j goes to slot keptBefore(j) if kept, else
+      // to keptCount + droppedBefore(j) = keptCount + j - keptBefore(j).
+      int32_t keptCount = 0;
+      for (int64_t j = 0; j < nk; ++j) keptCount += s.keep[size_t(j)];
       int32_t* row = kvIndices + r * nk;
       int32_t kept = 0;
-      for (int64_t j = 0; j < nk; ++j)
-        if (s.keep[size_t(j)]) row[kept++] = int32_t(j);
-      int32_t next = kept;
-      for (int64_t j = 0; j < nk; ++j)
-        if (!s.keep[size_t(j)]) row[next++] = int32_t(j);
-      kvCounts[r] = kept;
+      for (int32_t j = 0; j < int32_t(nk); ++j) {
+        const int32_t isKept = s.keep[size_t(j)], all = -isKept;  // all: ~0 if kept, else 0
+        row[(kept & all) | ((keptCount + j - kept) & ~all)] = j;
+        kept += isKept;
+      }
+      kvCounts[r] = keptCount;
     }
   });
 }
