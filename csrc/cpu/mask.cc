@@ -151,21 +151,20 @@ void selectBlocks(const MaskParams& p, RowScratch& s, int64_t candidates, int bi
   s.keep[*(last - 1)] = 1;
 }
 
-// Keys whose fp64 sums stay in registers together while the row walks the D columns.
-constexpr int64_t kKeyTile = 16;
-
 // logits[j] = sum_c qi[c] * kaT[c][j] in fp64, each sum from 0.0 in column order (the same bits
-// for any tiling), kKeyTile keys at a time so that the sums stay in registers.
+// for any tiling). Keys are taken Tile at a time: their sums stay in registers while the row walks
+// the D columns, and the Tile independent chains of adds keep several vector adds in flight.
+template <int64_t Tile>
 NABLA_ALWAYS_INLINE void rowLogits(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
   int64_t j0 = 0;
-  for (; j0 + kKeyTile <= nk; j0 += kKeyTile) {
-    double sum[kKeyTile] = {};
+  for (; j0 + Tile <= nk; j0 += Tile) {
+    double sum[Tile] = {};
     for (int64_t c = 0; c < d; ++c) {
       const double qc = qi[c];
       const double* kc = kaT + c * nk + j0;
-      for (int64_t t = 0; t < kKeyTile; ++t) sum[t] += qc * kc[t];
+      for (int64_t t = 0; t < Tile; ++t) sum[t] += qc * kc[t];
     }
-    for (int64_t t = 0; t < kKeyTile; ++t) logits[j0 + t] = sum[t];
+    for (int64_t t = 0; t < Tile; ++t) logits[j0 + t] = sum[t];
   }
   for (; j0 < nk; ++j0) {
     double sum = 0.0;
@@ -176,13 +175,14 @@ NABLA_ALWAYS_INLINE void rowLogits(const float* qi, const double* kaT, int64_t d
 
 using RowLogits = void (*)(const float*, const double*, int64_t, int64_t, double*);
 
+// Tiles: 16 fp64 sums fill SSE2's 8 registers, 32 fill 8 of AVX2's 16.
 void rowLogitsPortable(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
-  rowLogits(qi, kaT, d, nk, logits);
+  rowLogits<16>(qi, kaT, d, nk, logits);
 }
 
 #ifdef NABLA_DISPATCH_AVX2
 NABLA_TARGET_AVX2 void rowLogitsAvx2(const float* qi, const double* kaT, int64_t d, int64_t nk, double* logits) {
-  rowLogits(qi, kaT, d, nk, logits);
+  rowLogits<32>(qi, kaT, d, nk, logits);
 }
 #endif
 

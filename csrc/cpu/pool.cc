@@ -1,4 +1,6 @@
 // Block pooling: out[r, i, :] = mean of x[r, 64i .. 64i+63, :] (docs/nabla.md 1.1).
+#include <type_traits>
+
 #include "../core/thread_pool.h"
 #include "avx2_dispatch.h"
 #include "cpu_ops.h"
@@ -14,29 +16,31 @@ NABLA_ALWAYS_INLINE float load(const void* base, size_t i) {
   else return halfToFloat(static_cast<const uint16_t*>(base)[i]);
 }
 
-// Columns summed together: their fp64 sums stay in registers across the block's 64 tokens
-// (the adds are independent across columns, so they vectorise).
-constexpr size_t kColumns = 8;
-
 // out[d * stride] = mean of column d of block `block` of x (x viewed as [blocks, 64, D]).
 // fp64 sums, each column's tokens added in order from 0.0: the mean is exact to fp32 rounding,
 // neither overflows near the fp32/bf16 maximum nor loses subnormal inputs, and has the same bits
 // whatever the column grouping. The fp32 mean is stored as Out (float, or widened to double).
-template <DType T, class Out>
+//
+// Columns are summed `Wide` at a time, then 8, then one: the sums of a group stay in registers
+// across the block's 64 tokens, and the adds of different columns are independent, so a wide group
+// keeps several vector adds in flight (one column's chain of 64 dependent adds would wait on the
+// add latency at every token).
+template <DType T, size_t Wide, class Out>
 NABLA_ALWAYS_INLINE void poolBlock(const void* x, int64_t block, size_t D, Out* out, size_t stride) {
   const size_t first = size_t(block) * kBlockSize * D;
   size_t d0 = 0;
-  for (; d0 + kColumns <= D; d0 += kColumns) {
-    double sum[kColumns] = {};
-    for (size_t t = 0; t < size_t(kBlockSize); ++t)
-      for (size_t c = 0; c < kColumns; ++c) sum[c] += double(load<T>(x, first + t * D + d0 + c));
-    for (size_t c = 0; c < kColumns; ++c) out[(d0 + c) * stride] = Out(float(sum[c] * (1.0 / kBlockSize)));
-  }
-  for (; d0 < D; ++d0) {
-    double sum = 0.0;
-    for (size_t t = 0; t < size_t(kBlockSize); ++t) sum += double(load<T>(x, first + t * D + d0));
-    out[d0 * stride] = Out(float(sum * (1.0 / kBlockSize)));
-  }
+  auto group = [&](auto width) {
+    constexpr size_t W = decltype(width)::value;
+    for (; d0 + W <= D; d0 += W) {
+      double sum[W] = {};
+      for (size_t t = 0; t < size_t(kBlockSize); ++t)
+        for (size_t c = 0; c < W; ++c) sum[c] += double(load<T>(x, first + t * D + d0 + c));
+      for (size_t c = 0; c < W; ++c) out[(d0 + c) * stride] = Out(float(sum[c] * (1.0 / kBlockSize)));
+    }
+  };
+  group(std::integral_constant<size_t, Wide>{});
+  group(std::integral_constant<size_t, 8>{});
+  group(std::integral_constant<size_t, 1>{});
 }
 
 // What one parallel pooling pass reads and writes. Items [0, qBlocks) are q's blocks, written
@@ -51,15 +55,17 @@ struct PoolJob {
   double* kaT;
 };
 
-template <DType T>
+// Wide: the widest column group (register budget: 16 fp64 sums fill SSE2's 8 registers, 32 fill
+// 8 of AVX2's 16).
+template <DType T, size_t Wide>
 NABLA_ALWAYS_INLINE void poolItems(const PoolJob& job, int64_t begin, int64_t end) {
   for (int64_t b = begin; b < end; ++b) {
     if (b < job.qBlocks) {
-      poolBlock<T>(job.q, b, job.D, job.qa + size_t(b) * job.D, 1);
+      poolBlock<T, Wide>(job.q, b, job.D, job.qa + size_t(b) * job.D, 1);
       continue;
     }
     const int64_t kb = b - job.qBlocks, head = kb / job.nk, j = kb % job.nk;
-    poolBlock<T>(job.k, kb, job.D, job.kaT + size_t(head) * job.D * size_t(job.nk) + size_t(j), size_t(job.nk));
+    poolBlock<T, Wide>(job.k, kb, job.D, job.kaT + size_t(head) * job.D * size_t(job.nk) + size_t(j), size_t(job.nk));
   }
 }
 
@@ -67,13 +73,13 @@ using PoolItems = void (*)(const PoolJob&, int64_t, int64_t);
 
 template <DType T>
 void poolItemsPortable(const PoolJob& job, int64_t begin, int64_t end) {
-  poolItems<T>(job, begin, end);
+  poolItems<T, 16>(job, begin, end);
 }
 
 #ifdef NABLA_DISPATCH_AVX2
 template <DType T>
 NABLA_TARGET_AVX2 void poolItemsAvx2(const PoolJob& job, int64_t begin, int64_t end) {
-  poolItems<T>(job, begin, end);
+  poolItems<T, 32>(job, begin, end);
 }
 #endif
 
