@@ -80,8 +80,23 @@ uint64_t* mergeSort(uint64_t* keys, uint64_t* spare, int64_t n) {
   for (int64_t width = 4; width < n; width *= 2) {
     for (lo = 0; lo < n; lo += 2 * width) {
       const int64_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n), half = (hi - lo) / 2;
-      int64_t a = lo, b = mid;           // the front chain takes the smaller head
+      int64_t a = lo, b = mid;            // the front chain takes the smaller head
       int64_t ra = mid - 1, rb = hi - 1;  // the back chain takes the larger tail
+      if (mid - lo == hi - mid) {
+        // Equal runs: each chain makes `width` steps, so at every step it has taken fewer than
+        // `width` keys from either run and neither run is used up: no bounds to test.
+        for (int64_t step = 0; step < half; ++step) {
+          const uint64_t x = keys[a], y = keys[b], takeA = uint64_t(x < y);
+          spare[lo + step] = pick(takeA, x, y);
+          a += int64_t(takeA);
+          b += int64_t(1 - takeA);
+          const uint64_t u = keys[ra], v = keys[rb], takeRA = uint64_t(u > v);
+          spare[hi - 1 - step] = pick(takeRA, u, v);
+          ra -= int64_t(takeRA);
+          rb -= int64_t(1 - takeRA);
+        }
+        continue;
+      }
       for (int64_t step = 0; step < half; ++step) {
         const uint64_t x = keys[a], y = keys[b];
         const uint64_t takeA = uint64_t(b >= hi) | (uint64_t(a < mid) & uint64_t(x < y));
