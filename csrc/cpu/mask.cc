@@ -135,12 +135,19 @@ const uint64_t* sortCandidates(RowScratch& s, int64_t candidates, int bits) {
   }
   uint64_t* order = mergeSort(keys, s.spare.data() + 1, candidates);
   for (int64_t c = 0; c < candidates; ++c) order[c] = idMask - (order[c] & idMask);
-  for (int64_t n = 1; n < candidates; ++n) {
+  // Inputs whose probabilities mostly differ only in the replaced bits (adversarial, or nearly
+  // constant rows) would make the pass quadratic: past 16 moves per key, sort by before() instead.
+  const int64_t moveBudget = 16 * candidates;
+  int64_t moves = 0;
+  for (int64_t n = 1; n < candidates && moves <= moveBudget; ++n) {
     const uint64_t id = order[n];
     int64_t at = n;
     for (; at > 0 && before(prob, int64_t(id), int64_t(order[at - 1])); --at) order[at] = order[at - 1];
     order[at] = id;
+    moves += n - at;
   }
+  if (moves > moveBudget)
+    std::sort(order, order + candidates, [prob](uint64_t a, uint64_t b) { return before(prob, int64_t(a), int64_t(b)); });
   return order;
 }
 
