@@ -114,11 +114,15 @@ describe('PTX of the Hopper kernel (nvcc -ptx, sm_90a)', () => {
 });
 
 describe('the GPU ladder (bench/hopper)', () => {
-  (hasNvcc ? test : test.skip)('the rung binary compiles for sm_90a', () => {
-    const r = run('bash', ['bench/hopper/build-ladder.sh', path.join(work, 'hopper-ladder')]);
+  (hasNvcc ? test : test.skip)('the rung binary compiles for sm_90a, its kernels without spills or ptxas performance infos', () => {
+    const r = run('bash', ['bench/hopper/build-ladder.sh', path.join(work, 'hopper-ladder'), '-Xptxas=-v']);
     if (r.status !== 0) console.error(r.out);
     expect(r.status).toBe(0);
     expect(fs.existsSync(path.join(work, 'hopper-ladder'))).toBe(true);
+    // a rung must run the instruction sequence the kernel runs: no injected waits (C7519 and kin)
+    expect(r.out).toContain('Used');
+    expect(r.out).not.toMatch(/\(C75\d\d\)/);
+    expect(r.out).not.toMatch(/[1-9]\d* bytes (stack frame|spill stores|spill loads)/);
   }, 600000);
   test('the ladder script parses', () => {
     expect(run('bash', ['-n', 'bench/hopper/ladder.sh']).status).toBe(0);
