@@ -56,9 +56,11 @@ if [ -x "$BIN" ]; then
   fi
   rung R0-env 15 "$BIN" env
   if command -v cuobjdump >/dev/null && [ -f build/Release/nabla_attention.node ]; then
-    # HGMMA (wgmma), UTMALDG (TMA loads) and SYNCS (mbarrier) appear only in the Hopper kernel
+    # HGMMA (wgmma), UTMALDG (TMA loads) and SYNCS (mbarrier) appear only in the Hopper kernel;
+    # GLOBALTIMER only where its waits have the spin limit (built with NABLA_HOPPER_SPIN_LIMIT_NS)
     sass=$(cuobjdump --dump-sass build/Release/nabla_attention.node 2>/dev/null)
-    for op in HGMMA UTMALDG SYNCS; do echo "SASS $op: $(grep -c "$op" <<<"$sass")"; done | tee -a "$LOGS/R0-env.log"
+    for op in HGMMA UTMALDG SYNCS GLOBALTIMER; do echo "SASS $op: $(grep -c "$op" <<<"$sass")"; done | tee -a "$LOGS/R0-env.log"
+    grep -q GLOBALTIMER <<<"$sass" || echo "note: the addon's Hopper kernel has no spin limit: a hang in R6 lasts until R6's time limit" | tee -a "$LOGS/R0-env.log"
   fi
   rung R1-wgmma-plain 15 "$BIN" wgmma-plain
   rung R1-wgmma 15 "$BIN" wgmma
