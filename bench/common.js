@@ -42,4 +42,22 @@ function markdownTable(rows) {
   return lines.join('\n');
 }
 
-module.exports = { timeIt, markdownTable };
+/**
+ * The positive integer after `--name` on the command line, or `fallback`; anything else exits 2
+ * with one line naming the script and the flag.
+ * @param {string} script
+ * @param {string} name
+ * @param {number} fallback
+ */
+function intFlag(script, name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const value = Number(process.argv[i + 1]);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${script}: --${name} needs a positive integer, got ${process.argv[i + 1]}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+module.exports = { timeIt, markdownTable, intFlag };

@@ -12,22 +12,13 @@ const nabla = require('../dist');
 const { attentionFlops } = require('../dist/flops');
 const { THRESHOLD_SWEEP } = require('../dist/presets');
 const { rng, uniform, waveTokens } = require('../dist/synthetic');
-const { timeIt, markdownTable } = require('./common');
+const { timeIt, markdownTable, intFlag } = require('./common');
 
 /**
  * @param {string} name
  * @param {number} fallback
  */
-function flag(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`cpu-attention: --${name} needs a positive integer, got ${process.argv[i + 1]}`);
-    process.exit(2);
-  }
-  return value;
-}
+const flag = (name, fallback) => intFlag('cpu-attention', name, fallback);
 
 const iters = flag('iters', 5);
 const S = flag('seq', 4096), H = flag('heads', 4), D = flag('head-dim', 64), B = 1;

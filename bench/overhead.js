@@ -11,22 +11,13 @@
 const nabla = require('../dist');
 const { native } = require('../dist/native');
 const { waveTokens } = require('../dist/synthetic');
-const { timeIt, markdownTable } = require('./common');
+const { timeIt, markdownTable, intFlag } = require('./common');
 
 /**
  * @param {string} name
  * @param {number} fallback
  */
-function flag(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`overhead: --${name} needs a positive integer, got ${process.argv[i + 1]}`);
-    process.exit(2);
-  }
-  return value;
-}
+const flag = (name, fallback) => intFlag('overhead', name, fallback);
 
 const calls = flag('calls', 2000);
 const rounds = flag('rounds', 5);

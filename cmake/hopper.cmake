@@ -14,6 +14,25 @@ file(GLOB NABLA_HOPPER_KERNEL_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_LIST_DIR}/../csrc/cuda/kernels/attention_hopper_*.cu)
 set_source_files_properties(${NABLA_HOPPER_KERNEL_SOURCES} PROPERTIES COMPILE_OPTIONS "-Xptxas=-v")
 
+# NABLA_HOPPER_SPIN_LIMIT_NS: when set to a positive number of nanoseconds, every mbarrier wait of
+# the Hopper kernel traps after waiting that long, so a pipeline phase that never completes fails
+# the launch instead of hanging the process (ptx_sm90.cuh, ptx::wait). For GPU test rounds of the
+# unverified kernel (bench/hopper/README.md); empty (off) by default, and release builds leave it
+# off. The environment variable of the same name sets it for `npm run build:native` without
+# touching the cache, so the next build without it is a release build again.
+set(NABLA_HOPPER_SPIN_LIMIT_NS "" CACHE STRING "Hopper-kernel barrier waits trap after this many ns (empty: off)")
+if(DEFINED ENV{NABLA_HOPPER_SPIN_LIMIT_NS})
+  set(NABLA_HOPPER_SPIN_LIMIT_NS "$ENV{NABLA_HOPPER_SPIN_LIMIT_NS}")
+endif()
+if(NOT NABLA_HOPPER_SPIN_LIMIT_NS STREQUAL "")
+  if(NOT NABLA_HOPPER_SPIN_LIMIT_NS MATCHES "^[1-9][0-9]*$")
+    message(FATAL_ERROR "NABLA_HOPPER_SPIN_LIMIT_NS must be a positive number of nanoseconds, got '${NABLA_HOPPER_SPIN_LIMIT_NS}'")
+  endif()
+  set_property(SOURCE ${NABLA_HOPPER_KERNEL_SOURCES} APPEND PROPERTY COMPILE_DEFINITIONS
+    "NABLA_HOPPER_SPIN_LIMIT_NS=${NABLA_HOPPER_SPIN_LIMIT_NS}ULL")
+  message(STATUS "nabla-attention: Hopper kernel barrier waits trap after ${NABLA_HOPPER_SPIN_LIMIT_NS} ns")
+endif()
+
 if(NOT WIN32)
   get_target_property(NABLA_OTHER_CUDA_LAUNCHER ${PROJECT_NAME} CUDA_COMPILER_LAUNCHER)
   if(NOT NABLA_OTHER_CUDA_LAUNCHER)

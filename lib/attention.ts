@@ -90,7 +90,7 @@ function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, optio
     const dims = (mask as BlockMask).dims;
     const want = [shape.batch, shape.heads, blockCount(shape.seqQ, grid), blockCount(shape.seqKv, grid)];
     if (dims.some((d, i) => d !== want[i]))
-      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, ${grid ? 'blocks of the grid, twice' : 'Sq/64, Skv/64'})`, `[${dims.join(', ')}]`);
+      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, ${grid ? 'nb, nb: the blocks of the grid' : 'Sq/64, Skv/64'})`, `[${dims.join(', ')}]`);
     if (ops.device !== undefined) devices.push(ops.device);
     lists = { kvCounts: ops.kvCounts, kvIndices: ops.kvIndices };
   }

@@ -16,7 +16,8 @@ export interface TileLayout {
 }
 
 export function tileLayout(grid: TokenGrid): TileLayout {
-  const tilesH = Math.ceil(grid[1] / TILE_SIDE), tilesW = Math.ceil(grid[2] / TILE_SIDE);
+  const tilesH = Math.ceil(grid[1] / TILE_SIDE),
+    tilesW = Math.ceil(grid[2] / TILE_SIDE);
   return { grid, tilesH, tilesW, blocks: grid[0] * tilesH * tilesW };
 }
 

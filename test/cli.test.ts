@@ -12,6 +12,7 @@ import {
 import type { MaskOptions } from '../lib';
 import { NpyArray, loadNpy, saveNpy, tensorToNpy } from '../lib/npy';
 import { CPU, qkCase, relMaxError } from './helpers';
+import { tileLayout, tokenBlocks } from '../lib/layout';
 import { randn, refAttention, refMask } from './reference';
 
 
@@ -31,6 +32,11 @@ function save(t: Tensor, name = 'x'): string {
 
 function out(name: string): string {
   return path.join(dir, `${name}-${serial++}.npy`);
+}
+
+/** Reference dims whose blocks are the tiles of `grid` (the same as blocks of 64 for multiples of 8). */
+function griddedDims(dims: { B: number; H: number; S: number; D: number }, grid: [number, number, number]) {
+  return { ...dims, blocks: tokenBlocks(tileLayout(grid)) };
 }
 
 function readMask(file: string): NpyArray {
@@ -159,6 +165,14 @@ describe('nabla mask equals nablaMaskSync and the reference', () => {
       flags: ['--threshold', '0.5', '--method', 'topk', '--grid', '6,16,16', '--sta', '1,3,3', '--frames', '0,2,6'],
     },
     { name: 'float16 inputs, cdf 0.6', B: 1, H: 2, grid: [2, 16, 16], D: 32, seed: 9, fp16: true, options: { threshold: 0.6 }, flags: ['--threshold', '0.6'] },
+    {
+      name: 'ragged grid 1x9x9, topk 0.5', B: 1, H: 2, grid: [1, 9, 9], D: 16, seed: 10,
+      options: { threshold: 0.5, method: 'topk' }, flags: ['--threshold', '0.5', '--method', 'topk', '--grid', '1,9,9'],
+    },
+    {
+      name: 'ragged grid 3x13x20, causal + sta 1,3,3', B: 1, H: 2, grid: [3, 13, 20], D: 16, seed: 11,
+      options: { threshold: 0.5, causal: true, sta: [1, 3, 3] }, flags: ['--threshold', '0.5', '--grid', '3,13,20', '--causal', '--sta', '1,3,3'],
+    },
   ];
 
   test.each(cases)('$name', ({ B, H, grid, D, seed, fp16, options, flags }) => {
@@ -168,14 +182,14 @@ describe('nabla mask equals nablaMaskSync and the reference', () => {
     const file = out('mask');
     const r = ok('mask', '--q', save(q, 'q'), '--k', save(k, 'k'), '--backend', 'cpu', '--out', file, ...flags);
 
-    const lib = nablaMaskSync(q, k, { ...options, grid: options.sta || options.frames ? grid : undefined, ...CPU });
+    const lib = nablaMaskSync(q, k, { ...options, grid: flags.includes('--grid') ? grid : undefined, ...CPU });
     const got = readMask(file);
     expect(got.shape).toEqual([...lib.dims]);
     expectSameValues(got.data, lib.toDense());
 
     const threshold = options.threshold ?? 0.7;
-    const ref = refMask(toFloat32Array(q), toFloat32Array(k), c.dims, c.dims.S, {
-      threshold, method: options.method, blockGrid: c.blockGrid,
+    const ref = refMask(toFloat32Array(q), toFloat32Array(k), griddedDims(c.dims, grid), c.dims.S, {
+      threshold, method: options.method, blockGrid: c.blockGrid, causal: options.causal,
       sta: options.sta as [number, number, number] | undefined, frames: options.frames as number[] | undefined,
     });
     expectLikeReference(got.data, ref, threshold);
@@ -258,6 +272,8 @@ describe('nabla attend equals the library and the reference', () => {
     { name: 'topk 0.3, B2', B: 2, H: 1, grid: [3, 8, 24], options: { threshold: 0.3, method: 'topk' }, flags: ['--threshold', '0.3', '--method', 'topk'] },
     { name: 'float16 -> float32 output, scale 0.2', B: 1, H: 2, grid: [2, 16, 16], fp16: true, options: { threshold: 0.6, scale: 0.2 },
       flags: ['--threshold', '0.6', '--scale', '0.2'] },
+    { name: 'ragged grid 2x9x13, causal', B: 1, H: 2, grid: [2, 9, 13], options: { threshold: 0.5, causal: true },
+      flags: ['--threshold', '0.5', '--grid', '2,9,13', '--causal'] },
   ];
 
   test.each(cases)('--threshold: $name', ({ B, H, grid, fp16, options, flags }) => {
@@ -266,7 +282,7 @@ describe('nabla attend equals the library and the reference', () => {
     const [o, maskOut] = [out('o'), out('mask-out')];
     const r = ok('attend', '--q', save(q), '--k', save(k), '--v', save(v), '--backend', 'cpu', '--out', o, '--mask-out', maskOut, ...flags);
 
-    const lib = nablaAttentionSync(q, k, v, { ...options, grid: options.sta || options.frames ? grid : undefined, ...CPU });
+    const lib = nablaAttentionSync(q, k, v, { ...options, grid: flags.includes('--grid') ? grid : undefined, ...CPU });
     const got = loadNpy(o);
     expect(got.dtype).toBe('float32');
     expect(got.shape).toEqual([...lib.output.dims]);
@@ -276,8 +292,22 @@ describe('nabla attend equals the library and the reference', () => {
 
     // independent check: the reference attention over the library's mask, on the same (rounded) inputs
     const scale = options.scale ?? 1 / Math.sqrt(32);
-    const ref = refAttention(toFloat32Array(q), toFloat32Array(k), toFloat32Array(v), c.dims, c.dims.S, 16, scale, lib.mask.toDense());
+    const ref = refAttention(toFloat32Array(q), toFloat32Array(k), toFloat32Array(v), griddedDims(c.dims, grid), c.dims.S, 16, scale, lib.mask.toDense());
     expect(relMaxError(got.data, ref)).toBeLessThan(fp16 ? 2e-3 : 1e-5);
+  });
+
+  test('--mask with --grid: a mask file of a ragged grid, as nabla mask --grid writes it', () => {
+    const grid: [number, number, number] = [2, 9, 13];
+    const { q, k, v, dims } = qkv(1, 2, grid, 16, 8, 23);
+    const [qf, kf, vf, maskFile, o] = [save(q), save(k), save(v), out('mask'), out('o')];
+    ok('mask', '--q', qf, '--k', kf, '--threshold', '0.5', '--grid', '2,9,13', '--causal', '--backend', 'cpu', '--out', maskFile);
+    const mask = nablaMaskSync(q, k, { threshold: 0.5, grid, causal: true, ...CPU });
+    expect(readMask(maskFile).shape).toEqual([1, 2, 8, 8]);
+    ok('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--grid', '2,9,13', '--backend', 'cpu', '--out', o);
+    const ref = refAttention(q.data, k.data, v.data, griddedDims(dims, grid), dims.S, 8, 0.25, mask.toDense());
+    expect(relMaxError(loadNpy(o).data, ref)).toBeLessThan(1e-5);
+    // without --grid the 234-token file is no multiple of 64
+    expectOneLine(nabla('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--backend', 'cpu', '--out', out('o')), 1, /multiple of 64 .* but received 234$/);
   });
 
   test('cross attention: k, v longer than q', () => {

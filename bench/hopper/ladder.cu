@@ -2,8 +2,9 @@
 // one short GPU session says which layer is wrong. One rung per process (ladder.sh runs them):
 //
 //   hopper-ladder env        device, compute capability 9.0, SM count (exit 3 on any other device)
-//   hopper-ladder wgmma      R1: one wgmma m64n64k16 (K-major A and B in swizzled shared memory) on
-//                            small integers (exact); prints a 64 x 64 map of wrong cells
+//   hopper-ladder wgmma-plain  R1a: one wgmma m64n64k16, K-major A and B in shared memory without
+//                            swizzle, small integers (exact); a 64 x 64 map of wrong cells
+//   hopper-ladder wgmma      R1b: the same with the kernel's 128B swizzle
 //   hopper-ladder advance    R2a: S = A B^T over K = 64 and 128 (descriptor advance inside the
 //                            128-byte row and across tile halves), exact
 //   hopper-ladder pv         R2b: O = P V with P from registers and V MN-major (transposed B), N = 64
@@ -12,7 +13,7 @@
 //   hopper-ladder tma-wgmma  R4: TMA + wgmma, S = Q K^T on random bf16 against a host fp32 product
 //   hopper-ladder pipeline   R5: producer thread + consumer warpgroup over a 3-slot ring, lists of
 //                            0, 1, 3, 4 and 300 blocks; per-tile checksums
-// Built with NABLA_HOPPER_SPIN_LIMIT, so a barrier that never completes traps instead of hanging.
+// Built with NABLA_HOPPER_SPIN_LIMIT_NS, so a barrier wait that lasts longer traps instead of hanging.
 // Exit status 0 = rung passed.
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -56,8 +57,11 @@ __device__ void storeAccumulator(const float (&acc)[N / 2], float* d) {
   }
 }
 
-// S (64 x 64) = A B^T over `steps` k-steps; a and b are tiles already in the swizzled layout.
-__global__ void sharedSharedKernel(const uint4* a, const uint4* b, int tileBytes, int steps, float* d) {
+// S (64 x 64) = A B^T over kSteps k-steps; a and b are tiles already in the swizzled layout. kSteps
+// is a template parameter so the loop unrolls as the kernel's does: a runtime trip count makes
+// ptxas insert extra warpgroup.arrive (C7519), i.e. run other code than the kernel.
+template <int kSteps>
+__global__ void sharedSharedKernel(const uint4* a, const uint4* b, int tileBytes, float* d) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(1024) unsigned char tiles[2 * kMaxTileBytes];
   for (int i = threadIdx.x; i < tileBytes / 16; i += blockDim.x) {
@@ -71,8 +75,38 @@ __global__ void sharedSharedKernel(const uint4* a, const uint4* b, int tileBytes
   const uint32_t aAddress = ptx::sharedAddress(tiles), bAddress = ptx::sharedAddress(tiles + kMaxTileBytes);
   ptx::fenceRegisters(acc);
   ptx::wgmmaFence();
-  for (int kk = 0; kk < steps; ++kk)
+#pragma unroll
+  for (int kk = 0; kk < kSteps; ++kk)
     ptx::mmaSharedShared64<__nv_bfloat16>(acc, kMajorDescriptor(aAddress, kk), kMajorDescriptor(bAddress, kk), 1u);
+  ptx::wgmmaCommit();
+  ptx::wgmmaWait<0>();
+  ptx::fenceRegisters(acc);
+  storeAccumulator<64>(acc, d);
+#endif
+}
+
+// The first rung: one wgmma m64n64k16 whose A (64 x 16) and B (64 x 16, i.e. B^T) sit in shared
+// memory WITHOUT swizzle, as 8 x 16-byte core matrices (8 rows x 8 elements, 128 contiguous bytes):
+// element (row, k) at (row / 8) * sbo + (k / 8) * lbo + (row % 8) * 16 + (k % 8) * 2. Passing means
+// the descriptor's address, LBO and SBO fields and the accumulator layout are right before any
+// swizzle is involved; the swizzled rung after it then tests the swizzle alone.
+__global__ void unswizzledKernel(const uint4* a, const uint4* b, uint32_t lbo, uint32_t sbo, float* d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kBytes = 64 * 16 * 2;
+  __shared__ __align__(1024) unsigned char tiles[2 * kBytes];
+  for (int i = threadIdx.x; i < kBytes / 16; i += blockDim.x) {
+    reinterpret_cast<uint4*>(tiles)[i] = a[i];
+    reinterpret_cast<uint4*>(tiles + kBytes)[i] = b[i];
+  }
+  ptx::fenceProxyAsync();
+  __syncthreads();
+  float acc[32];
+  for (int i = 0; i < 32; ++i) acc[i] = 0.f;
+  const uint32_t aAddress = ptx::sharedAddress(tiles), bAddress = ptx::sharedAddress(tiles + kBytes);
+  ptx::fenceRegisters(acc);
+  ptx::wgmmaFence();
+  ptx::mmaSharedShared64<__nv_bfloat16>(acc, matrixDescriptor(aAddress, lbo, sbo, Swizzle::None),
+                                        matrixDescriptor(bAddress, lbo, sbo, Swizzle::None), 0u);
   ptx::wgmmaCommit();
   ptx::wgmmaWait<0>();
   ptx::fenceRegisters(acc);
@@ -95,16 +129,22 @@ __global__ void registerSharedKernel(const __nv_bfloat16* p, const uint4* v, flo
   };
   float acc[N / 2];
   for (int i = 0; i < N / 2; ++i) acc[i] = 0.f;
+  // every A operand in registers before the wgmma sequence, as in the kernel (registers written
+  // between the fence and a wgmma that reads them make ptxas inject waits: C7519)
+  uint32_t a[4][4];
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+    for (uint32_t r = 0; r < 4; ++r) a[kk][r] = element(kk, r, 0) | (element(kk, r, 1) << 16);
   const uint32_t vAddress = ptx::sharedAddress(tile);
   ptx::fenceRegisters(acc);
   ptx::wgmmaFence();
+#pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
-    uint32_t a[4];
-    for (uint32_t r = 0; r < 4; ++r) a[r] = element(kk, r, 0) | (element(kk, r, 1) << 16);
     if constexpr (N == 128)
-      ptx::mmaRegisterShared128<__nv_bfloat16>(acc, a, mnMajorDescriptor(vAddress, kk), 1u);
+      ptx::mmaRegisterShared128<__nv_bfloat16>(acc, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
     else
-      ptx::mmaRegisterShared64<__nv_bfloat16>(acc, a, mnMajorDescriptor(vAddress, kk), 1u);
+      ptx::mmaRegisterShared64<__nv_bfloat16>(acc, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
   }
   ptx::wgmmaCommit();
   ptx::wgmmaWait<0>();
@@ -281,22 +321,59 @@ std::vector<float> smallIntegers(size_t count, std::mt19937& random) {
   return values;
 }
 
-bool rungWgmma(int steps, int headDim) {
-  std::mt19937 random(steps * 7 + headDim);
+template <int kSteps>
+bool rungWgmma(int headDim) {
+  std::mt19937 random(kSteps * 7 + headDim);
   const std::vector<float> a = smallIntegers(64 * headDim, random), b = smallIntegers(64 * headDim, random);
   uint4* aDevice = reinterpret_cast<uint4*>(upload(toTile(a, headDim)));
   uint4* bDevice = reinterpret_cast<uint4*>(upload(toTile(b, headDim)));
   float* d = nullptr;
   CHECK_CUDA(cudaMalloc(&d, 64 * 64 * sizeof(float)));
-  sharedSharedKernel<<<1, 128>>>(aDevice, bDevice, 64 * headDim * 2, steps, d);
+  sharedSharedKernel<kSteps><<<1, 128>>>(aDevice, bDevice, 64 * headDim * 2, d);
   CHECK_CUDA(cudaGetLastError());
   const std::vector<float> got = download(d, 64 * 64);
   std::vector<float> want(64 * 64, 0.f);
   for (int m = 0; m < 64; ++m)
     for (int n = 0; n < 64; ++n)
-      for (int k = 0; k < 16 * steps; ++k) want[m * 64 + n] += a[m * headDim + k] * b[n * headDim + k];
-  const std::string what = "S = A B^T, head dim " + std::to_string(headDim) + ", " + std::to_string(steps) + " k-steps";
+      for (int k = 0; k < 16 * kSteps; ++k) want[m * 64 + n] += a[m * headDim + k] * b[n * headDim + k];
+  const std::string what = "S = A B^T, head dim " + std::to_string(headDim) + ", " + std::to_string(kSteps) + " k-steps";
   return compare(what.c_str(), got, want, 64, 64, 0.0);
+}
+
+// 64 x 16 values (row-major) -> the unswizzled core-matrix layout of unswizzledKernel
+std::vector<uint16_t> toCoreMatrices(const std::vector<float>& values, uint32_t lbo, uint32_t sbo) {
+  std::vector<uint16_t> tile(64 * 16);
+  for (uint32_t r = 0; r < 64; ++r)
+    for (uint32_t k = 0; k < 16; ++k)
+      tile[((r / 8) * sbo + (k / 8) * lbo + (r % 8) * 16 + (k % 8) * 2) / 2] = bf16Bits(values[r * 16 + k]);
+  return tile;
+}
+
+// One wgmma without swizzle, LBO = 128 (the next 8 elements of K) and SBO = 256 (the next 8 rows),
+// the PTX ISA's K-major no-swizzle reading. On failure it retries with the fields swapped and says
+// whether that reading matches, so a field mix-up is told from a layout or accumulator bug.
+bool rungWgmmaUnswizzled() {
+  std::mt19937 random(3);
+  const std::vector<float> a = smallIntegers(64 * 16, random), b = smallIntegers(64 * 16, random);
+  std::vector<float> want(64 * 64, 0.f);
+  for (int m = 0; m < 64; ++m)
+    for (int n = 0; n < 64; ++n)
+      for (int k = 0; k < 16; ++k) want[m * 64 + n] += a[m * 16 + k] * b[n * 16 + k];
+  float* d = nullptr;
+  CHECK_CUDA(cudaMalloc(&d, 64 * 64 * sizeof(float)));
+  auto attempt = [&](uint32_t lbo, uint32_t sbo, const char* what) {
+    uint4* aDevice = reinterpret_cast<uint4*>(upload(toCoreMatrices(a, lbo, sbo)));
+    uint4* bDevice = reinterpret_cast<uint4*>(upload(toCoreMatrices(b, lbo, sbo)));
+    CHECK_CUDA(cudaMemset(d, 0xff, 64 * 64 * sizeof(float)));
+    unswizzledKernel<<<1, 128>>>(aDevice, bDevice, lbo, sbo, d);
+    CHECK_CUDA(cudaGetLastError());
+    return compare(what, download(d, 64 * 64), want, 64, 64, 0.0);
+  };
+  // the layout is the same bytes either way; only which field holds which stride differs
+  if (attempt(128, 256, "S = A B^T, no swizzle, LBO 128 (K) SBO 256 (rows)")) return true;
+  if (attempt(256, 128, "S = A B^T, no swizzle, fields swapped: LBO 256 (rows) SBO 128 (K)"))
+    std::printf("the swapped reading of LBO/SBO matches: fix matrixDescriptor's users (layout.h), not the layout\n");
+  return false;
 }
 
 template <int N>
@@ -437,14 +514,15 @@ int main(int argc, char** argv) {
   bool ok = false;
   if (rung == "env" && !rungEnv()) return 3;
   if (rung == "env") ok = true;
-  else if (rung == "wgmma") ok = rungWgmma(1, 64);
-  else if (rung == "advance") ok = rungWgmma(4, 64) && rungWgmma(8, 128);
+  else if (rung == "wgmma-plain") ok = rungWgmmaUnswizzled();
+  else if (rung == "wgmma") ok = rungWgmma<1>(64);
+  else if (rung == "advance") ok = rungWgmma<4>(64) && rungWgmma<8>(128);
   else if (rung == "pv") ok = rungPv<64>() && rungPv<128>();
   else if (rung == "tma") ok = rungTma(64) && rungTma(128);
   else if (rung == "tma-wgmma") ok = rungTmaWgmma<64>() && rungTmaWgmma<128>();
   else if (rung == "pipeline") ok = rungPipeline();
   else {
-    std::fprintf(stderr, "usage: hopper-ladder env|wgmma|advance|pv|tma|tma-wgmma|pipeline\n");
+    std::fprintf(stderr, "usage: hopper-ladder env|wgmma-plain|wgmma|advance|pv|tma|tma-wgmma|pipeline\n");
     return 2;
   }
   const cudaError_t last = cudaDeviceSynchronize();

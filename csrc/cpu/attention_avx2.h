@@ -210,17 +210,19 @@ NABLA_AVX2_FN inline void scoreTile(const float* keys, int64_t ldk, const float*
   _mm256_store_ps(blockMax + i0 + 8, max1);
 }
 
-// S^T = K Q^T for the whole 64 x 64 tile, and blockMax[i] = max_j S^T[j][i].
+// S^T = K Q^T for the first `keyRows` keys (rounded up to whole micro-tiles; an edge tile's rows
+// past keyRows are zero keys, and rows no micro-tile reaches are left as they are: the caller sets
+// both to -inf), and blockMax[i] = max_j S^T[j][i] over the rows computed.
 NABLA_AVX2_FN inline void scores(const float* keys, int64_t ldk, const float* queryT, int64_t D, float* scoresT,
-                                 float* blockMax, NextBlockPrefetch& prefetch) {
+                                 float* blockMax, int keyRows, NextBlockPrefetch& prefetch) {
   for (int i = 0; i < kBlockSize; i += 8) _mm256_store_ps(blockMax + i, _mm256_set1_ps(-INFINITY));
   for (int i0 = 0; i0 < kBlockSize; i0 += 16) {
     int j0 = 0;
-    for (; j0 + kTileRows <= kBlockSize; j0 += kTileRows) {
+    for (; j0 + kTileRows <= kBlockSize && j0 < keyRows; j0 += kTileRows) {
       scoreTile<kTileRows>(keys, ldk, queryT, D, scoresT, blockMax, j0, i0);
       prefetch.step();
     }
-    scoreTile<kTailRows>(keys, ldk, queryT, D, scoresT, blockMax, j0, i0);
+    if (j0 < keyRows) scoreTile<kTailRows>(keys, ldk, queryT, D, scoresT, blockMax, j0, i0);
   }
 }
 
@@ -257,7 +259,7 @@ NABLA_AVX2_FN inline void softmaxStep(float* scoresT, const float* blockMax, flo
 // c in [c0, c0 + 8C). Per key j: C value vectors, R broadcast probabilities, C*R FMAs.
 template <int R, int C>
 NABLA_AVX2_FN inline void accumulateTile(const float* probsT, const float* values, int64_t ldv, const float* alpha,
-                                         float* acc, int64_t ldo, int i0, int64_t c0) {
+                                         float* acc, int64_t ldo, int i0, int64_t c0, int keyRows) {
   __m256 o[R][C];
   NABLA_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -265,7 +267,7 @@ NABLA_AVX2_FN inline void accumulateTile(const float* probsT, const float* value
     NABLA_UNROLL
     for (int c = 0; c < C; ++c) o[r][c] = _mm256_mul_ps(a, _mm256_load_ps(acc + (i0 + r) * ldo + c0 + 8 * c));
   }
-  for (int j = 0; j < kBlockSize; ++j) {
+  for (int j = 0; j < keyRows; ++j) {  // keys past keyRows have P = 0
     __m256 b[C];
     NABLA_UNROLL
     for (int c = 0; c < C; ++c) b[c] = _mm256_loadu_ps(values + j * ldv + c0 + 8 * c);
@@ -285,21 +287,22 @@ NABLA_AVX2_FN inline void accumulateTile(const float* probsT, const float* value
 
 template <int C>
 NABLA_AVX2_FN inline void accumulateColumns(const float* probsT, const float* values, int64_t ldv, const float* alpha,
-                                            float* acc, int64_t ldo, int64_t c0, NextBlockPrefetch& prefetch) {
+                                            float* acc, int64_t ldo, int64_t c0, int keyRows, NextBlockPrefetch& prefetch) {
   int i0 = 0;
   for (; i0 + kTileRows <= kBlockSize; i0 += kTileRows) {
-    accumulateTile<kTileRows, C>(probsT, values, ldv, alpha, acc, ldo, i0, c0);
+    accumulateTile<kTileRows, C>(probsT, values, ldv, alpha, acc, ldo, i0, c0, keyRows);
     prefetch.step();
   }
-  accumulateTile<kTailRows, C>(probsT, values, ldv, alpha, acc, ldo, i0, c0);
+  accumulateTile<kTailRows, C>(probsT, values, ldv, alpha, acc, ldo, i0, c0, keyRows);
 }
 
-// O = diag(alpha) O + P V over Dv8 columns (a multiple of 8; values has at least Dv8 readable columns).
+// O = diag(alpha) O + P V over Dv8 columns (a multiple of 8; values has at least Dv8 readable
+// columns) and the first keyRows keys.
 NABLA_AVX2_FN inline void accumulate(const float* probsT, const float* values, int64_t ldv, const float* alpha,
-                                     float* acc, int64_t dv8, NextBlockPrefetch& prefetch) {
+                                     float* acc, int64_t dv8, int keyRows, NextBlockPrefetch& prefetch) {
   int64_t c0 = 0;
-  for (; c0 + 16 <= dv8; c0 += 16) accumulateColumns<2>(probsT, values, ldv, alpha, acc, dv8, c0, prefetch);
-  if (c0 < dv8) accumulateColumns<1>(probsT, values, ldv, alpha, acc, dv8, c0, prefetch);
+  for (; c0 + 16 <= dv8; c0 += 16) accumulateColumns<2>(probsT, values, ldv, alpha, acc, dv8, c0, keyRows, prefetch);
+  if (c0 < dv8) accumulateColumns<1>(probsT, values, ldv, alpha, acc, dv8, c0, keyRows, prefetch);
 }
 
 // Scores of the missing keys j >= keyRows of an edge tile become -inf (2^-inf = 0 in the
@@ -355,8 +358,9 @@ NABLA_AVX2_FN inline void attentionRowAvx2(const AttentionLayout& L, int64_t row
                      size_t(nextKeys * Dv) * L.elemSize, prefetchSteps);
     }
     // fp32 K is used in place; fp32 V too when its rows are whole vectors (else padded copies).
-    // An edge tile of keyRows < 64 keys is copied with zero rows after its keys (finite scores
-    // and values, which the -inf scores below drop from the softmax).
+    // An edge tile of keyRows < 64 keys is copied with zero rows after its keys (the micro-tiles
+    // then read only finite values), its score micro-tiles stop after keyRows, the scores of the
+    // missing keys become -inf (weight 0), and P.V stops after keyRows.
     const int keyRows = L.keyRows(kb);
     const bool full = keyRows == kBlockSize;
     const float* keys;
@@ -381,10 +385,10 @@ NABLA_AVX2_FN inline void attentionRowAvx2(const AttentionLayout& L, int64_t row
       ldv = dv8;
     }
 
-    scores(keys, D, s.queryT, D, s.scores, s.blockMax, prefetch);
+    scores(keys, D, s.queryT, D, s.scores, s.blockMax, keyRows, prefetch);
     if (!full) excludeMissingKeys(keyRows, s.scores, s.blockMax);
     softmaxStep(s.scores, s.blockMax, s.rowMax, s.rowSum, s.alpha);
-    accumulate(s.scores, values, ldv, s.alpha, s.acc, dv8, prefetch);
+    accumulate(s.scores, values, ldv, s.alpha, s.acc, dv8, keyRows, prefetch);
   }
 
   // out = O / l, rounded once to the output dtype; only the tile's real queries

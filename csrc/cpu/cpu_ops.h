@@ -15,6 +15,12 @@ namespace cpu {
 void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, const TileLayout& layout,
                float* out);
 
+// Both poolings of the mask in one pass over q and k (pool.cc): qa [heads, nq, D] as blockPool
+// writes it, and k's block means widened to fp64 and transposed per head, kaT [heads, D, nk]
+// (blocks from layout).
+void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv,
+                 int64_t headDim, const TileLayout& layout, float* qa, double* kaT);
+
 // The NABLA mask (mask.cc): pool q and k, P = softmax(qa . ka / sqrt(D)) per row (documents
 // masked to -inf), CDF or topk selection, STA union, document AND. Writes kvCounts [B*H*nq] and
 // kvIndices [B*H*nq*nk] (each row: kept ids ascending, then the dropped ids ascending, the

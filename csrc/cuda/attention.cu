@@ -2,11 +2,9 @@
 // its instance. No kernel code here; the fast and Hopper instances are compiled in kernels/, the
 // simple kernel in attention_simple.cu.
 #include <cmath>
-#include <vector>
 
 #include "attention_params.cuh"
 #include "hopper/hopper_attention.h"
-#include "hopper/row_order.h"
 
 namespace nabla {
 namespace cuda {
@@ -54,38 +52,26 @@ std::string hopperKernelMismatch(const AttentionParams& p, const AttentionKernel
   return std::string();
 }
 
-// Rows head by head, longest-first inside a head (hopper/row_order.h): the counts come to the host
-// once per call; dense rows are all equally long and run in index order (no order array).
+// Rows head by head, longest-first inside a head (hopper/row_order.h), ordered on the device from
+// the device counts: the call makes one allocation (ticket + order) and no host round trip. Dense
+// rows are all equally long and run in index order (no order array).
 Status launchHopper(const AttentionKernelParams& kp, DType dtype, cudaStream_t stream, Scratch& scratch) {
-  hopper::RowSchedule schedule{nullptr, nullptr};
-  Status status = scratch.allocate(1, &schedule.ticket);
+  const bool sparse = kp.kvCounts != nullptr;
+  int32_t* schedule = nullptr;  // [0] the ticket counter, then (sparse) the row order
+  Status status = scratch.allocate(size_t(1 + (sparse ? kp.rows : 0)), &schedule);
   if (!status.ok()) return status;
-  NABLA_CUDA_TRY(cudaMemsetAsync(schedule.ticket, 0, sizeof(int32_t), stream));
-  std::vector<int32_t> order;
-  if (kp.kvCounts != nullptr) {
-    std::vector<int32_t> counts(size_t(kp.rows));
-    NABLA_CUDA_TRY(cudaMemcpyAsync(counts.data(), kp.kvCounts, counts.size() * sizeof(int32_t),
-                                   cudaMemcpyDeviceToHost, stream));
-    NABLA_CUDA_TRY(cudaStreamSynchronize(stream));
-    order = hopper::longestFirstOrder(counts, kp.qBlocks);
-    int32_t* rowOrder = nullptr;
-    status = scratch.allocate(order.size(), &rowOrder);
+  NABLA_CUDA_TRY(cudaMemsetAsync(schedule, 0, sizeof(int32_t), stream));
+  const hopper::RowSchedule rowSchedule{sparse ? schedule + 1 : nullptr, schedule};
+  if (sparse) {
+    status = hopper::launchLongestFirstOrder(kp.kvCounts, kp.rows, kp.qBlocks, schedule + 1, stream);
     if (!status.ok()) return status;
-    NABLA_CUDA_TRY(cudaMemcpyAsync(rowOrder, order.data(), order.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
-                                   stream));
-    schedule.rowOrder = rowOrder;
   }
   const bool half = dtype == DType::Float16;
   if (kp.headDim == 64)
-    status = half ? hopper::launchHopperAttention<__half, 64>(kp, schedule, stream)
-                  : hopper::launchHopperAttention<__nv_bfloat16, 64>(kp, schedule, stream);
-  else
-    status = half ? hopper::launchHopperAttention<__half, 128>(kp, schedule, stream)
-                  : hopper::launchHopperAttention<__nv_bfloat16, 128>(kp, schedule, stream);
-  if (!status.ok()) return status;
-  // the host order must outlive the upload: wait for the stream before `order` goes away
-  NABLA_CUDA_TRY(cudaStreamSynchronize(stream));
-  return Status{};
+    return half ? hopper::launchHopperAttention<__half, 64>(kp, rowSchedule, stream)
+                : hopper::launchHopperAttention<__nv_bfloat16, 64>(kp, rowSchedule, stream);
+  return half ? hopper::launchHopperAttention<__half, 128>(kp, rowSchedule, stream)
+              : hopper::launchHopperAttention<__nv_bfloat16, 128>(kp, rowSchedule, stream);
 }
 
 }  // namespace

@@ -23,4 +23,5 @@ export LSAN_OPTIONS="suppressions=$PWD/scripts/ci/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
 # one process: a report at exit (leaks) sets jest's own exit status
 node node_modules/jest/bin/jest.js --config scripts/ci/jest.sanitizers.config.js --runInBand test/attention.test.ts test/mask.test.ts test/mask-rules.test.ts test/blockmask.test.ts \
-  test/tiles.test.ts test/validation.test.ts test/npy.test.ts test/fuzz.test.ts
+  test/tiles.test.ts test/validation.test.ts test/npy.test.ts test/fuzz.test.ts test/native-safety.test.ts \
+  test/mask-order.test.ts test/tensor-interop.test.ts test/device-memory.test.ts

@@ -107,6 +107,11 @@ function spoilOption(R, base, nabla, s) {
         [`frames [0, ${frames + 1}]`, { ...base, grid, frames: [0, frames + 1] }, 'invalid'],
         ['sta junk', { ...base, grid, sta: junk(R).value }, 'invalid'],
         ['returnMap 1', { ...base, returnMap: 1 }, 'invalid'],
+        ['causal without grid', { ...base, causal: true }, 'invalid'],
+        [`grid ${fmt(grid)} + causal`, { ...base, grid, causal: true }, s.Sq === s.Skv ? 'valid' : 'invalid'],
+        [`grid ${fmt(grid)} + causal 1`, { ...base, grid, causal: 1 }, 'invalid'],
+        // a ragged grid of the same token count: frames of 2 x 32 tokens, tiles of 2 x 8
+        [`grid ${fmt([frames, 2, 32])}`, { ...base, grid: [frames, 2, 32] }, s.Sq === s.Skv ? 'valid' : 'invalid'],
       ];
       return R.pick(variants);
     }
@@ -216,7 +221,12 @@ function attentionCase(R, entry) {
     const [l, o, e, extra] = spoilOption(R, options ?? {}, nabla, s);
     options = o;
     label += `, ${l}`;
-    expect = nabla || !/threshold|method|grid|sta|frames|returnMap/.test(l) ? e : 'valid';
+    // dense attention reads only `grid` of the mask options (its token count must be Sq == Skv);
+    // block-sparse attention reads none of them (the mask carries its grid)
+    const dense = !sparse && !nabla;
+    if (dense && o && typeof o === 'object' && o.grid !== undefined)
+      expect = numel(o.grid) === s.Sq && s.Sq === s.Skv ? 'valid' : 'invalid';
+    else expect = nabla || !/threshold|method|grid|sta|frames|returnMap|causal/.test(l) ? e : 'valid';
     fullMask = extra === 'full';
   } else if (spoil === 3) {
     const [l, m, e, orig] = spoilMask(R, s, q, k);
@@ -493,9 +503,10 @@ function staPair(g, w, a, b) {
 }
 
 function tileCase(R, entry) {
-  const grid = [1 + R.int(3), 8 * (1 + R.int(3)), 8 * (1 + R.int(3))];
+  // any positive sizes: edge tiles are smaller when rows or cols are not multiples of 8
+  const grid = [1 + R.int(3), 1 + R.int(24), 1 + R.int(24)];
   const S = numel(grid);
-  const badGrids = [[0, 8, 8], [1, 7, 8], [1.5, 8, 8], [1, 8], [2 ** 31, 8, 8], [2 ** 20, 8 * 2 ** 10, 8], [1, 2 ** 31, 2 ** 31], 'abc', null];
+  const badGrids = [[0, 8, 8], [1, 0, 8], [1.5, 8, 8], [1, 8], [2 ** 31, 8, 8], [2 ** 20, 8 * 2 ** 10, 8], [1, 2 ** 31, 2 ** 31], 'abc', null];
   switch (entry) {
     case 'tileOrder': {
       const bad = R.chance(0.4);
@@ -511,7 +522,7 @@ function tileCase(R, entry) {
       };
     }
     case 'staMask': {
-      const bg = [grid[0], grid[1] / 8, grid[2] / 8];
+      const bg = [grid[0], Math.ceil(grid[1] / 8), Math.ceil(grid[2] / 8)];
       const nb = numel(bg);
       let g = grid, w = [1 + R.int(4), 1 + R.int(4), 1 + R.int(4)], expect = 'valid';
       const pick = R.int(5);

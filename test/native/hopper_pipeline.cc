@@ -3,7 +3,10 @@
 // producer and consumer written as the kernel's loops and run under random interleavings. Checks:
 // no deadlock, every tile the consumer reads is the one it expects and freshly loaded, no load
 // lands in a slot whose previous tile was not consumed. Lists of 0, 1, stages, stages + 1 and 300
-// kept blocks, and mixes of them.
+// kept blocks, and mixes of them. The producer issues a row's first tilesBeforeQ(count, stages)
+// K/V tiles before waiting for the Q slot, as the kernel does; issuing one more deadlocks, and the
+// model must say so.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -13,6 +16,7 @@
 #include "check.h"
 
 using nabla::cuda::hopper::PipelineState;
+using nabla::cuda::hopper::tilesBeforeQ;
 
 namespace {
 
@@ -51,6 +55,7 @@ struct Load {
 
 struct Model {
   int stages;
+  int extraAhead;           // tiles issued before Q beyond the kernel's rule (0; 1 to show the deadlock)
   std::vector<int> counts;  // kept blocks of each row, taken in this order
   Barrier qFull{1}, qEmpty{128};
   std::vector<Barrier> kFull, kEmpty, vFull, vEmpty;
@@ -62,7 +67,7 @@ struct Model {
 
   // producer: the kernel's loop, one action per step
   struct {
-    int pc = 0, ticket = 0, row = 0, count = 0, n = 0;
+    int pc = 0, ticket = 0, row = 0, count = 0, n = 0, ahead = 0;
     PipelineState q, kv;
     bool done = false;
   } pr;
@@ -73,8 +78,8 @@ struct Model {
     bool done = false;
   } co;
 
-  Model(int s, std::vector<int> c)
-      : stages(s), counts(std::move(c)), kFull(s, Barrier(1)), kEmpty(s, Barrier(128)), vFull(s, Barrier(1)),
+  Model(int s, std::vector<int> c, int extra = 0)
+      : stages(s), extraAhead(extra), counts(std::move(c)), kFull(s, Barrier(1)), kEmpty(s, Barrier(128)), vFull(s, Barrier(1)),
         vEmpty(s, Barrier(128)), k(s), v(s) {}
 
   void issue(Slot& slot, long long tile, Barrier& full) {
@@ -94,17 +99,34 @@ struct Model {
     auto& p = pr;
     if (p.done) return false;
     switch (p.pc) {
-      case 0: {  // take a ticket; wait for the Q slot
-        if (!qEmpty.tryWait(p.q.emptyParity())) return false;
+      case 0:  // take a ticket
         p.row = p.ticket < int(counts.size()) ? p.ticket : -1;
         ++p.ticket;
-        rowSlot = p.row;
         p.count = p.row < 0 ? 0 : counts[p.row];
+        p.ahead = std::min(p.count, tilesBeforeQ(p.count, stages) + extraAhead);
+        p.n = 0;
+        p.pc = 3;
+        return true;
+      case 3:  // the row's first tiles, before its Q slot is free
+        if (p.n == p.ahead) { p.pc = 5; return true; }
+        if (!kEmpty[p.kv.stage].tryWait(p.kv.emptyParity())) return false;
+        issue(k[p.kv.stage], tileId(p.row, p.n, 1), kFull[p.kv.stage]);
+        p.pc = 4;
+        return true;
+      case 4:
+        if (!vEmpty[p.kv.stage].tryWait(p.kv.emptyParity())) return false;
+        issue(v[p.kv.stage], tileId(p.row, p.n, 2), vFull[p.kv.stage]);
+        p.kv.advance(stages);
+        ++p.n;
+        p.pc = 3;
+        return true;
+      case 5: {  // wait for the Q slot, hand the row over, load Q
+        if (!qEmpty.tryWait(p.q.emptyParity())) return false;
+        rowSlot = p.row;
         if (p.count == 0) qFull.arrive();
         else issue(q, tileId(p.row, 0, 0), qFull);
         p.q.advance(1);
         if (p.row < 0) { p.done = true; return true; }
-        p.n = 0;
         p.pc = 1;
         return true;
       }
@@ -222,6 +244,16 @@ int main() {
               counts.empty() ? -1 : counts[0], seed, error.c_str());
       }
   }
+  // one tile more before Q than tilesBeforeQ allows: tile `stages` of a row waits for the slot of
+  // the row's tile 0, which the consumer frees only after the row's Q, not issued yet
+  for (int stages : {1, 2, 3, 4})
+    for (const std::vector<int>& counts : {std::vector<int>{stages + 1}, std::vector<int>{1, 0, 300}})
+      for (unsigned seed = 0; seed < 4; ++seed) {
+        Model model(stages, counts, 1);
+        const std::string error = model.run(seed);
+        CHECK(error == "deadlock", "stages %d, one tile too many before Q (first count %d), seed %u: got '%s', want a deadlock",
+              stages, counts[0], seed, error.c_str());
+      }
   // PipelineState: tile n sits in stage n % stages, round n / stages
   for (int stages : {1, 2, 3, 4}) {
     PipelineState state;

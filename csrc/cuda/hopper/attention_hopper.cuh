@@ -4,7 +4,9 @@
 // Design: one CTA per SM (persistent), 384 threads = 3 warpgroups.
 //   warpgroup 0, producer (setmaxnreg.dec to 40): warp c < 2 serves consumer c; its lane 0 takes a
 //     row from the global ticket counter (head by head, longest-first: row_order.h), TMA-loads
-//     the row's Q tile, then the K and V tiles of each kept key block into consumer c's ring of
+//     the K and V tiles of the row's first min(count, kStages) kept key blocks (while the
+//     consumer still finishes the previous row: layout.h tilesBeforeQ), then, once the Q slot is
+//     free, the row's Q tile, then the rest of its K and V tiles, into consumer c's ring of
 //     kStages slots.
 //   warpgroups 1, 2, consumers (setmaxnreg.inc to 232): each owns ONE 64-query NABLA block at a
 //     time, so wgmma's M = 64 is exactly one block, no padding and no masked rows. Per kept block:
@@ -127,24 +129,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (;;) {
       const int32_t ticket = atomicAdd(schedule.ticket, 1);
       const int32_t row = ticket >= p.rows ? -1 : schedule.rowOrder != nullptr ? schedule.rowOrder[ticket] : ticket;
-      ptx::wait(&b.qEmpty, q.emptyParity());  // the consumer is done with the previous row's Q slot
-      b.row = row;
       const int count = row < 0 ? 0 : p.kvCounts != nullptr ? p.kvCounts[row] : p.kvBlocks;
       const int32_t bh = row / p.qBlocks, i = row % p.qBlocks;
-      if (count == 0) {
-        ptx::arrive(&b.qFull);  // no Q needed: the consumer writes zeros (or stops when row < 0)
-      } else {
-        ptx::arriveExpectBytes(&b.qFull, kTileBytes);
-        const int32_t firstQuery = int32_t(bh * p.seqQ + int64_t(i) * kTileRows);
-        for (int h = 0; h < Traits::kHalves; ++h)
-          ptx::loadTile2d(qTile(c) + h * kHalfBytes, &qMap, h * 64, firstQuery, &b.qFull);
-      }
-      q.advance(1);
-      if (row < 0) break;
       const int32_t* kept = p.kvCounts != nullptr ? p.kvIndices + int64_t(row) * p.kvBlocks : nullptr;
       // the next block id is read one tile ahead, so its global load overlaps the waits
       int32_t nextBlock = kept != nullptr && count > 0 ? kept[0] : 0;
-      for (int n = 0; n < count; ++n) {
+      auto issueKv = [&](int n) {
         const int32_t block = nextBlock;
         if (n + 1 < count) nextBlock = kept != nullptr ? kept[n + 1] : n + 1;
         const int32_t firstKey = int32_t(bh * p.seqKv + int64_t(block) * kTileRows);
@@ -157,7 +147,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         for (int h = 0; h < Traits::kHalves; ++h)
           ptx::loadTile2d(vTile(c, kv.stage) + h * kHalfBytes, &vMap, h * 64, firstKey, &b.vFull[kv.stage]);
         kv.advance(S);
+      };
+      // the row's first tiles load while the consumer is still in the previous row's epilogue
+      const int ahead = tilesBeforeQ(count, S);
+      for (int n = 0; n < ahead; ++n) issueKv(n);
+      ptx::wait(&b.qEmpty, q.emptyParity());  // the consumer is done with the previous row's Q slot
+      b.row = row;
+      if (count == 0) {
+        ptx::arrive(&b.qFull);  // no Q needed: the consumer writes zeros (or stops when row < 0)
+      } else {
+        ptx::arriveExpectBytes(&b.qFull, kTileBytes);
+        const int32_t firstQuery = int32_t(bh * p.seqQ + int64_t(i) * kTileRows);
+        for (int h = 0; h < Traits::kHalves; ++h)
+          ptx::loadTile2d(qTile(c) + h * kHalfBytes, &qMap, h * 64, firstQuery, &b.qFull);
       }
+      q.advance(1);
+      if (row < 0) break;
+      for (int n = ahead; n < count; ++n) issueKv(n);
     }
     return;
   }

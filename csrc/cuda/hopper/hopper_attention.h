@@ -12,8 +12,8 @@ namespace cuda {
 namespace hopper {
 
 // Rows are taken from *ticket (zeroed before the launch) by atomicAdd; ticket n runs row
-// rowOrder[n] (head by head, longest-first inside a head: row_order.h), or row n when rowOrder is
-// null (dense: all rows equally long).
+// rowOrder[n] (head by head, longest-first inside a head: row_order.h, launchLongestFirstOrder),
+// or row n when rowOrder is null (dense: all rows equally long).
 struct RowSchedule {
   const int32_t* rowOrder;
   int32_t* ticket;
@@ -27,6 +27,11 @@ bool compiledForSm90a();
 // through cudaGetDriverEntryPointByVersion (no link against libcuda).
 Status encodeRowTileMap(CUtensorMap* map, const void* base, CUtensorMapDataType type, uint64_t rows,
                         uint32_t headDim);
+
+// order[n] = the row ticket n runs, for rows = heads x rowsPerHead rows with counts[row] kept blocks:
+// head by head, longest-first inside a head (row_order.h), computed on the device in `stream`.
+Status launchLongestFirstOrder(const int32_t* counts, int64_t rows, int32_t rowsPerHead, int32_t* order,
+                               cudaStream_t stream);
 
 // Elem in {__half, __nv_bfloat16}, headDim == valueDim == kHeadDim in {64, 128}; q, k, v, out
 // 16-byte aligned; compute capability 9.0 and compiledForSm90a() (the dispatch checks).

@@ -136,6 +136,13 @@ struct PipelineState {
   }
 };
 
+// K/V tiles of a row the producer issues BEFORE waiting for the row's Q slot (qEmpty, released
+// only after the previous row's epilogue, which stages its output there): these load during that
+// epilogue, so the ring is not empty when the row starts. At most `stages`: tile stages of the row
+// would wait for the slot of the row's tile 0, freed only once the consumer has used tile 0, which
+// needs the row's Q, not yet issued: a deadlock (test/native/hopper_pipeline.cc shows it).
+NABLA_HOST_DEVICE int tilesBeforeQ(int count, int stages) { return count < stages ? count : stages; }
+
 }  // namespace hopper
 }  // namespace cuda
 }  // namespace nabla

@@ -59,12 +59,33 @@ __device__ __forceinline__ bool tryWait(uint64_t* bar, uint32_t parity) {
   return done != 0;
 }
 
-// Spins until the phase of `parity` completed. With NABLA_HOPPER_SPIN_LIMIT defined (the GPU ladder
-// builds), gives up after that many polls and traps, so a wrong phase is an error, not a hang.
+// Nanoseconds since an arbitrary origin (%globaltimer, a 64-bit clock the driver keeps in step
+// with wall time; updated every ~1 us on current GPUs, which is plenty for a limit of seconds).
+__device__ __forceinline__ uint64_t globalNanoseconds() {
+  uint64_t ns;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(ns));
+  return ns;
+}
+
+#if defined(NABLA_HOPPER_SPIN_LIMIT_NS)
+// Polls between two reads of the clock: try_wait may suspend the thread for a system-dependent
+// time per call, so the limit is on elapsed time, not on a number of polls; a clock read per 64
+// polls keeps the check off the fast path.
+constexpr uint32_t kPollsPerClockRead = 64;
+#endif
+
+// Spins until the phase of `parity` completed. With NABLA_HOPPER_SPIN_LIMIT_NS defined (the GPU
+// ladder's rung binary, and addon builds configured with NABLA_HOPPER_SPIN_LIMIT_NS: see
+// cmake/hopper.cmake), traps once a wait has lasted longer than that many nanoseconds, so a phase
+// that never completes is a launch error, not a hang. Undefined (release builds), the plain loop.
 __device__ __forceinline__ void wait(uint64_t* bar, uint32_t parity) {
-#if defined(NABLA_HOPPER_SPIN_LIMIT)
-  for (long long polls = 0; !tryWait(bar, parity); ++polls)
-    if (polls > (long long)(NABLA_HOPPER_SPIN_LIMIT)) __trap();
+#if defined(NABLA_HOPPER_SPIN_LIMIT_NS)
+  if (tryWait(bar, parity)) return;
+  const uint64_t start = globalNanoseconds();
+  for (uint32_t polls = 1; !tryWait(bar, parity); ++polls)
+    if (polls % kPollsPerClockRead == 0 &&
+        globalNanoseconds() - start > uint64_t(NABLA_HOPPER_SPIN_LIMIT_NS))
+      __trap();
 #else
   while (!tryWait(bar, parity)) {
   }
