@@ -21,7 +21,10 @@ const { timeIt, markdownTable, intFlag } = require('./common');
 const flag = (name, fallback) => intFlag('cpu-attention', name, fallback);
 
 const iters = flag('iters', 5);
-const S = flag('seq', 4096), H = flag('heads', 4), D = flag('head-dim', 64), B = 1;
+const S = flag('seq', 4096),
+  H = flag('heads', 4),
+  D = flag('head-dim', 64),
+  B = 1;
 if (S % 1024 !== 0) {
   console.error('cpu-attention: --seq must be a multiple of 1024 (the mask rows use a T x 32 x 32 token grid)');
   process.exit(2);
@@ -58,7 +61,8 @@ print(2 * ${n}**3 / best / 1e9); print(info)`;
  * @param {number} seed
  */
 function maskOfDensity(density, seed) {
-  const nq = S / 64, nk = S / 64;
+  const nq = S / 64,
+    nk = S / 64;
   const keep = Math.max(1, Math.ceil(density * nk));
   const r = rng(seed);
   const dense = new Uint8Array(B * H * nq * nk);
@@ -76,7 +80,9 @@ function maskOfDensity(density, seed) {
 async function main() {
   const cpus = os.cpus();
   console.log(`# nabla-attention ${nabla.VERSION} CPU benchmark`);
-  console.log(`machine: ${cpus[0].model.trim()} x ${cpus.length} threads, node ${process.version}, pool threads ${nabla.backends().build.cpuThreads}`);
+  console.log(
+    `machine: ${cpus[0].model.trim()} x ${cpus.length} threads, node ${process.version}, pool threads ${nabla.backends().build.cpuThreads}`,
+  );
   const gemm = numpyGemmGflops();
   console.log(`NumPy sgemm 4096^3: ${gemm.gflops ? gemm.gflops.toFixed(1) + ' GFLOP/s' : 'n/a'} (${gemm.note})\n`);
 
@@ -89,27 +95,41 @@ async function main() {
   // median and range show the noise.
   const size = { batch: B, heads: H, seqQ: S, seqKv: S, headDim: D, valueDim: D };
   const denseGflops = attentionFlops(size) / dense.min / 1e6;
-  const rows = [{
-    op: 'attention (dense)', shape: `B${B} H${H} S${S} D${D} fp32`, density: 1, 'median ms': dense.median,
-    'min-max ms': `${dense.min.toFixed(1)}-${dense.max.toFixed(1)}`, 'GFLOP/s': denseGflops,
-    '% of sgemm': gemm.gflops ? (100 * denseGflops) / gemm.gflops : 'n/a', 'best / (d x best dense)': 1,
-    'CPU ms': dense.cpuMin, 'CPU / (d x dense CPU)': 1,
-  }];
+  const rows = [
+    {
+      op: 'attention (dense)',
+      shape: `B${B} H${H} S${S} D${D} fp32`,
+      density: 1,
+      'median ms': dense.median,
+      'min-max ms': `${dense.min.toFixed(1)}-${dense.max.toFixed(1)}`,
+      'GFLOP/s': denseGflops,
+      '% of sgemm': gemm.gflops ? (100 * denseGflops) / gemm.gflops : 'n/a',
+      'best / (d x best dense)': 1,
+      'CPU ms': dense.cpuMin,
+      'CPU / (d x dense CPU)': 1,
+    },
+  ];
   for (const d of [0.1, 0.25, 0.5, 0.75, 1]) {
     const mask = maskOfDensity(d, Math.round(d * 100));
     const t = await timeIt(() => nabla.blockSparseAttention(q, k, v, mask, CPU), { iters });
     const density = mask.density();
     const gflops = attentionFlops(size, density) / t.min / 1e6;
     rows.push({
-      op: 'blockSparseAttention', shape: `B${B} H${H} S${S} D${D} fp32`, density, 'median ms': t.median,
-      'min-max ms': `${t.min.toFixed(1)}-${t.max.toFixed(1)}`, 'GFLOP/s': gflops,
-      '% of sgemm': gemm.gflops ? (100 * gflops) / gemm.gflops : 'n/a', 'best / (d x best dense)': t.min / (density * dense.min),
-      'CPU ms': t.cpuMin, 'CPU / (d x dense CPU)': t.cpuMin / (density * dense.cpuMin),
+      op: 'blockSparseAttention',
+      shape: `B${B} H${H} S${S} D${D} fp32`,
+      density,
+      'median ms': t.median,
+      'min-max ms': `${t.min.toFixed(1)}-${t.max.toFixed(1)}`,
+      'GFLOP/s': gflops,
+      '% of sgemm': gemm.gflops ? (100 * gflops) / gemm.gflops : 'n/a',
+      'best / (d x best dense)': t.min / (density * dense.min),
+      'CPU ms': t.cpuMin,
+      'CPU / (d x dense CPU)': t.cpuMin / (density * dense.cpuMin),
     });
   }
   console.log('## Attention (target: dense >= 50% of sgemm; sparse <= 1.15 x d x dense)\n');
   console.log('Rates use the best wall time; "CPU ms" is the least process CPU time of a run (both threads),');
-  console.log('which stays steady when the machine\'s cores are shared.\n');
+  console.log("which stays steady when the machine's cores are shared.\n");
   console.log(markdownTable(rows));
 
   // NABLA mask cost on inputs whose block maps are local, as in a video DiT (grid 4 x 32 x 32 = 4096 tokens)
@@ -123,8 +143,12 @@ async function main() {
     const mask = await nabla.nablaMask(qs, ks, { threshold, ...CPU });
     const attend = await timeIt(() => nabla.blockSparseAttention(qs, ks, v, mask, CPU), { iters });
     maskRows.push({
-      threshold, density: mask.density(), 'mask ms (best)': build.min, 'sparse attention ms (best)': attend.min,
-      'mask / attention %': (100 * build.min) / attend.min, 'mask / attention % (CPU time)': (100 * build.cpuMin) / attend.cpuMin,
+      threshold,
+      density: mask.density(),
+      'mask ms (best)': build.min,
+      'sparse attention ms (best)': attend.min,
+      'mask / attention %': (100 * build.min) / attend.min,
+      'mask / attention % (CPU time)': (100 * build.cpuMin) / attend.cpuMin,
     });
   }
   console.log('\n## NABLA mask build vs the sparse attention it selects (target <= 5%)\n');

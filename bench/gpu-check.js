@@ -65,8 +65,17 @@ const USAGE = `usage: node bench/gpu-check.js [--quick] [--out DIR] [--export-di
  */
 function parseArgs(argv) {
   /** @type {Args} */
-  const a = { quick: false, out: undefined, exportDir: undefined, iters: undefined, requireCuda: false,
-    sanitizer: false, big: true, genHeads: undefined, backend: 'cuda' };
+  const a = {
+    quick: false,
+    out: undefined,
+    exportDir: undefined,
+    iters: undefined,
+    requireCuda: false,
+    sanitizer: false,
+    big: true,
+    genHeads: undefined,
+    backend: 'cuda',
+  };
   /**
    * @param {number} i
    * @param {string} name
@@ -92,8 +101,10 @@ function parseArgs(argv) {
     } else throw new Error(`unknown argument ${f}\n${USAGE}`);
   }
   if (!['cuda', 'cpu'].includes(a.backend)) throw new Error(`--backend must be cuda or cpu\n${USAGE}`);
-  if (a.iters !== undefined && !(Number.isInteger(a.iters) && a.iters >= 1)) throw new Error('--iters must be a positive integer');
-  if (a.genHeads !== undefined && !(Number.isInteger(a.genHeads) && a.genHeads >= 1)) throw new Error('--gen-heads must be a positive integer');
+  if (a.iters !== undefined && !(Number.isInteger(a.iters) && a.iters >= 1))
+    throw new Error('--iters must be a positive integer');
+  if (a.genHeads !== undefined && !(Number.isInteger(a.genHeads) && a.genHeads >= 1))
+    throw new Error('--gen-heads must be a positive integer');
   if (process.env.NABLA_REQUIRE_CUDA === '1') a.requireCuda = true;
   return a;
 }
@@ -120,7 +131,8 @@ const DEV = SELF_TEST ? /** @type {const} */ ({ backend: 'cpu' }) : /** @type {c
 const DEVICE_INDEX = SELF_TEST ? 0 : info.devices[0].index;
 const ITERS = args.iters ?? (args.quick ? 3 : 10);
 const WARMUP = 2;
-const SELF_TEST_BANNER = 'SELF-TEST OF bench/gpu-check.js ON THE CPU BACKEND (CPU vs CPU, tiny shapes): NOT A GPU RESULT';
+const SELF_TEST_BANNER =
+  'SELF-TEST OF bench/gpu-check.js ON THE CPU BACKEND (CPU vs CPU, tiny shapes): NOT A GPU RESULT';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -253,13 +265,21 @@ function sectionError(section, err) {
 function header() {
   const dev = SELF_TEST ? undefined : info.devices[0];
   const h = {
-    device: dev ? `${dev.name} (cc ${dev.computeCapability}, ${(dev.memoryBytes / 2 ** 30).toFixed(1)} GiB), device ${dev.index} of ${info.devices.length}` : 'none: CPU backend self-test',
+    device: dev
+      ? `${dev.name} (cc ${dev.computeCapability}, ${(dev.memoryBytes / 2 ** 30).toFixed(1)} GiB), device ${dev.index} of ${info.devices.length}`
+      : 'none: CPU backend self-test',
     build: info.build,
     version: nabla.VERSION,
     date: new Date().toISOString(),
     git: gitHead(),
     node: process.version,
-    mode: SELF_TEST ? 'self-test (--backend cpu)' : args.sanitizer ? 'sanitizer (tiny correctness only)' : args.quick ? 'quick' : 'full',
+    mode: SELF_TEST
+      ? 'self-test (--backend cpu)'
+      : args.sanitizer
+        ? 'sanitizer (tiny correctness only)'
+        : args.quick
+          ? 'quick'
+          : 'full',
     iters: ITERS,
     warmup: WARMUP,
     env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NABLA_'))),
@@ -273,14 +293,20 @@ function header() {
   say();
   say(`- device: ${h.device}`);
   const b = h.build;
-  say(`- build: CUDA compiled ${b.cudaCompiled}, archs ${b.cudaArchs || 'none'}, CUDA runtime ${b.cudaRuntimeVersion}, CPU threads ${b.cpuThreads}, Node-API ${b.napiVersion}`);
+  say(
+    `- build: CUDA compiled ${b.cudaCompiled}, archs ${b.cudaArchs || 'none'}, CUDA runtime ${b.cudaRuntimeVersion}, CPU threads ${b.cpuThreads}, Node-API ${b.napiVersion}`,
+  );
   say(`- package ${h.version}, git ${h.git}, node ${h.node}, ${h.date}`);
   if (dev) {
     const cc = dev.computeCapability.replace('.', '');
     if (!new RegExp(`(^|;)${cc}`).test(b.cudaArchs || ''))
-      say(`- WARNING: this binary has no SASS/PTX target for cc ${dev.computeCapability} (archs ${b.cudaArchs}): kernels run via JIT or not at all`);
+      say(
+        `- WARNING: this binary has no SASS/PTX target for cc ${dev.computeCapability} (archs ${b.cudaArchs}): kernels run via JIT or not at all`,
+      );
   }
-  say(`- mode ${h.mode}; timings: warm-up ${WARMUP}, median of ${ITERS}${Object.keys(h.env).length ? `; env ${JSON.stringify(h.env)}` : ''}`);
+  say(
+    `- mode ${h.mode}; timings: warm-up ${WARMUP}, median of ${ITERS}${Object.keys(h.env).length ? `; env ${JSON.stringify(h.env)}` : ''}`,
+  );
   say();
 }
 
@@ -291,7 +317,10 @@ function checkPool() {
   say('## Correctness: blockPool (device vs CPU; pass: max |diff| <= 1e-5 x max(1, max |cpu|))');
   say();
   const dims = args.sanitizer ? [1, 2, 128, 40] : [2, 3, 256, 40];
-  const values = randn(dims.reduce((a, b) => a * b), 1);
+  const values = randn(
+    dims.reduce((a, b) => a * b),
+    1,
+  );
   for (const type of nabla.DTYPES) {
     const x = asType(values, dims, type);
     const xd = put(x);
@@ -301,7 +330,13 @@ function checkPool() {
     const want = nabla.blockPoolSync(x, CPU).data;
     const diff = oracle.maxAbsDiff(got, want);
     const scale = Math.max(1, ...Array.from(want, Math.abs));
-    report.correctness.pool.push({ op: 'blockPool', dtype: SHORT[type], shape: `[${dims}]`, 'max abs diff': fmt(diff), result: diff <= 1e-5 * scale ? 'PASS' : 'FAIL' });
+    report.correctness.pool.push({
+      op: 'blockPool',
+      dtype: SHORT[type],
+      shape: `[${dims}]`,
+      'max abs diff': fmt(diff),
+      result: diff <= 1e-5 * scale ? 'PASS' : 'FAIL',
+    });
   }
   table(report.correctness.pool);
 }
@@ -357,13 +392,18 @@ function checkMask() {
   const tol = oracle.CUT_TOLERANCE;
   say('## Correctness: nablaMask (device vs CPU; pass: every differing block lies at the cut)');
   say();
-  say(`A differing block is "at the cut" for cdf when its ascending running sum in the CPU map is within ${tol.cdf} of 1 - thr;`);
+  say(
+    `A differing block is "at the cut" for cdf when its ascending running sum in the CPU map is within ${tol.cdf} of 1 - thr;`,
+  );
   say(`for topk when it swapped with a block of the same row whose probability is within ${tol.topk} (a near tie).`);
   say();
   /** @type {{ grid: TokenGrid, H: number, D: number }[]} */
   const shapes = args.sanitizer
     ? [{ grid: [3, 16, 16], H: 1, D: 64 }]
-    : [{ grid: [6, 16, 16], H: 2, D: 64 }, { grid: [5, 24, 32], H: 3, D: 128 }];
+    : [
+        { grid: [6, 16, 16], H: 2, D: 64 },
+        { grid: [5, 24, 32], H: 3, D: 128 },
+      ];
   for (const s of shapes) {
     const T = s.grid[0];
     const S = s.grid[0] * s.grid[1] * s.grid[2];
@@ -380,14 +420,19 @@ function checkMask() {
       { name: 'cdf 0.5 + sta 3,1,1', opts: { threshold: 0.5, grid, sta: [3, 1, 1] } },
       { name: `cdf 0.6 + frames ${f2}`, opts: { threshold: 0.6, grid, frames: f2 } },
       { name: `cdf 0.4 + frames ${f3} + sta 5,3,3`, opts: { threshold: 0.4, grid, frames: f3, sta: [5, 3, 3] } },
-      { name: `topk 0.5 + frames ${f2} + sta 3,1,1`, opts: { threshold: 0.5, method: 'topk', grid, frames: f2, sta: [3, 1, 1] } },
+      {
+        name: `topk 0.5 + frames ${f2} + sta 3,1,1`,
+        opts: { threshold: 0.5, method: 'topk', grid, frames: f2, sta: [3, 1, 1] },
+      },
     ];
     const qv = waveTokens(1, s.H, grid, s.D, 11 + s.D);
     const kv = waveTokens(1, s.H, grid, s.D, 12 + s.D);
     for (const type of nabla.DTYPES) {
       if (args.sanitizer && type === 'float16') continue;
-      const q = asType(qv, dims, type), k = asType(kv, dims, type);
-      const qd = put(q), kd = put(k);
+      const q = asType(qv, dims, type),
+        k = asType(kv, dims, type);
+      const qd = put(q),
+        kd = put(k);
       try {
         for (const c of cases) {
           const cpu = nabla.nablaMaskSync(q, k, { ...c.opts, returnMap: true, ...CPU });
@@ -395,8 +440,14 @@ function checkMask() {
             const dense = readDeviceMask(kernel, qd, kd, c.opts, (m) => m.toDense());
             const { differing, offCut } = oracle.compareMasks(dense, cpu, c.opts.method ?? 'cdf', c.opts.threshold);
             report.correctness.mask.push({
-              op: 'nablaMask', kernel, case: c.name, dtype: SHORT[type], shape: `H${s.H} grid ${grid.join('x')} D${s.D}`,
-              'cpu density': fmt(cpu.density()), 'blocks differing': differing, 'all at cut': offCut.length === 0 ? 'yes' : `no (${offCut.length} not)`,
+              op: 'nablaMask',
+              kernel,
+              case: c.name,
+              dtype: SHORT[type],
+              shape: `H${s.H} grid ${grid.join('x')} D${s.D}`,
+              'cpu density': fmt(cpu.density()),
+              'blocks differing': differing,
+              'all at cut': offCut.length === 0 ? 'yes' : `no (${offCut.length} not)`,
               result: offCut.length === 0 ? 'PASS' : 'FAIL',
             });
           }
@@ -424,11 +475,23 @@ function checkMaskTies() {
     for (const opts of cases) {
       const cpu = nabla.nablaMaskSync(q, q, { ...opts, ...CPU });
       for (const kernel of MASK_KERNELS) {
-        const same = readDeviceMask(kernel, qd, qd, opts, (m) =>
-          m.kvCounts.every((c, i) => c === cpu.kvCounts[i]) && m.kvIndices.every((x, i) => x === cpu.kvIndices[i]));
+        const same = readDeviceMask(
+          kernel,
+          qd,
+          qd,
+          opts,
+          (m) =>
+            m.kvCounts.every((c, i) => c === cpu.kvCounts[i]) && m.kvIndices.every((x, i) => x === cpu.kvIndices[i]),
+        );
         report.correctness.mask.push({
-          op: 'nablaMask', kernel, case: `exact ties, ${opts.method ?? 'cdf'} ${opts.threshold}`, dtype: 'fp32', shape: 'H2 8 blocks, constant q = k',
-          'cpu density': fmt(cpu.density()), 'blocks differing': same ? 0 : 'lists differ', 'all at cut': same ? 'yes' : 'no',
+          op: 'nablaMask',
+          kernel,
+          case: `exact ties, ${opts.method ?? 'cdf'} ${opts.threshold}`,
+          dtype: 'fp32',
+          shape: 'H2 8 blocks, constant q = k',
+          'cpu density': fmt(cpu.density()),
+          'blocks differing': same ? 0 : 'lists differ',
+          'all at cut': same ? 'yes' : 'no',
           result: same ? 'PASS' : 'FAIL',
         });
       }
@@ -456,9 +519,16 @@ function checkMaskTies() {
 function attentionShapes(tiny) {
   return {
     a64: tiny ? { B: 1, H: 1, Sq: 128, Skv: 128, D: 64, Dv: 64 } : { B: 1, H: 2, Sq: 256, Skv: 256, D: 64, Dv: 64 },
-    c128: tiny ? { B: 1, H: 1, Sq: 128, Skv: 192, D: 128, Dv: 128 } : { B: 2, H: 1, Sq: 192, Skv: 320, D: 128, Dv: 128 },
+    c128: tiny
+      ? { B: 1, H: 1, Sq: 128, Skv: 192, D: 128, Dv: 128 }
+      : { B: 2, H: 1, Sq: 192, Skv: 320, D: 128, Dv: 128 },
     odd: tiny ? { B: 1, H: 1, Sq: 128, Skv: 128, D: 40, Dv: 24 } : { B: 1, H: 2, Sq: 128, Skv: 192, D: 40, Dv: 24 },
-    long: { ...(tiny ? { B: 1, H: 1, Sq: 128, Skv: 64 * 80, D: 64, Dv: 64 } : { B: 1, H: 1, Sq: 128, Skv: 64 * 80, D: 128, Dv: 128 }), minKeptPerRow: 33 },
+    long: {
+      ...(tiny
+        ? { B: 1, H: 1, Sq: 128, Skv: 64 * 80, D: 64, Dv: 64 }
+        : { B: 1, H: 1, Sq: 128, Skv: 64 * 80, D: 128, Dv: 128 }),
+      minKeptPerRow: 33,
+    },
   };
 }
 
@@ -469,12 +539,14 @@ function attentionCases() {
   for (const kernel of /** @type {const} */ (['fast', 'simple']))
     for (const type of HALF_TYPES)
       for (const shape of ['a64', 'c128']) cases.push({ kernel, type, shape, sparse: true });
-  for (const kernel of /** @type {const} */ (['fast', 'simple'])) cases.push({ kernel, type: 'bfloat16', shape: 'c128', sparse: false });
+  for (const kernel of /** @type {const} */ (['fast', 'simple']))
+    cases.push({ kernel, type: 'bfloat16', shape: 'c128', sparse: false });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'a64', sparse: true });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'odd', sparse: true });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'odd', sparse: false });
   cases.push({ kernel: 'simple', type: 'bfloat16', shape: 'odd', sparse: true });
-  for (const kernel of /** @type {const} */ (['fast', 'simple'])) cases.push({ kernel, type: 'bfloat16', shape: 'long', sparse: true });
+  for (const kernel of /** @type {const} */ (['fast', 'simple']))
+    cases.push({ kernel, type: 'bfloat16', shape: 'long', sparse: true });
   cases.push({ kernel: 'fast', type: 'bfloat16', shape: 'long', sparse: false });
   return cases;
 }
@@ -493,7 +565,9 @@ function attentionRow(cs, c) {
   const v = asType(randn(c.B * c.H * c.Skv * c.Dv, seed + 3), [c.B, c.H, c.Skv, c.Dv], cs.type);
   const checkMask = cs.sparse ? oracle.randomBlockMask([c.B, c.H, c.Sq / 64, c.Skv / 64], seed) : undefined;
   const mask = checkMask?.mask;
-  const qd = put(q), kd = put(k), vd = put(v);
+  const qd = put(q),
+    kd = put(k),
+    vd = put(v);
   const md = mask && !SELF_TEST ? mask.toDevice({ device: DEVICE_INDEX }) : mask;
   let got;
   try {
@@ -502,7 +576,9 @@ function attentionRow(cs, c) {
     free(qd, kd, vd);
     if (md && md !== mask) md.dispose();
   }
-  const cpu = nabla.toFloat32Array(mask ? nabla.blockSparseAttentionSync(q, k, v, mask, CPU) : nabla.attentionSync(q, k, v, CPU));
+  const cpu = nabla.toFloat32Array(
+    mask ? nabla.blockSparseAttentionSync(q, k, v, mask, CPU) : nabla.attentionSync(q, k, v, CPU),
+  );
   const [qf, kf, vf] = [q, k, v].map(nabla.toFloat32Array);
   const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D };
   const scale = 1 / Math.sqrt(c.D);
@@ -524,10 +600,16 @@ function attentionRow(cs, c) {
   const purposeOk = !checkMask || (checkMask.emptyRows > 0 && checkMask.maxKeptPerRow >= (c.minKeptPerRow ?? 1));
   const ok = nmse <= nmseLimit && nonFinite === 0 && emptyNonZero === 0 && faOk && purposeOk;
   return {
-    density: checkMask ? fmt(checkMask.density) : 1, 'max kept / row': checkMask ? checkMask.maxKeptPerRow : c.Skv / 64,
-    'nMSE vs cpu': fmt(nmse), 'max abs vs cpu': fmt(oracle.maxAbsDiff(got, cpu)), 'err vs fp64': fmt(errGpu),
-    'naive err': fmt(errNaive), 'round-once err': fmt(errRound), 'FA rule': `${!faApplies ? 'n/a fp32' : faOk ? 'ok' : 'VIOLATED'} (${fmt(errGpu / (2 * errNaive + atol), 2)})`,
-    'non-finite': nonFinite, 'empty rows != 0': checkMask ? emptyNonZero : 'n/a',
+    density: checkMask ? fmt(checkMask.density) : 1,
+    'max kept / row': checkMask ? checkMask.maxKeptPerRow : c.Skv / 64,
+    'nMSE vs cpu': fmt(nmse),
+    'max abs vs cpu': fmt(oracle.maxAbsDiff(got, cpu)),
+    'err vs fp64': fmt(errGpu),
+    'naive err': fmt(errNaive),
+    'round-once err': fmt(errRound),
+    'FA rule': `${!faApplies ? 'n/a fp32' : faOk ? 'ok' : 'VIOLATED'} (${fmt(errGpu / (2 * errNaive + atol), 2)})`,
+    'non-finite': nonFinite,
+    'empty rows != 0': checkMask ? emptyNonZero : 'n/a',
     result: ok ? 'PASS' : purposeOk ? 'FAIL' : 'FAIL (mask misses the case: no empty row or rows too short)',
   };
 }
@@ -537,24 +619,41 @@ function checkAttention() {
   say();
   say('Pass when all hold: nMSE = sum (gpu-cpu)^2 / sum cpu^2 <= 5e-4 (1e-8 for fp32); no non-finite output');
   say('(the output buffer is filled with 0xff = NaN before the call, so unwritten elements show); query blocks with');
-  say('no kept block are exactly zero; and the FlashAttention rule: max |gpu - fp64 ref| <= 2 x max |naive - fp64 ref|');
+  say(
+    'no kept block are exactly zero; and the FlashAttention rule: max |gpu - fp64 ref| <= 2 x max |naive - fp64 ref|',
+  );
   say('+ atol, where "naive" is the same-precision computation PyTorch\'s reference does (q*scale, scores, softmax');
-  say('probabilities and output each rounded to the dtype, fp32 accumulation) and atol = 2 x |round(0.3) - 0.3| in the');
-  say('dtype (FlashAttention-3\'s rounding allowance); the rule is for fp16/bf16 (fp32 rows: nMSE decides; ratio shown).');
-  say('"round-once" = max |round(fp64 ref) - fp64 ref|, for scale. FA rule column: verdict (err / (2 x naive + atol)).');
-  say('Sparse masks keep about half the blocks, one query block none; the long shape needs rows of more than 32 kept blocks.');
+  say(
+    'probabilities and output each rounded to the dtype, fp32 accumulation) and atol = 2 x |round(0.3) - 0.3| in the',
+  );
+  say(
+    "dtype (FlashAttention-3's rounding allowance); the rule is for fp16/bf16 (fp32 rows: nMSE decides; ratio shown).",
+  );
+  say(
+    '"round-once" = max |round(fp64 ref) - fp64 ref|, for scale. FA rule column: verdict (err / (2 x naive + atol)).',
+  );
+  say(
+    'Sparse masks keep about half the blocks, one query block none; the long shape needs rows of more than 32 kept blocks.',
+  );
   say();
   const shapes = attentionShapes(args.sanitizer);
   for (const cs of attentionCases()) {
     const c = shapes[cs.shape];
-    const label = { op: cs.sparse ? 'blockSparseAttention' : 'attention (dense)', kernel: cs.kernel, dtype: SHORT[cs.type], shape: `B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D} Dv${c.Dv}` };
+    const label = {
+      op: cs.sparse ? 'blockSparseAttention' : 'attention (dense)',
+      kernel: cs.kernel,
+      dtype: SHORT[cs.type],
+      shape: `B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D} Dv${c.Dv}`,
+    };
     try {
       report.correctness.attention.push({ ...label, ...attentionRow(cs, c) });
     } catch (e) {
       report.correctness.attention.push({ ...label, result: `FAIL (${firstLine(e)})` });
     }
   }
-  const columns = Object.keys(report.correctness.attention.find((r) => 'density' in r) ?? report.correctness.attention[0]);
+  const columns = Object.keys(
+    report.correctness.attention.find((r) => 'density' in r) ?? report.correctness.attention[0],
+  );
   table(report.correctness.attention.map((r) => Object.fromEntries(columns.map((col) => [col, r[col] ?? '']))));
 }
 
@@ -579,7 +678,7 @@ function structuredBf16(B, H, grid, D, seed, genHeads, kind) {
   const bits = /** @type {Uint16Array} */ (nabla.fromFloat32(pattern, 'bfloat16'));
   if (g === B * H) return bits;
   const out = new Uint16Array(B * H * S * D);
-  for (let bh = 0; bh < B * H; bh++) out.set(bits.subarray((bh % g) * S * D, (bh % g + 1) * S * D), bh * S * D);
+  for (let bh = 0; bh < B * H; bh++) out.set(bits.subarray((bh % g) * S * D, ((bh % g) + 1) * S * D), bh * S * D);
   return out;
 }
 
@@ -591,14 +690,52 @@ function structuredBf16(B, H, grid, D, seed, genHeads, kind) {
 function timingShapes() {
   if (SELF_TEST)
     return [
-      { name: 'selftest-small', B: 1, H: 2, grid: [4, 16, 16], D: 128, genHeads: 2, denseKernels: ['fast', 'simple'], export: true },
-      { name: 'selftest-large', B: 1, H: 2, grid: [3, 16, 32], D: 128, genHeads: 1, denseKernels: ['fast'], export: false },
+      {
+        name: 'selftest-small',
+        B: 1,
+        H: 2,
+        grid: [4, 16, 16],
+        D: 128,
+        genHeads: 2,
+        denseKernels: ['fast', 'simple'],
+        export: true,
+      },
+      {
+        name: 'selftest-large',
+        B: 1,
+        H: 2,
+        grid: [3, 16, 32],
+        D: 128,
+        genHeads: 1,
+        denseKernels: ['fast'],
+        export: false,
+      },
     ];
   /** @type {TimedShape[]} */
-  const shapes = [{ name: 'small', B: 1, H: 8, grid: [16, 32, 32], D: 128, genHeads: 8, denseKernels: ['fast', 'simple'], export: true }];
+  const shapes = [
+    {
+      name: 'small',
+      B: 1,
+      H: 8,
+      grid: [16, 32, 32],
+      D: 128,
+      genHeads: 8,
+      denseKernels: ['fast', 'simple'],
+      export: true,
+    },
+  ];
   const preset = findPreset(REFERENCE_PRESET);
   if (args.big && preset)
-    shapes.push({ name: preset.name, B: 1, H: preset.heads, grid: preset.grid, D: preset.headDim, genHeads: args.genHeads ?? (args.quick ? 2 : 4), denseKernels: ['fast'], export: false });
+    shapes.push({
+      name: preset.name,
+      B: 1,
+      H: preset.heads,
+      grid: preset.grid,
+      D: preset.headDim,
+      genHeads: args.genHeads ?? (args.quick ? 2 : 4),
+      denseKernels: ['fast'],
+      export: false,
+    });
   return shapes;
 }
 
@@ -620,49 +757,113 @@ function timeShape(s, exporter) {
   const kBits = structuredBf16(B, H, grid, D, 102, s.genHeads, 'structured');
   const vBits = structuredBf16(B, H, grid, D, 103, s.genHeads, 'uniform');
   const genSeconds = (Date.now() - t0) / 1000;
-  const qh = nabla.tensor(qBits, dims, 'bfloat16'), kh = nabla.tensor(kBits, dims, 'bfloat16'), vh = nabla.tensor(vBits, dims, 'bfloat16');
-  const qd = put(qh), kd = put(kh), vd = put(vh);
-  console.error(`gpu-check: ${s.name}: inputs generated in ${genSeconds.toFixed(1)} s (${s.genHeads} distinct heads of ${B * H})`);
+  const qh = nabla.tensor(qBits, dims, 'bfloat16'),
+    kh = nabla.tensor(kBits, dims, 'bfloat16'),
+    vh = nabla.tensor(vBits, dims, 'bfloat16');
+  const qd = put(qh),
+    kd = put(kh),
+    vd = put(vh);
+  console.error(
+    `gpu-check: ${s.name}: inputs generated in ${genSeconds.toFixed(1)} s (${s.genHeads} distinct heads of ${B * H})`,
+  );
   /** @type {Row[]} */
   const rows = [];
   const base = { shape: s.name, dims: shapeText, 'distinct heads': `${Math.min(s.genHeads, B * H)}/${B * H}` };
   const size = { batch: B, heads: H, seqQ: S, seqKv: S, headDim: D, valueDim: D };
   const flopsDense = attentionFlops(size);
   /** @type {{ name: string, B: number, H: number, S: number, D: number, grid: TokenGrid, dtype: string, scale: number, genHeads: number, denseFlops: number, masks: Record<string, Record<string, unknown>>, dense: Record<string, number>, files?: Record<string, string> }} */
-  const exp = { name: s.name, B, H, S, D, grid, dtype: 'bfloat16', scale: 1 / Math.sqrt(D), genHeads: s.genHeads, denseFlops: flopsDense, masks: {}, dense: {} };
+  const exp = {
+    name: s.name,
+    B,
+    H,
+    S,
+    D,
+    grid,
+    dtype: 'bfloat16',
+    scale: 1 / Math.sqrt(D),
+    genHeads: s.genHeads,
+    denseFlops: flopsDense,
+    masks: {},
+    dense: {},
+  };
   try {
     /** @type {Record<string, { median: number, min: number, max: number }>} */
     const dense = {};
     for (const kernel of s.denseKernels) {
       try {
-        const t = timeSync(() => nabla.attentionSync(qd, kd, vd, { ...DEV, kernel }), (o) => free(o));
+        const t = timeSync(
+          () => nabla.attentionSync(qd, kd, vd, { ...DEV, kernel }),
+          (o) => free(o),
+        );
         dense[kernel] = t;
         exp.dense[kernel] = t.median;
-        rows.push({ ...base, op: 'attention (dense)', kernel, threshold: '', density: 1, ms: t.median, 'min-max ms': `${fmt(t.min)}-${fmt(t.max)}`,
-          'TFLOP/s': flopsDense / t.median / 1e9 });
+        rows.push({
+          ...base,
+          op: 'attention (dense)',
+          kernel,
+          threshold: '',
+          density: 1,
+          ms: t.median,
+          'min-max ms': `${fmt(t.min)}-${fmt(t.max)}`,
+          'TFLOP/s': flopsDense / t.median / 1e9,
+        });
       } catch (e) {
-        rows.push({ ...base, op: 'attention (dense)', kernel, threshold: '', density: 1, ms: `error: ${firstLine(e)}` });
+        rows.push({
+          ...base,
+          op: 'attention (dense)',
+          kernel,
+          threshold: '',
+          density: 1,
+          ms: `error: ${firstLine(e)}`,
+        });
       }
     }
     const denseFast = dense.fast;
     for (const threshold of THRESHOLD_SWEEP) {
       const label = { ...base, threshold: String(threshold) };
       try {
-        const tms = Object.fromEntries(MASK_KERNELS.map((kernel) =>
-          [kernel, withMaskKernel(kernel, () => timeSync(() => nabla.nablaMaskSync(qd, kd, { threshold, ...DEV }), (m) => free(m)))]));
+        const tms = Object.fromEntries(
+          MASK_KERNELS.map((kernel) => [
+            kernel,
+            withMaskKernel(kernel, () =>
+              timeSync(
+                () => nabla.nablaMaskSync(qd, kd, { threshold, ...DEV }),
+                (m) => free(m),
+              ),
+            ),
+          ]),
+        );
         const tm = tms.fast;
         const mask = nabla.nablaMaskSync(qd, kd, { threshold, ...DEV });
         try {
           const density = mask.density();
           for (const kernel of MASK_KERNELS)
-            rows.push({ ...label, op: 'nablaMask', kernel, density, ms: tms[kernel].median, 'min-max ms': `${fmt(tms[kernel].min)}-${fmt(tms[kernel].max)}` });
-          const ta = timeSync(() => nabla.blockSparseAttentionSync(qd, kd, vd, mask, { ...DEV, kernel: 'fast' }), (o) => free(o));
+            rows.push({
+              ...label,
+              op: 'nablaMask',
+              kernel,
+              density,
+              ms: tms[kernel].median,
+              'min-max ms': `${fmt(tms[kernel].min)}-${fmt(tms[kernel].max)}`,
+            });
+          const ta = timeSync(
+            () => nabla.blockSparseAttentionSync(qd, kd, vd, mask, { ...DEV, kernel: 'fast' }),
+            (o) => free(o),
+          );
           const tflops = attentionFlops(size, density) / ta.median / 1e9;
           const denseTflops = denseFast ? flopsDense / denseFast.median / 1e9 : undefined;
-          rows.push({ ...label, op: 'blockSparseAttention', kernel: 'fast', density, ms: ta.median, 'min-max ms': `${fmt(ta.min)}-${fmt(ta.max)}`,
-            'TFLOP/s': tflops, 'mask % of sparse': (100 * tm.median) / ta.median,
+          rows.push({
+            ...label,
+            op: 'blockSparseAttention',
+            kernel: 'fast',
+            density,
+            ms: ta.median,
+            'min-max ms': `${fmt(ta.min)}-${fmt(ta.max)}`,
+            'TFLOP/s': tflops,
+            'mask % of sparse': (100 * tm.median) / ta.median,
             '% of dense TFLOP/s': denseTflops ? (100 * tflops) / denseTflops : 'n/a',
-            'ms / (density x dense ms)': denseFast ? ta.median / (density * denseFast.median) : 'n/a' });
+            'ms / (density x dense ms)': denseFast ? ta.median / (density * denseFast.median) : 'n/a',
+          });
           /** @type {Record<string, unknown>} */
           const entry = { density, maskMs: tm.median, oursMs: ta.median, oursTflops: tflops };
           if (exporter) {
@@ -679,7 +880,13 @@ function timeShape(s, exporter) {
           free(mask);
         }
       } catch (e) {
-        rows.push({ ...label, op: 'nablaMask / blockSparseAttention', kernel: 'fast', density: '', ms: `error: ${firstLine(e)}` });
+        rows.push({
+          ...label,
+          op: 'nablaMask / blockSparseAttention',
+          kernel: 'fast',
+          density: '',
+          ms: `error: ${firstLine(e)}`,
+        });
       }
     }
     if (exporter && s.export) {
@@ -697,11 +904,15 @@ function timeShape(s, exporter) {
 
 /** @param {Exporter | undefined} exporter */
 function timings(exporter) {
-  say(`## Timings (${SELF_TEST ? 'CPU backend self-test' : 'CUDA'}, device tensors, sync ops; warm-up ${WARMUP}, median of ${ITERS})`);
+  say(
+    `## Timings (${SELF_TEST ? 'CPU backend self-test' : 'CUDA'}, device tensors, sync ops; warm-up ${WARMUP}, median of ${ITERS})`,
+  );
   say();
   say('Inputs: waveTokens (smooth functions of (t, y, x) + noise, tile order) for q and k, uniform v, bf16;');
   say('large presets replicate a few generated heads over all heads. TFLOP/s counts kept blocks only:');
-  say('2*B*H*S^2*(D+Dv)*density / time (lib/flops.ts). "ms / (density x dense ms)" is 1 for a kernel that tracks the ideal sparse speedup.');
+  say(
+    '2*B*H*S^2*(D+Dv)*density / time (lib/flops.ts). "ms / (density x dense ms)" is 1 for a kernel that tracks the ideal sparse speedup.',
+  );
   say();
   const exports = [];
   for (const s of timingShapes()) {
@@ -713,7 +924,21 @@ function timings(exporter) {
       sectionError(`timings ${s.name}`, e);
     }
   }
-  const cols = ['shape', 'dims', 'distinct heads', 'op', 'kernel', 'threshold', 'density', 'ms', 'min-max ms', 'TFLOP/s', 'mask % of sparse', '% of dense TFLOP/s', 'ms / (density x dense ms)'];
+  const cols = [
+    'shape',
+    'dims',
+    'distinct heads',
+    'op',
+    'kernel',
+    'threshold',
+    'density',
+    'ms',
+    'min-max ms',
+    'TFLOP/s',
+    'mask % of sparse',
+    '% of dense TFLOP/s',
+    'ms / (density x dense ms)',
+  ];
   table(report.timings.map((r) => Object.fromEntries(cols.map((c) => [c, r[c] ?? '']))));
   return exports;
 }
@@ -737,7 +962,11 @@ function makeExporter(dir) {
 function main() {
   header();
   /** @type {[string, () => void][]} */
-  const sections = [['blockPool', checkPool], ['nablaMask', checkMask], ['attention', checkAttention]];
+  const sections = [
+    ['blockPool', checkPool],
+    ['nablaMask', checkMask],
+    ['attention', checkAttention],
+  ];
   for (const [name, fn] of sections) {
     try {
       fn();
@@ -752,7 +981,8 @@ function main() {
   if (!args.sanitizer) exports = timings(out && exportDir ? makeExporter(exportDir) : undefined);
   const all = [...report.correctness.pool, ...report.correctness.mask, ...report.correctness.attention];
   const failed = all.filter((r) => !String(r.result).startsWith('PASS'));
-  const summary = `correctness: ${all.length - failed.length} passed, ${failed.length} failed` +
+  const summary =
+    `correctness: ${all.length - failed.length} passed, ${failed.length} failed` +
     (report.errors.length ? `; ${report.errors.length} section error(s)` : '');
   say(`## Summary`);
   say();
@@ -762,17 +992,27 @@ function main() {
   if (out && exportDir && !args.sanitizer) {
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'gpu-check.md'), markdown.join('\n') + '\n');
-    fs.writeFileSync(path.join(out, 'gpu-check.json'), JSON.stringify({ selfTest: SELF_TEST, ...report, summary }, null, 1) + '\n');
+    fs.writeFileSync(
+      path.join(out, 'gpu-check.json'),
+      JSON.stringify({ selfTest: SELF_TEST, ...report, summary }, null, 1) + '\n',
+    );
     const meta = {
-      selfTest: SELF_TEST, version: nabla.VERSION, device: report.header.device, git: report.header.git, date: report.header.date,
+      selfTest: SELF_TEST,
+      version: nabla.VERSION,
+      device: report.header.device,
+      git: report.header.git,
+      date: report.header.date,
       dataDir: exportDir,
-      note: 'q/k/v/out .npy are bf16 values widened exactly to float32 (NumPy has no bfloat16); masks are uint8 [B, H, S/64, S/64]; ' +
+      note:
+        'q/k/v/out .npy are bf16 values widened exactly to float32 (NumPy has no bfloat16); masks are uint8 [B, H, S/64, S/64]; ' +
         'ms are medians of synchronous calls on device tensors (process.hrtime)',
       shapes: exports,
     };
     fs.writeFileSync(path.join(out, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
     if (exportDir !== out) fs.writeFileSync(path.join(exportDir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
-    console.log(`\ngpu-check: wrote ${path.join(out, 'gpu-check.md')}, gpu-check.json, meta.json; .npy files in ${exportDir}`);
+    console.log(
+      `\ngpu-check: wrote ${path.join(out, 'gpu-check.md')}, gpu-check.json, meta.json; .npy files in ${exportDir}`,
+    );
   }
   process.exitCode = failed.length || report.errors.length ? 1 : 0;
 }

@@ -21,7 +21,8 @@ const { uniform, waveTokens } = require('../dist/synthetic');
 
 /** @typedef {import('../dist').TokenGrid} TokenGrid */
 
-const USAGE = 'usage: node bench/one-launch.js dense|sparse [--shape small|720p] [--threshold T] [--kernel K] [--backend cpu]';
+const USAGE =
+  'usage: node bench/one-launch.js dense|sparse [--shape small|720p] [--threshold T] [--kernel K] [--backend cpu]';
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
@@ -88,15 +89,21 @@ function input(seed, structured) {
   const one = structured ? waveTokens(1, s.genHeads, s.grid, s.D, seed) : uniform(s.genHeads * S * s.D, seed);
   const bits = /** @type {Uint16Array} */ (nabla.fromFloat32(one, 'bfloat16'));
   const out = new Uint16Array(s.H * S * s.D);
-  for (let h = 0; h < s.H; h++) out.set(bits.subarray((h % s.genHeads) * S * s.D, (h % s.genHeads + 1) * S * s.D), h * S * s.D);
+  for (let h = 0; h < s.H; h++)
+    out.set(bits.subarray((h % s.genHeads) * S * s.D, ((h % s.genHeads) + 1) * S * s.D), h * S * s.D);
   return nabla.tensor(out, dims, 'bfloat16');
 }
 
 const place = /** @type {const} */ ({ backend: ON_CUDA ? 'cuda' : 'cpu' });
 /** @param {import('../dist').Tensor} t */
 const put = (t) => (ON_CUDA ? nabla.toDeviceSync(t) : t);
-const q = put(input(101, true)), k = put(input(102, true)), v = put(input(103, false));
-const options = { ...place, ...(args.kernel ? { kernel: /** @type {import('../dist').AttentionKernel} */ (args.kernel) } : {}) };
+const q = put(input(101, true)),
+  k = put(input(102, true)),
+  v = put(input(103, false));
+const options = {
+  ...place,
+  ...(args.kernel ? { kernel: /** @type {import('../dist').AttentionKernel} */ (args.kernel) } : {}),
+};
 const nq = S / nabla.BLOCK_SIZE;
 let density = 1;
 let tiles = s.H * nq * nq; // (query block, key block) pairs the launch computes
@@ -113,7 +120,9 @@ if (args.what === 'dense') {
   console.log(`one-launch: sparse attention ${ms.toFixed(3)} ms (one launch, untuned clocks)`);
 }
 const total = Number(process.hrtime.bigint() - t0) / 1e6;
-console.log(`one-launch: ${args.what} ${s.name} B1 H${s.H} S${S} (${s.grid.join('x')}) D${s.D} bf16` +
-  `${args.what === 'sparse' ? ` thr ${args.threshold} density ${density.toFixed(4)}` : ''}, ${place.backend}, ${total.toFixed(3)} ms in all`);
+console.log(
+  `one-launch: ${args.what} ${s.name} B1 H${s.H} S${S} (${s.grid.join('x')}) D${s.D} bf16` +
+    `${args.what === 'sparse' ? ` thr ${args.threshold} density ${density.toFixed(4)}` : ''}, ${place.backend}, ${total.toFixed(3)} ms in all`,
+);
 // read by bench/ncu_table.py to put the profiler's counts per tile
 console.log(`one-launch: tiles ${tiles}`);

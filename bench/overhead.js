@@ -98,7 +98,9 @@ async function measure(backend, table, cuda) {
     for (const mode of /** @type {const} */ (['sync', 'async'])) {
       const r = await perCall(fns[mode], cuda);
       rows.push({
-        backend, op, call: mode === 'sync' ? 'sync' : 'awaited async',
+        backend,
+        op,
+        call: mode === 'sync' ? 'sync' : 'awaited async',
         'wall us/call': r.wallUs,
         'device us/call': cuda ? r.deviceUs : 'n/a',
         'host overhead us': cuda ? r.wallUs - r.deviceUs : r.wallUs,
@@ -110,7 +112,9 @@ async function measure(backend, table, cuda) {
 
 async function main() {
   const info = nabla.backends();
-  console.log(`# Per-call overhead: [B, H, S, D] = [${B}, ${H}, ${S}, ${D}], ${calls} calls x ${rounds} rounds (median round)\n`);
+  console.log(
+    `# Per-call overhead: [B, H, S, D] = [${B}, ${H}, ${S}, ${D}], ${calls} calls x ${rounds} rounds (median round)\n`,
+  );
   const CPU = /** @type {const} */ ({ backend: 'cpu' });
   const [q, k, v] = [input('float32', 1), input('float32', 2), input('float32', 3)];
   const mask = nabla.nablaMaskSync(q, k, { ...CPU, grid });
@@ -125,7 +129,9 @@ async function main() {
     console.log(`CUDA rows skipped: ${info.reason ?? 'no CUDA device'}\n`);
   }
   console.log(markdownTable(rows));
-  console.log('\nhost overhead: wall minus device time (CUDA events around each op\'s work) on CUDA; the whole wall time on the CPU.');
+  console.log(
+    "\nhost overhead: wall minus device time (CUDA events around each op's work) on CUDA; the whole wall time on the CPU.",
+  );
 }
 
 main().catch((err) => {

@@ -84,7 +84,8 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${f}`);
   }
-  if (!['auto', 'cpu', 'cuda'].includes(a.backend)) throw new Error(`--backend must be auto, cpu or cuda, not ${a.backend}`);
+  if (!['auto', 'cpu', 'cuda'].includes(a.backend))
+    throw new Error(`--backend must be auto, cpu or cuda, not ${a.backend}`);
   return a;
 }
 
@@ -164,14 +165,24 @@ const dims = [shape.B, shape.H, S, shape.D];
 const grid = /** @type {TokenGrid} */ ([...shape.grid]);
 const shapeText = `B${shape.B} H${shape.H} S${S} (${shape.grid.join('x')}) D${shape.D} bf16`;
 const tGen0 = performance.now();
-const qh = nabla.tensor(nabla.fromFloat32(waveTokens(shape.B, shape.H, grid, shape.D, 21), 'bfloat16'), dims, 'bfloat16');
-const kh = nabla.tensor(nabla.fromFloat32(waveTokens(shape.B, shape.H, grid, shape.D, 22), 'bfloat16'), dims, 'bfloat16');
+const qh = nabla.tensor(
+  nabla.fromFloat32(waveTokens(shape.B, shape.H, grid, shape.D, 21), 'bfloat16'),
+  dims,
+  'bfloat16',
+);
+const kh = nabla.tensor(
+  nabla.fromFloat32(waveTokens(shape.B, shape.H, grid, shape.D, 22), 'bfloat16'),
+  dims,
+  'bfloat16',
+);
 const vh = nabla.tensor(nabla.fromFloat32(uniform(qh.data.length, 23), 'bfloat16'), dims, 'bfloat16');
 const genMs = performance.now() - tGen0;
 
 /** One service request: upload, NABLA attention, download, free. */
 function request() {
-  const q = upload(qh), k = upload(kh), v = upload(vh);
+  const q = upload(qh),
+    k = upload(kh),
+    v = upload(vh);
   try {
     const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
     try {
@@ -193,7 +204,6 @@ function timed(fn) {
   const result = fn();
   return { ms: performance.now() - t0, result };
 }
-
 
 /**
  * Median wall time of an op, after 20 untimed calls; `done` frees each result untimed.
@@ -232,15 +242,48 @@ function startup() {
   }
   const steady = median(steadyTimes);
   const startToFirst = tLoaded + first.ms; // input generation (the harness's, not the service's) left out
-  row('process start -> package loaded', 'INFO', ms(tLoaded), '', `node start-up, then require of the package (this script began ${ms(t00)} after the process)`);
-  row('first request', 'INFO', ms(first.ms), '', ON_CUDA ? 'includes CUDA context creation and module loading' : 'CPU backend');
-  row('process start -> first result', 'INFO', ms(startToFirst), '', `package loaded + first request; input generation (${ms(genMs)}) left out`);
-  row(`steady request (median of ${args.requests})`, 'INFO', ms(steady), '',
-    `${shapeText}, NABLA thr ${THRESHOLD}: ${ON_CUDA ? 'upload q/k/v, mask, sparse attention, download, free' : 'mask, sparse attention'}`);
-  row('first request / steady', first.ms <= FIRST_REQUEST_TARGET * steady ? 'MET' : 'MISSED', `${(first.ms / steady).toFixed(2)}x`,
-    `<= ${FIRST_REQUEST_TARGET}x`, `second request ${(second.ms / steady).toFixed(2)}x; process start -> first result ${(startToFirst / steady).toFixed(1)}x`);
-  row('every request gives the first result', changed === 0 ? 'PASS' : 'FAIL', `${changed} elements differ`, '0',
-    `${args.requests + 1} later requests, bit for bit`);
+  row(
+    'process start -> package loaded',
+    'INFO',
+    ms(tLoaded),
+    '',
+    `node start-up, then require of the package (this script began ${ms(t00)} after the process)`,
+  );
+  row(
+    'first request',
+    'INFO',
+    ms(first.ms),
+    '',
+    ON_CUDA ? 'includes CUDA context creation and module loading' : 'CPU backend',
+  );
+  row(
+    'process start -> first result',
+    'INFO',
+    ms(startToFirst),
+    '',
+    `package loaded + first request; input generation (${ms(genMs)}) left out`,
+  );
+  row(
+    `steady request (median of ${args.requests})`,
+    'INFO',
+    ms(steady),
+    '',
+    `${shapeText}, NABLA thr ${THRESHOLD}: ${ON_CUDA ? 'upload q/k/v, mask, sparse attention, download, free' : 'mask, sparse attention'}`,
+  );
+  row(
+    'first request / steady',
+    first.ms <= FIRST_REQUEST_TARGET * steady ? 'MET' : 'MISSED',
+    `${(first.ms / steady).toFixed(2)}x`,
+    `<= ${FIRST_REQUEST_TARGET}x`,
+    `second request ${(second.ms / steady).toFixed(2)}x; process start -> first result ${(startToFirst / steady).toFixed(1)}x`,
+  );
+  row(
+    'every request gives the first result',
+    changed === 0 ? 'PASS' : 'FAIL',
+    `${changed} elements differ`,
+    '0',
+    `${args.requests + 1} later requests, bit for bit`,
+  );
   return firstResult;
 }
 
@@ -256,7 +299,13 @@ async function hostOverhead() {
     const sync = await medianWall(() => nabla.attentionSync(t, t, t, PLACE), free, 200);
     row('host overhead per op: attentionSync', 'INFO', ms(sync), '', `${where}; wall time, kernel time negligible`);
     const async = await medianWall(() => nabla.attention(t, t, t, PLACE), free, 200);
-    row('host overhead per op: await attention', 'INFO', ms(async), '', `${where}; includes the hop to the worker thread and back`);
+    row(
+      'host overhead per op: await attention',
+      'INFO',
+      ms(async),
+      '',
+      `${where}; includes the hop to the worker thread and back`,
+    );
   } finally {
     free(t);
   }
@@ -282,7 +331,9 @@ function deviceMemoryUsed() {
 function memoryLoop() {
   const check = `device memory over ${args.calls} calls`;
   if (!ON_CUDA) return skip(check, NOT_CUDA);
-  const q = upload(qh), k = upload(kh), v = upload(vh);
+  const q = upload(qh),
+    k = upload(kh),
+    v = upload(vh);
   try {
     const step = () => {
       const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
@@ -303,9 +354,20 @@ function memoryLoop() {
     if (!('used' in after)) return skip(check, after.why);
     const growth = after.used - before.used;
     const reserved = `; reserved ${mib(before.reserved)} -> ${mib(after.reserved)}`;
-    row(check, growth <= FLAT_MEMORY_BYTES ? 'PASS' : 'FAIL', `${mib(before.used)} -> ${mib(after.used)} (${growth >= 0 ? '+' : ''}${mib(growth)})${reserved}`,
-      `growth <= ${mib(FLAT_MEMORY_BYTES)}`, `nablaAttentionSync on device tensors, output and mask disposed each call; ${before.source}`);
-    row(`steady op on device tensors (median of ${args.calls})`, 'INFO', ms(median(times)), '', `${shapeText}: mask + sparse attention, no copies`);
+    row(
+      check,
+      growth <= FLAT_MEMORY_BYTES ? 'PASS' : 'FAIL',
+      `${mib(before.used)} -> ${mib(after.used)} (${growth >= 0 ? '+' : ''}${mib(growth)})${reserved}`,
+      `growth <= ${mib(FLAT_MEMORY_BYTES)}`,
+      `nablaAttentionSync on device tensors, output and mask disposed each call; ${before.source}`,
+    );
+    row(
+      `steady op on device tensors (median of ${args.calls})`,
+      'INFO',
+      ms(median(times)),
+      '',
+      `${shapeText}: mask + sparse attention, no copies`,
+    );
   } finally {
     free(q);
     free(k);
@@ -321,7 +383,9 @@ function outOfMemory(reference) {
   const check = 'out of memory leaves the device usable';
   if (!ON_CUDA) return skip(check, NOT_CUDA);
   if (!args.oom) return skip(check, '--no-oom');
-  const q = upload(qh), k = upload(kh), v = upload(vh);
+  const q = upload(qh),
+    k = upload(kh),
+    v = upload(vh);
   /** @type {DeviceTensor[]} */
   const hoard = [];
   let allocError = '';
@@ -357,7 +421,13 @@ function outOfMemory(reference) {
     free(output);
     free(mask);
   } catch (e) {
-    row(check, 'FAIL', `op after freeing threw ${codeOf(e)}: ${firstLine(e)}`, 'the op runs and matches', `${held} allocations held; op while full: ${opWhileFull}`);
+    row(
+      check,
+      'FAIL',
+      `op after freeing threw ${codeOf(e)}: ${firstLine(e)}`,
+      'the op runs and matches',
+      `${held} allocations held; op while full: ${opWhileFull}`,
+    );
     return;
   } finally {
     free(q);
@@ -366,8 +436,13 @@ function outOfMemory(reference) {
   }
   const diff = differing(after, reference);
   const ok = allocError !== '' && diff === 0;
-  row(check, ok ? 'PASS' : 'FAIL', `${diff} elements differ from the first result`, 'an allocation fails; then 0 differ',
-    `${held} allocations held, last: ${allocError || 'none failed'}; op while full: ${opWhileFull}`);
+  row(
+    check,
+    ok ? 'PASS' : 'FAIL',
+    `${diff} elements differ from the first result`,
+    'an allocation fails; then 0 differ',
+    `${held} allocations held, last: ${allocError || 'none failed'}; op while full: ${opWhileFull}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,13 +452,19 @@ function outOfMemory(reference) {
 async function disposePending(reference) {
   const check = 'dispose while an op is pending';
   if (!ON_CUDA) return skip(check, NOT_CUDA);
-  const q = nabla.toDeviceSync(qh), k = nabla.toDeviceSync(kh), v = nabla.toDeviceSync(vh);
+  const q = nabla.toDeviceSync(qh),
+    k = nabla.toDeviceSync(kh),
+    v = nabla.toDeviceSync(vh);
   try {
     const mask = nabla.nablaMaskSync(q, k, { threshold: THRESHOLD, grid, ...PLACE });
     const pending = nabla.blockSparseAttention(q, k, v, mask, PLACE);
     /** @type {string[]} */
     const refused = [];
-    for (const [name, x] of /** @type {const} */ ([['q', q], ['v', v], ['mask', mask]])) {
+    for (const [name, x] of /** @type {const} */ ([
+      ['q', q],
+      ['v', v],
+      ['mask', mask],
+    ])) {
       try {
         x.dispose();
       } catch (e) {
@@ -398,8 +479,13 @@ async function disposePending(reference) {
     q.dispose();
     const freedAfter = mask.disposed && q.disposed;
     const ok = refused.length === 3 && diff === 0 && freedAfter;
-    row(check, ok ? 'PASS' : 'FAIL', `${refused.length}/3 refused; ${diff} elements differ`, '3/3 refused, 0 differ, dispose works after',
-      `${refused.join(', ') || 'none refused'}; disposed after the op: ${freedAfter}`);
+    row(
+      check,
+      ok ? 'PASS' : 'FAIL',
+      `${refused.length}/3 refused; ${diff} elements differ`,
+      '3/3 refused, 0 differ, dispose works after',
+      `${refused.join(', ') || 'none refused'}; disposed after the op: ${freedAfter}`,
+    );
   } catch (e) {
     row(check, 'FAIL', `threw ${codeOf(e)}: ${firstLine(e)}`, '3/3 refused, 0 differ', '');
   } finally {
@@ -416,7 +502,9 @@ async function asyncUpload() {
   const check = 'async upload gives the same bytes';
   if (!ON_CUDA) return skip(check, NOT_CUDA);
   const n = 3 * 2 ** 22 + 5; // 12M bf16 values and a ragged tail
-  const hosts = [41, 42, 43].map((seed) => nabla.tensor(nabla.fromFloat32(uniform(n, seed), 'bfloat16'), [n], 'bfloat16'));
+  const hosts = [41, 42, 43].map((seed) =>
+    nabla.tensor(nabla.fromFloat32(uniform(n, seed), 'bfloat16'), [n], 'bfloat16'),
+  );
   /** @type {DeviceTensor[]} */
   let devs = [];
   try {
@@ -424,7 +512,13 @@ async function asyncUpload() {
     const back = await Promise.all(devs.map((d) => d.toHost()));
     const syncBack = devs.map((d) => d.toHostSync());
     const diff = hosts.reduce((sum, h, i) => sum + differing(back[i], h) + differing(syncBack[i], h), 0);
-    row(check, diff === 0 ? 'PASS' : 'FAIL', `${diff} elements differ`, '0', `3 concurrent toDevice of ${n} bf16 values, read back with toHost and toHostSync`);
+    row(
+      check,
+      diff === 0 ? 'PASS' : 'FAIL',
+      `${diff} elements differ`,
+      '0',
+      `3 concurrent toDevice of ${n} bf16 values, read back with toHost and toHostSync`,
+    );
   } catch (e) {
     row(check, 'FAIL', `threw ${codeOf(e)}: ${firstLine(e)}`, '0 differ', '');
   } finally {
@@ -447,13 +541,18 @@ async function main() {
   if (!info.cuda) text.push(`No CUDA: ${info.reason ?? 'unknown reason'}`, '');
   text.push(markdownTable(rows), '');
   const failed = rows.filter((r) => r.result === 'FAIL').length;
-  text.push(`service-check: ${rows.filter((r) => r.result === 'PASS').length} passed, ${failed} failed, ` +
-    `${rows.filter((r) => r.result === 'MISSED').length} targets missed, ${rows.filter((r) => r.result === 'SKIPPED').length} skipped (${BACKEND})`);
+  text.push(
+    `service-check: ${rows.filter((r) => r.result === 'PASS').length} passed, ${failed} failed, ` +
+      `${rows.filter((r) => r.result === 'MISSED').length} targets missed, ${rows.filter((r) => r.result === 'SKIPPED').length} skipped (${BACKEND})`,
+  );
   console.log(text.join('\n'));
   if (args.out) {
     fs.mkdirSync(args.out, { recursive: true });
     fs.writeFileSync(path.join(args.out, 'service-check.md'), `${text.join('\n')}\n`);
-    fs.writeFileSync(path.join(args.out, 'service-check.json'), `${JSON.stringify({ backend: BACKEND, device, shape: shapeText, rows }, null, 2)}\n`);
+    fs.writeFileSync(
+      path.join(args.out, 'service-check.json'),
+      `${JSON.stringify({ backend: BACKEND, device, shape: shapeText, rows }, null, 2)}\n`,
+    );
   }
   process.exitCode = failed > 0 ? 1 : 0;
 }

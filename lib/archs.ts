@@ -33,12 +33,20 @@ const ENTRY = /^(\d+)([af]?)(?:-(real|virtual))?$/;
 
 /** The entries of a CMake CUDA_ARCHITECTURES list (';' or space separated); null for names like "native". */
 export function parseCudaArchs(list: string): (CudaArch | null)[] {
-  return list.split(/[;\s]+/).filter((s) => s !== '').map((entry) => {
-    const m = ENTRY.exec(entry);
-    if (m === null) return null;
-    const kind = m[3]; // no suffix: both the cubin and the PTX
-    return { sm: Number(m[1]), variant: m[2] as CudaArch['variant'], cubin: kind !== 'virtual', ptx: kind !== 'real' };
-  });
+  return list
+    .split(/[;\s]+/)
+    .filter((s) => s !== '')
+    .map((entry) => {
+      const m = ENTRY.exec(entry);
+      if (m === null) return null;
+      const kind = m[3]; // no suffix: both the cubin and the PTX
+      return {
+        sm: Number(m[1]),
+        variant: m[2] as CudaArch['variant'],
+        cubin: kind !== 'virtual',
+        ptx: kind !== 'real',
+      };
+    });
 }
 
 /** "9.0" -> [9, 0]; null when it is not MAJOR.MINOR. */

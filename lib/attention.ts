@@ -8,7 +8,13 @@ import { BlockMask, MaskKernelRan, MaskOptions, blockCount, checkMaskRule, maskO
 import { NativeAttentionArgs, NativeOperand, NativePlacement, native } from './native';
 import { TokenGrid, numel } from './shapes';
 import {
-  ATTENTION_KERNEL, AttentionKernel, AttentionKernelRan, CPU_KERNEL, CpuKernel, PlacementOptions, chooseKernel,
+  ATTENTION_KERNEL,
+  AttentionKernel,
+  AttentionKernelRan,
+  CPU_KERNEL,
+  CpuKernel,
+  PlacementOptions,
+  chooseKernel,
   resolvePlacement,
 } from './backend';
 import { Tensor } from './tensor';
@@ -90,7 +96,11 @@ function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, optio
     const dims = (mask as BlockMask).dims;
     const want = [shape.batch, shape.heads, blockCount(shape.seqQ, grid), blockCount(shape.seqKv, grid)];
     if (dims.some((d, i) => d !== want[i]))
-      throw rangeError('mask.dims', `[${want.join(', ')}] (B, H, ${grid ? 'nb, nb: the blocks of the grid' : 'Sq/64, Skv/64'})`, `[${dims.join(', ')}]`);
+      throw rangeError(
+        'mask.dims',
+        `[${want.join(', ')}] (B, H, ${grid ? 'nb, nb: the blocks of the grid' : 'Sq/64, Skv/64'})`,
+        `[${dims.join(', ')}]`,
+      );
     if (ops.device !== undefined) devices.push(ops.device);
     lists = { kvCounts: ops.kvCounts, kvIndices: ops.kvIndices };
   }
@@ -107,10 +117,23 @@ function attentionOp(call: AttentionCall) {
     ? new DeviceTensor(shape.type, dims, place.device, new native.DeviceBuffer(place.device, bytes))
     : { type: shape.type, dims, data: new (storageOf(shape.type))(numel(dims)) };
   const args: NativeAttentionArgs = {
-    q: operandOf(call.q), k: operandOf(call.k), v: operandOf(call.v), out: operandOf(out),
-    dtype: DTYPE_CODE[shape.type], batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv,
-    headDim: shape.headDim, valueDim: shape.valueDim, scale: call.scale, kernel: call.kernel, cpuKernel: call.cpuKernel,
-    tokenGrid: call.grid ? Int32Array.from(call.grid) : undefined, ...call.lists, ...place,
+    q: operandOf(call.q),
+    k: operandOf(call.k),
+    v: operandOf(call.v),
+    out: operandOf(out),
+    dtype: DTYPE_CODE[shape.type],
+    batch: shape.batch,
+    heads: shape.heads,
+    seqQ: shape.seqQ,
+    seqKv: shape.seqKv,
+    headDim: shape.headDim,
+    valueDim: shape.valueDim,
+    scale: call.scale,
+    kernel: call.kernel,
+    cpuKernel: call.cpuKernel,
+    tokenGrid: call.grid ? Int32Array.from(call.grid) : undefined,
+    ...call.lists,
+    ...place,
   };
   return { args, out };
 }
@@ -120,7 +143,6 @@ export interface AttentionRan<O = Tensor | DeviceTensor> {
   output: O;
   kernel: AttentionKernelRan;
 }
-
 
 /** @internal Runs a checked attention call; reports which kernel ran. */
 export function runAttention(call: AttentionCall, async: false): AttentionRan;
@@ -135,9 +157,30 @@ export function runAttention(call: AttentionCall, async: boolean): AttentionRan 
  * @internal blockSparseAttention (mask given) or attention (mask undefined), reporting which kernel
  * ran: how the tests assert that the kernel they ask for is the one they check.
  */
-export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: DenseAttentionOptions | undefined, async: false): AttentionRan<Output<T>>;
-export function attentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: DenseAttentionOptions | undefined, async: true): Promise<AttentionRan<Output<T>>>;
-export function attentionRan(q: AnyTensor, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: DenseAttentionOptions | undefined, async: boolean) {
+export function attentionRan<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  mask: BlockMask | undefined,
+  options: DenseAttentionOptions | undefined,
+  async: false,
+): AttentionRan<Output<T>>;
+export function attentionRan<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  mask: BlockMask | undefined,
+  options: DenseAttentionOptions | undefined,
+  async: true,
+): Promise<AttentionRan<Output<T>>>;
+export function attentionRan(
+  q: AnyTensor,
+  k: AnyTensor,
+  v: AnyTensor,
+  mask: BlockMask | undefined,
+  options: DenseAttentionOptions | undefined,
+  async: boolean,
+) {
   const call = checkAttention(q, k, v, mask, options);
   return async ? runAttention(call, true) : runAttention(call, false);
 }
@@ -150,22 +193,44 @@ function checkMaskGiven(mask: unknown, dense: string): void {
  * out[b,h,s] = sum_t softmax_t(q[b,h,s] . k[b,h,t] * scale) v[b,h,t] over the keys of the blocks the
  * mask keeps for s's query block. A query block with no kept block outputs zeros. Off the main thread.
  */
-export async function blockSparseAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask, options?: AttentionOptions): Promise<Output<T>> {
+export async function blockSparseAttention<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  mask: BlockMask,
+  options?: AttentionOptions,
+): Promise<Output<T>> {
   checkMaskGiven(mask, 'attention');
   return (await runAttention(checkAttention(q, k, v, mask, options), true)).output as Output<T>;
 }
 
-export function blockSparseAttentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, mask: BlockMask, options?: AttentionOptions): Output<T> {
+export function blockSparseAttentionSync<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  mask: BlockMask,
+  options?: AttentionOptions,
+): Output<T> {
   checkMaskGiven(mask, 'attentionSync');
   return runAttention(checkAttention(q, k, v, mask, options), false).output as Output<T>;
 }
 
 /** Dense attention (every block kept): the baseline. Off the main thread. */
-export async function attention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: DenseAttentionOptions): Promise<Output<T>> {
+export async function attention<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  options?: DenseAttentionOptions,
+): Promise<Output<T>> {
   return (await runAttention(checkAttention(q, k, v, undefined, options), true)).output as Output<T>;
 }
 
-export function attentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: DenseAttentionOptions): Output<T> {
+export function attentionSync<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  options?: DenseAttentionOptions,
+): Output<T> {
   return runAttention(checkAttention(q, k, v, undefined, options), false).output as Output<T>;
 }
 
@@ -198,14 +263,24 @@ function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknow
 }
 
 /** @internal nablaAttention, reporting which kernels ran. */
-export async function nablaAttentionRan<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<NablaAttentionRan<Output<T>>> {
+export async function nablaAttentionRan<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  options?: NablaAttentionOptions,
+): Promise<NablaAttentionRan<Output<T>>> {
   const call = checkNablaAttention(q, k, v, options);
   const built = await runMask(call.mask, true);
   const ran = await runAttention({ ...call.attend, lists: maskOperands(built.mask) }, true);
   return { output: ran.output as Output<T>, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
 }
 
-export function nablaAttentionRanSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): NablaAttentionRan<Output<T>> {
+export function nablaAttentionRanSync<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  options?: NablaAttentionOptions,
+): NablaAttentionRan<Output<T>> {
   const call = checkNablaAttention(q, k, v, options);
   const built = runMask(call.mask, false);
   const ran = runAttention({ ...call.attend, lists: maskOperands(built.mask) }, false);
@@ -213,12 +288,22 @@ export function nablaAttentionRanSync<T extends AnyTensor>(q: T, k: AnyTensor, v
 }
 
 /** The NABLA mask of q and k, then block-sparse attention over it. */
-export async function nablaAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): Promise<{ output: Output<T>; mask: BlockMask }> {
+export async function nablaAttention<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  options?: NablaAttentionOptions,
+): Promise<{ output: Output<T>; mask: BlockMask }> {
   const { output, mask } = await nablaAttentionRan(q, k, v, options);
   return { output, mask };
 }
 
-export function nablaAttentionSync<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options?: NablaAttentionOptions): { output: Output<T>; mask: BlockMask } {
+export function nablaAttentionSync<T extends AnyTensor>(
+  q: T,
+  k: AnyTensor,
+  v: AnyTensor,
+  options?: NablaAttentionOptions,
+): { output: Output<T>; mask: BlockMask } {
   const { output, mask } = nablaAttentionRanSync(q, k, v, options);
   return { output, mask };
 }

@@ -28,7 +28,10 @@ export interface Backends {
 /** What this binary and machine can run on, read from the CUDA runtime at each call. */
 export function backends(): Backends {
   const info = native.backends();
-  const devices = info.devices.map((d) => ({ ...d, kernelImage: kernelImageFor(d.computeCapability, info.build.cudaArchs) }));
+  const devices = info.devices.map((d) => ({
+    ...d,
+    kernelImage: kernelImageFor(d.computeCapability, info.build.cudaArchs),
+  }));
   return { ...info, devices };
 }
 
@@ -71,7 +74,11 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
   }
   if (inputDevices.length > 0) {
     if (backend === 'cpu')
-      throw typeError('backend', "'cuda' or 'auto' for device tensors (download them with toHost() for the CPU)", backend);
+      throw typeError(
+        'backend',
+        "'cuda' or 'auto' for device tensors (download them with toHost() for the CPU)",
+        backend,
+      );
     const device = inputDevices[0];
     if (options.device !== undefined && options.device !== device)
       throw rangeError('device', `cuda:${device}, where the inputs are`, `cuda:${options.device}`);
@@ -82,7 +89,9 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
   const cuda = probeCuda();
   if (backend === 'auto' && !cuda.cuda) return { backend: 'cpu', device: 0 };
   if (!cuda.cuda) {
-    const err = new Error(`backend 'cuda' is not available: ${cuda.reason ?? 'no CUDA device'}`) as Error & { code: string };
+    const err = new Error(`backend 'cuda' is not available: ${cuda.reason ?? 'no CUDA device'}`) as Error & {
+      code: string;
+    };
     err.code = 'ERR_NABLA_CUDA_UNAVAILABLE';
     throw err;
   }
@@ -116,13 +125,19 @@ export interface KernelSwitch<K extends string> {
 }
 
 export const ATTENTION_KERNEL: KernelSwitch<AttentionKernel> = {
-  option: 'kernel', env: 'NABLA_ATTENTION_KERNEL', values: ['auto', 'fast', 'simple', 'hopper'],
+  option: 'kernel',
+  env: 'NABLA_ATTENTION_KERNEL',
+  values: ['auto', 'fast', 'simple', 'hopper'],
 };
 export const MASK_KERNEL: KernelSwitch<MaskKernel> = {
-  option: 'maskKernel', env: 'NABLA_MASK_KERNEL', values: ['auto', 'fast', 'simple'],
+  option: 'maskKernel',
+  env: 'NABLA_MASK_KERNEL',
+  values: ['auto', 'fast', 'simple'],
 };
 export const CPU_KERNEL: KernelSwitch<CpuKernel> = {
-  option: 'cpuKernel', env: 'NABLA_CPU_ISA', values: ['auto', 'avx2', 'scalar'],
+  option: 'cpuKernel',
+  env: 'NABLA_CPU_ISA',
+  values: ['auto', 'avx2', 'scalar'],
 };
 
 /** The wording of the native layer: one of 'auto', 'fast', 'simple'. */
@@ -139,6 +154,7 @@ export function chooseKernel<K extends string>(kernel: KernelSwitch<K>, value: u
   const chosen = fromEnv ? process.env[kernel.env] || 'auto' : value;
   const param = fromEnv ? kernel.env : kernel.option;
   if (typeof chosen !== 'string') throw typeError(param, oneOf(kernel.values), chosen);
-  if (!(kernel.values as readonly string[]).includes(chosen)) throw rangeError(param, oneOf(kernel.values), describe(chosen));
+  if (!(kernel.values as readonly string[]).includes(chosen))
+    throw rangeError(param, oneOf(kernel.values), describe(chosen));
   return chosen as K;
 }

@@ -69,7 +69,11 @@ export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor 
   checkDims(x.dims, `${param}.dims`);
   const bytes = numel(x.dims) * storageOf(x.type).BYTES_PER_ELEMENT;
   if (bytes !== x.buffer.bytes)
-    throw rangeError(`${param}.dims`, `dims of ${x.buffer.bytes} bytes of ${x.type} (the size of its buffer)`, `${dimsText(x.dims)} (${bytes} bytes)`);
+    throw rangeError(
+      `${param}.dims`,
+      `dims of ${x.buffer.bytes} bytes of ${x.type} (the size of its buffer)`,
+      `${dimsText(x.dims)} (${bytes} bytes)`,
+    );
   return x;
 }
 

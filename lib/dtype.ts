@@ -28,11 +28,13 @@ export function checkNumbers(data: unknown, param = 'data'): ArrayLike<number> {
   const name = typedArrayName(data);
   if (name !== undefined) {
     if (name.startsWith('Big')) throw typeError(param, `${what} (BigInt arrays hold no floats)`, data);
-    if (isDetached(data as ArrayBufferView)) throw typeErrorWorded(param, `${what} whose buffer is still attached`, `a detached ${name}`);
+    if (isDetached(data as ArrayBufferView))
+      throw typeErrorWorded(param, `${what} whose buffer is still attached`, `a detached ${name}`);
     return data as ArrayLike<number>;
   }
   if (!Array.isArray(data)) throw typeError(param, what, data);
-  for (let i = 0; i < data.length; i++) if (typeof data[i] !== 'number') throw typeError(`${param}[${i}]`, 'a number', data[i]);
+  for (let i = 0; i < data.length; i++)
+    if (typeof data[i] !== 'number') throw typeError(`${param}[${i}]`, 'a number', data[i]);
   return data;
 }
 
@@ -94,7 +96,8 @@ export function toFloat32(data: HostData, type: DType): Float32Array {
   checkDType(type);
   const expected = storageOf(type).name;
   if (typedArrayName(data) !== expected) throw typeError('data', `a ${expected} for type '${type}'`, data);
-  if (isDetached(data)) throw typeErrorWorded('data', `a ${expected} whose buffer is still attached`, `a detached ${expected}`);
+  if (isDetached(data))
+    throw typeErrorWorded('data', `a ${expected} whose buffer is still attached`, `a detached ${expected}`);
   return decodeFloat32(data, type);
 }
 

@@ -97,7 +97,8 @@ const GLYPH_ROWS: Readonly<Record<string, string>> = {
 export const GLYPHS: Readonly<Record<string, Uint8Array>> = Object.fromEntries(
   Object.entries(GLYPH_ROWS).map(([ch, rows]) => {
     const bits = rows.split(' ').join('');
-    if (bits.length !== GLYPH_WIDTH * GLYPH_HEIGHT) throw new Error(`glyph '${ch}' is not ${GLYPH_WIDTH} x ${GLYPH_HEIGHT}`);
+    if (bits.length !== GLYPH_WIDTH * GLYPH_HEIGHT)
+      throw new Error(`glyph '${ch}' is not ${GLYPH_WIDTH} x ${GLYPH_HEIGHT}`);
     return [ch, Uint8Array.from(bits, (c) => (c === '#' ? 1 : 0))];
   }),
 );
@@ -128,8 +129,15 @@ export interface Canvas {
  * `color`; background pixels are left as they are. Characters that would end past x + maxWidth
  * (or the canvas edge) are not drawn.
  */
-export function drawText(canvas: Canvas, text: string, x: number, y: number, scale: number, color: readonly number[],
-  maxWidth = Infinity): void {
+export function drawText(
+  canvas: Canvas,
+  text: string,
+  x: number,
+  y: number,
+  scale: number,
+  color: readonly number[],
+  maxWidth = Infinity,
+): void {
   const right = Math.min(canvas.width, x + maxWidth);
   for (let n = 0; n < text.length; n++) {
     const left = x + n * ADVANCE * scale;

@@ -2,7 +2,15 @@
 export { backends } from './backend';
 export type { Backend, Backends, DeviceInfo, PlacementOptions } from './backend';
 export type { KernelImage } from './archs';
-export { DTYPES, bfloat16ToFloat, float16ToFloat, floatToBfloat16, floatToFloat16, fromFloat32, toFloat32 } from './dtype';
+export {
+  DTYPES,
+  bfloat16ToFloat,
+  float16ToFloat,
+  floatToBfloat16,
+  floatToFloat16,
+  fromFloat32,
+  toFloat32,
+} from './dtype';
 export type { DType, HostData } from './dtype';
 export { tensor, zeros, cast, toFloat32Array } from './tensor';
 export type { Tensor } from './tensor';
@@ -13,9 +21,20 @@ export type { MaskDims, MaskKernel, MaskOptions, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';
 export type { TileOptions } from './tiles';
 export {
-  attention, attentionSync, blockSparseAttention, blockSparseAttentionSync, nablaAttention, nablaAttentionSync,
+  attention,
+  attentionSync,
+  blockSparseAttention,
+  blockSparseAttentionSync,
+  nablaAttention,
+  nablaAttentionSync,
 } from './attention';
-export type { AttentionKernel, AttentionOptions, CpuKernel, DenseAttentionOptions, NablaAttentionOptions } from './attention';
+export type {
+  AttentionKernel,
+  AttentionOptions,
+  CpuKernel,
+  DenseAttentionOptions,
+  NablaAttentionOptions,
+} from './attention';
 export { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_HEAD_DIM, MIN_HEAD_DIM } from './shapes';
 export type { BlockGrid, MaskMethod, StaWindow, TokenGrid } from './shapes';
 export { VERSION } from './version';

@@ -3,13 +3,33 @@ import { DTYPE_CODE } from './dtype';
 import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { describe, rangeError, typeError } from './errors';
 import { NativeDeviceBuffer, NativeMaskArgs, NativeOperand, NativePlacement, native } from './native';
-import { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_DIM, MaskMethod, StaWindow, TokenGrid, numel } from './shapes';
+import {
+  BLOCK_SIZE,
+  DEFAULT_METHOD,
+  DEFAULT_THRESHOLD,
+  MAX_DIM,
+  MaskMethod,
+  StaWindow,
+  TokenGrid,
+  numel,
+} from './shapes';
 import { tileLayout } from './layout';
 import { MASK_KERNEL, MaskKernel, MaskKernelRan, PlacementOptions, chooseKernel, resolvePlacement } from './backend';
 import { Tensor } from './tensor';
 import {
-  AnyTensor, QKShape, check4d, checkCausal, checkFrames, checkGridTokens, checkMethod, checkOptions, checkPairGrid, checkQK,
-  checkThreshold, checkTokenGrid, checkWindow,
+  AnyTensor,
+  QKShape,
+  check4d,
+  checkCausal,
+  checkFrames,
+  checkGridTokens,
+  checkMethod,
+  checkOptions,
+  checkPairGrid,
+  checkQK,
+  checkThreshold,
+  checkTokenGrid,
+  checkWindow,
 } from './validate';
 
 export type { MaskKernel, MaskKernelRan } from './backend';
@@ -74,17 +94,25 @@ export class BlockMask {
    * arrays given stay the caller's).
    */
   constructor(dims: MaskDims, lists: { kvCounts: Int32Array; kvIndices: Int32Array }, map?: Float32Array);
-  constructor(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array, built?: typeof BUILT, grid?: TokenGrid) {
+  constructor(
+    dims: MaskDims,
+    lists: HostLists | DeviceLists,
+    map?: Float32Array,
+    built?: typeof BUILT,
+    grid?: TokenGrid,
+  ) {
     let state: MaskLists;
     if (built === BUILT) {
       state = 'device' in lists ? { onDevice: lists } : { host: lists };
     } else {
       dims = checkMaskDims(dims);
-      if (typeof lists !== 'object' || lists === null) throw typeError('lists', 'an object { kvCounts, kvIndices }', lists);
+      if (typeof lists !== 'object' || lists === null)
+        throw typeError('lists', 'an object { kvCounts, kvIndices }', lists);
       state = { host: listsFromDense(checkLists(lists.kvCounts, lists.kvIndices, dims), dims) };
       if (map !== undefined) {
         if (!(map instanceof Float32Array)) throw typeError('map', 'a Float32Array [B, H, nq, nk]', map);
-        if (map.length !== numel(dims)) throw rangeError('map', `${numel(dims)} elements for dims [${dims.join(', ')}]`, `${map.length}`);
+        if (map.length !== numel(dims))
+          throw rangeError('map', `${numel(dims)} elements for dims [${dims.join(', ')}]`, `${map.length}`);
       }
     }
     this.dims = Object.freeze([dims[0], dims[1], dims[2], dims[3]]) as MaskDims;
@@ -101,7 +129,8 @@ export class BlockMask {
   static fromDense(dense: Uint8Array, dims: MaskDims, grid?: TokenGrid): BlockMask {
     const d = checkMaskDims(dims);
     if (!(dense instanceof Uint8Array)) throw typeError('dense', 'a Uint8Array of 0/1 [B, H, nq, nk]', dense);
-    if (dense.length !== numel(d)) throw rangeError('dense', `${numel(d)} elements for dims [${d.join(', ')}]`, `${dense.length}`);
+    if (dense.length !== numel(d))
+      throw rangeError('dense', `${numel(d)} elements for dims [${d.join(', ')}]`, `${dense.length}`);
     return builtMask(d, listsFromDense(dense, d), undefined, grid !== undefined ? checkMaskGrid(grid, d) : undefined);
   }
 
@@ -195,7 +224,13 @@ export class BlockMask {
   }
 }
 
-type TrustedConstructor = new (dims: MaskDims, lists: HostLists | DeviceLists, map: Float32Array | undefined, built: typeof BUILT, grid?: TokenGrid) => BlockMask;
+type TrustedConstructor = new (
+  dims: MaskDims,
+  lists: HostLists | DeviceLists,
+  map: Float32Array | undefined,
+  built: typeof BUILT,
+  grid?: TokenGrid,
+) => BlockMask;
 
 /** A mask of lists built by this module (host or device), taken as they are. */
 function builtMask(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32Array, grid?: TokenGrid): BlockMask {
@@ -261,7 +296,8 @@ function checkLists(kvCounts: unknown, kvIndices: unknown, d: MaskDims): Uint8Ar
   if (!(kvCounts instanceof Int32Array)) throw typeError('kvCounts', 'an Int32Array', kvCounts);
   if (!(kvIndices instanceof Int32Array)) throw typeError('kvIndices', 'an Int32Array', kvIndices);
   if (kvCounts.length !== rows) throw rangeError('kvCounts', `${rows} elements (B*H*nq)`, `${kvCounts.length}`);
-  if (kvIndices.length !== rows * nk) throw rangeError('kvIndices', `${rows * nk} elements (B*H*nq*nk)`, `${kvIndices.length}`);
+  if (kvIndices.length !== rows * nk)
+    throw rangeError('kvIndices', `${rows * nk} elements (B*H*nq*nk)`, `${kvIndices.length}`);
   const dense = new Uint8Array(rows * nk);
   for (let r = 0; r < rows; r++) {
     const count = kvCounts[r];
@@ -269,7 +305,8 @@ function checkLists(kvCounts: unknown, kvIndices: unknown, d: MaskDims): Uint8Ar
     for (let j = 0; j < count; j++) {
       const id = kvIndices[r * nk + j];
       if (id < 0 || id >= nk) throw rangeError('kvIndices', `block ids in [0, ${nk})`, `${id} at row ${r}`);
-      if (dense[r * nk + id]) throw rangeError('kvIndices', 'distinct block ids within a row', `${id} twice at row ${r}`);
+      if (dense[r * nk + id])
+        throw rangeError('kvIndices', 'distinct block ids within a row', `${id} twice at row ${r}`);
       dense[r * nk + id] = 1;
     }
   }
@@ -280,7 +317,12 @@ function checkLists(kvCounts: unknown, kvIndices: unknown, d: MaskDims): Uint8Ar
 function checkMaskGrid(grid: unknown, d: MaskDims): TokenGrid {
   const g = checkTokenGrid(grid);
   const nb = tileLayout(g).blocks;
-  if (d[2] !== nb || d[3] !== nb) throw rangeError('grid', `a token grid of ${d[2]} x ${d[3]} blocks like dims [${d.join(', ')}]`, `${describe(grid)} (${nb} blocks)`);
+  if (d[2] !== nb || d[3] !== nb)
+    throw rangeError(
+      'grid',
+      `a token grid of ${d[2]} x ${d[3]} blocks like dims [${d.join(', ')}]`,
+      `${describe(grid)} (${nb} blocks)`,
+    );
   return g;
 }
 
@@ -326,8 +368,14 @@ function poolOp({ x, grid, place }: PoolCall) {
     ? new DeviceTensor('float32', dims, x.device, new native.DeviceBuffer(x.device, numel(dims) * 4))
     : { type: 'float32', dims, data: new Float32Array(numel(dims)) };
   const args = {
-    x: operandOf(x), dtype: DTYPE_CODE[x.type], rows: B * H, seq: S, headDim: D, out: operandOf(out),
-    tokenGrid: grid ? Int32Array.from(grid) : undefined, ...place,
+    x: operandOf(x),
+    dtype: DTYPE_CODE[x.type],
+    rows: B * H,
+    seq: S,
+    headDim: D,
+    out: operandOf(out),
+    tokenGrid: grid ? Int32Array.from(grid) : undefined,
+    ...place,
   };
   return { args, out };
 }
@@ -402,15 +450,18 @@ export function checkMaskRule(opts: Partial<MaskOptions>, shape: QKShape, onDevi
   const threshold = checkThreshold(opts.threshold ?? DEFAULT_THRESHOLD);
   const method = checkMethod(opts.method ?? DEFAULT_METHOD);
   const needsGrid = opts.sta !== undefined || opts.frames !== undefined;
-  if (needsGrid && opts.grid === undefined) throw typeError('grid', 'a token grid [T, Ht, Wt] (required with sta or frames)', undefined);
+  if (needsGrid && opts.grid === undefined)
+    throw typeError('grid', 'a token grid [T, Ht, Wt] (required with sta or frames)', undefined);
   const tokenGrid = opts.grid !== undefined ? checkPairGrid(opts.grid, shape) : undefined;
   const causal = checkCausal(opts.causal, tokenGrid !== undefined);
   const layout = tokenGrid !== undefined ? tileLayout(tokenGrid) : undefined;
   const grid = layout !== undefined ? ([layout.grid[0], layout.tilesH, layout.tilesW] as const) : undefined;
   const window = opts.sta !== undefined ? checkWindow(opts.sta) : undefined;
   const frames = opts.frames !== undefined ? checkFrames(opts.frames, (grid as TokenGrid)[0]) : undefined;
-  if (opts.returnMap !== undefined && typeof opts.returnMap !== 'boolean') throw typeError('returnMap', 'a boolean', opts.returnMap);
-  if (onDevice && opts.returnMap) throw typeError('returnMap', 'false for device inputs (the map is a host picture aid)', true);
+  if (opts.returnMap !== undefined && typeof opts.returnMap !== 'boolean')
+    throw typeError('returnMap', 'a boolean', opts.returnMap);
+  if (onDevice && opts.returnMap)
+    throw typeError('returnMap', 'false for device inputs (the map is a host picture aid)', true);
   const maskKernel = chooseKernel(MASK_KERNEL, opts.maskKernel);
   return { threshold, method, tokenGrid, grid, window, causal, frames, returnMap: opts.returnMap ?? false, maskKernel };
 }
@@ -430,19 +481,37 @@ function maskOp(call: MaskCall) {
   const rows = shape.batch * shape.heads * nq;
   const dims: MaskDims = [shape.batch, shape.heads, nq, nk];
   // device inputs get device lists; host inputs get host lists on either backend
-  const lists: HostLists | DeviceLists = devicesOf(call.q, call.k).length > 0
-    ? { device: place.device, kvCounts: new native.DeviceBuffer(place.device, rows * 4), kvIndices: new native.DeviceBuffer(place.device, rows * nk * 4) }
-    : { kvCounts: new Int32Array(rows), kvIndices: new Int32Array(rows * nk) };
+  const lists: HostLists | DeviceLists =
+    devicesOf(call.q, call.k).length > 0
+      ? {
+          device: place.device,
+          kvCounts: new native.DeviceBuffer(place.device, rows * 4),
+          kvIndices: new native.DeviceBuffer(place.device, rows * nk * 4),
+        }
+      : { kvCounts: new Int32Array(rows), kvIndices: new Int32Array(rows * nk) };
   const map = call.returnMap ? new Float32Array(rows * nk) : undefined;
   const args: NativeMaskArgs = {
-    q: operandOf(call.q), k: operandOf(call.k), dtype: DTYPE_CODE[shape.type],
-    batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv, headDim: shape.headDim,
-    threshold: call.threshold, method: call.method, sta: call.window !== undefined,
+    q: operandOf(call.q),
+    k: operandOf(call.k),
+    dtype: DTYPE_CODE[shape.type],
+    batch: shape.batch,
+    heads: shape.heads,
+    seqQ: shape.seqQ,
+    seqKv: shape.seqKv,
+    headDim: shape.headDim,
+    threshold: call.threshold,
+    method: call.method,
+    sta: call.window !== undefined,
     grid: call.grid ? Int32Array.from(call.grid) : undefined,
     window: call.window ? Int32Array.from(call.window) : undefined,
     frames: call.frames ? Int32Array.from(call.frames) : undefined,
-    tokenGrid: call.tokenGrid ? Int32Array.from(call.tokenGrid) : undefined, causal: call.causal,
-    kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, map, maskKernel: call.maskKernel, ...place,
+    tokenGrid: call.tokenGrid ? Int32Array.from(call.tokenGrid) : undefined,
+    causal: call.causal,
+    kvCounts: lists.kvCounts,
+    kvIndices: lists.kvIndices,
+    map,
+    maskKernel: call.maskKernel,
+    ...place,
   };
   return { args, mask: builtMask(dims, lists, map, call.tokenGrid) };
 }
@@ -464,8 +533,18 @@ export function runMask(call: MaskCall, async: boolean): MaskRan | Promise<MaskR
 
 /** @internal nablaMask, reporting which kernel built the mask (for tests and benchmarks). */
 export function nablaMaskRan(q: AnyTensor, k: AnyTensor, options: MaskOptions | undefined, async: false): MaskRan;
-export function nablaMaskRan(q: AnyTensor, k: AnyTensor, options: MaskOptions | undefined, async: true): Promise<MaskRan>;
-export function nablaMaskRan(q: AnyTensor, k: AnyTensor, options: MaskOptions | undefined, async: boolean): MaskRan | Promise<MaskRan> {
+export function nablaMaskRan(
+  q: AnyTensor,
+  k: AnyTensor,
+  options: MaskOptions | undefined,
+  async: true,
+): Promise<MaskRan>;
+export function nablaMaskRan(
+  q: AnyTensor,
+  k: AnyTensor,
+  options: MaskOptions | undefined,
+  async: boolean,
+): MaskRan | Promise<MaskRan> {
   const call = checkMask(q, k, options);
   return async ? runMask(call, true) : runMask(call, false);
 }

@@ -101,7 +101,13 @@ export interface NativeBackends {
   cuda: boolean;
   devices: { index: number; name: string; computeCapability: string; memoryBytes: number }[];
   reason?: string;
-  build: { cudaCompiled: boolean; cudaArchs: string; cudaRuntimeVersion: number; cpuThreads: number; napiVersion: number };
+  build: {
+    cudaCompiled: boolean;
+    cudaArchs: string;
+    cudaRuntimeVersion: number;
+    cpuThreads: number;
+    napiVersion: number;
+  };
 }
 
 /** An op: sync returns the kernel that ran, async resolves to it. */

@@ -76,7 +76,8 @@ function parseHeader(text: string, source: string): { [key: string]: PyValue } {
       pos = end + 1;
       return s;
     }
-    if ((c === '(' || c === '[' || c === '{') && depth >= MAX_HEADER_DEPTH) fail(`nesting deeper than ${MAX_HEADER_DEPTH} levels`);
+    if ((c === '(' || c === '[' || c === '{') && depth >= MAX_HEADER_DEPTH)
+      fail(`nesting deeper than ${MAX_HEADER_DEPTH} levels`);
     if (c === '(' || c === '[') return sequence(c === '(' ? ')' : ']', depth + 1);
     if (c === '{') return dict(depth + 1);
     const word = /^(True|False|-?\d+L?)/.exec(text.slice(pos));
@@ -138,34 +139,49 @@ function shapeText(shape: readonly number[]): string {
  * always copied into a fresh (aligned) buffer, so it never aliases `bytes`.
  */
 export function readNpy(bytes: Uint8Array, source = 'the .npy data'): NpyArray {
-  if (typedArrayName(bytes) !== 'Uint8Array') throw npyError(source, 'the bytes of a .npy file (a Uint8Array or Buffer)', describe(bytes));
+  if (typedArrayName(bytes) !== 'Uint8Array')
+    throw npyError(source, 'the bytes of a .npy file (a Uint8Array or Buffer)', describe(bytes));
   if (bytes.length < MAGIC.length || MAGIC.some((b, i) => bytes[i] !== b)) {
     const head = Array.from(bytes.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw npyError(source, 'a .npy file (magic bytes 93 4e 55 4d 50 59)', bytes.length < 6 ? `${bytes.length} bytes` : head);
+    throw npyError(
+      source,
+      'a .npy file (magic bytes 93 4e 55 4d 50 59)',
+      bytes.length < 6 ? `${bytes.length} bytes` : head,
+    );
   }
-  if (bytes.length < 8) throw npyError(source, 'a complete .npy header', `a file of ${bytes.length} bytes (truncated header)`);
+  if (bytes.length < 8)
+    throw npyError(source, 'a complete .npy header', `a file of ${bytes.length} bytes (truncated header)`);
   const major = bytes[6];
   const minor = bytes[7];
-  if (![1, 2, 3].includes(major) || minor !== 0) throw npyError(source, '.npy format version 1.0, 2.0 or 3.0', `${major}.${minor}`);
+  if (![1, 2, 3].includes(major) || minor !== 0)
+    throw npyError(source, '.npy format version 1.0, 2.0 or 3.0', `${major}.${minor}`);
   const lengthBytes = major === 1 ? 2 : 4;
-  if (bytes.length < 8 + lengthBytes) throw npyError(source, 'a complete .npy header', `a file of ${bytes.length} bytes (truncated header)`);
+  if (bytes.length < 8 + lengthBytes)
+    throw npyError(source, 'a complete .npy header', `a file of ${bytes.length} bytes (truncated header)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const dataStart = 8 + lengthBytes + headerLength;
   if (bytes.length < dataStart)
-    throw npyError(source, `a header of ${headerLength} bytes (the header length field)`, `a file of ${bytes.length} bytes (truncated header)`);
+    throw npyError(
+      source,
+      `a header of ${headerLength} bytes (the header length field)`,
+      `a file of ${bytes.length} bytes (truncated header)`,
+    );
   const headerBytes = bytes.subarray(8 + lengthBytes, dataStart);
-  const headerText = major === 3 ? Buffer.from(headerBytes).toString('utf8') : Buffer.from(headerBytes).toString('latin1');
+  const headerText =
+    major === 3 ? Buffer.from(headerBytes).toString('utf8') : Buffer.from(headerBytes).toString('latin1');
   const header = parseHeader(headerText, source);
 
   const { descr, fortran_order: fortranOrder, shape } = header;
-  if (typeof descr !== 'string') throw npyError(source, `a plain dtype (${SUPPORTED})`, `the structured dtype ${describe(headerText.trim())}`);
+  if (typeof descr !== 'string')
+    throw npyError(source, `a plain dtype (${SUPPORTED})`, `the structured dtype ${describe(headerText.trim())}`);
   const kind = READ_DESCR[descr];
   if (!kind) {
     const hint = descr.startsWith('>') ? ' (big-endian: convert with a.astype(a.dtype.newbyteorder("<")))' : '';
     throw npyError(source, `a dtype of ${SUPPORTED}${hint}`, `'${descr}'`);
   }
-  if (typeof fortranOrder !== 'boolean') throw npyError(source, "a header with 'fortran_order': True or False", describe(fortranOrder));
+  if (typeof fortranOrder !== 'boolean')
+    throw npyError(source, "a header with 'fortran_order': True or False", describe(fortranOrder));
   if (fortranOrder) throw npyError(source, 'a C-order array (save np.ascontiguousarray(a))', 'a Fortran-order array');
   if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0))
     throw npyError(source, "a header 'shape' of non-negative integers", describe(shape));
@@ -175,19 +191,31 @@ export function readNpy(bytes: Uint8Array, source = 'the .npy data'): NpyArray {
   const expectedBytes = count * kind.itemSize;
   const actualBytes = bytes.length - dataStart;
   if (actualBytes !== expectedBytes)
-    throw npyError(source, `${expectedBytes} data bytes (${count} x '${descr}' for shape ${shapeText(dims)})`,
-      `${actualBytes} bytes${actualBytes < expectedBytes ? ' (truncated file)' : ''}`);
+    throw npyError(
+      source,
+      `${expectedBytes} data bytes (${count} x '${descr}' for shape ${shapeText(dims)})`,
+      `${actualBytes} bytes${actualBytes < expectedBytes ? ' (truncated file)' : ''}`,
+    );
 
   // A slice of the ArrayBuffer is a copy that starts at offset 0: aligned for any typed array.
   const start = bytes.byteOffset + dataStart;
   const raw = bytes.buffer.slice(start, start + expectedBytes);
   let data: NpyData;
   switch (descr) {
-    case '<f4': data = new Float32Array(raw); break;
-    case '<f2': data = new Uint16Array(raw); break;
-    case '<i4': data = new Int32Array(raw); break;
-    case '<f8': data = Float32Array.from(new Float64Array(raw)); break;
-    default: data = new Uint8Array(raw);
+    case '<f4':
+      data = new Float32Array(raw);
+      break;
+    case '<f2':
+      data = new Uint16Array(raw);
+      break;
+    case '<i4':
+      data = new Int32Array(raw);
+      break;
+    case '<f8':
+      data = Float32Array.from(new Float64Array(raw));
+      break;
+    default:
+      data = new Uint8Array(raw);
   }
   return { dtype: kind.dtype, shape: dims, data, descr };
 }
@@ -209,7 +237,8 @@ function checkPath(path: unknown): void {
 function checkShape(shape: unknown, param: string): number[] {
   const what = 'an array of non-negative integers';
   if (!Array.isArray(shape)) throw typeError(param, what, shape);
-  for (let i = 0; i < shape.length; i++) if (!Number.isSafeInteger(shape[i]) || shape[i] < 0) throw typeError(param, what, shape);
+  for (let i = 0; i < shape.length; i++)
+    if (!Number.isSafeInteger(shape[i]) || shape[i] < 0) throw typeError(param, what, shape);
   return shape;
 }
 
@@ -219,10 +248,16 @@ function dtypeOfData(data: unknown, dtype: NpyDType | undefined): NpyDType {
   if (kind === 'Float32Array') implied = 'float32';
   else if (kind === 'Uint8Array') implied = 'uint8';
   else if (kind === 'Int32Array') implied = 'int32';
-  else if (kind === 'Uint16Array') implied = 'float16'; // raw fp16 bits: the caller must say so
-  else throw new TypeError(`Expected a Float32Array, Uint16Array (fp16 bits), Uint8Array or Int32Array for data but received ${describe(data)}`);
+  else if (kind === 'Uint16Array')
+    implied = 'float16'; // raw fp16 bits: the caller must say so
+  else
+    throw new TypeError(
+      `Expected a Float32Array, Uint16Array (fp16 bits), Uint8Array or Int32Array for data but received ${describe(data)}`,
+    );
   if (implied === 'float16' ? dtype !== 'float16' : dtype !== undefined && dtype !== implied)
-    throw new TypeError(`Expected dtype '${implied}'${implied === 'float16' ? '' : ' (or none)'} for ${describe(data)} data but received ${describe(dtype)}`);
+    throw new TypeError(
+      `Expected dtype '${implied}'${implied === 'float16' ? '' : ' (or none)'} for ${describe(data)} data but received ${describe(dtype)}`,
+    );
   return implied;
 }
 
@@ -266,12 +301,14 @@ export function saveNpy(path: string, shape: readonly number[], data: NpyData, d
 
 /** A float32 or float16 array as a host Tensor (no copy). `source` names it in errors. */
 export function npyToTensor(array: NpyArray, source = 'the .npy array'): Tensor {
-  if (typeof array !== 'object' || array === null) throw typeError('array', 'a .npy array { dtype, shape, data } (see readNpy())', array);
+  if (typeof array !== 'object' || array === null)
+    throw typeError('array', 'a .npy array { dtype, shape, data } (see readNpy())', array);
   if (array.dtype !== 'float32' && array.dtype !== 'float16')
     throw npyError(source, "a float array ('<f4', '<f2' or '<f8')", `'${array.descr ?? array.dtype}'`);
   const shape = checkShape(array.shape, 'array.shape');
   const storage = array.dtype === 'float32' ? 'Float32Array' : 'Uint16Array';
-  if (typedArrayName(array.data) !== storage) throw typeError('array.data', `a ${storage} for dtype '${array.dtype}'`, array.data);
+  if (typedArrayName(array.data) !== storage)
+    throw typeError('array.data', `a ${storage} for dtype '${array.dtype}'`, array.data);
   const count = shape.reduce((a, b) => a * b, 1);
   if (array.data.length !== count)
     throw rangeError('array.data', `${count} elements for shape ${shapeText(shape)}`, `${array.data.length} elements`);
@@ -284,6 +321,8 @@ export function tensorToNpy(t: Tensor): Buffer {
   if (t.type !== 'float32' && t.type !== 'float16' && t.type !== 'bfloat16')
     throw typeError('tensor.type', "'float32', 'float16' or 'bfloat16'", t.type);
   if (t.type === 'bfloat16')
-    throw new TypeError("Expected a float32 or float16 tensor for .npy (NumPy has no bfloat16; cast(t, 'float32') first) but received 'bfloat16'");
+    throw new TypeError(
+      "Expected a float32 or float16 tensor for .npy (NumPy has no bfloat16; cast(t, 'float32') first) but received 'bfloat16'",
+    );
   return writeNpy(t.dims, t.data, t.type);
 }

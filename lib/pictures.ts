@@ -78,7 +78,13 @@ const LABEL_CHARS = 20;
 const BAR_CHARS = 30;
 
 /** Viridis at 0, 1/4, 1/2, 3/4, 1; its lightness rises monotonically, so brighter = larger. */
-const VIRIDIS: readonly Rgb[] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+const VIRIDIS: readonly Rgb[] = [
+  [68, 1, 84],
+  [59, 82, 139],
+  [33, 145, 140],
+  [94, 201, 98],
+  [253, 231, 37],
+];
 
 /** A viridis-like color of x in [0, 1] (clamped): linear interpolation of five control colors. */
 export function viridis(x: number): Rgb {
@@ -101,7 +107,14 @@ export function panelLayout(count: number, nq: number, nk: number, options: Pict
   return layout.width > WIDE_IMAGE ? layoutAtScale(count, nq, nk, maxSize, options, 3) : layout;
 }
 
-function layoutAtScale(count: number, nq: number, nk: number, maxSize: number, options: PictureOptions, textScale: number): PanelLayout {
+function layoutAtScale(
+  count: number,
+  nq: number,
+  nk: number,
+  maxSize: number,
+  options: PictureOptions,
+  textScale: number,
+): PanelLayout {
   const panels = Math.max(1, Math.min(count, options.maxPanels ?? 16));
   const cols = Math.ceil(Math.sqrt(panels));
   const rows = Math.ceil(panels / cols);
@@ -120,8 +133,19 @@ function layoutAtScale(count: number, nq: number, nk: number, maxSize: number, o
   const slotWidth = Math.max(panelWidth + 2 * FRAME, textWidth('x'.repeat(LABEL_CHARS), textScale));
   const slotHeight = labelHeight + panelHeight + 2 * FRAME;
   return {
-    panels, cols, rows, cellBlocks, cellPixels, panelWidth, panelHeight, textScale, lineHeight, gridTop,
-    slotWidth, slotHeight, gap,
+    panels,
+    cols,
+    rows,
+    cellBlocks,
+    cellPixels,
+    panelWidth,
+    panelHeight,
+    textScale,
+    lineHeight,
+    gridTop,
+    slotWidth,
+    slotHeight,
+    gap,
     width: 2 * MARGIN + Math.max(cols * slotWidth + (cols - 1) * gap, textWidth('x'.repeat(HEADER_CHARS), textScale)),
     height: gridTop + rows * slotHeight + (rows - 1) * gap + MARGIN,
   };
@@ -129,7 +153,8 @@ function layoutAtScale(count: number, nq: number, nk: number, maxSize: number, o
 
 /** Top-left pixel of slot p (where its first label line starts). */
 export function labelOrigin(layout: PanelLayout, p: number): [x: number, y: number] {
-  const col = p % layout.cols, row = Math.floor(p / layout.cols);
+  const col = p % layout.cols,
+    row = Math.floor(p / layout.cols);
   return [MARGIN + col * (layout.slotWidth + layout.gap), layout.gridTop + row * (layout.slotHeight + layout.gap)];
 }
 
@@ -186,8 +211,12 @@ function fillRect(canvas: Canvas, x: number, y: number, w: number, h: number, co
  * A blank picture of `dims`: background, header title and axes, every slot's labels and framed
  * (empty) panel. `facts(p)` gives panel p's threshold and density.
  */
-function blankPicture(what: string, dims: MaskDims, options: PictureOptions,
-  facts: (p: number) => { threshold?: number; density?: number }): Picture {
+function blankPicture(
+  what: string,
+  dims: MaskDims,
+  options: PictureOptions,
+  facts: (p: number) => { threshold?: number; density?: number },
+): Picture {
   const [B, H, nq, nk] = dims;
   const layout = panelLayout(B * H, nq, nk, options);
   const { width, height, textScale: scale, lineHeight } = layout;
@@ -202,7 +231,14 @@ function blankPicture(what: string, dims: MaskDims, options: PictureOptions,
     const lines = panelLabel(dims, p, threshold, density);
     lines.forEach((line, i) => drawText(picture, line, x, y + i * lineHeight, scale, TEXT_COLOR, layout.slotWidth));
     const [px, py] = panelOrigin(layout, p);
-    fillRect(picture, px - FRAME, py - FRAME, layout.panelWidth + 2 * FRAME, layout.panelHeight + 2 * FRAME, FRAME_COLOR);
+    fillRect(
+      picture,
+      px - FRAME,
+      py - FRAME,
+      layout.panelWidth + 2 * FRAME,
+      layout.panelHeight + 2 * FRAME,
+      FRAME_COLOR,
+    );
   }
   return picture;
 }
@@ -215,7 +251,8 @@ function paint(picture: Picture, values: ArrayLike<number>, dims: MaskDims, colo
   const [, , nq, nk] = dims;
   const { layout, width, pixels } = picture;
   const { cellBlocks: f, cellPixels: s } = layout;
-  const cellsDown = Math.ceil(nq / f), cellsAcross = Math.ceil(nk / f);
+  const cellsDown = Math.ceil(nq / f),
+    cellsAcross = Math.ceil(nk / f);
   const sums = new Float64Array(cellsDown * cellsAcross);
   const counts = new Float64Array(cellsDown * cellsAcross);
   for (let p = 0; p < layout.panels; p++) {
@@ -248,7 +285,11 @@ function paint(picture: Picture, values: ArrayLike<number>, dims: MaskDims, colo
 }
 
 function mix(a: Rgb, b: Rgb, t: number): Rgb {
-  return [Math.round(a[0] + t * (b[0] - a[0])), Math.round(a[1] + t * (b[1] - a[1])), Math.round(a[2] + t * (b[2] - a[2]))];
+  return [
+    Math.round(a[0] + t * (b[0] - a[0])),
+    Math.round(a[1] + t * (b[1] - a[1])),
+    Math.round(a[2] + t * (b[2] - a[2])),
+  ];
 }
 
 /** Fraction of ones in each [nq, nk] panel of a 0/1 mask. */
@@ -275,7 +316,6 @@ function legendEntry(picture: Picture, x: number, y: number, color: Rgb, name: s
   return x + side + 4 * scale + textWidth(name, scale) + 12 * scale;
 }
 
-
 /**
  * The block mask of the first heads, one labelled panel each: kept blocks white, dropped blocks
  * dark (cells of several blocks are gray by the fraction kept). `dense` is 0/1 [B, H, nq, nk] as
@@ -285,14 +325,18 @@ function legendEntry(picture: Picture, x: number, y: number, color: Rgb, name: s
 export function maskPicture(dense: Uint8Array, dims: MaskDims, options: PictureOptions = {}): Picture {
   const [B, H, nq, nk] = dims;
   const densities = panelDensities(dense, Math.min(B * H, panelLayout(B * H, nq, nk, options).panels), nq, nk);
-  const picture = blankPicture('block mask', dims, options, (p) => ({ threshold: options.threshold, density: densities[p] }));
+  const picture = blankPicture('block mask', dims, options, (p) => ({
+    threshold: options.threshold,
+    density: densities[p],
+  }));
   const { layout } = picture;
   let [x, y] = headerOrigin(layout, 1);
   x = legendEntry(picture, x, y, KEPT_COLOR, MASK_LEGEND.kept);
   legendEntry(picture, x, y, DROPPED_COLOR, MASK_LEGEND.dropped);
   [x, y] = headerOrigin(layout, 2);
   const f = layout.cellBlocks;
-  const detail = f === 1 ? `one cell per block (${layout.cellPixels} px)` : `one pixel per ${f} x ${f} blocks, gray: part kept`;
+  const detail =
+    f === 1 ? `one cell per block (${layout.cellPixels} px)` : `one pixel per ${f} x ${f} blocks, gray: part kept`;
   drawText(picture, detail, x, y, layout.textScale, TEXT_COLOR, layout.width - 2 * MARGIN);
   return paint(picture, dense, dims, (kept) => mix(DROPPED_COLOR, KEPT_COLOR, kept));
 }
@@ -320,7 +364,8 @@ function decadeText(k: number): string {
  * from 0 to the largest.
  */
 export function mapScale(values: ArrayLike<number>, scale: 'log' | 'linear' = 'log'): MapScale {
-  let max = 0, min = Infinity;
+  let max = 0,
+    min = Infinity;
   for (let i = 0; i < values.length; i++) {
     if (values[i] > max) max = values[i];
     if (values[i] > 0 && values[i] < min) min = values[i];
@@ -328,7 +373,8 @@ export function mapScale(values: ArrayLike<number>, scale: 'log' | 'linear' = 'l
   if (scale === 'linear') {
     const top = max || 1;
     return {
-      scale, position: (p) => p / top,
+      scale,
+      position: (p) => p / top,
       ticks: [0, 0.5, 1].map((at) => ({ at, text: numberText(at * top) })),
     };
   }
@@ -337,9 +383,11 @@ export function mapScale(values: ArrayLike<number>, scale: 'log' | 'linear' = 'l
   const span = hi - lo || 1;
   // every power of ten in the range, and both ends (smallest and largest P) unless a power of ten is there
   const ticks: { at: number; text: string }[] = [];
-  const first = Math.ceil(lo - 1e-6), last = Math.floor(hi + 1e-6);
+  const first = Math.ceil(lo - 1e-6),
+    last = Math.floor(hi + 1e-6);
   if (first - lo > 1e-6) ticks.push({ at: 0, text: numberText(10 ** lo) });
-  for (let k = first; k <= last; k++) ticks.push({ at: Math.min(Math.max((k - lo) / span, 0), 1), text: decadeText(k) });
+  for (let k = first; k <= last; k++)
+    ticks.push({ at: Math.min(Math.max((k - lo) / span, 0), 1), text: decadeText(k) });
   if (hi - last > 1e-6) ticks.push({ at: 1, text: numberText(10 ** hi) });
   return { scale, position: (p) => (p > 0 ? (Math.log10(p) - lo) / span : 0), ticks };
 }
@@ -353,8 +401,10 @@ export function mapPicture(map: Float32Array, dims: MaskDims, options: PictureOp
   const [B, H, nq, nk] = dims;
   const shown = Math.min(panelLayout(B * H, nq, nk, options).panels * nq * nk, map.length);
   const scale = mapScale(map.subarray(0, shown), options.scale ?? 'log');
-  const picture = blankPicture('block map P', dims, options,
-    (p) => ({ threshold: options.threshold, density: options.densities?.[p] }));
+  const picture = blankPicture('block map P', dims, options, (p) => ({
+    threshold: options.threshold,
+    density: options.densities?.[p],
+  }));
   const { layout } = picture;
   const bar = colorBarBox(layout);
   for (let dx = 0; dx < bar.width; dx++)

@@ -40,12 +40,22 @@ function chunk(type: string, data: Uint8Array): Buffer {
  * Throws a RangeError when the buffer does not hold width x height pixels.
  */
 export function encodePng(width: number, height: number, pixels: Uint8Array, channels: PngChannels): Buffer {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > 0x7fffffff || height > 0x7fffffff)
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width < 1 ||
+    height < 1 ||
+    width > 0x7fffffff ||
+    height > 0x7fffffff
+  )
     throw new RangeError(`Expected a positive integer width and height for the PNG but received ${width} x ${height}`);
-  if (channels !== 1 && channels !== 3) throw new RangeError(`Expected 1 (gray) or 3 (RGB) for channels but received ${channels}`);
+  if (channels !== 1 && channels !== 3)
+    throw new RangeError(`Expected 1 (gray) or 3 (RGB) for channels but received ${channels}`);
   const stride = width * channels;
   if (pixels.length !== stride * height)
-    throw new RangeError(`Expected ${stride * height} bytes (${width} x ${height} x ${channels}) for pixels but received ${pixels.length}`);
+    throw new RangeError(
+      `Expected ${stride * height} bytes (${width} x ${height} x ${channels}) for pixels but received ${pixels.length}`,
+    );
 
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);

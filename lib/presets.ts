@@ -17,14 +17,58 @@ export interface Preset {
 }
 
 export const PRESETS: readonly Preset[] = [
-  { name: 'wan2.1-14b-720p', model: 'Wan2.1 T2V 14B, 81 frames, 1280x640', heads: 40, headDim: 128, grid: [21, 40, 80], threshold: 0.7 },
+  {
+    name: 'wan2.1-14b-720p',
+    model: 'Wan2.1 T2V 14B, 81 frames, 1280x640',
+    heads: 40,
+    headDim: 128,
+    grid: [21, 40, 80],
+    threshold: 0.7,
+  },
   // the full 1280x720 latent: 45 token rows, the bottom tile row 5 tokens high (ragged, no cropping)
-  { name: 'wan2.1-14b-720p-full', model: 'Wan2.1 T2V 14B, 81 frames, 1280x720', heads: 40, headDim: 128, grid: [21, 45, 80], threshold: 0.7 },
-  { name: 'wan2.1-14b-480p', model: 'Wan2.1 T2V 14B, 81 frames, 832x480 crop', heads: 40, headDim: 128, grid: [21, 24, 48], threshold: 0.7 },
-  { name: 'wan2.1-14b-720p-121f', model: 'Wan2.1 T2V 14B, 121 frames, 1280x640', heads: 40, headDim: 128, grid: [31, 40, 80], threshold: 0.7 },
-  { name: 'kandinsky5-lite-10s', model: 'Kandinsky 5 Lite, 768x512, 10 s', heads: 28, headDim: 64, grid: [61, 32, 48], threshold: 0.9, sta: [11, 3, 3] },
+  {
+    name: 'wan2.1-14b-720p-full',
+    model: 'Wan2.1 T2V 14B, 81 frames, 1280x720',
+    heads: 40,
+    headDim: 128,
+    grid: [21, 45, 80],
+    threshold: 0.7,
+  },
+  {
+    name: 'wan2.1-14b-480p',
+    model: 'Wan2.1 T2V 14B, 81 frames, 832x480 crop',
+    heads: 40,
+    headDim: 128,
+    grid: [21, 24, 48],
+    threshold: 0.7,
+  },
+  {
+    name: 'wan2.1-14b-720p-121f',
+    model: 'Wan2.1 T2V 14B, 121 frames, 1280x640',
+    heads: 40,
+    headDim: 128,
+    grid: [31, 40, 80],
+    threshold: 0.7,
+  },
+  {
+    name: 'kandinsky5-lite-10s',
+    model: 'Kandinsky 5 Lite, 768x512, 10 s',
+    heads: 28,
+    headDim: 64,
+    grid: [61, 32, 48],
+    threshold: 0.9,
+    sta: [11, 3, 3],
+  },
   // Pro HD: the references use 0.7-0.8; 0.8 is the upper (safer) end.
-  { name: 'kandinsky5-pro-10s-hd', model: 'Kandinsky 5 Pro, 1280x768, 10 s', heads: 32, headDim: 128, grid: [61, 48, 80], threshold: 0.8, sta: [11, 3, 3] },
+  {
+    name: 'kandinsky5-pro-10s-hd',
+    model: 'Kandinsky 5 Pro, 1280x768, 10 s',
+    heads: 32,
+    headDim: 128,
+    grid: [61, 48, 80],
+    threshold: 0.8,
+    sta: [11, 3, 3],
+  },
 ];
 
 /** Thresholds swept where no preset chooses one (`nabla bench`, bench/gpu-check.js, bench/cpu-attention.js). */

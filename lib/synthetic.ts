@@ -54,7 +54,14 @@ export interface SyntheticOptions {
  * wave over (t, y, x), plus noise. Cost is a few multiply-adds per value (no Math.sin in the inner
  * loop: e^{i theta} factors into per-frame, per-row and per-column tables).
  */
-export function structuredTokens(batch: number, heads: number, grid: TokenGrid, headDim: number, type: DType = 'float32', options: SyntheticOptions = {}): Tensor {
+export function structuredTokens(
+  batch: number,
+  heads: number,
+  grid: TokenGrid,
+  headDim: number,
+  type: DType = 'float32',
+  options: SyntheticOptions = {},
+): Tensor {
   const [T, Ht, Wt] = grid;
   const S = T * Ht * Wt;
   const D = headDim;
@@ -66,10 +73,14 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
   const positionOf = new Int32Array(S); // raster index -> tile-order position (tileOrder inverted)
   tileOrder(grid).forEach((raster, pos) => (positionOf[raster] = pos));
 
-  const tRe = new Float64Array(pairs * T), tIm = new Float64Array(pairs * T); // a * e^{i(ft t + phase)}, [m][t]
-  const yRe = new Float64Array(pairs * Ht), yIm = new Float64Array(pairs * Ht); // e^{i fy y}, [m][y]
-  const xRe = new Float64Array(pairs * Wt), xIm = new Float64Array(pairs * Wt); // e^{i fx x}, [x][m]
-  const rowRe = new Float64Array(pairs), rowIm = new Float64Array(pairs);
+  const tRe = new Float64Array(pairs * T),
+    tIm = new Float64Array(pairs * T); // a * e^{i(ft t + phase)}, [m][t]
+  const yRe = new Float64Array(pairs * Ht),
+    yIm = new Float64Array(pairs * Ht); // e^{i fy y}, [m][y]
+  const xRe = new Float64Array(pairs * Wt),
+    xIm = new Float64Array(pairs * Wt); // e^{i fx x}, [x][m]
+  const rowRe = new Float64Array(pairs),
+    rowIm = new Float64Array(pairs);
 
   for (let bh = 0; bh < batch * heads; bh++) {
     // q and k of one head must share waves: they depend on (seed, head), not on the batch item's noise
@@ -77,7 +88,9 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
     const temporal = 0.05 + 0.6 * r(); // radians per frame at most
     const spatial = 0.1 + 0.5 * r(); // radians per token at most
     for (let m = 0; m < pairs; m++) {
-      const ft = temporal * (2 * r() - 1), fy = spatial * (2 * r() - 1), fx = spatial * (2 * r() - 1);
+      const ft = temporal * (2 * r() - 1),
+        fy = spatial * (2 * r() - 1),
+        fx = spatial * (2 * r() - 1);
       const phase = 2 * Math.PI * r();
       const amplitude = 0.5 + r();
       for (let t = 0; t < T; t++) {
@@ -98,7 +111,10 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
     for (let t = 0; t < T; t++)
       for (let y = 0; y < Ht; y++) {
         for (let m = 0; m < pairs; m++) {
-          const a = tRe[m * T + t], b = tIm[m * T + t], c = yRe[m * Ht + y], d = yIm[m * Ht + y];
+          const a = tRe[m * T + t],
+            b = tIm[m * T + t],
+            c = yRe[m * Ht + y],
+            d = yIm[m * Ht + y];
           rowRe[m] = a * c - b * d;
           rowIm[m] = a * d + b * c;
         }
@@ -106,10 +122,11 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
         for (let x = 0; x < Wt; x++) {
           const pos = positionOf[rasterRow + x];
           const out = planeBase + pos * D;
-          const n = (Math.imul(pos ^ hashSeed, 0x9e3779b1) >>> (32 - NOISE_BITS));
+          const n = Math.imul(pos ^ hashSeed, 0x9e3779b1) >>> (32 - NOISE_BITS);
           const xb = x * pairs;
           for (let m = 0; m < pairs; m++) {
-            const c = xRe[xb + m], s = xIm[xb + m];
+            const c = xRe[xb + m],
+              s = xIm[xb + m];
             plane[out + 2 * m] = rowRe[m] * c - rowIm[m] * s + noise[n + 2 * m];
             plane[out + 2 * m + 1] = rowRe[m] * s + rowIm[m] * c + noise[n + 2 * m + 1];
           }
@@ -117,13 +134,21 @@ export function structuredTokens(batch: number, heads: number, grid: TokenGrid, 
         }
       }
     if (type === 'bfloat16') toBfloat16Bits(plane, data as Uint16Array, bh * S * D);
-    else if (type === 'float16') for (let i = 0; i < plane.length; i++) (data as Uint16Array)[bh * S * D + i] = floatToFloat16(plane[i]);
+    else if (type === 'float16')
+      for (let i = 0; i < plane.length; i++) (data as Uint16Array)[bh * S * D + i] = floatToFloat16(plane[i]);
   }
   return { type, dims: [batch, heads, S, D], data };
 }
 
 /** q, k (shared waves, own noise) and v (own waves) for a benchmark. */
-export function syntheticQKV(batch: number, heads: number, grid: TokenGrid, headDim: number, type: DType = 'float32', seed = 1): { q: Tensor; k: Tensor; v: Tensor } {
+export function syntheticQKV(
+  batch: number,
+  heads: number,
+  grid: TokenGrid,
+  headDim: number,
+  type: DType = 'float32',
+  seed = 1,
+): { q: Tensor; k: Tensor; v: Tensor } {
   return {
     q: structuredTokens(batch, heads, grid, headDim, type, { seed, noiseSeed: seed + 1 }),
     k: structuredTokens(batch, heads, grid, headDim, type, { seed, noiseSeed: seed + 2 }),
@@ -157,7 +182,8 @@ export function randn(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12), v = r();
+    const u = Math.max(r(), 1e-12),
+      v = r();
     out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
   return out;
@@ -181,7 +207,11 @@ export function waveTokens(B: number, H: number, grid: TokenGrid, D: number, see
     for (let d = 0; d < D; d++) {
       const w = (bh * D + d) * 4;
       for (let pos = 0; pos < S; pos++) {
-        const phase = waves[w] * coords[pos * 3] + waves[w + 1] * coords[pos * 3 + 1] + waves[w + 2] * coords[pos * 3 + 2] + waves[w + 3];
+        const phase =
+          waves[w] * coords[pos * 3] +
+          waves[w + 1] * coords[pos * 3 + 1] +
+          waves[w + 2] * coords[pos * 3 + 2] +
+          waves[w + 3];
         out[(bh * S + pos) * D + d] = 2 * Math.sin(phase) + noise * (r() * 2 - 1);
       }
     }

@@ -33,9 +33,15 @@ export function checkHostData(data: unknown, type: DType, dims: readonly number[
   const expected = storageName(type);
   if (typedArrayName(data) !== expected) throw typeError(param, `a ${expected} for type '${type}'`, data);
   const view = data as HostData;
-  if (isDetached(view)) throw typeErrorWorded(param, `a ${expected} whose buffer is still attached (not transferred away)`, `a detached ${expected}`);
+  if (isDetached(view))
+    throw typeErrorWorded(
+      param,
+      `a ${expected} whose buffer is still attached (not transferred away)`,
+      `a detached ${expected}`,
+    );
   const n = numel(dims);
-  if (view.length !== n) throw rangeError(param, `${n} elements for dims [${dims.join(', ')}]`, `${view.length} elements`);
+  if (view.length !== n)
+    throw rangeError(param, `${n} elements for dims [${dims.join(', ')}]`, `${view.length} elements`);
   return view;
 }
 
@@ -43,7 +49,8 @@ export function checkHostData(data: unknown, type: DType, dims: readonly number[
 export function checkHostTensor(x: unknown, param: string): Tensor {
   if (typeof x !== 'object' || x === null) throw typeError(param, 'a tensor { type, dims, data } (see tensor())', x);
   const t = x as Partial<Tensor>;
-  if (t.data === undefined && 'buffer' in t) throw typeErrorWorded(param, 'a host tensor (download device tensors with toHost())', 'a device tensor');
+  if (t.data === undefined && 'buffer' in t)
+    throw typeErrorWorded(param, 'a host tensor (download device tensors with toHost())', 'a device tensor');
   if (!isDType(t.type)) throw typeError(`${param}.type`, DTYPE_TEXT, t.type);
   checkDims(t.dims, `${param}.dims`);
   checkHostData(t.data, t.type, t.dims as number[], `${param}.data`);
@@ -72,10 +79,19 @@ export function tensor(data: HostData | ArrayLike<number>, dims: readonly number
     type = type ?? 'float32';
     stored = roundTo(checkNumbers(data), type);
   }
-  if (isDetached(stored)) throw typeErrorWorded('data', `a ${name} whose buffer is still attached (not transferred away)`, `a detached ${name}`);
+  if (isDetached(stored))
+    throw typeErrorWorded(
+      'data',
+      `a ${name} whose buffer is still attached (not transferred away)`,
+      `a detached ${name}`,
+    );
   const n = numel(dims);
   if (stored.length !== n)
-    throw rangeError('data', `${n} elements for dims [${dims.join(', ')}]`, `${describe(data)} with ${stored.length} elements`);
+    throw rangeError(
+      'data',
+      `${n} elements for dims [${dims.join(', ')}]`,
+      `${describe(data)} with ${stored.length} elements`,
+    );
   return { type, dims: [...dims], data: stored };
 }
 

@@ -22,13 +22,19 @@ export function tileOrder(grid: TokenGrid): Int32Array {
   const [T, Ht, Wt] = checkTokenGrid(grid);
   const tokens = T * Ht * Wt;
   // raster indices are int32: at most MAX_DIM tokens, as for any sequence
-  if (tokens > MAX_DIM) throw rangeError('grid', `a token grid of at most ${limitText(MAX_DIM)} tokens`, `${describe(grid)} = ${tokens} tokens`);
+  if (tokens > MAX_DIM)
+    throw rangeError(
+      'grid',
+      `a token grid of at most ${limitText(MAX_DIM)} tokens`,
+      `${describe(grid)} = ${tokens} tokens`,
+    );
   const order = allocate(Int32Array, tokens, 'grid', describe(grid));
   const layout = tileLayout([T, Ht, Wt]);
   for (let t = 0; t < T; t++)
     for (let y = 0; y < Ht; y++)
       for (let x = 0; x < Wt; x++) {
-        const r = Math.floor(y / TILE_SIDE), c = Math.floor(x / TILE_SIDE);
+        const r = Math.floor(y / TILE_SIDE),
+          c = Math.floor(x / TILE_SIDE);
         const b = (t * layout.tilesH + r) * layout.tilesW + c;
         const colsInTile = Math.min(TILE_SIDE, Wt - TILE_SIDE * c);
         order[blockStart(layout, b) + (y % TILE_SIDE) * colsInTile + (x % TILE_SIDE)] = (t * Ht + y) * Wt + x;
@@ -43,7 +49,8 @@ export interface TileOptions {
 
 function permuteTokens(x: Tensor, grid: TokenGrid, options: unknown, toTileOrder: boolean): Tensor {
   const t = checkTensor(x, 'x');
-  if (!('data' in t)) throw typeErrorWorded('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
+  if (!('data' in t))
+    throw typeErrorWorded('x', 'a host tensor (download device tensors with toHost())', 'a device tensor');
   const tokens = numel(checkTokenGrid(grid));
   const opts = checkOptions<TileOptions>(options);
   const axis = opts.axis ?? t.dims.length - 2;

@@ -43,11 +43,16 @@ export function isDetached(view: ArrayBufferView): boolean {
  */
 export function allocate<T>(Storage: new (count: number) => T, count: number, param: string, received: string): T {
   if (!(count <= MAX_ELEMENTS))
-    throw rangeError(param, `a size of at most ${limitText(MAX_ELEMENTS)} elements (Node's typed array limit)`, `${received} (${count} elements)`);
+    throw rangeError(
+      param,
+      `a size of at most ${limitText(MAX_ELEMENTS)} elements (Node's typed array limit)`,
+      `${received} (${count} elements)`,
+    );
   try {
     return new Storage(count);
   } catch (err) {
-    if (err instanceof RangeError) throw rangeError(param, 'a size whose array fits in memory', `${received} (${count} elements)`);
+    if (err instanceof RangeError)
+      throw rangeError(param, 'a size whose array fits in memory', `${received} (${count} elements)`);
     throw err;
   }
 }

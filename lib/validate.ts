@@ -4,8 +4,19 @@ import { DType } from './dtype';
 import { DeviceTensor, checkDeviceTensor, isDeviceTensor } from './device';
 import { describe, limitText, rangeError, typeError } from './errors';
 import {
-  BLOCK_SIZE, BlockGrid, MASK_METHODS, MAX_DIM, MAX_HEAD_DIM, MAX_SCALE, MAX_WINDOW, MIN_HEAD_DIM, MaskMethod, StaWindow,
-  TILE_SIDE, TokenGrid, numel,
+  BLOCK_SIZE,
+  BlockGrid,
+  MASK_METHODS,
+  MAX_DIM,
+  MAX_HEAD_DIM,
+  MAX_SCALE,
+  MAX_WINDOW,
+  MIN_HEAD_DIM,
+  MaskMethod,
+  StaWindow,
+  TILE_SIDE,
+  TokenGrid,
+  numel,
 } from './shapes';
 import { Tensor, checkHostTensor } from './tensor';
 import { typedArrayName } from './typedarray';
@@ -27,7 +38,11 @@ export function checkTensor(x: unknown, param: string): AnyTensor {
 /** A token count: a positive multiple of the block size. */
 export function checkSeq(s: number, param: string): number {
   if (s % BLOCK_SIZE !== 0 || s > MAX_DIM)
-    throw rangeError(param, `a sequence length that is a multiple of ${BLOCK_SIZE} (at most ${limitText(MAX_DIM)})`, String(s));
+    throw rangeError(
+      param,
+      `a sequence length that is a multiple of ${BLOCK_SIZE} (at most ${limitText(MAX_DIM)})`,
+      String(s),
+    );
   return s;
 }
 
@@ -41,12 +56,24 @@ export function checkHeadDim(d: number, param: string): number {
  * A [B, H, S, D] tensor. Without a token grid S is a multiple of 64; with one (`gridded`) any
  * length, which the caller then checks against the grid.
  */
-export function check4d(x: unknown, param: string, gridded = false): AnyTensor & { dims: readonly [number, number, number, number] } {
+export function check4d(
+  x: unknown,
+  param: string,
+  gridded = false,
+): AnyTensor & { dims: readonly [number, number, number, number] } {
   const t = checkTensor(x, param);
-  if (t.dims.length !== 4) throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
-  for (const d of t.dims.slice(0, 2)) if (d > MAX_DIM) throw rangeError(`${param}.dims`, `batch and heads of at most ${limitText(MAX_DIM)}`, dimsText(t.dims));
+  if (t.dims.length !== 4)
+    throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
+  for (const d of t.dims.slice(0, 2))
+    if (d > MAX_DIM)
+      throw rangeError(`${param}.dims`, `batch and heads of at most ${limitText(MAX_DIM)}`, dimsText(t.dims));
   if (!gridded) checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
-  else if (t.dims[2] > MAX_DIM) throw rangeError(`${param}.dims[2] (tokens)`, `a sequence length of at most ${limitText(MAX_DIM)}`, String(t.dims[2]));
+  else if (t.dims[2] > MAX_DIM)
+    throw rangeError(
+      `${param}.dims[2] (tokens)`,
+      `a sequence length of at most ${limitText(MAX_DIM)}`,
+      String(t.dims[2]),
+    );
   checkHeadDim(t.dims[3], `${param}.dims[3] (head dim)`);
   return t as AnyTensor & { dims: readonly [number, number, number, number] };
 }
@@ -79,7 +106,11 @@ export function checkQKV(q: unknown, k: unknown, v: unknown, gridded = false): Q
   const vt = check4d(v, 'v', gridded);
   if (vt.type !== shape.type) throw typeError('v.type', `'${shape.type}' (the type of q)`, vt.type);
   if (vt.dims[0] !== shape.batch || vt.dims[1] !== shape.heads || vt.dims[2] !== shape.seqKv)
-    throw rangeError('v.dims', `[${shape.batch}, ${shape.heads}, ${shape.seqKv}, valueDim] to match k`, dimsText(vt.dims));
+    throw rangeError(
+      'v.dims',
+      `[${shape.batch}, ${shape.heads}, ${shape.seqKv}, valueDim] to match k`,
+      dimsText(vt.dims),
+    );
   return { ...shape, valueDim: vt.dims[3] };
 }
 
@@ -91,7 +122,8 @@ export function checkThreshold(thr: unknown): number {
 
 export function checkMethod(method: unknown): MaskMethod {
   if (typeof method !== 'string') throw typeError('method', "'cdf' or 'topk'", method);
-  if (!(MASK_METHODS as readonly string[]).includes(method)) throw rangeError('method', "'cdf' or 'topk'", describe(method));
+  if (!(MASK_METHODS as readonly string[]).includes(method))
+    throw rangeError('method', "'cdf' or 'topk'", describe(method));
   return method as MaskMethod;
 }
 
@@ -117,13 +149,23 @@ function checkTriple(x: unknown, param: string, what: string, max: number): [num
 
 /** Token grid (T, Ht, Wt) of positive sizes (edge tiles are smaller when Ht or Wt is not a multiple of 8). */
 export function checkTokenGrid(grid: unknown, param = 'grid'): TokenGrid {
-  return checkTriple(grid, param, `3 positive integers [frames, tokenRows, tokenCols] of at most ${limitText(MAX_DIM)}`, MAX_DIM);
+  return checkTriple(
+    grid,
+    param,
+    `3 positive integers [frames, tokenRows, tokenCols] of at most ${limitText(MAX_DIM)}`,
+    MAX_DIM,
+  );
 }
 
 /** A token grid whose size must be `seq` tokens. */
 export function checkGridTokens(grid: unknown, seq: number, param = 'grid'): TokenGrid {
   const g = checkTokenGrid(grid, param);
-  if (numel(g) !== seq) throw rangeError(param, `a token grid of ${seq} tokens (the sequence length)`, `${describe(grid)} = ${numel(g)} tokens`);
+  if (numel(g) !== seq)
+    throw rangeError(
+      param,
+      `a token grid of ${seq} tokens (the sequence length)`,
+      `${describe(grid)} = ${numel(g)} tokens`,
+    );
   return g;
 }
 
@@ -140,7 +182,11 @@ export function blockGridFor(grid: unknown, seq: number, param = 'grid'): BlockG
 export function checkPairGrid(grid: unknown, shape: { seqQ: number; seqKv: number }, param = 'grid'): TokenGrid {
   const g = checkGridTokens(grid, shape.seqQ, param);
   if (shape.seqKv !== shape.seqQ)
-    throw rangeError('k.dims', `${shape.seqQ} tokens like q (a token grid needs self-attention)`, `${shape.seqKv} tokens`);
+    throw rangeError(
+      'k.dims',
+      `${shape.seqQ} tokens like q (a token grid needs self-attention)`,
+      `${shape.seqKv} tokens`,
+    );
   return g;
 }
 
@@ -148,13 +194,23 @@ export function checkPairGrid(grid: unknown, shape: { seqQ: number; seqKv: numbe
 export function checkCausal(causal: unknown, hasGrid: boolean): boolean {
   if (causal === undefined) return false;
   if (typeof causal !== 'boolean') throw typeError('causal', 'a boolean', causal);
-  if (causal && !hasGrid) throw rangeError('causal', 'causal: true together with a token grid (grid: [T, H, W])', 'causal: true without a grid');
+  if (causal && !hasGrid)
+    throw rangeError(
+      'causal',
+      'causal: true together with a token grid (grid: [T, H, W])',
+      'causal: true without a grid',
+    );
   return causal;
 }
 
 export function checkWindow(window: unknown, param = 'sta'): StaWindow {
   // at most int32's largest value: the native layer reads windows as int32
-  return checkTriple(window, param, `3 positive window sizes in blocks [frames, blockRows, blockCols] of at most ${limitText(MAX_WINDOW)}`, MAX_WINDOW);
+  return checkTriple(
+    window,
+    param,
+    `3 positive window sizes in blocks [frames, blockRows, blockCols] of at most ${limitText(MAX_WINDOW)}`,
+    MAX_WINDOW,
+  );
 }
 
 /** Frame boundaries [0, f1, ..., T] rising strictly. */
@@ -164,7 +220,8 @@ export function checkFrames(frames: unknown, frameCount: number, param = 'frames
   const f = Array.from(frames as ArrayLike<unknown>);
   if (f.some((x) => typeof x !== 'number' || !Number.isInteger(x))) throw typeError(param, what, frames);
   const n = f as number[];
-  const ok = n.length >= 2 && n[0] === 0 && n[n.length - 1] === frameCount && n.every((x, i) => i === 0 || x > n[i - 1]);
+  const ok =
+    n.length >= 2 && n[0] === 0 && n[n.length - 1] === frameCount && n.every((x, i) => i === 0 || x > n[i - 1]);
   if (!ok) throw rangeError(param, what, describe(frames));
   return n;
 }

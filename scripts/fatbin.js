@@ -23,7 +23,9 @@ function elfSection(file, name) {
   if (file.length < 64 || file.readUInt32BE(0) !== 0x7f454c46) throw new Error('not an ELF file');
   if (file[4] !== 2 || file[5] !== 1) throw new Error('not a 64-bit little-endian ELF file');
   const shoff = Number(file.readBigUInt64LE(0x28));
-  const shentsize = file.readUInt16LE(0x3a), shnum = file.readUInt16LE(0x3c), shstrndx = file.readUInt16LE(0x3e);
+  const shentsize = file.readUInt16LE(0x3a),
+    shnum = file.readUInt16LE(0x3c),
+    shstrndx = file.readUInt16LE(0x3e);
   if (shoff + shnum * shentsize > file.length || shstrndx >= shnum) throw new Error('truncated ELF section table');
   const header = (i) => shoff + i * shentsize;
   const strings = Number(file.readBigUInt64LE(header(shstrndx) + 0x18));
@@ -58,7 +60,8 @@ function fatbinEntries(bytes) {
     while (at < end) {
       const headerSize = bytes.readUInt32LE(at + 4);
       const payloadSize = Number(bytes.readBigUInt64LE(at + 8));
-      if (headerSize < 48 || at + headerSize + payloadSize > end) throw new Error(`bad fat-binary entry at offset ${at}`);
+      if (headerSize < 48 || at + headerSize + payloadSize > end)
+        throw new Error(`bad fat-binary entry at offset ${at}`);
       const kind = KINDS[bytes.readUInt16LE(at)] ?? `kind ${bytes.readUInt16LE(at)}`;
       const sm = bytes.readUInt32LE(at + 28);
       const flags = bytes.readUInt32LE(at + 40);
@@ -85,11 +88,14 @@ function binaryGpuCode(file) {
  * compute_90, "100" -> sm_100 and compute_100. (lib/archs.ts reads the same list for backends().)
  */
 function wantedGpuCode(cudaArchs) {
-  return cudaArchs.split(/[;\s]+/).filter((s) => s !== '').flatMap((entry) => {
-    const m = /^(\d+[af]?)(?:-(real|virtual))?$/.exec(entry);
-    if (m === null) throw new Error(`cannot tell which code the CUDA architecture "${entry}" makes`);
-    return [...(m[2] !== 'virtual' ? [`sm_${m[1]}`] : []), ...(m[2] !== 'real' ? [`compute_${m[1]}`] : [])];
-  });
+  return cudaArchs
+    .split(/[;\s]+/)
+    .filter((s) => s !== '')
+    .flatMap((entry) => {
+      const m = /^(\d+[af]?)(?:-(real|virtual))?$/.exec(entry);
+      if (m === null) throw new Error(`cannot tell which code the CUDA architecture "${entry}" makes`);
+      return [...(m[2] !== 'virtual' ? [`sm_${m[1]}`] : []), ...(m[2] !== 'real' ? [`compute_${m[1]}`] : [])];
+    });
 }
 
 /** The names wanted by `cudaArchs` that no entry of `code` (binaryGpuCode) provides. */

@@ -22,7 +22,9 @@ function prebuildLoads() {
       console.log(`nabla-attention: using prebuilt binary ${path.relative(root, path.join(dir, file))}`);
       return true;
     } catch (err) {
-      console.log(`nabla-attention: prebuilt ${file} does not load here (${err.message.split('\n')[0]}); building from source`);
+      console.log(
+        `nabla-attention: prebuilt ${file} does not load here (${err.message.split('\n')[0]}); building from source`,
+      );
     }
   }
   return false;
@@ -75,7 +77,9 @@ function main() {
   }
   console.log('nabla-attention: CMake not found; building the CPU-only backend with node-gyp.');
   if (buildWithNodeGyp()) return 0;
-  console.error('nabla-attention: the node-gyp build failed. Install CMake (and a C++17 compiler), then run npm rebuild nabla-attention.');
+  console.error(
+    'nabla-attention: the node-gyp build failed. Install CMake (and a C++17 compiler), then run npm rebuild nabla-attention.',
+  );
   return 1;
 }
 

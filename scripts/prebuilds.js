@@ -47,8 +47,10 @@ function main() {
   const code = binaryGpuCode(fs.readFileSync(target));
   const missing = missingGpuCode(code, build.cudaArchs);
   if (missing.length > 0) throw new Error(`the prebuilt binary lacks GPU code for ${missing.join(', ')}`);
-  console.log(`prebuilds: ${path.relative(root, target)} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB, ` +
-    `CUDA archs ${build.cudaArchs}, CUDA runtime ${build.cudaRuntimeVersion})`);
+  console.log(
+    `prebuilds: ${path.relative(root, target)} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB, ` +
+      `CUDA archs ${build.cudaArchs}, CUDA runtime ${build.cudaRuntimeVersion})`,
+  );
   console.log(`prebuilds: GPU code in the binary: ${[...new Set(code.map((c) => c.arch))].join(' ')}`);
 }
 

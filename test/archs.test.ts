@@ -72,8 +72,12 @@ describe('kernelImageFor', () => {
 describe('nabla info: the kernel line of a device', () => {
   test('names the cubin or the PTX, and says when the driver compiles at first use', () => {
     expect(kernelImageText({ kind: 'native', arch: 'sm_100' })).toBe('kernels: native code (sm_100) in the binary');
-    expect(kernelImageText({ kind: 'ptx', arch: 'compute_90' })).toMatch(/^kernels: PTX \(compute_90\), compiled by the driver at each kernel's first use/);
-    expect(kernelImageText({ kind: 'none' })).toMatch(/none in the binary run on this GPU \(before 8\.0 none can; else rebuild with NABLA_CUDA_ARCHS/);
+    expect(kernelImageText({ kind: 'ptx', arch: 'compute_90' })).toMatch(
+      /^kernels: PTX \(compute_90\), compiled by the driver at each kernel's first use/,
+    );
+    expect(kernelImageText({ kind: 'none' })).toMatch(
+      /none in the binary run on this GPU \(before 8\.0 none can; else rebuild with NABLA_CUDA_ARCHS/,
+    );
     expect(kernelImageText({ kind: 'unknown' })).toMatch(/cannot tell/);
   });
 });

@@ -1,8 +1,19 @@
 // Attention on the CPU against the float64 reference (test/reference.ts).
 import * as fs from 'fs';
 import {
-  AttentionOptions, BlockMask, attention, attentionSync, blockSparseAttention, blockSparseAttentionSync, fromFloat32,
-  nablaAttention, nablaAttentionSync, nablaMaskSync, tensor, toFloat32, Tensor,
+  AttentionOptions,
+  BlockMask,
+  attention,
+  attentionSync,
+  blockSparseAttention,
+  blockSparseAttentionSync,
+  fromFloat32,
+  nablaAttention,
+  nablaAttentionSync,
+  nablaMaskSync,
+  tensor,
+  toFloat32,
+  Tensor,
 } from '../lib';
 import { attentionRan, nablaAttentionRan } from '../lib/attention';
 import * as backend from '../lib/backend';
@@ -30,7 +41,8 @@ function inputs(c: Case, seed: number) {
 }
 
 function randomMask(c: Case, density: number, seed: number, emptyRows = true): BlockMask {
-  const nq = c.Sq / 64, nk = c.Skv / 64;
+  const nq = c.Sq / 64,
+    nk = c.Skv / 64;
   const r = rng(seed);
   const dense = Uint8Array.from({ length: c.B * c.H * nq * nk }, () => (r() < density ? 1 : 0));
   if (emptyRows) dense.fill(0, 0, nk); // row 0 keeps nothing: its output must be zeros
@@ -39,8 +51,14 @@ function randomMask(c: Case, density: number, seed: number, emptyRows = true): B
 
 function reference(c: Case, q: Tensor, k: Tensor, v: Tensor, mask?: BlockMask, scale = 1 / Math.sqrt(c.D)) {
   return refAttention(
-    toFloat32(q.data, q.type), toFloat32(k.data, k.type), toFloat32(v.data, v.type),
-    { B: c.B, H: c.H, S: c.Sq, D: c.D }, c.Skv, c.Dv, scale, mask?.toDense(),
+    toFloat32(q.data, q.type),
+    toFloat32(k.data, k.type),
+    toFloat32(v.data, v.type),
+    { B: c.B, H: c.H, S: c.Sq, D: c.D },
+    c.Skv,
+    c.Dv,
+    scale,
+    mask?.toDense(),
   );
 }
 
@@ -111,7 +129,12 @@ for (const cpuKernel of ['avx2', 'scalar'] as const) {
     test('a full mask equals dense attention; the scale option applies', () => {
       const c = cases[3];
       const { q, k, v } = inputs(c, 3);
-      const full = BlockMask.fromDense(new Uint8Array(c.B * c.H * (c.Sq / 64) * (c.Skv / 64)).fill(1), [c.B, c.H, c.Sq / 64, c.Skv / 64]);
+      const full = BlockMask.fromDense(new Uint8Array(c.B * c.H * (c.Sq / 64) * (c.Skv / 64)).fill(1), [
+        c.B,
+        c.H,
+        c.Sq / 64,
+        c.Skv / 64,
+      ]);
       const denseOut = dense(q, k, v, { scale: 0.05 });
       const sparseOut = sparse(q, k, v, full, { scale: 0.05 });
       expect(relMaxError(sparseOut.data, denseOut.data)).toBeLessThan(1e-6);
@@ -124,7 +147,10 @@ for (const cpuKernel of ['avx2', 'scalar'] as const) {
       const c = { B: 1, H: 1, Sq: 64, Skv: 512, D: 16, Dv: 16 };
       const { v } = inputs(c, 31);
       const q = tensor(randn(c.Sq * c.D, 31).map(Math.abs), [1, 1, c.Sq, c.D]);
-      const k = tensor(randn(c.Skv * c.D, 32).map((x, i) => x + 0.1 * Math.floor(i / (64 * c.D))), [1, 1, c.Skv, c.D]);
+      const k = tensor(
+        randn(c.Skv * c.D, 32).map((x, i) => x + 0.1 * Math.floor(i / (64 * c.D))),
+        [1, 1, c.Skv, c.D],
+      );
       const out = dense(q, k, v, { scale: 1 });
       expect(relMaxError(out.data, reference(c, q, k, v, undefined, 1))).toBeLessThan(2e-6);
     });
@@ -132,7 +158,10 @@ for (const cpuKernel of ['avx2', 'scalar'] as const) {
     // 16-bit outputs: the reference sees the same rounded inputs, accumulation is fp32 (error
     // ~1e-6), so what remains is one rounding of the output: half an ulp, 2^-11 (fp16) or 2^-8
     // (bf16) of the value. We allow one ulp of the largest output.
-    for (const [type, ulp] of [['float16', 2 ** -10], ['bfloat16', 2 ** -7]] as const) {
+    for (const [type, ulp] of [
+      ['float16', 2 ** -10],
+      ['bfloat16', 2 ** -7],
+    ] as const) {
       test(`${type} in and out`, () => {
         const c = cases[2];
         const f = inputs(c, 11);
@@ -173,13 +202,16 @@ describe('choosing the kernel', () => {
     expect(attentionRan(q, k, v, undefined, { ...CPU, cpuKernel: 'auto' }, false).kernel).toBe(auto);
     expect(attentionRan(q, k, v, undefined, CPU, false).kernel).toBe(auto);
     if (!HAS_AVX2)
-      expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 'avx2' })).toThrow(expect.objectContaining({ code: 'ERR_NABLA_KERNEL_UNAVAILABLE' }));
+      expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 'avx2' })).toThrow(
+        expect.objectContaining({ code: 'ERR_NABLA_KERNEL_UNAVAILABLE' }),
+      );
   });
 
   test('NABLA_CPU_ISA, read when the op is called, is the default; the option wins', () => {
     process.env.NABLA_CPU_ISA = 'scalar';
     expect(attentionRan(q, k, v, undefined, CPU, false).kernel).toBe('cpu-scalar');
-    if (HAS_AVX2) expect(attentionRan(q, k, v, undefined, { ...CPU, cpuKernel: 'avx2' }, false).kernel).toBe('cpu-avx2');
+    if (HAS_AVX2)
+      expect(attentionRan(q, k, v, undefined, { ...CPU, cpuKernel: 'avx2' }, false).kernel).toBe('cpu-avx2');
     process.env.NABLA_CPU_ISA = '';
     expect(attentionRan(q, k, v, undefined, CPU, false).kernel).toBe(HAS_AVX2 ? 'cpu-avx2' : 'cpu-scalar');
   });
@@ -187,19 +219,35 @@ describe('choosing the kernel', () => {
   test('bad values name the option or the variable', () => {
     expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 'sse' as never })).toThrow(RangeError);
     expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 'sse' as never })).toThrow(
-      "Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'");
+      "Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'",
+    );
     expect(() => attentionSync(q, k, v, { ...CPU, cpuKernel: 2 as never })).toThrow(TypeError);
     process.env.NABLA_CPU_ISA = 'neon';
-    expect(() => attentionSync(q, k, v, CPU)).toThrow("Expected one of 'auto', 'avx2', 'scalar' for NABLA_CPU_ISA but received 'neon'");
+    expect(() => attentionSync(q, k, v, CPU)).toThrow(
+      "Expected one of 'auto', 'avx2', 'scalar' for NABLA_CPU_ISA but received 'neon'",
+    );
     expect(() => nablaAttentionSync(q, k, v, CPU)).toThrow(/for NABLA_CPU_ISA/);
     // the TS check and the native one word it alike
     const args = {
-      q: q.data, k: k.data, v: v.data, out: new Float32Array(q.data.length), dtype: DTYPE_CODE.float32, batch: c.B,
-      heads: c.H, seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.Dv, scale: 0.125, kernel: 'auto' as const,
-      backend: 'cpu' as const, device: 0,
+      q: q.data,
+      k: k.data,
+      v: v.data,
+      out: new Float32Array(q.data.length),
+      dtype: DTYPE_CODE.float32,
+      batch: c.B,
+      heads: c.H,
+      seqQ: c.Sq,
+      seqKv: c.Skv,
+      headDim: c.D,
+      valueDim: c.Dv,
+      scale: 0.125,
+      kernel: 'auto' as const,
+      backend: 'cpu' as const,
+      device: 0,
     };
     expect(() => native.attention({ ...args, cpuKernel: 'sse' as never }, false)).toThrow(
-      "Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'");
+      "Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'",
+    );
   });
 
   test('NABLA_ATTENTION_KERNEL is checked on every call, whichever backend runs it', () => {
@@ -207,7 +255,8 @@ describe('choosing the kernel', () => {
     try {
       process.env.NABLA_ATTENTION_KERNEL = 'turbo';
       expect(() => attentionSync(q, k, v, CPU)).toThrow(
-        "Expected one of 'auto', 'fast', 'simple', 'hopper' for NABLA_ATTENTION_KERNEL but received 'turbo'");
+        "Expected one of 'auto', 'fast', 'simple', 'hopper' for NABLA_ATTENTION_KERNEL but received 'turbo'",
+      );
       expect(attentionRan(q, k, v, undefined, { ...CPU, kernel: 'simple' }, false).kernel).toMatch(/^cpu-/); // the option wins
       process.env.NABLA_ATTENTION_KERNEL = 'simple';
       expect(attentionRan(q, k, v, undefined, CPU, false).kernel).toMatch(/^cpu-/);
@@ -264,11 +313,30 @@ describe('mask lists', () => {
     const mask = randomMask(c, 0.5, 9, false);
     const expected = blockSparseAttentionSync(q, k, v, mask, CPU);
     const out = new Float32Array(expected.data.length);
-    const kvCounts = mask.kvCounts, kvIndices = mask.kvIndices;
-    const pending = native.attention({
-      q: q.data, k: k.data, v: v.data, out, dtype: DTYPE_CODE.float32, batch: c.B, heads: c.H, seqQ: c.Sq, seqKv: c.Skv,
-      headDim: c.D, valueDim: c.Dv, scale: 1 / Math.sqrt(c.D), kernel: 'auto', kvCounts, kvIndices, backend: 'cpu', device: 0,
-    }, true);
+    const kvCounts = mask.kvCounts,
+      kvIndices = mask.kvIndices;
+    const pending = native.attention(
+      {
+        q: q.data,
+        k: k.data,
+        v: v.data,
+        out,
+        dtype: DTYPE_CODE.float32,
+        batch: c.B,
+        heads: c.H,
+        seqQ: c.Sq,
+        seqKv: c.Skv,
+        headDim: c.D,
+        valueDim: c.Dv,
+        scale: 1 / Math.sqrt(c.D),
+        kernel: 'auto',
+        kvCounts,
+        kvIndices,
+        backend: 'cpu',
+        device: 0,
+      },
+      true,
+    );
     kvCounts.fill(1000000); // would index far out of bounds if the op read it now
     kvIndices.fill(-7);
     await pending;
@@ -278,12 +346,19 @@ describe('mask lists', () => {
   test('a non-mask is a TypeError naming mask', () => {
     const c = cases[3];
     const { q, k, v } = inputs(c, 22);
-    const nk = c.Skv / 64, rows = c.B * c.H * (c.Sq / 64);
+    const nk = c.Skv / 64,
+      rows = c.B * c.H * (c.Sq / 64);
     const fake = Object.create(BlockMask.prototype);
-    const plain = { dims: [c.B, c.H, c.Sq / 64, nk], kvCounts: new Int32Array(rows), kvIndices: new Int32Array(rows * nk) };
+    const plain = {
+      dims: [c.B, c.H, c.Sq / 64, nk],
+      kvCounts: new Int32Array(rows),
+      kvIndices: new Int32Array(rows * nk),
+    };
     for (const m of [fake, plain, null, 7]) {
       expect(() => blockSparseAttentionSync(q, k, v, m as BlockMask, CPU)).toThrow(TypeError);
-      expect(() => blockSparseAttentionSync(q, k, v, m as BlockMask, CPU)).toThrow(/^Expected a BlockMask .* for mask but received/);
+      expect(() => blockSparseAttentionSync(q, k, v, m as BlockMask, CPU)).toThrow(
+        /^Expected a BlockMask .* for mask but received/,
+      );
     }
     return expect(blockSparseAttention(q, k, v, fake, CPU)).rejects.toThrow(/for mask but received an object/);
   });
@@ -310,7 +385,11 @@ describe('nablaAttention', () => {
   test('checks q, k and v once and places the call once', () => {
     const { q, k, grid } = qkCase(1, 1, [1, 16, 16], 16, 3);
     const v = tensor(randn(q.data.length, 5), q.dims);
-    const spies = [jest.spyOn(validate, 'checkQKV'), jest.spyOn(validate, 'checkQK'), jest.spyOn(backend, 'resolvePlacement')];
+    const spies = [
+      jest.spyOn(validate, 'checkQKV'),
+      jest.spyOn(validate, 'checkQK'),
+      jest.spyOn(backend, 'resolvePlacement'),
+    ];
     try {
       nablaAttentionSync(q, k, v, { grid, ...CPU });
       expect(spies.map((s) => s.mock.calls.length)).toEqual([1, 0, 1]);

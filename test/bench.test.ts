@@ -12,8 +12,34 @@ import { encodePng } from '../lib/png';
 import { PRESETS, findPreset } from '../lib/presets';
 import { syntheticQKV } from '../lib/synthetic';
 
-const SMALL = ['--batch', '1', '--heads', '2', '--grid', '4,16,16', '--head-dim', '64', '--backend', 'cpu', '--warmup', '0', '--iters', '2'];
-const COLUMNS = ['op', 'backend', 'shape', 'threshold', 'density', 'median ms', 'min-max ms', 'TFLOP/s', 'speedup', 'rel. error'];
+const SMALL = [
+  '--batch',
+  '1',
+  '--heads',
+  '2',
+  '--grid',
+  '4,16,16',
+  '--head-dim',
+  '64',
+  '--backend',
+  'cpu',
+  '--warmup',
+  '0',
+  '--iters',
+  '2',
+];
+const COLUMNS = [
+  'op',
+  'backend',
+  'shape',
+  'threshold',
+  'density',
+  'median ms',
+  'min-max ms',
+  'TFLOP/s',
+  'speedup',
+  'rel. error',
+];
 
 let dir: string;
 
@@ -74,9 +100,18 @@ describe('nabla bench on a small CPU shape', () => {
     expect(r.stdout).toMatch(/^- shape 1x2x1024x64 .*grid 4x16x16, bfloat16, cdf/m);
     const start = lines.indexOf(`| ${COLUMNS.join(' | ')} |`);
     expect(start).toBeGreaterThan(0);
-    const body = lines.slice(start + 2).filter((l) => l.startsWith('|')).map((l) => l.slice(2, -2).split(' | '));
+    const body = lines
+      .slice(start + 2)
+      .filter((l) => l.startsWith('|'))
+      .map((l) => l.slice(2, -2).split(' | '));
     expect(body.map((cells) => [cells[0], cells[3]])).toEqual([
-      ['dense', '-'], ['mask', '0.4'], ['sparse', '0.4'], ['mask', '0.7'], ['sparse', '0.7'], ['mask', '0.9'], ['sparse', '0.9'],
+      ['dense', '-'],
+      ['mask', '0.4'],
+      ['sparse', '0.4'],
+      ['mask', '0.7'],
+      ['sparse', '0.7'],
+      ['mask', '0.9'],
+      ['sparse', '0.9'],
     ]);
     for (const cells of body) {
       expect(cells).toHaveLength(COLUMNS.length);
@@ -96,7 +131,25 @@ describe('nabla bench on a small CPU shape', () => {
   });
 
   test('a ragged --grid: threshold 1 reproduces dense; --causal keeps exactly the visible blocks', () => {
-    const ragged = ['--batch', '1', '--heads', '2', '--grid', '2,13,20', '--head-dim', '32', '--backend', 'cpu', '--warmup', '0', '--iters', '1', '--threshold', '1', '--json'];
+    const ragged = [
+      '--batch',
+      '1',
+      '--heads',
+      '2',
+      '--grid',
+      '2,13,20',
+      '--head-dim',
+      '32',
+      '--backend',
+      'cpu',
+      '--warmup',
+      '0',
+      '--iters',
+      '1',
+      '--threshold',
+      '1',
+      '--json',
+    ];
     const open = JSON.parse(ok('bench', ...ragged).stdout) as BenchRow[];
     expect(open.map((x) => `${x.op}:${x.density}`)).toEqual(['dense:1', 'mask:1', 'sparse:1']);
     expect(open[0]).toMatchObject({ seq: 520, grid: '2x13x20' });
@@ -107,7 +160,21 @@ describe('nabla bench on a small CPU shape', () => {
   });
 
   test('the wan2.1-14b-720p-full preset runs scaled down on the CPU', () => {
-    const r = ok('bench', '--preset', 'wan2.1-14b-720p-full', '--backend', 'cpu', '--scale-down', '--max-seconds', '2', '--iters', '1', '--warmup', '0', '--json');
+    const r = ok(
+      'bench',
+      '--preset',
+      'wan2.1-14b-720p-full',
+      '--backend',
+      'cpu',
+      '--scale-down',
+      '--max-seconds',
+      '2',
+      '--iters',
+      '1',
+      '--warmup',
+      '0',
+      '--json',
+    );
     const rows = JSON.parse(r.stdout) as BenchRow[];
     for (const row of rows) expect(row.grid).toMatch(/^\d+x45x80$/);
     expect(rows.map((x) => x.op)).toEqual(['dense', 'mask', 'sparse']);
@@ -117,12 +184,38 @@ describe('nabla bench on a small CPU shape', () => {
     const r = ok('bench', ...SMALL, '--threshold', '0.3,0.8,1', '--json');
     const rows = JSON.parse(r.stdout) as BenchRow[];
     expect(Array.isArray(rows)).toBe(true);
-    expect(rows.map((x) => `${x.op}:${x.threshold}`)).toEqual(['dense:null', 'mask:0.3', 'sparse:0.3', 'mask:0.8', 'sparse:0.8', 'mask:1', 'sparse:1']);
+    expect(rows.map((x) => `${x.op}:${x.threshold}`)).toEqual([
+      'dense:null',
+      'mask:0.3',
+      'sparse:0.3',
+      'mask:0.8',
+      'sparse:0.8',
+      'mask:1',
+      'sparse:1',
+    ]);
     const dense = rows[0];
-    expect(dense).toMatchObject({ op: 'dense', backend: 'cpu', density: 1, speedup: 1, relError: 0, batch: 1, heads: 2, seq: 1024, headDim: 64, grid: '4x16x16' });
+    expect(dense).toMatchObject({
+      op: 'dense',
+      backend: 'cpu',
+      density: 1,
+      speedup: 1,
+      relError: 0,
+      batch: 1,
+      heads: 2,
+      seq: 1024,
+      headDim: 64,
+      grid: '4x16x16',
+    });
     const flops = 4 * 1 * 2 * 1024 * 1024 * 64;
     for (const row of rows) {
-      expect(row).toMatchObject({ version: VERSION, dtype: 'bfloat16', inputs: 'synthetic', scaled: null, iters: 2, warmup: 0 });
+      expect(row).toMatchObject({
+        version: VERSION,
+        dtype: 'bfloat16',
+        inputs: 'synthetic',
+        scaled: null,
+        iters: 2,
+        warmup: 0,
+      });
       expect(typeof row.device).toBe('string');
       expect(row.density).toBeGreaterThan(0);
       expect(row.density).toBeLessThanOrEqual(1);
@@ -147,7 +240,18 @@ describe('nabla bench on a small CPU shape', () => {
     const lines = r.stdout.trimEnd().split('\n');
     const header = lines[0].split(',');
     expect(header.slice(0, 3)).toEqual(['op', 'backend', 'device']);
-    for (const key of ['threshold', 'density', 'medianMs', 'minMs', 'maxMs', 'tflops', 'speedup', 'relError', 'version']) expect(header).toContain(key);
+    for (const key of [
+      'threshold',
+      'density',
+      'medianMs',
+      'minMs',
+      'maxMs',
+      'tflops',
+      'speedup',
+      'relError',
+      'version',
+    ])
+      expect(header).toContain(key);
     expect(lines).toHaveLength(4);
     const rows = lines.slice(1).map(parseCsvLine);
     expect(rows.map((cells) => cells[0])).toEqual(['dense', 'mask', 'sparse']);
@@ -167,10 +271,34 @@ describe('nabla bench on a small CPU shape', () => {
     fs.writeFileSync(files.q, tensorToNpy(q));
     fs.writeFileSync(files.k, tensorToNpy(k));
     fs.writeFileSync(files.v, tensorToNpy(v));
-    const r = ok('bench', '--q', files.q, '--k', files.k, '--v', files.v, '--threshold', '0.6', '--backend', 'cpu', '--iters', '1', '--json');
+    const r = ok(
+      'bench',
+      '--q',
+      files.q,
+      '--k',
+      files.k,
+      '--v',
+      files.v,
+      '--threshold',
+      '0.6',
+      '--backend',
+      'cpu',
+      '--iters',
+      '1',
+      '--json',
+    );
     const rows = JSON.parse(r.stdout) as BenchRow[];
     expect(rows).toHaveLength(3);
-    for (const row of rows) expect(row).toMatchObject({ inputs: 'npy', dtype: 'float16', batch: 1, heads: 2, seq: 512, headDim: 32, grid: null });
+    for (const row of rows)
+      expect(row).toMatchObject({
+        inputs: 'npy',
+        dtype: 'float16',
+        batch: 1,
+        heads: 2,
+        seq: 512,
+        headDim: 32,
+        grid: null,
+      });
   });
 
   test('cross attention with Dv != D from files: TFLOP/s counts 2*B*H*Sq*Skv*(D + Dv) per second', () => {
@@ -182,17 +310,35 @@ describe('nabla bench on a small CPU shape', () => {
     const { q } = syntheticQKV(1, 2, [2, 16, 16], 32, 'float32', 3); // Sq 512, D 32
     const { k } = syntheticQKV(1, 2, [1, 16, 16], 32, 'float32', 4); // Skv 256
     const { v } = syntheticQKV(1, 2, [1, 16, 16], 16, 'float32', 5); // Dv 16
-    const r = ok('bench', '--q', save('q', q), '--k', save('k', k), '--v', save('v', v), '--threshold', '0.6', '--backend', 'cpu', '--iters', '1', '--json');
+    const r = ok(
+      'bench',
+      '--q',
+      save('q', q),
+      '--k',
+      save('k', k),
+      '--v',
+      save('v', v),
+      '--threshold',
+      '0.6',
+      '--backend',
+      'cpu',
+      '--iters',
+      '1',
+      '--json',
+    );
     const rows = JSON.parse(r.stdout) as BenchRow[];
     expect(rows.map((x) => x.op)).toEqual(['dense', 'mask', 'sparse']);
     const flops = 2 * 1 * 2 * 512 * 256 * (32 + 16);
-    for (const row of rows.filter((x) => x.op !== 'mask')) expect(row.tflops).toBeCloseTo((flops * row.density) / (row.medianMs / 1e3) / 1e12, 10);
+    for (const row of rows.filter((x) => x.op !== 'mask'))
+      expect(row.tflops).toBeCloseTo((flops * row.density) / (row.medianMs / 1e3) / 1e12, 10);
   });
 });
 
 describe('presets', () => {
   test('the presets of docs/nabla.md section 5', () => {
-    expect(PRESETS.map((p) => [p.name, p.heads, p.headDim, p.grid.join('x'), p.grid[0] * p.grid[1] * p.grid[2]])).toEqual([
+    expect(
+      PRESETS.map((p) => [p.name, p.heads, p.headDim, p.grid.join('x'), p.grid[0] * p.grid[1] * p.grid[2]]),
+    ).toEqual([
       ['wan2.1-14b-720p', 40, 128, '21x40x80', 67200],
       ['wan2.1-14b-720p-full', 40, 128, '21x45x80', 75600],
       ['wan2.1-14b-480p', 40, 128, '21x24x48', 24192],
@@ -201,17 +347,33 @@ describe('presets', () => {
       ['kandinsky5-pro-10s-hd', 32, 128, '61x48x80', 234240],
     ]);
     // the full 720p latent is the one ragged grid: 45 token rows, a bottom tile row 5 tokens high
-    expect(PRESETS.filter((p) => p.grid[1] % 8 !== 0 || p.grid[2] % 8 !== 0).map((p) => p.name)).toEqual(['wan2.1-14b-720p-full']);
+    expect(PRESETS.filter((p) => p.grid[1] % 8 !== 0 || p.grid[2] % 8 !== 0).map((p) => p.name)).toEqual([
+      'wan2.1-14b-720p-full',
+    ]);
   });
 
   test('a preset too large for the CPU is refused with the estimate', () => {
     const r = nabla('bench', '--preset', 'wan2.1-14b-720p', '--backend', 'cpu');
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
-    expect(r.stderr).toMatch(/^nabla: estimated [\d.]+ (s|min|h|days) on cpu for wan2\.1-14b-720p \(1x40x67200x128, .*use --scale-down or a smaller shape\n$/);
+    expect(r.stderr).toMatch(
+      /^nabla: estimated [\d.]+ (s|min|h|days) on cpu for wan2\.1-14b-720p \(1x40x67200x128, .*use --scale-down or a smaller shape\n$/,
+    );
   });
 
   test('--scale-down shrinks heads and frames to fit --max-seconds and says so', () => {
-    const r = ok('bench', '--preset', 'wan2.1-14b-480p', '--backend', 'cpu', '--scale-down', '--max-seconds', '5', '--iters', '1', '--json');
+    const r = ok(
+      'bench',
+      '--preset',
+      'wan2.1-14b-480p',
+      '--backend',
+      'cpu',
+      '--scale-down',
+      '--max-seconds',
+      '5',
+      '--iters',
+      '1',
+      '--json',
+    );
     const note = /^note: scaled wan2\.1-14b-480p: (.*) \(estimated .*\)$/m.exec(r.stderr);
     expect(note).not.toBeNull();
     const rows = JSON.parse(r.stdout) as BenchRow[];
@@ -223,40 +385,96 @@ describe('presets', () => {
     expect(seq % (24 * 48)).toBe(0);
     const frames = seq / (24 * 48);
     expect(heads * frames * frames).toBeLessThan(40 * 21 * 21);
-    const parts = [heads !== preset?.heads ? `heads 40 -> ${heads}` : '', frames !== 21 ? `frames 21 -> ${frames}` : ''].filter(Boolean);
+    const parts = [
+      heads !== preset?.heads ? `heads 40 -> ${heads}` : '',
+      frames !== 21 ? `frames 21 -> ${frames}` : '',
+    ].filter(Boolean);
     expect(note?.[1]).toBe(parts.join(', '));
-    for (const row of rows) expect(row).toMatchObject({ preset: 'wan2.1-14b-480p', scaled: `scaled wan2.1-14b-480p: ${parts.join(', ')}`, grid: `${frames}x24x48` });
+    for (const row of rows)
+      expect(row).toMatchObject({
+        preset: 'wan2.1-14b-480p',
+        scaled: `scaled wan2.1-14b-480p: ${parts.join(', ')}`,
+        grid: `${frames}x24x48`,
+      });
   });
 });
 
 describe('mistakes exit non-zero with one line on stderr', () => {
   const usage: [string, string[], RegExp][] = [
-    ['unknown flag', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--itres', '2'], /^unknown flag --itres for nabla bench/],
+    [
+      'unknown flag',
+      ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--itres', '2'],
+      /^unknown flag --itres for nabla bench/,
+    ],
     ['no shape', ['--backend', 'cpu'], /^give --preset NAME, a shape .* or --q, --k, --v files/],
     ['--json with --csv', [...SMALL, '--json', '--csv'], /^--json cannot be combined with --csv/],
-    ['unknown preset', ['--preset', 'wan3'], /^Expected 'wan2\.1-14b-720p', .* or 'kandinsky5-pro-10s-hd' for --preset but received 'wan3'$/],
-    ['--preset with --heads', ['--preset', 'wan2.1-14b-480p', '--heads', '2'], /^--heads cannot be combined with --preset/],
-    ['--seq with --grid', ['--heads', '2', '--seq', '1024', '--grid', '4,16,16', '--head-dim', '64'], /^--seq cannot be combined with --grid/],
+    [
+      'unknown preset',
+      ['--preset', 'wan3'],
+      /^Expected 'wan2\.1-14b-720p', .* or 'kandinsky5-pro-10s-hd' for --preset but received 'wan3'$/,
+    ],
+    [
+      '--preset with --heads',
+      ['--preset', 'wan2.1-14b-480p', '--heads', '2'],
+      /^--heads cannot be combined with --preset/,
+    ],
+    [
+      '--seq with --grid',
+      ['--heads', '2', '--seq', '1024', '--grid', '4,16,16', '--head-dim', '64'],
+      /^--seq cannot be combined with --grid/,
+    ],
     ['missing --head-dim', ['--heads', '2', '--seq', '1024'], /^missing --head-dim D/],
     ['missing --seq', ['--heads', '2', '--head-dim', '64'], /^missing --seq S or --grid T,H,W/],
-    ['--heads 0', ['--heads', '0', '--seq', '1024', '--head-dim', '64'], /^Expected a positive integer for --heads but received '0'$/],
+    [
+      '--heads 0',
+      ['--heads', '0', '--seq', '1024', '--head-dim', '64'],
+      /^Expected a positive integer for --heads but received '0'$/,
+    ],
     ['--iters 0', [...SMALL.slice(0, -2), '--iters', '0'], /^Expected a positive integer for --iters/],
     ['--threshold abc', [...SMALL, '--threshold', '0.5,abc'], /^Expected a number for --threshold but received 'abc'$/],
-    ['--backend gpu', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--backend', 'gpu'], /^Expected 'auto', 'cpu', 'cuda' or 'all' for --backend/],
+    [
+      '--backend gpu',
+      ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--backend', 'gpu'],
+      /^Expected 'auto', 'cpu', 'cuda' or 'all' for --backend/,
+    ],
     ['--dtype int8', [...SMALL, '--dtype', 'int8'], /for --dtype but received 'int8'$/],
-    ['--sta without --grid', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--sta', '1,3,3'], /^--grid T,H,W is required with --sta$/],
-    ['--causal without --grid', ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--causal'], /^--grid T,H,W \(or a preset\) is required with --causal$/],
+    [
+      '--sta without --grid',
+      ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--sta', '1,3,3'],
+      /^--grid T,H,W is required with --sta$/,
+    ],
+    [
+      '--causal without --grid',
+      ['--heads', '2', '--seq', '1024', '--head-dim', '64', '--causal'],
+      /^--grid T,H,W \(or a preset\) is required with --causal$/,
+    ],
     ['--q alone', ['--q', 'q.npy'], /^--q, --k and --v go together \(missing --k\)$/],
     ['--max-seconds 0', [...SMALL, '--max-seconds', '0'], /^Expected a positive number of seconds for --max-seconds/],
   ];
   const runtime: [string, string[], RegExp][] = [
-    ['threshold out of range', [...SMALL, '--threshold', '1.5'], /^Expected a number in \(0, 1\] for threshold but received 1\.5$/],
-    ['--seq not a multiple of 64', ['--heads', '1', '--seq', '1000', '--head-dim', '64', '--backend', 'cpu'], /multiple of 64 .* for seq but received 1000$/],
-    ['a grid with a zero size', ['--heads', '1', '--grid', '2,0,16', '--head-dim', '64', '--backend', 'cpu'], /3 positive integers .* for grid but received \[2, 0, 16\]$/],
+    [
+      'threshold out of range',
+      [...SMALL, '--threshold', '1.5'],
+      /^Expected a number in \(0, 1\] for threshold but received 1\.5$/,
+    ],
+    [
+      '--seq not a multiple of 64',
+      ['--heads', '1', '--seq', '1000', '--head-dim', '64', '--backend', 'cpu'],
+      /multiple of 64 .* for seq but received 1000$/,
+    ],
+    [
+      'a grid with a zero size',
+      ['--heads', '1', '--grid', '2,0,16', '--head-dim', '64', '--backend', 'cpu'],
+      /3 positive integers .* for grid but received \[2, 0, 16\]$/,
+    ],
   ];
 
-  test.each(usage)('usage error (exit 2): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 2, message));
-  test.each(runtime)('runtime error (exit 1): %s', (_name, args, message) => expectOneLine(nabla('bench', ...args), 1, message));
+  test.each(usage)('usage error (exit 2): %s', (_name, args, message) =>
+    expectOneLine(nabla('bench', ...args), 2, message),
+  );
+  test.each(runtime)('runtime error (exit 1): %s', (_name, args, message) =>
+    expectOneLine(nabla('bench', ...args), 1, message),
+  );
 
   test('--q, --k, --v files are held to the library shape rules (exit 1)', () => {
     const save = (name: string, t: Tensor): string => {
@@ -271,11 +489,31 @@ describe('mistakes exit non-zero with one line on stderr', () => {
     const q3 = save('q3', zeros([4, 128, 32], 'float32'));
     const q100 = save('q100', zeros([1, 4, 100, 32], 'float32'));
     const files = (qf: string, kf: string, vf: string) => ['--q', qf, '--k', kf, '--v', vf, '--backend', 'cpu'];
-    expectOneLine(nabla('bench', ...files(q, k2, v)), 1, /^Expected \[1, 4, tokens, 32\] to match q \[1, 4, 128, 32\] for k\.dims but received \[1, 2, 128, 32\]$/);
-    expectOneLine(nabla('bench', ...files(q, k, k2)), 1, /^Expected \[1, 4, 128, valueDim\] to match k for v\.dims but received \[1, 2, 128, 32\]$/);
-    expectOneLine(nabla('bench', ...files(q3, k, v)), 1, /^Expected 4 dims \[batch, heads, tokens, headDim\] for q\.dims but received \[4, 128, 32\]$/);
-    expectOneLine(nabla('bench', ...files(q100, k, v)), 1, /multiple of 64 .* for q\.dims\[2\] \(tokens\) but received 100$/);
-    expectOneLine(nabla('bench', ...files(q, k, v), '--grid', '1,8,8'), 1, /^Expected a token grid of 128 tokens .* for grid but received \[1, 8, 8\] = 64 tokens$/);
+    expectOneLine(
+      nabla('bench', ...files(q, k2, v)),
+      1,
+      /^Expected \[1, 4, tokens, 32\] to match q \[1, 4, 128, 32\] for k\.dims but received \[1, 2, 128, 32\]$/,
+    );
+    expectOneLine(
+      nabla('bench', ...files(q, k, k2)),
+      1,
+      /^Expected \[1, 4, 128, valueDim\] to match k for v\.dims but received \[1, 2, 128, 32\]$/,
+    );
+    expectOneLine(
+      nabla('bench', ...files(q3, k, v)),
+      1,
+      /^Expected 4 dims \[batch, heads, tokens, headDim\] for q\.dims but received \[4, 128, 32\]$/,
+    );
+    expectOneLine(
+      nabla('bench', ...files(q100, k, v)),
+      1,
+      /multiple of 64 .* for q\.dims\[2\] \(tokens\) but received 100$/,
+    );
+    expectOneLine(
+      nabla('bench', ...files(q, k, v), '--grid', '1,8,8'),
+      1,
+      /^Expected a token grid of 128 tokens .* for grid but received \[1, 8, 8\] = 64 tokens$/,
+    );
   });
 
   test('--help lists every flag and the presets', () => {
@@ -305,7 +543,11 @@ describe('nabla mask --png', () => {
     const threshold = DEFAULT_THRESHOLD; // labelled on every panel
     expect(fs.readFileSync(png).equals(encoded(maskPicture(mask.toDense(), mask.dims, { threshold })))).toBe(true);
     const densities = mask.headDensities();
-    expect(fs.readFileSync(path.join(dir, 'm-map.png')).equals(encoded(mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities })))).toBe(true);
+    expect(
+      fs
+        .readFileSync(path.join(dir, 'm-map.png'))
+        .equals(encoded(mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities }))),
+    ).toBe(true);
   });
 });
 
@@ -315,7 +557,11 @@ describe('nabla bench --png writes all or nothing', () => {
   test('a picture path that is a directory is refused before any work; nothing is written', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-bench-png-'));
     fs.mkdirSync(path.join(out, 'map.png'));
-    expectOneLine(nabla('bench', ...SHAPE, '--png', out), 1, /^Expected a file path for --png but received '.*map\.png' \(a directory\)$/);
+    expectOneLine(
+      nabla('bench', ...SHAPE, '--png', out),
+      1,
+      /^Expected a file path for --png but received '.*map\.png' \(a directory\)$/,
+    );
     expect(fs.readdirSync(out)).toEqual(['map.png']);
   });
 

@@ -50,9 +50,15 @@ describe('BlockMask', () => {
     const m = BlockMask.fromKvBlocks(kvCounts, kvIndices, [1, 1, 2, 4]);
     expect(Array.from(m.kvIndices)).toEqual([1, 3, 0, 2, 0, 1, 2, 3]);
     expect(Array.from(m.toDense())).toEqual([0, 1, 0, 1, 0, 0, 0, 0]);
-    expect(() => BlockMask.fromKvBlocks(Int32Array.of(5, 0), kvIndices, [1, 1, 2, 4])).toThrow(/counts in \[0, 4\].*5 at row 0/);
-    expect(() => BlockMask.fromKvBlocks(Int32Array.of(3, 0), kvIndices, [1, 1, 2, 4])).toThrow(/block ids in \[0, 4\).*9 at row 0/);
-    expect(() => BlockMask.fromKvBlocks(Int32Array.of(2, 0), Int32Array.of(1, 1, 0, 0, 0, 0, 0, 0), [1, 1, 2, 4])).toThrow(/distinct/);
+    expect(() => BlockMask.fromKvBlocks(Int32Array.of(5, 0), kvIndices, [1, 1, 2, 4])).toThrow(
+      /counts in \[0, 4\].*5 at row 0/,
+    );
+    expect(() => BlockMask.fromKvBlocks(Int32Array.of(3, 0), kvIndices, [1, 1, 2, 4])).toThrow(
+      /block ids in \[0, 4\).*9 at row 0/,
+    );
+    expect(() =>
+      BlockMask.fromKvBlocks(Int32Array.of(2, 0), Int32Array.of(1, 1, 0, 0, 0, 0, 0, 0), [1, 1, 2, 4]),
+    ).toThrow(/distinct/);
     expect(() => BlockMask.fromKvBlocks(Int32Array.of(2), kvIndices, [1, 1, 2, 4])).toThrow(RangeError);
     expect(() => BlockMask.fromKvBlocks([2, 0] as unknown as Int32Array, kvIndices, [1, 1, 2, 4])).toThrow(TypeError);
   });
@@ -60,8 +66,12 @@ describe('BlockMask', () => {
   test('fromDense checks its inputs', () => {
     expect(() => BlockMask.fromDense(dense, [2, 3, 4, 4])).toThrow(RangeError);
     expect(() => BlockMask.fromDense([1, 0] as unknown as Uint8Array, [1, 1, 1, 2])).toThrow(TypeError);
-    expect(() => BlockMask.fromDense(dense, [2, 3, 4] as unknown as [number, number, number, number])).toThrow(RangeError);
-    expect(() => BlockMask.fromDense(dense, [2, 3, 4.5, 5] as unknown as [number, number, number, number])).toThrow(TypeError);
+    expect(() => BlockMask.fromDense(dense, [2, 3, 4] as unknown as [number, number, number, number])).toThrow(
+      RangeError,
+    );
+    expect(() => BlockMask.fromDense(dense, [2, 3, 4.5, 5] as unknown as [number, number, number, number])).toThrow(
+      TypeError,
+    );
   });
 
   test('a mask cannot be changed: kvCounts and kvIndices are copies', () => {
@@ -97,14 +107,23 @@ describe('BlockMask', () => {
     expect(m.density()).toBe(3 / 8);
     expect(Array.from(m.toDense())).toEqual([0, 1, 0, 1, 0, 0, 1, 0]);
     // a repeated id would count its block twice in the softmax and in density()
-    expect(() => new BlockMask([1, 1, 2, 4], { kvCounts: Int32Array.of(2, 0), kvIndices: Int32Array.of(1, 1, 0, 0, 0, 0, 0, 0) }))
-      .toThrow('Expected distinct block ids within a row for kvIndices but received 1 twice at row 0');
+    expect(
+      () =>
+        new BlockMask([1, 1, 2, 4], {
+          kvCounts: Int32Array.of(2, 0),
+          kvIndices: Int32Array.of(1, 1, 0, 0, 0, 0, 0, 0),
+        }),
+    ).toThrow('Expected distinct block ids within a row for kvIndices but received 1 twice at row 0');
     expect(() => new BlockMask([1, 1, 2, 4], { kvCounts: Int32Array.of(5, 0), kvIndices })).toThrow(RangeError);
     expect(() => new BlockMask([1, 1, 2, 4], { kvCounts: [2, 0], kvIndices } as never)).toThrow(TypeError);
     expect(() => new BlockMask([1, 1, 2, 4], null as never)).toThrow(TypeError);
     expect(() => new BlockMask([1, 1, 2] as never, { kvCounts, kvIndices })).toThrow(RangeError);
-    expect(() => new BlockMask([1, 1, 2, 4], { kvCounts: Int32Array.of(1, 1), kvIndices }, new Float32Array(3))).toThrow(RangeError);
-    expect(() => new BlockMask([1, 1, 2, 4], { kvCounts: Int32Array.of(1, 1), kvIndices }, [0] as never)).toThrow(TypeError);
+    expect(
+      () => new BlockMask([1, 1, 2, 4], { kvCounts: Int32Array.of(1, 1), kvIndices }, new Float32Array(3)),
+    ).toThrow(RangeError);
+    expect(() => new BlockMask([1, 1, 2, 4], { kvCounts: Int32Array.of(1, 1), kvIndices }, [0] as never)).toThrow(
+      TypeError,
+    );
   });
 
   test('fromKvBlocks keeps its own copy', () => {
@@ -118,16 +137,26 @@ describe('BlockMask', () => {
 
   test('something that only looks like a mask is a TypeError naming mask', () => {
     const fake = Object.create(BlockMask.prototype) as BlockMask;
-    const named = /^Expected a BlockMask \(see nablaMask, BlockMask.fromDense, BlockMask.fromKvBlocks\) for mask but received an object$/;
+    const named =
+      /^Expected a BlockMask \(see nablaMask, BlockMask.fromDense, BlockMask.fromKvBlocks\) for mask but received an object$/;
     const uses: [string, (m: BlockMask) => unknown][] = [
-      ['density', (m) => m.density()], ['headDensities', (m) => m.headDensities()], ['toDense', (m) => m.toDense()],
-      ['kvCounts', (m) => m.kvCounts], ['kvIndices', (m) => m.kvIndices], ['device', (m) => m.device],
-      ['disposed', (m) => m.disposed], ['dispose', (m) => m.dispose()], ['toDevice', (m) => m.toDevice()],
+      ['density', (m) => m.density()],
+      ['headDensities', (m) => m.headDensities()],
+      ['toDense', (m) => m.toDense()],
+      ['kvCounts', (m) => m.kvCounts],
+      ['kvIndices', (m) => m.kvIndices],
+      ['device', (m) => m.device],
+      ['disposed', (m) => m.disposed],
+      ['dispose', (m) => m.dispose()],
+      ['toDevice', (m) => m.toDevice()],
       ['operands', (m) => m.operands()],
     ];
     for (const [name, use] of uses) {
       expect({ name, error: catchError(() => use(fake)) }).toEqual({ name, error: expect.any(TypeError) });
-      expect({ name, message: (catchError(() => use(fake)) as Error).message }).toEqual({ name, message: expect.stringMatching(named) });
+      expect({ name, message: (catchError(() => use(fake)) as Error).message }).toEqual({
+        name,
+        message: expect.stringMatching(named),
+      });
     }
   });
 

@@ -50,7 +50,10 @@ test('binding.gyp lists every C++ source of the CPU build', () => {
   const gyp = fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8');
   const listed = new Set([...gyp.matchAll(/"(csrc\/[^"]+\.cc)"/g)].map((m) => m[1]));
   const wanted = ['core', 'cpu', 'napi'].flatMap((dir) =>
-    fs.readdirSync(path.join(root, 'csrc', dir)).filter((f) => f.endsWith('.cc')).map((f) => `csrc/${dir}/${f}`),
+    fs
+      .readdirSync(path.join(root, 'csrc', dir))
+      .filter((f) => f.endsWith('.cc'))
+      .map((f) => `csrc/${dir}/${f}`),
   );
   wanted.push('csrc/cuda/stub.cc');
   expect([...listed].sort()).toEqual(wanted.sort());
@@ -59,7 +62,9 @@ test('binding.gyp lists every C++ source of the CPU build', () => {
 test('a binary that cannot load fails with one message naming the platform, the paths tried and the fix', () => {
   const { spawnSync } = require('child_process');
   const r = spawnSync(process.execPath, ['-e', "require('./dist/native')"], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, NABLA_NATIVE_PATH: '/nonexistent/nabla.node' },
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NABLA_NATIVE_PATH: '/nonexistent/nabla.node' },
   });
   expect(r.status).not.toBe(0);
   expect(r.stderr).toContain(`no native binary loads on ${process.platform}-${process.arch}`);
@@ -97,7 +102,11 @@ describe('GPU code in the binary', () => {
       container(entry(2, 90, 0x100011, 64, elf), entry(2, 100, 0x1200011, 112, elf), entry(2, 120, 0x11, 64, elf)),
     ]);
     expect(fatbinEntries(bytes).map((e) => `${e.kind}:${e.arch}`)).toEqual([
-      'elf:sm_100', 'ptx:compute_90', 'elf:sm_90a', 'elf:sm_100f', 'elf:sm_120',
+      'elf:sm_100',
+      'ptx:compute_90',
+      'elf:sm_90a',
+      'elf:sm_100f',
+      'elf:sm_120',
     ]);
     const damaged = Buffer.from(bytes);
     damaged.writeUInt32LE(0x12345678, 0);

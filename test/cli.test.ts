@@ -7,14 +7,21 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  BlockMask, Tensor, VERSION, backends, blockSparseAttentionSync, nablaMaskSync, nablaAttentionSync, tensor, toFloat32Array,
+  BlockMask,
+  Tensor,
+  VERSION,
+  backends,
+  blockSparseAttentionSync,
+  nablaMaskSync,
+  nablaAttentionSync,
+  tensor,
+  toFloat32Array,
 } from '../lib';
 import type { MaskOptions } from '../lib';
 import { NpyArray, loadNpy, saveNpy, tensorToNpy } from '../lib/npy';
 import { CPU, qkCase, relMaxError } from './helpers';
 import { tileLayout, tokenBlocks } from '../lib/layout';
 import { randn, refAttention, refMask } from './reference';
-
 
 const nabla = (...args: string[]): Run => runCli(dir, args);
 /** Runs a command that must succeed. */
@@ -57,7 +64,8 @@ afterAll(() => {
 /** Element-wise equality, reported as a count and the first difference (fast on big arrays). */
 function expectSameValues(got: ArrayLike<number>, want: ArrayLike<number>): void {
   expect(got.length).toBe(want.length);
-  let count = 0, first = -1;
+  let count = 0,
+    first = -1;
   for (let i = 0; i < want.length; i++)
     if (!Object.is(got[i], want[i])) {
       if (first < 0) first = i;
@@ -76,7 +84,11 @@ function expectLikeReference(got: ArrayLike<number>, ref: ReturnType<typeof refM
 
 /** The (b, h, density) rows and the overall line of a density table. */
 function parseDensities(stdout: string): { rows: number[][]; overall: number } {
-  const rows = [...stdout.matchAll(/^\s+(\d+)\s+(\d+)\s+([\d.]+)$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+  const rows = [...stdout.matchAll(/^\s+(\d+)\s+(\d+)\s+([\d.]+)$/gm)].map((m) => [
+    Number(m[1]),
+    Number(m[2]),
+    Number(m[3]),
+  ]);
   const overall = /^density ([\d.]+) \(/m.exec(stdout);
   return { rows, overall: overall ? Number(overall[1]) : NaN };
 }
@@ -142,36 +154,118 @@ describe('--help and --version', () => {
 
 describe('nabla mask equals nablaMaskSync and the reference', () => {
   type Case = {
-    name: string; B: number; H: number; grid: [number, number, number]; D: number; seed: number;
-    fp16?: boolean; options: MaskOptions; flags: string[];
+    name: string;
+    B: number;
+    H: number;
+    grid: [number, number, number];
+    D: number;
+    seed: number;
+    fp16?: boolean;
+    options: MaskOptions;
+    flags: string[];
   };
   const cases: Case[] = [
     { name: 'cdf 0.7 default flags', B: 1, H: 2, grid: [2, 16, 16], D: 16, seed: 1, options: {}, flags: [] },
-    { name: 'cdf 0.3, B2', B: 2, H: 1, grid: [3, 8, 24], D: 32, seed: 2, options: { threshold: 0.3 }, flags: ['--threshold', '0.3'] },
-    { name: 'cdf 0.95, D64', B: 1, H: 3, grid: [2, 16, 8], D: 64, seed: 3, options: { threshold: 0.95 }, flags: ['--threshold', '.95'] },
-    { name: 'cdf 1 keeps all', B: 1, H: 1, grid: [2, 8, 16], D: 16, seed: 4, options: { threshold: 1 }, flags: ['--threshold=1'] },
-    { name: 'topk 0.25', B: 1, H: 2, grid: [4, 16, 16], D: 16, seed: 5, options: { threshold: 0.25, method: 'topk' }, flags: ['--threshold', '0.25', '--method', 'topk'] },
     {
-      name: 'cdf 0.4 + sta 3,1,1', B: 1, H: 2, grid: [4, 16, 16], D: 16, seed: 6,
-      options: { threshold: 0.4, sta: [3, 1, 1] }, flags: ['--threshold', '0.4', '--grid', '4,16,16', '--sta', '3,1,1'],
+      name: 'cdf 0.3, B2',
+      B: 2,
+      H: 1,
+      grid: [3, 8, 24],
+      D: 32,
+      seed: 2,
+      options: { threshold: 0.3 },
+      flags: ['--threshold', '0.3'],
     },
     {
-      name: 'cdf 0.5 + frames 0,1,4', B: 2, H: 1, grid: [4, 16, 16], D: 32, seed: 7,
-      options: { threshold: 0.5, frames: [0, 1, 4] }, flags: ['--threshold', '5e-1', '--grid', '4,16,16', '--frames', '0,1,4'],
+      name: 'cdf 0.95, D64',
+      B: 1,
+      H: 3,
+      grid: [2, 16, 8],
+      D: 64,
+      seed: 3,
+      options: { threshold: 0.95 },
+      flags: ['--threshold', '.95'],
     },
     {
-      name: 'topk 0.5 + sta 1,3,3 + frames 0,2,6', B: 1, H: 2, grid: [6, 16, 16], D: 16, seed: 8,
+      name: 'cdf 1 keeps all',
+      B: 1,
+      H: 1,
+      grid: [2, 8, 16],
+      D: 16,
+      seed: 4,
+      options: { threshold: 1 },
+      flags: ['--threshold=1'],
+    },
+    {
+      name: 'topk 0.25',
+      B: 1,
+      H: 2,
+      grid: [4, 16, 16],
+      D: 16,
+      seed: 5,
+      options: { threshold: 0.25, method: 'topk' },
+      flags: ['--threshold', '0.25', '--method', 'topk'],
+    },
+    {
+      name: 'cdf 0.4 + sta 3,1,1',
+      B: 1,
+      H: 2,
+      grid: [4, 16, 16],
+      D: 16,
+      seed: 6,
+      options: { threshold: 0.4, sta: [3, 1, 1] },
+      flags: ['--threshold', '0.4', '--grid', '4,16,16', '--sta', '3,1,1'],
+    },
+    {
+      name: 'cdf 0.5 + frames 0,1,4',
+      B: 2,
+      H: 1,
+      grid: [4, 16, 16],
+      D: 32,
+      seed: 7,
+      options: { threshold: 0.5, frames: [0, 1, 4] },
+      flags: ['--threshold', '5e-1', '--grid', '4,16,16', '--frames', '0,1,4'],
+    },
+    {
+      name: 'topk 0.5 + sta 1,3,3 + frames 0,2,6',
+      B: 1,
+      H: 2,
+      grid: [6, 16, 16],
+      D: 16,
+      seed: 8,
       options: { threshold: 0.5, method: 'topk', sta: [1, 3, 3], frames: [0, 2, 6] },
       flags: ['--threshold', '0.5', '--method', 'topk', '--grid', '6,16,16', '--sta', '1,3,3', '--frames', '0,2,6'],
     },
-    { name: 'float16 inputs, cdf 0.6', B: 1, H: 2, grid: [2, 16, 16], D: 32, seed: 9, fp16: true, options: { threshold: 0.6 }, flags: ['--threshold', '0.6'] },
     {
-      name: 'ragged grid 1x9x9, topk 0.5', B: 1, H: 2, grid: [1, 9, 9], D: 16, seed: 10,
-      options: { threshold: 0.5, method: 'topk' }, flags: ['--threshold', '0.5', '--method', 'topk', '--grid', '1,9,9'],
+      name: 'float16 inputs, cdf 0.6',
+      B: 1,
+      H: 2,
+      grid: [2, 16, 16],
+      D: 32,
+      seed: 9,
+      fp16: true,
+      options: { threshold: 0.6 },
+      flags: ['--threshold', '0.6'],
     },
     {
-      name: 'ragged grid 3x13x20, causal + sta 1,3,3', B: 1, H: 2, grid: [3, 13, 20], D: 16, seed: 11,
-      options: { threshold: 0.5, causal: true, sta: [1, 3, 3] }, flags: ['--threshold', '0.5', '--grid', '3,13,20', '--causal', '--sta', '1,3,3'],
+      name: 'ragged grid 1x9x9, topk 0.5',
+      B: 1,
+      H: 2,
+      grid: [1, 9, 9],
+      D: 16,
+      seed: 10,
+      options: { threshold: 0.5, method: 'topk' },
+      flags: ['--threshold', '0.5', '--method', 'topk', '--grid', '1,9,9'],
+    },
+    {
+      name: 'ragged grid 3x13x20, causal + sta 1,3,3',
+      B: 1,
+      H: 2,
+      grid: [3, 13, 20],
+      D: 16,
+      seed: 11,
+      options: { threshold: 0.5, causal: true, sta: [1, 3, 3] },
+      flags: ['--threshold', '0.5', '--grid', '3,13,20', '--causal', '--sta', '1,3,3'],
     },
   ];
 
@@ -189,8 +283,12 @@ describe('nabla mask equals nablaMaskSync and the reference', () => {
 
     const threshold = options.threshold ?? 0.7;
     const ref = refMask(toFloat32Array(q), toFloat32Array(k), griddedDims(c.dims, grid), c.dims.S, {
-      threshold, method: options.method, blockGrid: c.blockGrid, causal: options.causal,
-      sta: options.sta as [number, number, number] | undefined, frames: options.frames as number[] | undefined,
+      threshold,
+      method: options.method,
+      blockGrid: c.blockGrid,
+      causal: options.causal,
+      sta: options.sta as [number, number, number] | undefined,
+      frames: options.frames as number[] | undefined,
     });
     expectLikeReference(got.data, ref, threshold);
 
@@ -236,7 +334,23 @@ describe('nabla attend equals the library and the reference', () => {
     const maskFile = out('mask');
     saveNpy(maskFile, [2, 2, nq, nk], dense);
     const [o, maskOut] = [out('o'), out('mask-out')];
-    const r = ok('attend', '--q', save(q), '--k', save(k), '--v', save(v), '--mask', maskFile, '--backend', 'cpu', '--out', o, '--mask-out', maskOut);
+    const r = ok(
+      'attend',
+      '--q',
+      save(q),
+      '--k',
+      save(k),
+      '--v',
+      save(v),
+      '--mask',
+      maskFile,
+      '--backend',
+      'cpu',
+      '--out',
+      o,
+      '--mask-out',
+      maskOut,
+    );
 
     const mask = BlockMask.fromDense(dense, [2, 2, nq, nk]);
     const lib = blockSparseAttentionSync(q, k, v, mask, CPU);
@@ -256,7 +370,23 @@ describe('nabla attend equals the library and the reference', () => {
     const { q, k, v, dims } = qkv(1, 2, [2, 16, 16], 16, 16, 22);
     const [qf, kf, vf, maskFile, o] = [save(q), save(k), save(v), out('mask'), out('o')];
     ok('mask', '--q', qf, '--k', kf, '--threshold', '0.5', '--backend', 'cpu', '--out', maskFile);
-    ok('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--scale', '0.125', '--backend', 'cpu', '--out', o);
+    ok(
+      'attend',
+      '--q',
+      qf,
+      '--k',
+      kf,
+      '--v',
+      vf,
+      '--mask',
+      maskFile,
+      '--scale',
+      '0.125',
+      '--backend',
+      'cpu',
+      '--out',
+      o,
+    );
     const mask = nablaMaskSync(q, k, { threshold: 0.5, ...CPU });
     const lib = blockSparseAttentionSync(q, k, v, mask, { scale: 0.125, ...CPU });
     expectSameValues(loadNpy(o).data, lib.data);
@@ -264,23 +394,72 @@ describe('nabla attend equals the library and the reference', () => {
     expect(relMaxError(loadNpy(o).data, ref)).toBeLessThan(1e-5);
   });
 
-  type Case = { name: string; B: number; H: number; grid: [number, number, number]; fp16?: boolean; options: MaskOptions & { scale?: number }; flags: string[] };
+  type Case = {
+    name: string;
+    B: number;
+    H: number;
+    grid: [number, number, number];
+    fp16?: boolean;
+    options: MaskOptions & { scale?: number };
+    flags: string[];
+  };
   const cases: Case[] = [
     { name: 'default threshold', B: 1, H: 2, grid: [2, 16, 16], options: {}, flags: [] },
-    { name: 'cdf 0.4 + sta + frames', B: 1, H: 2, grid: [4, 16, 16], options: { threshold: 0.4, sta: [1, 3, 3], frames: [0, 2, 4] },
-      flags: ['--threshold', '0.4', '--grid', '4,16,16', '--sta', '1,3,3', '--frames', '0,2,4'] },
-    { name: 'topk 0.3, B2', B: 2, H: 1, grid: [3, 8, 24], options: { threshold: 0.3, method: 'topk' }, flags: ['--threshold', '0.3', '--method', 'topk'] },
-    { name: 'float16 -> float32 output, scale 0.2', B: 1, H: 2, grid: [2, 16, 16], fp16: true, options: { threshold: 0.6, scale: 0.2 },
-      flags: ['--threshold', '0.6', '--scale', '0.2'] },
-    { name: 'ragged grid 2x9x13, causal', B: 1, H: 2, grid: [2, 9, 13], options: { threshold: 0.5, causal: true },
-      flags: ['--threshold', '0.5', '--grid', '2,9,13', '--causal'] },
+    {
+      name: 'cdf 0.4 + sta + frames',
+      B: 1,
+      H: 2,
+      grid: [4, 16, 16],
+      options: { threshold: 0.4, sta: [1, 3, 3], frames: [0, 2, 4] },
+      flags: ['--threshold', '0.4', '--grid', '4,16,16', '--sta', '1,3,3', '--frames', '0,2,4'],
+    },
+    {
+      name: 'topk 0.3, B2',
+      B: 2,
+      H: 1,
+      grid: [3, 8, 24],
+      options: { threshold: 0.3, method: 'topk' },
+      flags: ['--threshold', '0.3', '--method', 'topk'],
+    },
+    {
+      name: 'float16 -> float32 output, scale 0.2',
+      B: 1,
+      H: 2,
+      grid: [2, 16, 16],
+      fp16: true,
+      options: { threshold: 0.6, scale: 0.2 },
+      flags: ['--threshold', '0.6', '--scale', '0.2'],
+    },
+    {
+      name: 'ragged grid 2x9x13, causal',
+      B: 1,
+      H: 2,
+      grid: [2, 9, 13],
+      options: { threshold: 0.5, causal: true },
+      flags: ['--threshold', '0.5', '--grid', '2,9,13', '--causal'],
+    },
   ];
 
   test.each(cases)('--threshold: $name', ({ B, H, grid, fp16, options, flags }) => {
     const c = qkv(B, H, grid, 32, 16, 30 + B * H);
     const [q, k, v] = [c.q, c.k, c.v].map((t) => (fp16 ? tensor(Array.from(t.data), t.dims, 'float16') : t));
     const [o, maskOut] = [out('o'), out('mask-out')];
-    const r = ok('attend', '--q', save(q), '--k', save(k), '--v', save(v), '--backend', 'cpu', '--out', o, '--mask-out', maskOut, ...flags);
+    const r = ok(
+      'attend',
+      '--q',
+      save(q),
+      '--k',
+      save(k),
+      '--v',
+      save(v),
+      '--backend',
+      'cpu',
+      '--out',
+      o,
+      '--mask-out',
+      maskOut,
+      ...flags,
+    );
 
     const lib = nablaAttentionSync(q, k, v, { ...options, grid: flags.includes('--grid') ? grid : undefined, ...CPU });
     const got = loadNpy(o);
@@ -292,7 +471,16 @@ describe('nabla attend equals the library and the reference', () => {
 
     // independent check: the reference attention over the library's mask, on the same (rounded) inputs
     const scale = options.scale ?? 1 / Math.sqrt(32);
-    const ref = refAttention(toFloat32Array(q), toFloat32Array(k), toFloat32Array(v), griddedDims(c.dims, grid), c.dims.S, 16, scale, lib.mask.toDense());
+    const ref = refAttention(
+      toFloat32Array(q),
+      toFloat32Array(k),
+      toFloat32Array(v),
+      griddedDims(c.dims, grid),
+      c.dims.S,
+      16,
+      scale,
+      lib.mask.toDense(),
+    );
     expect(relMaxError(got.data, ref)).toBeLessThan(fp16 ? 2e-3 : 1e-5);
   });
 
@@ -300,21 +488,70 @@ describe('nabla attend equals the library and the reference', () => {
     const grid: [number, number, number] = [2, 9, 13];
     const { q, k, v, dims } = qkv(1, 2, grid, 16, 8, 23);
     const [qf, kf, vf, maskFile, o] = [save(q), save(k), save(v), out('mask'), out('o')];
-    ok('mask', '--q', qf, '--k', kf, '--threshold', '0.5', '--grid', '2,9,13', '--causal', '--backend', 'cpu', '--out', maskFile);
+    ok(
+      'mask',
+      '--q',
+      qf,
+      '--k',
+      kf,
+      '--threshold',
+      '0.5',
+      '--grid',
+      '2,9,13',
+      '--causal',
+      '--backend',
+      'cpu',
+      '--out',
+      maskFile,
+    );
     const mask = nablaMaskSync(q, k, { threshold: 0.5, grid, causal: true, ...CPU });
     expect(readMask(maskFile).shape).toEqual([1, 2, 8, 8]);
-    ok('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--grid', '2,9,13', '--backend', 'cpu', '--out', o);
+    ok(
+      'attend',
+      '--q',
+      qf,
+      '--k',
+      kf,
+      '--v',
+      vf,
+      '--mask',
+      maskFile,
+      '--grid',
+      '2,9,13',
+      '--backend',
+      'cpu',
+      '--out',
+      o,
+    );
     const ref = refAttention(q.data, k.data, v.data, griddedDims(dims, grid), dims.S, 8, 0.25, mask.toDense());
     expect(relMaxError(loadNpy(o).data, ref)).toBeLessThan(1e-5);
     // without --grid the 234-token file is no multiple of 64
-    expectOneLine(nabla('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--backend', 'cpu', '--out', out('o')), 1, /multiple of 64 .* but received 234$/);
+    expectOneLine(
+      nabla('attend', '--q', qf, '--k', kf, '--v', vf, '--mask', maskFile, '--backend', 'cpu', '--out', out('o')),
+      1,
+      /multiple of 64 .* but received 234$/,
+    );
   });
 
   test('cross attention: k, v longer than q', () => {
     const a = qkv(1, 2, [2, 16, 16], 16, 8, 40);
     const b = qkv(1, 2, [3, 16, 16], 16, 8, 41);
     const o = out('o');
-    ok('attend', '--q', save(a.q), '--k', save(b.k), '--v', save(b.v), '--threshold', '0.6', '--backend', 'cpu', '--out', o);
+    ok(
+      'attend',
+      '--q',
+      save(a.q),
+      '--k',
+      save(b.k),
+      '--v',
+      save(b.v),
+      '--threshold',
+      '0.6',
+      '--backend',
+      'cpu',
+      '--out',
+      o,
+    );
     const lib = nablaAttentionSync(a.q, b.k, b.v, { threshold: 0.6, ...CPU });
     expect(loadNpy(o).shape).toEqual([1, 2, a.dims.S, 8]);
     expectSameValues(loadNpy(o).data, lib.output.data);
@@ -324,7 +561,15 @@ describe('nabla attend equals the library and the reference', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('mistakes exit non-zero with one line on stderr', () => {
-  let q: string, k: string, v: string, q16: string, qInt: string, kShort: string, text: string, maskFile: string, maskBad: string;
+  let q: string,
+    k: string,
+    v: string,
+    q16: string,
+    qInt: string,
+    kShort: string,
+    text: string,
+    maskFile: string,
+    maskBad: string;
   beforeAll(() => {
     const c = qkCase(1, 2, [2, 16, 16], 16, 60);
     [q, k, v] = [save(c.q, 'q'), save(c.k, 'k'), save(c.k, 'v')];
@@ -344,47 +589,161 @@ describe('mistakes exit non-zero with one line on stderr', () => {
   const usage: [string, () => string[], RegExp][] = [
     ['no command', () => [], /^missing command/],
     ['unknown command', () => ['pool'], /^unknown command 'pool'/],
-    ['unknown flag', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--thresh', '0.5'], /^unknown flag --thresh for nabla mask/],
+    [
+      'unknown flag',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--thresh', '0.5'],
+      /^unknown flag --thresh for nabla mask/,
+    ],
     ['missing required flag', () => ['mask', '--k', k, '--out', out('m')], /^missing required flag --q FILE/],
     ['missing --out', () => ['attend', '--q', q, '--k', k, '--v', v], /^missing required flag --out FILE/],
     ['flag without its value', () => ['mask', '--k', k, '--out', out('m'), '--q'], /^flag --q needs a value FILE/],
     ['value swallowed by the next flag', () => ['mask', '--q', '--k', k, '--out', out('m')], /^flag --q needs a value/],
-    ['--threshold abc', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', 'abc'], /^Expected a number for --threshold but received 'abc'$/],
-    ['--threshold 0.7abc', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', '0.7abc'], /received '0\.7abc'$/],
-    ['--threshold=', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold='], /^Expected a non-empty value for --threshold/],
-    ['--threshold 0x1', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', '0x1'], /for --threshold but received '0x1'/],
-    ['--scale NaN', () => ['attend', '--q', q, '--k', k, '--v', v, '--out', out('o'), '--scale', 'NaN'], /for --scale but received 'NaN'/],
-    ['--grid 1,2', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '1,2'], /^Expected 3 comma-separated integers T,H,W for --grid but received '1,2'$/],
-    ['--grid 2,16,x', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,x'], /for --grid but received '2,16,x'/],
-    ['--sta 1,1', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--sta', '1,1'], /for --sta but received '1,1'/],
-    ['--frames 0,,2', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--frames', '0,,2'], /for --frames but received '0,,2'/],
-    ['--sta without --grid', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--sta', '1,1,1'], /^--grid T,H,W is required with --sta$/],
-    ['--frames without --grid', () => ['attend', '--q', q, '--k', k, '--v', v, '--out', out('o'), '--frames', '0,1,2'], /^--grid T,H,W is required with --frames$/],
-    ['--method foo', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--method', 'foo'], /^Expected 'cdf' or 'topk' for --method but received 'foo'$/],
-    ['--backend gpu', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--backend', 'gpu'], /^Expected 'auto', 'cpu' or 'cuda' for --backend/],
-    ['--device -1', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--device', '-1'], /for --device but received '-1'/],
+    [
+      '--threshold abc',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', 'abc'],
+      /^Expected a number for --threshold but received 'abc'$/,
+    ],
+    [
+      '--threshold 0.7abc',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', '0.7abc'],
+      /received '0\.7abc'$/,
+    ],
+    [
+      '--threshold=',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold='],
+      /^Expected a non-empty value for --threshold/,
+    ],
+    [
+      '--threshold 0x1',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', '0x1'],
+      /for --threshold but received '0x1'/,
+    ],
+    [
+      '--scale NaN',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--out', out('o'), '--scale', 'NaN'],
+      /for --scale but received 'NaN'/,
+    ],
+    [
+      '--grid 1,2',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '1,2'],
+      /^Expected 3 comma-separated integers T,H,W for --grid but received '1,2'$/,
+    ],
+    [
+      '--grid 2,16,x',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,x'],
+      /for --grid but received '2,16,x'/,
+    ],
+    [
+      '--sta 1,1',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--sta', '1,1'],
+      /for --sta but received '1,1'/,
+    ],
+    [
+      '--frames 0,,2',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--frames', '0,,2'],
+      /for --frames but received '0,,2'/,
+    ],
+    [
+      '--sta without --grid',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--sta', '1,1,1'],
+      /^--grid T,H,W is required with --sta$/,
+    ],
+    [
+      '--frames without --grid',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--out', out('o'), '--frames', '0,1,2'],
+      /^--grid T,H,W is required with --frames$/,
+    ],
+    [
+      '--method foo',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--method', 'foo'],
+      /^Expected 'cdf' or 'topk' for --method but received 'foo'$/,
+    ],
+    [
+      '--backend gpu',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--backend', 'gpu'],
+      /^Expected 'auto', 'cpu' or 'cuda' for --backend/,
+    ],
+    [
+      '--device -1',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--device', '-1'],
+      /for --device but received '-1'/,
+    ],
     ['a flag twice', () => ['mask', '--q', q, '--q', q, '--k', k, '--out', out('m')], /^flag --q given twice$/],
     ['a stray argument', () => ['mask', q, '--k', k, '--out', out('m')], /^unexpected argument/],
     ['a value for a boolean flag', () => ['info', '--json=yes'], /^flag --json takes no value/],
-    ['--mask with --threshold', () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskFile, '--threshold', '0.5', '--out', out('o')], /^--threshold cannot be combined with --mask/],
+    [
+      '--mask with --threshold',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskFile, '--threshold', '0.5', '--out', out('o')],
+      /^--threshold cannot be combined with --mask/,
+    ],
   ];
 
   const runtime: [string, () => string[], RegExp][] = [
-    ['threshold out of range (library RangeError)', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', '1.5'], /^Expected a number in \(0, 1\] for threshold but received 1\.5$/],
-    ['--scale 0 (library RangeError)', () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskFile, '--scale', '0', '--out', out('o')], /for scale but received 0$/],
-    ['a missing input file', () => ['mask', '--q', missing(), '--k', k, '--out', out('m')], /^ENOENT: no such file or directory, open '.*missing\.npy'$/],
-    ['a file that is not .npy', () => ['mask', '--q', text, '--k', k, '--out', out('m')], /magic bytes .* for .*text-\d+\.npy but received 71 2c 6b 0a 31 2c$/],
-    ['integer inputs', () => ['mask', '--q', qInt, '--k', k, '--out', out('m')], /^Expected a float array .* for .*int-\d+\.npy but received '<i4'$/],
-    ['q, k head dims differ', () => ['mask', '--q', q, '--k', kShort, '--out', out('m')], /^Expected \[1, 2, tokens, 16\] .* for k\.dims/],
-    ['float16 q with float32 k', () => ['mask', '--q', q16, '--k', k, '--out', out('m')], /^Expected 'float16' \(the type of q\) for k\.type/],
-    ['grid that does not match S', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,8,8', '--sta', '1,1,1'], /for grid but received/],
-    ['frames that do not end at T', () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--frames', '0,1,3'], /^Expected frame boundaries .* for frames/],
-    ['a mask of the wrong dims', () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskBad, '--out', out('o')], /^Expected \[1, 2, 8, 8\] .* for mask\.dims but received \[1, 2, 4, 8\]$/],
-    ['a float mask file', () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', q, '--out', out('o')], /^Expected a uint8 mask \[B, H, nq, nk\] for .* but received '<f4' \[1, 2, 512, 16\]$/],
-    ['an output directory that does not exist', () => ['mask', '--q', q, '--k', k, '--out', path.join(dir, 'no', 'm.npy')],
-      /^Expected a file in an existing directory for --out but received '.*m\.npy' \(no directory .*no\)$/],
-    ['--scale 1e39 (every output would be NaN)', () => ['attend', '--q', q, '--k', k, '--v', v, '--scale', '1e39', '--out', out('o')],
-      /^Expected a number in \(0, 65536\] for scale but received 1e\+39$/],
+    [
+      'threshold out of range (library RangeError)',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--threshold', '1.5'],
+      /^Expected a number in \(0, 1\] for threshold but received 1\.5$/,
+    ],
+    [
+      '--scale 0 (library RangeError)',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskFile, '--scale', '0', '--out', out('o')],
+      /for scale but received 0$/,
+    ],
+    [
+      'a missing input file',
+      () => ['mask', '--q', missing(), '--k', k, '--out', out('m')],
+      /^ENOENT: no such file or directory, open '.*missing\.npy'$/,
+    ],
+    [
+      'a file that is not .npy',
+      () => ['mask', '--q', text, '--k', k, '--out', out('m')],
+      /magic bytes .* for .*text-\d+\.npy but received 71 2c 6b 0a 31 2c$/,
+    ],
+    [
+      'integer inputs',
+      () => ['mask', '--q', qInt, '--k', k, '--out', out('m')],
+      /^Expected a float array .* for .*int-\d+\.npy but received '<i4'$/,
+    ],
+    [
+      'q, k head dims differ',
+      () => ['mask', '--q', q, '--k', kShort, '--out', out('m')],
+      /^Expected \[1, 2, tokens, 16\] .* for k\.dims/,
+    ],
+    [
+      'float16 q with float32 k',
+      () => ['mask', '--q', q16, '--k', k, '--out', out('m')],
+      /^Expected 'float16' \(the type of q\) for k\.type/,
+    ],
+    [
+      'grid that does not match S',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,8,8', '--sta', '1,1,1'],
+      /for grid but received/,
+    ],
+    [
+      'frames that do not end at T',
+      () => ['mask', '--q', q, '--k', k, '--out', out('m'), '--grid', '2,16,16', '--frames', '0,1,3'],
+      /^Expected frame boundaries .* for frames/,
+    ],
+    [
+      'a mask of the wrong dims',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', maskBad, '--out', out('o')],
+      /^Expected \[1, 2, 8, 8\] .* for mask\.dims but received \[1, 2, 4, 8\]$/,
+    ],
+    [
+      'a float mask file',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--mask', q, '--out', out('o')],
+      /^Expected a uint8 mask \[B, H, nq, nk\] for .* but received '<f4' \[1, 2, 512, 16\]$/,
+    ],
+    [
+      'an output directory that does not exist',
+      () => ['mask', '--q', q, '--k', k, '--out', path.join(dir, 'no', 'm.npy')],
+      /^Expected a file in an existing directory for --out but received '.*m\.npy' \(no directory .*no\)$/,
+    ],
+    [
+      '--scale 1e39 (every output would be NaN)',
+      () => ['attend', '--q', q, '--k', k, '--v', v, '--scale', '1e39', '--out', out('o')],
+      /^Expected a number in \(0, 65536\] for scale but received 1e\+39$/,
+    ],
   ];
 
   test.each(usage)('usage error (exit 2): %s', (_name, args, message) => {
@@ -428,8 +787,21 @@ describe('outputs are all or nothing', () => {
   test('a write that fails midway (file size limit: EFBIG) leaves neither a truncated file nor the other output', () => {
     const d = outDir();
     // 8 KiB per file: the 32 KiB attention output fails partway, the mask would fit
-    const r = spawnSync('bash', ['-c', 'ulimit -f 8 && exec "$0" "$@"', process.execPath, CLI, ...attendArgs(),
-      '--mask-out', path.join(d, 'm.npy'), '--out', path.join(d, 'o.npy')], { encoding: 'utf8' });
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        'ulimit -f 8 && exec "$0" "$@"',
+        process.execPath,
+        CLI,
+        ...attendArgs(),
+        '--mask-out',
+        path.join(d, 'm.npy'),
+        '--out',
+        path.join(d, 'o.npy'),
+      ],
+      { encoding: 'utf8' },
+    );
     expectOneLine({ code: r.status, stdout: r.stdout, stderr: r.stderr }, 1, /^EFBIG: file too large, write$/);
     expect(fs.readdirSync(d)).toEqual([]);
   });
@@ -438,8 +810,24 @@ describe('outputs are all or nothing', () => {
     const d = outDir();
     const c = qkCase(1, 4, [2, 32, 32], 8, 71); // a 4 KiB mask file, pictures of about 100 KiB
     const [qf, kf] = [save(c.q, 'q'), save(c.k, 'k')];
-    const args = ['mask', '--q', qf, '--k', kf, '--backend', 'cpu', '--threshold', '0.5', '--out', path.join(d, 'm.npy'), '--png', path.join(d, 'p.png')];
-    const r = spawnSync('bash', ['-c', 'ulimit -f 8 && exec "$0" "$@"', process.execPath, CLI, ...args], { encoding: 'utf8' });
+    const args = [
+      'mask',
+      '--q',
+      qf,
+      '--k',
+      kf,
+      '--backend',
+      'cpu',
+      '--threshold',
+      '0.5',
+      '--out',
+      path.join(d, 'm.npy'),
+      '--png',
+      path.join(d, 'p.png'),
+    ];
+    const r = spawnSync('bash', ['-c', 'ulimit -f 8 && exec "$0" "$@"', process.execPath, CLI, ...args], {
+      encoding: 'utf8',
+    });
     expectOneLine({ code: r.status, stdout: r.stdout, stderr: r.stderr }, 1, /^EFBIG: file too large, write$/);
     expect(fs.readdirSync(d)).toEqual([]);
     // without the limit the same run writes all three files, the mask small enough for it
@@ -452,14 +840,22 @@ describe('outputs are all or nothing', () => {
   test('attend --mask-out into a missing directory: refused before any work, no --out file', () => {
     const d = outDir();
     const r = nabla(...attendArgs(), '--out', path.join(d, 'o.npy'), '--mask-out', path.join(d, 'gone', 'm.npy'));
-    expectOneLine(r, 1, /^Expected a file in an existing directory for --mask-out but received '.*m\.npy' \(no directory .*gone\)$/);
+    expectOneLine(
+      r,
+      1,
+      /^Expected a file in an existing directory for --mask-out but received '.*m\.npy' \(no directory .*gone\)$/,
+    );
     expect(fs.readdirSync(d)).toEqual([]);
   });
 
   test('mask --png into a missing directory: refused before any work, no mask file', () => {
     const d = outDir();
     const r = nabla(...maskArgs(), '--out', path.join(d, 'm.npy'), '--png', path.join(d, 'gone', 'm.png'));
-    expectOneLine(r, 1, /^Expected a file in an existing directory for --png but received '.*m\.png' \(no directory .*gone\)$/);
+    expectOneLine(
+      r,
+      1,
+      /^Expected a file in an existing directory for --png but received '.*m\.png' \(no directory .*gone\)$/,
+    );
     expect(fs.readdirSync(d)).toEqual([]);
   });
 
@@ -472,10 +868,32 @@ describe('outputs are all or nothing', () => {
     fs.linkSync(inputs.q, hard);
     for (const target of [inputs.q, link, hard]) {
       const r = nabla(...attendArgs(), '--out', target);
-      expectOneLine(r, 1, /^Expected an output file that is not an input for --out but received '.*' \(the --q file .*q-\d+\.npy\)$/);
+      expectOneLine(
+        r,
+        1,
+        /^Expected an output file that is not an input for --out but received '.*' \(the --q file .*q-\d+\.npy\)$/,
+      );
     }
-    expectOneLine(nabla(...maskArgs(), '--out', path.join(d, 'm.npy'), '--png', inputs.k), 1, /for --png but received .* \(the --k file /);
-    const viaLink = nabla('attend', '--q', link, '--k', inputs.k, '--v', inputs.v, '--backend', 'cpu', '--out', path.join(d, 'o.npy'), '--mask-out', inputs.q);
+    expectOneLine(
+      nabla(...maskArgs(), '--out', path.join(d, 'm.npy'), '--png', inputs.k),
+      1,
+      /for --png but received .* \(the --k file /,
+    );
+    const viaLink = nabla(
+      'attend',
+      '--q',
+      link,
+      '--k',
+      inputs.k,
+      '--v',
+      inputs.v,
+      '--backend',
+      'cpu',
+      '--out',
+      path.join(d, 'o.npy'),
+      '--mask-out',
+      inputs.q,
+    );
     expectOneLine(viaLink, 1, /for --mask-out but received .* \(the --q file .*q-link\.npy\)$/);
     expect(fs.readFileSync(inputs.q).equals(before)).toBe(true);
     expect(fs.readdirSync(d).sort()).toEqual(['q-hard.npy', 'q-link.npy']);
@@ -484,16 +902,30 @@ describe('outputs are all or nothing', () => {
   test('two outputs naming one file are refused', () => {
     const d = outDir();
     const o = path.join(d, 'o.npy');
-    expectOneLine(nabla(...attendArgs(), '--out', o, '--mask-out', path.join(d, '.', 'o.npy')), 1,
-      /^Expected a file other than the --out output for --mask-out but received /);
-    expectOneLine(nabla(...maskArgs(), '--out', path.join(d, 'p-map.png'), '--png', path.join(d, 'p.png')), 1,
-      /^Expected a file other than the --out output for --png but received '.*p-map\.png'$/);
+    expectOneLine(
+      nabla(...attendArgs(), '--out', o, '--mask-out', path.join(d, '.', 'o.npy')),
+      1,
+      /^Expected a file other than the --out output for --mask-out but received /,
+    );
+    expectOneLine(
+      nabla(...maskArgs(), '--out', path.join(d, 'p-map.png'), '--png', path.join(d, 'p.png')),
+      1,
+      /^Expected a file other than the --out output for --png but received '.*p-map\.png'$/,
+    );
     expect(fs.readdirSync(d)).toEqual([]);
   });
 
   test('a failure found after the inputs are read (a bad mask value) leaves nothing', () => {
     const d = outDir();
-    const r = nabla(...attendArgs(), '--threshold', '2', '--out', path.join(d, 'o.npy'), '--mask-out', path.join(d, 'm.npy'));
+    const r = nabla(
+      ...attendArgs(),
+      '--threshold',
+      '2',
+      '--out',
+      path.join(d, 'o.npy'),
+      '--mask-out',
+      path.join(d, 'm.npy'),
+    );
     expectOneLine(r, 1, /for threshold but received 2$/);
     expect(fs.readdirSync(d)).toEqual([]);
   });

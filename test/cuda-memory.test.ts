@@ -7,7 +7,14 @@
 // tensors at any time: assertions are about this file's own allocations (differences, and bounds
 // that frees elsewhere cannot break), never about the pool being empty.
 import {
-  backends, blockPool, blockPoolSync, deviceMemory, emptyDevice, tensor, toDevice, trimDeviceMemory,
+  backends,
+  blockPool,
+  blockPoolSync,
+  deviceMemory,
+  emptyDevice,
+  tensor,
+  toDevice,
+  trimDeviceMemory,
 } from '../lib';
 import { native } from '../lib/native';
 import { randn } from './reference';

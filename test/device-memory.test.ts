@@ -43,7 +43,9 @@ describe.each([
   (info.cuda ? test : test.skip)('with CUDA: a device index past the last device is a RangeError', () => {
     const error = thrown(() => fn(info.devices.length));
     expect(error.kind).toBe('RangeError');
-    expect(error.message).toBe(`Expected a CUDA device index below ${info.devices.length} for device but received ${info.devices.length}`);
+    expect(error.message).toBe(
+      `Expected a CUDA device index below ${info.devices.length} for device but received ${info.devices.length}`,
+    );
   });
 });
 
@@ -56,19 +58,27 @@ describe.each([
     ['undefined', undefined, 'TypeError', 'Expected a device index for device but received undefined'],
     ['a fraction', 1.5, 'RangeError', 'Expected a device index in [0, 1023] for device but received 1.5'],
     ['a negative index', -1, 'RangeError', 'Expected a device index in [0, 1023] for device but received -1'],
-    ['a huge index', 2 ** 40, 'RangeError', 'Expected a device index in [0, 1023] for device but received 1099511627776'],
+    [
+      'a huge index',
+      2 ** 40,
+      'RangeError',
+      'Expected a device index in [0, 1023] for device but received 1099511627776',
+    ],
   ])('refuses %s', (_what, device, kind, message) => {
     const error = thrown(() => fn(device));
     expect(error.kind).toBe(kind);
     expect(error.message).toBe(message);
   });
 
-  (info.cuda ? test.skip : test)('without CUDA: an Error with the runtime code (or cudaNotCompiled) and the call named', () => {
-    const error = thrown(() => fn(0));
-    expect(error.kind).toBe('Error');
-    expect(error.code).toEqual(info.build.cudaCompiled ? expect.stringMatching(/^cuda/) : 'cudaNotCompiled');
-    expect(error.message).toMatch(/^(deviceMemory|trimDeviceMemory): /);
-  });
+  (info.cuda ? test.skip : test)(
+    'without CUDA: an Error with the runtime code (or cudaNotCompiled) and the call named',
+    () => {
+      const error = thrown(() => fn(0));
+      expect(error.kind).toBe('Error');
+      expect(error.code).toEqual(info.build.cudaCompiled ? expect.stringMatching(/^cuda/) : 'cudaNotCompiled');
+      expect(error.message).toMatch(/^(deviceMemory|trimDeviceMemory): /);
+    },
+  );
 });
 
 describe('native bodyTime (device time of CUDA ops, for bench/overhead.js)', () => {

@@ -35,7 +35,10 @@ function runAll(): { problems: Problem[]; tally: Tally } {
   for (let from = 0; from < CALLS; ) {
     const to = Math.min(CALLS, from + BATCH);
     const r = spawnSync(process.execPath, [RUNNER, String(SEED), String(from), String(to)], {
-      encoding: 'utf8', timeout: BATCH_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 256 << 20,
+      encoding: 'utf8',
+      timeout: BATCH_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+      maxBuffer: 256 << 20,
     });
     let last = from - 1;
     let lastCase = { entry: '?', label: '' };
@@ -45,8 +48,7 @@ function runAll(): { problems: Problem[]; tally: Tally } {
         const space = line.indexOf(' ', 2);
         last = Number(line.slice(2, space));
         lastCase = JSON.parse(line.slice(space + 1));
-      }
-      else if (line.startsWith('P ')) problems.push(JSON.parse(line.slice(2)));
+      } else if (line.startsWith('P ')) problems.push(JSON.parse(line.slice(2)));
       else if (line.startsWith('D ')) {
         done = true;
         const t = JSON.parse(line.slice(2)) as Tally;
@@ -62,9 +64,17 @@ function runAll(): { problems: Problem[]; tally: Tally } {
     const how = timedOut ? 'hang' : 'crash';
     const detail = timedOut
       ? `no answer within ${BATCH_TIMEOUT_MS / 1000} s`
-      : done ? `exit status ${r.status} after finishing` : `exit ${r.signal ?? r.status} (the process died, or a promise never settled)`;
+      : done
+        ? `exit status ${r.status} after finishing`
+        : `exit ${r.signal ?? r.status} (the process died, or a promise never settled)`;
     const stderr = (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ').slice(0, 300);
-    problems.push({ index: last, entry: lastCase.entry, label: lastCase.label, kind: how, detail: stderr ? `${detail}; stderr: ${stderr}` : detail });
+    problems.push({
+      index: last,
+      entry: lastCase.entry,
+      label: lastCase.label,
+      kind: how,
+      detail: stderr ? `${detail}; stderr: ${stderr}` : detail,
+    });
     tally.calls += Math.max(0, last - from + 1);
     from = Math.max(last + 1, from + 1);
   }
@@ -82,13 +92,17 @@ function summary(problems: Problem[]): string {
   }
   return [...groups.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, { n, first }]) => `${String(n).padStart(4)} x ${key}\n       first: case ${first.index} (${first.label}); rerun: node test/fuzz/runner.js ${SEED} ${first.index} ${first.index + 1}`)
+    .map(
+      ([key, { n, first }]) =>
+        `${String(n).padStart(4)} x ${key}\n       first: case ${first.index} (${first.label}); rerun: node test/fuzz/runner.js ${SEED} ${first.index} ${first.index + 1}`,
+    )
     .join('\n');
 }
 
 describe(`fuzz: ${CALLS} seeded calls over every public entry point (seed ${SEED})`, () => {
   let problems: Problem[] = [];
-  const byKind = (kind: string) => problems.filter((p) => p.kind === kind).map((p) => `case ${p.index}: ${p.entry}(${p.label}) -> ${p.detail}`);
+  const byKind = (kind: string) =>
+    problems.filter((p) => p.kind === kind).map((p) => `case ${p.index}: ${p.entry}(${p.label}) -> ${p.detail}`);
 
   beforeAll(() => {
     const run = runAll();

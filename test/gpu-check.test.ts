@@ -24,7 +24,8 @@ function tableAfter(text: string, heading: string): Record<string, string>[] {
   const cells = (l: string) => l.slice(2, -2).split(' | ');
   const columns = cells(lines[first]);
   const rows: Record<string, string>[] = [];
-  for (let i = first + 2; i < lines.length && lines[i].startsWith('|'); i++) rows.push(Object.fromEntries(cells(lines[i]).map((c, j) => [columns[j], c])));
+  for (let i = first + 2; i < lines.length && lines[i].startsWith('|'); i++)
+    rows.push(Object.fromEntries(cells(lines[i]).map((c, j) => [columns[j], c])));
   return rows;
 }
 
@@ -39,7 +40,10 @@ afterAll(() => {
 test('self-test (--quick --no-720p --out): every correctness row passes, every section and timing row is there, the exports exist', () => {
   const out = path.join(dir, 'out');
   const r = gpuCheck(['--quick', '--no-720p', '--out', out]);
-  expect({ code: r.code, stderr: r.stderr.split('\n').filter((l) => l.includes('ERROR')) }).toEqual({ code: 0, stderr: [] });
+  expect({ code: r.code, stderr: r.stderr.split('\n').filter((l) => l.includes('ERROR')) }).toEqual({
+    code: 0,
+    stderr: [],
+  });
   expect(r.stdout).toContain('SELF-TEST OF bench/gpu-check.js ON THE CPU BACKEND');
   const report = JSON.parse(fs.readFileSync(path.join(out, 'gpu-check.json'), 'utf8'));
   expect(report.errors).toEqual([]);
@@ -49,18 +53,28 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   expect(all.filter((row) => row.result !== 'PASS')).toEqual([]);
   expect(r.stdout).toContain(`correctness: ${all.length} passed, 0 failed`);
   // per timed shape: dense rows, then per threshold of the sweep two mask rows and one sparse row
-  const timings = report.timings as { shape: string; op: string; threshold: string; ms: unknown; 'TFLOP/s'?: unknown }[];
+  const timings = report.timings as {
+    shape: string;
+    op: string;
+    threshold: string;
+    ms: unknown;
+    'TFLOP/s'?: unknown;
+  }[];
   expect(timings.filter((row) => typeof row.ms !== 'number')).toEqual([]);
   // TFLOP/s of every attention row: a positive finite number (FLOPs from lib/flops over the median)
   const rates = timings.filter((row) => row.op !== 'nablaMask').map((row) => row['TFLOP/s']);
   expect(rates.filter((x) => !(typeof x === 'number' && Number.isFinite(x) && x > 0))).toEqual([]);
   const sparse = timings.filter((row) => row.op === 'blockSparseAttention');
   expect(sparse.map((row) => `${row.shape} ${row.threshold}`)).toEqual(
-    ['selftest-small', 'selftest-large'].flatMap((s) => THRESHOLD_SWEEP.map((t) => `${s} ${t}`)));
+    ['selftest-small', 'selftest-large'].flatMap((s) => THRESHOLD_SWEEP.map((t) => `${s} ${t}`)),
+  );
   const meta = JSON.parse(fs.readFileSync(path.join(out, 'meta.json'), 'utf8'));
-  const files: string[] = meta.shapes.flatMap((s: { masks: Record<string, { file: string; out?: string }>; files?: Record<string, string> }) => [
-    ...Object.values(s.masks).flatMap((m) => [m.file, ...(m.out ? [m.out] : [])]), ...Object.values(s.files ?? {}),
-  ]);
+  const files: string[] = meta.shapes.flatMap(
+    (s: { masks: Record<string, { file: string; out?: string }>; files?: Record<string, string> }) => [
+      ...Object.values(s.masks).flatMap((m) => [m.file, ...(m.out ? [m.out] : [])]),
+      ...Object.values(s.files ?? {}),
+    ],
+  );
   expect(files).toHaveLength(2 * 3 + 1 + 3);
   for (const f of files) expect(fs.statSync(path.join(out, f)).size).toBeGreaterThan(128);
 });
@@ -72,7 +86,11 @@ test('--sanitizer: every sparse case keeps blocks, has an empty row, and the lon
   const sparse = rows.filter((row) => row.op === 'blockSparseAttention');
   expect(sparse.length).toBeGreaterThan(0);
   for (const row of sparse) {
-    expect({ shape: row.shape, density: Number(row.density) > 0, result: row.result }).toEqual({ shape: row.shape, density: true, result: 'PASS' });
+    expect({ shape: row.shape, density: Number(row.density) > 0, result: row.result }).toEqual({
+      shape: row.shape,
+      density: true,
+      result: 'PASS',
+    });
     expect(row['empty rows != 0']).toBe('0');
   }
   const long = sparse.filter((row) => Number(/Skv(\d+)/.exec(row.shape)?.[1]) > 64 * 32);
@@ -82,7 +100,10 @@ test('--sanitizer: every sparse case keeps blocks, has an empty row, and the lon
 
 test('the bench scripts type-check (tsconfig.bench.json: checkJs over bench/*.js against dist/ types)', () => {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.bench.json')], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.bench.json')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   expect(r.stdout + r.stderr).toBe('');
   expect(r.status).toBe(0);
 });

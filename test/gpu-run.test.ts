@@ -9,7 +9,17 @@ import * as path from 'path';
 
 const ROOT = path.join(__dirname, '..');
 const RUN = path.join(ROOT, 'bench', 'gpu-run.sh');
-const STEPS = ['jest-cuda', 'gpu-check', 'compare-torch', 'service', 'overhead', 'memcheck', 'hopper', 'ncu', 'racecheck'];
+const STEPS = [
+  'jest-cuda',
+  'gpu-check',
+  'compare-torch',
+  'service',
+  'overhead',
+  'memcheck',
+  'hopper',
+  'ncu',
+  'racecheck',
+];
 
 let dir: string;
 beforeAll(() => {
@@ -39,9 +49,13 @@ describe('bench/gpu-run.sh', () => {
 
   test('--dry-run: every step of this tree resolves (files, node scripts parse and answer --help)', () => {
     const r = run('bash', [RUN, '--dry-run']);
-    expect({ code: r.code, missing: r.stdout.split('\n').filter((l) => l.includes('MISSING')) }).toEqual({ code: 0, missing: [] });
+    expect({ code: r.code, missing: r.stdout.split('\n').filter((l) => l.includes('MISSING')) }).toEqual({
+      code: 0,
+      missing: [],
+    });
     for (const s of STEPS) expect(r.stdout).toMatch(new RegExp(`^  ${s} +(ok|note):`, 'm'));
-    for (const script of ['gpu-check.js', 'service-check.js', 'one-launch.js']) expect(r.stdout).toContain(`node bench/${script} --help`);
+    for (const script of ['gpu-check.js', 'service-check.js', 'one-launch.js'])
+      expect(r.stdout).toContain(`node bench/${script} --help`);
     expect(r.stdout).toContain('every step resolves');
   });
 
@@ -49,7 +63,9 @@ describe('bench/gpu-run.sh', () => {
     const bare = path.join(dir, 'bare');
     fs.mkdirSync(path.join(bare, 'bench'), { recursive: true });
     fs.copyFileSync(RUN, path.join(bare, 'bench', 'gpu-run.sh'));
-    const r = spawnSync('bash', [path.join(bare, 'bench', 'gpu-run.sh'), '--dry-run', 'gpu-check', 'service'], { encoding: 'utf8' });
+    const r = spawnSync('bash', [path.join(bare, 'bench', 'gpu-run.sh'), '--dry-run', 'gpu-check', 'service'], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('MISSING: bench/gpu-check.js');
     expect(r.stdout).toContain('MISSING: bench/service-check.js');
@@ -58,7 +74,12 @@ describe('bench/gpu-run.sh', () => {
 
   test('a spent budget skips every step; the summary is printed last and the results fit the device call (<= 8 files, one folder down)', () => {
     const out = path.join(dir, 'out');
-    const r = run('bash', [RUN, 'gpu-check', 'service'], { OUT: out, RUN_NAME: 'budget-run', BUDGET: '0', TMPDIR: dir });
+    const r = run('bash', [RUN, 'gpu-check', 'service'], {
+      OUT: out,
+      RUN_NAME: 'budget-run',
+      BUDGET: '0',
+      TMPDIR: dir,
+    });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     const table = lines.slice(lines.findIndex((l) => l === '| step | result |'));
@@ -66,48 +87,98 @@ describe('bench/gpu-run.sh', () => {
     const files = fs.readdirSync(path.join(out, 'budget-run')).sort();
     expect(files).toEqual(['logs.tar.gz', 'summary.md']);
     expect(fs.readdirSync(out)).toEqual(['budget-run']);
-    expect(fs.readFileSync(path.join(out, 'budget-run', 'summary.md'), 'utf8')).toContain('| service | SKIPPED (budget of 0s spent) |');
+    expect(fs.readFileSync(path.join(out, 'budget-run', 'summary.md'), 'utf8')).toContain(
+      '| service | SKIPPED (budget of 0s spent) |',
+    );
   });
 
   test('--cpu rehearsal: compare-torch brings gpu-check, steps run in order, GPU-only steps skip, headline files and the logs come back', () => {
     const out = path.join(dir, 'rehearsal');
-    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch'], { OUT: out, RUN_NAME: 'reh', TMPDIR: dir });
+    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch'], {
+      OUT: out,
+      RUN_NAME: 'reh',
+      TMPDIR: dir,
+    });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     const at = lines.findIndex((l) => l === '| step | result |');
-    const steps = lines.slice(at + 2).filter((l) => l.startsWith('| ')).map((l) => l.split(' | ')[0].slice(2));
+    const steps = lines
+      .slice(at + 2)
+      .filter((l) => l.startsWith('| '))
+      .map((l) => l.split(' | ')[0].slice(2));
     expect(steps).toEqual(['gpu-check', 'compare-torch', 'service', 'ncu']);
-    expect(lines.slice(at + 2, at + 6).map((l) => l.split(' | ')[1].split(' ')[0])).toEqual(['ok', 'ok', 'ok', 'SKIPPED']);
+    expect(lines.slice(at + 2, at + 6).map((l) => l.split(' | ')[1].split(' ')[0])).toEqual([
+      'ok',
+      'ok',
+      'ok',
+      'SKIPPED',
+    ]);
     expect(r.stdout).toContain('CPU REHEARSAL (--cpu)');
     // the start-up target is a timing: met or missed, either way no failure
-    expect(lines.slice(at).find((l) => l.startsWith('- service: '))).toMatch(/^- service: service-check: 1 passed, 0 failed, [01] targets missed, 4 skipped \(cpu\)$/);
-    expect(lines.slice(at).find((l) => l.startsWith('- gpu-check: '))).toMatch(/^- gpu-check: correctness: \d+ passed, 0 failed$/);
+    expect(lines.slice(at).find((l) => l.startsWith('- service: '))).toMatch(
+      /^- service: service-check: 1 passed, 0 failed, [01] targets missed, 4 skipped \(cpu\)$/,
+    );
+    expect(lines.slice(at).find((l) => l.startsWith('- gpu-check: '))).toMatch(
+      /^- gpu-check: correctness: \d+ passed, 0 failed$/,
+    );
     const dest = path.join(out, 'reh');
     expect(fs.readdirSync(dest).sort()).toEqual(['gpu-check.md', 'logs.tar.gz', 'service-check.md', 'summary.md']);
     const listed = spawnSync('tar', ['-tzf', path.join(dest, 'logs.tar.gz')], { encoding: 'utf8' }).stdout.split('\n');
-    for (const f of ['./summary.md', './gpu-check.log', './gpu-check/meta.json', './compare_torch.log', './service-check.json']) expect(listed).toContain(f);
+    for (const f of [
+      './summary.md',
+      './gpu-check.log',
+      './gpu-check/meta.json',
+      './compare_torch.log',
+      './service-check.json',
+    ])
+      expect(listed).toContain(f);
   });
 });
 
 describe('bench/service-check.js on the CPU', () => {
   test('the correctness row passes, the CUDA-only rows are skipped with the reason, files are written', () => {
     const out = path.join(dir, 'service');
-    const r = run(process.execPath, ['bench/service-check.js', '--backend', 'cpu', '--calls', '20', '--requests', '5', '--out', out]);
+    const r = run(process.execPath, [
+      'bench/service-check.js',
+      '--backend',
+      'cpu',
+      '--calls',
+      '20',
+      '--requests',
+      '5',
+      '--out',
+      out,
+    ]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const report = JSON.parse(fs.readFileSync(path.join(out, 'service-check.json'), 'utf8'));
     expect(report.backend).toBe('cpu');
     const rows = report.rows as { check: string; result: string; measured: string; note: string }[];
     const byCheck = Object.fromEntries(rows.map((row) => [row.check, row]));
-    expect(byCheck['every request gives the first result']).toMatchObject({ result: 'PASS', measured: '0 elements differ' });
-    for (const check of ['device memory over 20 calls', 'dispose while an op is pending', 'async upload gives the same bytes', 'out of memory leaves the device usable'])
+    expect(byCheck['every request gives the first result']).toMatchObject({
+      result: 'PASS',
+      measured: '0 elements differ',
+    });
+    for (const check of [
+      'device memory over 20 calls',
+      'dispose while an op is pending',
+      'async upload gives the same bytes',
+      'out of memory leaves the device usable',
+    ])
       expect(byCheck[check]).toMatchObject({ result: 'SKIPPED', note: expect.stringContaining('CUDA only') });
     // the start-up rows: positive times, and the first request against the steady state as a ratio
-    for (const check of ['process start -> package loaded', 'first request', 'process start -> first result', 'steady request (median of 5)'])
+    for (const check of [
+      'process start -> package loaded',
+      'first request',
+      'process start -> first result',
+      'steady request (median of 5)',
+    ])
       expect(Number(/^([\d.]+) ms$/.exec(byCheck[check].measured)?.[1])).toBeGreaterThan(0);
     expect(byCheck['first request / steady'].measured).toMatch(/^[\d.]+x$/);
     expect(['MET', 'MISSED']).toContain(byCheck['first request / steady'].result);
     expect(r.stdout).toMatch(/^service-check: 1 passed, 0 failed, [01] targets missed, 4 skipped \(cpu\)$/m);
-    expect(fs.readFileSync(path.join(out, 'service-check.md'), 'utf8')).toContain('| every request gives the first result | PASS |');
+    expect(fs.readFileSync(path.join(out, 'service-check.md'), 'utf8')).toContain(
+      '| every request gives the first result | PASS |',
+    );
   });
 
   test('bad arguments exit with status 2 and the usage', () => {
@@ -131,34 +202,51 @@ describe('the Nsight Compute pieces', () => {
     expect(tiles(sparse.stdout)).toBe(Math.round(density * 128));
   });
 
-  (hasPython ? test : test.skip)('ncu-attention.sh, with a stand-in for ncu: unknown metrics dropped, one launch each, counts per tile of each launch', () => {
-    const work = path.join(dir, 'ncu-flow');
-    const r = run('bash', ['bench/ncu-attention.sh', path.join(ROOT, 'test', 'fake-ncu.sh'), work, 'small']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('ncu: metric lts__t_sector_hit_rate unknown here, dropped');
-    expect(r.stdout).toContain('ncu: section WarpStateStats unknown here, dropped');
-    const tiles = (what: string) => Number(/^one-launch: tiles (\d+)$/m.exec(fs.readFileSync(path.join(work, 'ncu', `${what}.log`), 'utf8'))?.[1]);
-    const [dense, sparse] = [tiles('dense'), tiles('sparse')];
-    expect(dense).toBe(128);
-    expect(sparse).toBeGreaterThan(0);
-    expect(sparse).toBeLessThan(dense);
-    const table = fs.readFileSync(path.join(work, 'ncu.md'), 'utf8');
-    expect(table).toContain(`tiles: dense ${dense}, sparse ${sparse}`);
-    const row = table.split('\n').find((l) => l.startsWith('| gpu__time_duration.sum |'))?.split(' | ');
-    expect(Number(row?.[5])).toBeCloseTo(4e6 / dense, 0);
-    expect(Number(row?.[6])).toBeCloseTo(Number((1.5e6 / sparse).toPrecision(4)), 6);
-    expect(table).toContain('| lts__t_sector_hit_rate.pct | | not collected |');
-  });
+  (hasPython ? test : test.skip)(
+    'ncu-attention.sh, with a stand-in for ncu: unknown metrics dropped, one launch each, counts per tile of each launch',
+    () => {
+      const work = path.join(dir, 'ncu-flow');
+      const r = run('bash', ['bench/ncu-attention.sh', path.join(ROOT, 'test', 'fake-ncu.sh'), work, 'small']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('ncu: metric lts__t_sector_hit_rate unknown here, dropped');
+      expect(r.stdout).toContain('ncu: section WarpStateStats unknown here, dropped');
+      const tiles = (what: string) =>
+        Number(/^one-launch: tiles (\d+)$/m.exec(fs.readFileSync(path.join(work, 'ncu', `${what}.log`), 'utf8'))?.[1]);
+      const [dense, sparse] = [tiles('dense'), tiles('sparse')];
+      expect(dense).toBe(128);
+      expect(sparse).toBeGreaterThan(0);
+      expect(sparse).toBeLessThan(dense);
+      const table = fs.readFileSync(path.join(work, 'ncu.md'), 'utf8');
+      expect(table).toContain(`tiles: dense ${dense}, sparse ${sparse}`);
+      const row = table
+        .split('\n')
+        .find((l) => l.startsWith('| gpu__time_duration.sum |'))
+        ?.split(' | ');
+      expect(Number(row?.[5])).toBeCloseTo(4e6 / dense, 0);
+      expect(Number(row?.[6])).toBeCloseTo(Number((1.5e6 / sparse).toPrecision(4)), 6);
+      expect(table).toContain('| lts__t_sector_hit_rate.pct | | not collected |');
+    },
+  );
 
   (hasPython ? test : test.skip)('ncu_table.py puts counts per tile and rates side by side', () => {
     const d = path.join(dir, 'ncu');
     fs.mkdirSync(d);
-    const csv = (kernelRow: string) => `"ID","Kernel Name","gpu__time_duration.sum","lts__t_sector_hit_rate.pct"\n"","","nsecond","%"\n${kernelRow}\n`;
+    const csv = (kernelRow: string) =>
+      `"ID","Kernel Name","gpu__time_duration.sum","lts__t_sector_hit_rate.pct"\n"","","nsecond","%"\n${kernelRow}\n`;
     fs.writeFileSync(path.join(d, 'dense-raw.csv'), csv('"0","fastAttentionKernel","4,000,000","50"'));
-    fs.writeFileSync(path.join(d, 'sparse-raw.csv'), `==PROF== Disconnected\n${csv('"0","fastAttentionKernel","1,500,000","75"')}`);
+    fs.writeFileSync(
+      path.join(d, 'sparse-raw.csv'),
+      `==PROF== Disconnected\n${csv('"0","fastAttentionKernel","1,500,000","75"')}`,
+    );
     fs.writeFileSync(path.join(d, 'dense.log'), 'one-launch: tiles 1000\n');
     fs.writeFileSync(path.join(d, 'sparse.log'), 'one-launch: tiles 250\n');
-    const r = run('python3', ['bench/ncu_table.py', d, 'gpu__time_duration.sum', 'lts__t_sector_hit_rate.pct', 'dram__bytes_read.sum']);
+    const r = run('python3', [
+      'bench/ncu_table.py',
+      d,
+      'gpu__time_duration.sum',
+      'lts__t_sector_hit_rate.pct',
+      'dram__bytes_read.sum',
+    ]);
     expect(r.code).toBe(0);
     // time: 4000 ns per dense tile, 6000 per sparse tile -> a sparse tile costs 1.5x
     expect(r.stdout).toContain('| gpu__time_duration.sum | nsecond | 4e+06 | 1.5e+06 | 0.375 | 4000 | 6000 | 1.5 |');

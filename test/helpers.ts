@@ -26,7 +26,8 @@ export function qkCase(B: number, H: number, grid: [number, number, number], D: 
 
 /** Largest |a - b| / max |b|. */
 export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0, scale = 0;
+  let err = 0,
+    scale = 0;
   for (let i = 0; i < b.length; i++) {
     err = Math.max(err, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));

@@ -10,8 +10,17 @@ import * as os from 'os';
 import * as path from 'path';
 
 import {
-  BlockMask, backends, bfloat16ToFloat, cast, float16ToFloat, floatToBfloat16, floatToFloat16, tensor, toDeviceSync,
-  toFloat32, toFloat32Array,
+  BlockMask,
+  backends,
+  bfloat16ToFloat,
+  cast,
+  float16ToFloat,
+  floatToBfloat16,
+  floatToFloat16,
+  tensor,
+  toDeviceSync,
+  toFloat32,
+  toFloat32Array,
 } from '../lib';
 import { native } from '../lib/native';
 import { maxAbsDiff, refAttention } from '../lib/oracle';
@@ -39,7 +48,16 @@ describe('host unit tests of the Hopper kernel', () => {
   for (const name of ['hopper_layout', 'hopper_pipeline', 'hopper_row_order']) {
     (hasCxx ? test : test.skip)(`${name}.cc`, () => {
       const binary = path.join(work, name);
-      const compiled = run(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', `test/native/${name}.cc`, '-o', binary]);
+      const compiled = run(cxx, [
+        '-std=c++17',
+        '-O2',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        `test/native/${name}.cc`,
+        '-o',
+        binary,
+      ]);
       expect(compiled.out).toBe('');
       expect(compiled.status).toBe(0);
       const r = run(binary, []);
@@ -71,7 +89,10 @@ describe('build check: cmake/hopper-ptxas-check.sh', () => {
     ['spill stores', '    0 bytes stack frame, 8 bytes spill stores, 0 bytes spill loads'],
     ['spill loads', '    0 bytes stack frame, 0 bytes spill stores, 120 bytes spill loads'],
     ['C7508 (setmaxnreg ignored)', "ptxas info    : (C7508) Potential Performance Loss: 'setmaxnreg' ignored"],
-    ['C7510 (wgmma serialized)', 'ptxas info    : (C7510) Potential Performance Loss: wgmma.mma_async instructions are serialized'],
+    [
+      'C7510 (wgmma serialized)',
+      'ptxas info    : (C7510) Potential Performance Loss: wgmma.mma_async instructions are serialized',
+    ],
     ['C7520', 'ptxas info    : (C7520) Potential Performance Loss: wgmma waits inserted'],
   ])('fails on %s', (_what, line) => {
     const r = compile(`${clean}\n${line}`);
@@ -88,23 +109,50 @@ describe('build check: cmake/hopper-ptxas-check.sh', () => {
 
 describe('PTX of the Hopper kernel (nvcc -ptx, sm_90a)', () => {
   for (const instance of ['bf16_d128', 'fp16_d64']) {
-    (hasNvcc ? test : test.skip)(`attention_hopper_${instance}: wgmma, TMA, mbarrier waits, proxy fence, setmaxnreg, no local memory`, () => {
-      const ptx = path.join(work, `${instance}.ptx`);
-      const r = run('nvcc', ['-std=c++17', '-O3', '--expt-relaxed-constexpr', '-arch=sm_90a', '-ptx',
-        `csrc/cuda/kernels/attention_hopper_${instance}.cu`, '-o', ptx]);
-      expect(r.status).toBe(0);
-      const text = fs.readFileSync(ptx, 'utf8');
-      expect(text).toMatch(/\.entry\s+\S*hopperAttentionKernel/);
-      for (const instruction of ['wgmma.mma_async', 'cp.async.bulk.tensor.2d', 'mbarrier.try_wait.parity',
-        'mbarrier.arrive.expect_tx', 'fence.proxy.async', 'setmaxnreg.inc', 'setmaxnreg.dec', 'wgmma.wait_group'])
-        expect(text).toContain(instruction);
-      expect(text).not.toMatch(/ld\.local|st\.local/);
-    });
+    (hasNvcc ? test : test.skip)(
+      `attention_hopper_${instance}: wgmma, TMA, mbarrier waits, proxy fence, setmaxnreg, no local memory`,
+      () => {
+        const ptx = path.join(work, `${instance}.ptx`);
+        const r = run('nvcc', [
+          '-std=c++17',
+          '-O3',
+          '--expt-relaxed-constexpr',
+          '-arch=sm_90a',
+          '-ptx',
+          `csrc/cuda/kernels/attention_hopper_${instance}.cu`,
+          '-o',
+          ptx,
+        ]);
+        expect(r.status).toBe(0);
+        const text = fs.readFileSync(ptx, 'utf8');
+        expect(text).toMatch(/\.entry\s+\S*hopperAttentionKernel/);
+        for (const instruction of [
+          'wgmma.mma_async',
+          'cp.async.bulk.tensor.2d',
+          'mbarrier.try_wait.parity',
+          'mbarrier.arrive.expect_tx',
+          'fence.proxy.async',
+          'setmaxnreg.inc',
+          'setmaxnreg.dec',
+          'wgmma.wait_group',
+        ])
+          expect(text).toContain(instruction);
+        expect(text).not.toMatch(/ld\.local|st\.local/);
+      },
+    );
   }
   (hasNvcc ? test : test.skip)('other targets (sm_80, compute_90 PTX) get a stub without Hopper instructions', () => {
     const ptx = path.join(work, 'compute90.ptx');
-    const r = run('nvcc', ['-std=c++17', '-O3', '--expt-relaxed-constexpr', '-arch=compute_90', '-ptx',
-      'csrc/cuda/kernels/attention_hopper_bf16_d128.cu', '-o', ptx]);
+    const r = run('nvcc', [
+      '-std=c++17',
+      '-O3',
+      '--expt-relaxed-constexpr',
+      '-arch=compute_90',
+      '-ptx',
+      'csrc/cuda/kernels/attention_hopper_bf16_d128.cu',
+      '-o',
+      ptx,
+    ]);
     expect(r.status).toBe(0);
     const text = fs.readFileSync(ptx, 'utf8');
     expect(text).toMatch(/\.entry\s+\S*hopperAttentionKernel/);
@@ -114,16 +162,20 @@ describe('PTX of the Hopper kernel (nvcc -ptx, sm_90a)', () => {
 });
 
 describe('the GPU ladder (bench/hopper)', () => {
-  (hasNvcc ? test : test.skip)('the rung binary compiles for sm_90a, its kernels without spills or ptxas performance infos', () => {
-    const r = run('bash', ['bench/hopper/build-ladder.sh', path.join(work, 'hopper-ladder'), '-Xptxas=-v']);
-    if (r.status !== 0) console.error(r.out);
-    expect(r.status).toBe(0);
-    expect(fs.existsSync(path.join(work, 'hopper-ladder'))).toBe(true);
-    // a rung must run the instruction sequence the kernel runs: no injected waits (C7519 and kin)
-    expect(r.out).toContain('Used');
-    expect(r.out).not.toMatch(/\(C75\d\d\)/);
-    expect(r.out).not.toMatch(/[1-9]\d* bytes (stack frame|spill stores|spill loads)/);
-  }, 600000);
+  (hasNvcc ? test : test.skip)(
+    'the rung binary compiles for sm_90a, its kernels without spills or ptxas performance infos',
+    () => {
+      const r = run('bash', ['bench/hopper/build-ladder.sh', path.join(work, 'hopper-ladder'), '-Xptxas=-v']);
+      if (r.status !== 0) console.error(r.out);
+      expect(r.status).toBe(0);
+      expect(fs.existsSync(path.join(work, 'hopper-ladder'))).toBe(true);
+      // a rung must run the instruction sequence the kernel runs: no injected waits (C7519 and kin)
+      expect(r.out).toContain('Used');
+      expect(r.out).not.toMatch(/\(C75\d\d\)/);
+      expect(r.out).not.toMatch(/[1-9]\d* bytes (stack frame|spill stores|spill loads)/);
+    },
+    600000,
+  );
   test('the ladder script parses', () => {
     expect(run('bash', ['-n', 'bench/hopper/ladder.sh']).status).toBe(0);
   });
@@ -132,23 +184,34 @@ describe('the GPU ladder (bench/hopper)', () => {
 // ---- on a Hopper GPU ----
 const info = backends();
 const device = info.devices[0];
-const hopperReason = !info.cuda ? `no CUDA device (${info.reason ?? 'unknown reason'})`
-  : device?.computeCapability !== '9.0' ? `device 0 has compute capability ${device?.computeCapability}, not 9.0`
-    : !info.build.cudaArchs.includes('90a') ? `the binary was built for ${info.build.cudaArchs}, without 90a`
+const hopperReason = !info.cuda
+  ? `no CUDA device (${info.reason ?? 'unknown reason'})`
+  : device?.computeCapability !== '9.0'
+    ? `device 0 has compute capability ${device?.computeCapability}, not 9.0`
+    : !info.build.cudaArchs.includes('90a')
+      ? `the binary was built for ${info.build.cudaArchs}, without 90a`
       : '';
 if (hopperReason) console.warn(`Hopper kernel GPU tests skipped: ${hopperReason}`);
 
 // FlashAttention's rule, as the fast kernel's checks apply it (bench/gpu-check.js): the error
 // against fp64 is at most twice that of the naive computation in the inputs' precision, plus twice
 // the rounding error of 0.3 for outputs near zero.
-function flashAttentionRule(got: ArrayLike<number>, fp64: ArrayLike<number>, naive: ArrayLike<number>, round: (x: number) => number) {
-  const error = maxAbsDiff(got, fp64), naiveError = maxAbsDiff(naive, fp64);
+function flashAttentionRule(
+  got: ArrayLike<number>,
+  fp64: ArrayLike<number>,
+  naive: ArrayLike<number>,
+  round: (x: number) => number,
+) {
+  const error = maxAbsDiff(got, fp64),
+    naiveError = maxAbsDiff(naive, fp64);
   return { error, limit: 2 * naiveError + 2 * Math.abs(round(0.3) - 0.3) };
 }
 
 test('the error rule of the GPU tests passes the naive computation and fails a result 3x its limit off at one element', () => {
   const c = { B: 1, H: 1, S: 128, D: 64 };
-  const [qf, kf, vf] = [1, 2, 3].map((seed) => toFloat32Array(cast(tensor(randn(c.S * c.D, seed), [1, 1, c.S, c.D]), 'bfloat16')));
+  const [qf, kf, vf] = [1, 2, 3].map((seed) =>
+    toFloat32Array(cast(tensor(randn(c.S * c.D, seed), [1, 1, c.S, c.D]), 'bfloat16')),
+  );
   const round = (x: number) => bfloat16ToFloat(floatToBfloat16(x));
   const fp64 = refAttention(qf, kf, vf, c, c.S, c.D, 0.125);
   const naive = refAttention(qf, kf, vf, c, c.S, c.D, 0.125, undefined, round);
@@ -170,41 +233,67 @@ describe('the Hopper kernel on a GPU', () => {
   for (const type of ['bfloat16', 'float16'] as const)
     for (const c of shapes)
       for (const density of [0.5, 1])
-        (hopperReason ? test.skip : test)(`${type} D${c.D} Sq${c.Sq} Skv${c.Skv} density ${density}: within 2x the naive error against fp64, empty rows zero, nothing unwritten`, async () => {
-          const q = cast(tensor(randn(c.B * c.H * c.Sq * c.D, 1), [c.B, c.H, c.Sq, c.D]), type);
-          const k = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 2), [c.B, c.H, c.Skv, c.D]), type);
-          const v = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 3), [c.B, c.H, c.Skv, c.D]), type);
-          const nq = c.Sq / 64, nk = c.Skv / 64;
-          const r = rng(c.D + c.Sq);
-          const dense = Uint8Array.from({ length: c.B * c.H * nq * nk }, () => (r() < density ? 1 : 0));
-          if (density < 1) dense.fill(0, 0, nk); // row 0 keeps nothing: zeros
-          const mask = BlockMask.fromDense(dense, [c.B, c.H, nq, nk]);
-          const [qf, kf, vf] = [q, k, v].map(toFloat32Array);
-          const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D }, scale = 1 / Math.sqrt(c.D);
-          const round = type === 'float16' ? (x: number) => float16ToFloat(floatToFloat16(x))
-            : (x: number) => bfloat16ToFloat(floatToBfloat16(x));
-          const fp64 = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense);
-          const naive = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense, round);
-          const out = new native.DeviceBuffer(0, fp64.length * 2);
-          out.fill(0xff); // NaN poison: an unwritten element shows up
-          const qd = toDeviceSync(q), kd = toDeviceSync(k), vd = toDeviceSync(v), md = mask.toDevice();
-          const lists = density < 1 ? md.operands() : {};
-          await native.attention({
-            q: qd.buffer, k: kd.buffer, v: vd.buffer, out, dtype: type === 'float16' ? 1 : 2, batch: c.B, heads: c.H,
-            seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.D, scale,
-            kernel: 'hopper' as unknown as 'fast', ...lists, backend: 'cuda', device: 0,
-          }, true);
-          const got = new Uint16Array(fp64.length);
-          out.download(got, false);
-          const values = toFloat32(got, type);
-          for (const x of values) expect(Number.isFinite(x)).toBe(true);
-          if (density < 1) for (let i = 0; i < 64 * c.D; i++) expect(values[i]).toBe(0);
-          const { error, limit } = flashAttentionRule(values, fp64, naive, round);
-          expect(error).toBeLessThanOrEqual(limit);
-          [qd, kd, vd].forEach((t) => t.dispose());
-          md.dispose();
-          out.dispose();
-        });
+        (hopperReason ? test.skip : test)(
+          `${type} D${c.D} Sq${c.Sq} Skv${c.Skv} density ${density}: within 2x the naive error against fp64, empty rows zero, nothing unwritten`,
+          async () => {
+            const q = cast(tensor(randn(c.B * c.H * c.Sq * c.D, 1), [c.B, c.H, c.Sq, c.D]), type);
+            const k = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 2), [c.B, c.H, c.Skv, c.D]), type);
+            const v = cast(tensor(randn(c.B * c.H * c.Skv * c.D, 3), [c.B, c.H, c.Skv, c.D]), type);
+            const nq = c.Sq / 64,
+              nk = c.Skv / 64;
+            const r = rng(c.D + c.Sq);
+            const dense = Uint8Array.from({ length: c.B * c.H * nq * nk }, () => (r() < density ? 1 : 0));
+            if (density < 1) dense.fill(0, 0, nk); // row 0 keeps nothing: zeros
+            const mask = BlockMask.fromDense(dense, [c.B, c.H, nq, nk]);
+            const [qf, kf, vf] = [q, k, v].map(toFloat32Array);
+            const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D },
+              scale = 1 / Math.sqrt(c.D);
+            const round =
+              type === 'float16'
+                ? (x: number) => float16ToFloat(floatToFloat16(x))
+                : (x: number) => bfloat16ToFloat(floatToBfloat16(x));
+            const fp64 = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense);
+            const naive = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense, round);
+            const out = new native.DeviceBuffer(0, fp64.length * 2);
+            out.fill(0xff); // NaN poison: an unwritten element shows up
+            const qd = toDeviceSync(q),
+              kd = toDeviceSync(k),
+              vd = toDeviceSync(v),
+              md = mask.toDevice();
+            const lists = density < 1 ? md.operands() : {};
+            await native.attention(
+              {
+                q: qd.buffer,
+                k: kd.buffer,
+                v: vd.buffer,
+                out,
+                dtype: type === 'float16' ? 1 : 2,
+                batch: c.B,
+                heads: c.H,
+                seqQ: c.Sq,
+                seqKv: c.Skv,
+                headDim: c.D,
+                valueDim: c.D,
+                scale,
+                kernel: 'hopper' as unknown as 'fast',
+                ...lists,
+                backend: 'cuda',
+                device: 0,
+              },
+              true,
+            );
+            const got = new Uint16Array(fp64.length);
+            out.download(got, false);
+            const values = toFloat32(got, type);
+            for (const x of values) expect(Number.isFinite(x)).toBe(true);
+            if (density < 1) for (let i = 0; i < 64 * c.D; i++) expect(values[i]).toBe(0);
+            const { error, limit } = flashAttentionRule(values, fp64, naive, round);
+            expect(error).toBeLessThanOrEqual(limit);
+            [qd, kd, vd].forEach((t) => t.dispose());
+            md.dispose();
+            out.dispose();
+          },
+        );
 });
 
 // On a CUDA device that is not compute capability 9.0 the kernel must refuse with the reason.
@@ -214,10 +303,28 @@ const otherGpu = info.cuda && device?.computeCapability !== '9.0';
   const q = toDeviceSync(cast(tensor(randn(c.S * c.D, 1), [c.B, c.H, c.S, c.D]), 'bfloat16'));
   const out = new native.DeviceBuffer(0, c.S * c.D * 2);
   try {
-    await expect(native.attention({
-      q: q.buffer, k: q.buffer, v: q.buffer, out, dtype: 2, batch: c.B, heads: c.H, seqQ: c.S, seqKv: c.S,
-      headDim: c.D, valueDim: c.D, scale: 0.125, kernel: 'hopper' as unknown as 'fast', backend: 'cuda', device: 0,
-    }, true)).rejects.toThrow(/hopper attention kernel does not apply: .*(compute capability 9\.0|sm_90a)/);
+    await expect(
+      native.attention(
+        {
+          q: q.buffer,
+          k: q.buffer,
+          v: q.buffer,
+          out,
+          dtype: 2,
+          batch: c.B,
+          heads: c.H,
+          seqQ: c.S,
+          seqKv: c.S,
+          headDim: c.D,
+          valueDim: c.D,
+          scale: 0.125,
+          kernel: 'hopper' as unknown as 'fast',
+          backend: 'cuda',
+          device: 0,
+        },
+        true,
+      ),
+    ).rejects.toThrow(/hopper attention kernel does not apply: .*(compute capability 9\.0|sm_90a)/);
   } finally {
     q.dispose();
     out.dispose();

@@ -9,22 +9,29 @@ describe('near-equal probabilities', () => {
   // (blocks 2m, 2m+1) has logits L_m = -m/2 and L_m + 2^-50: block 2m+1 is the larger by a few
   // units in the last place of P, and the lower id is the smaller one. The other blocks share
   // logit -8. topk keeping K = 2m+1 blocks must take pairs 0 .. m-1 and block 2m+1 (never 2m).
-  const nk = 64, pairs = 8, D = 8, S = nk * 64;
-  const q = new Float32Array(S * D), k = new Float32Array(S * D);
+  const nk = 64,
+    pairs = 8,
+    D = 8,
+    S = nk * 64;
+  const q = new Float32Array(S * D),
+    k = new Float32Array(S * D);
   for (let t = 0; t < S; t++) {
     q[t * D] = 1;
     q[t * D + 1] = 2 ** -30;
-    const block = Math.floor(t / 64), m = block >> 1;
+    const block = Math.floor(t / 64),
+      m = block >> 1;
     k[t * D] = m < pairs ? -m / 2 : -8;
     k[t * D + 1] = m < pairs && block % 2 === 1 ? 2 ** -20 : 0;
   }
-  const qt = tensor(q, [1, 1, S, D]), kt = tensor(k, [1, 1, S, D]);
+  const qt = tensor(q, [1, 1, S, D]),
+    kt = tensor(k, [1, 1, S, D]);
 
   it.each(Array.from({ length: pairs }, (_, m) => m))('topk keeping the larger of pair %i', (m) => {
     const K = 2 * m + 1;
     const mask = nablaMaskSync(qt, kt, { threshold: (K + 0.5) / nk, method: 'topk', ...CPU });
     const expected = [...Array.from({ length: 2 * m }, (_, j) => j), K];
-    const counts = mask.kvCounts, indices = mask.kvIndices;
+    const counts = mask.kvCounts,
+      indices = mask.kvIndices;
     for (let r = 0; r < nk; r++) {
       expect(counts[r]).toBe(K);
       expect(Array.from(indices.subarray(r * nk, r * nk + K))).toEqual(expected);

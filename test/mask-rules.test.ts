@@ -43,8 +43,10 @@ describe('equal probabilities and the exact CDF boundary', () => {
   });
 
   test('topk 0.5 keeps floor(0.5 * 4) = 2 blocks: the lower indices 0, 1', () => {
-    for (const row of keptRows(nablaMaskSync(q, k, { threshold: 0.5, method: 'topk', ...CPU }))) expect(row).toEqual([0, 1]);
-    for (const row of keptRows(nablaMaskSync(q, k, { threshold: 0.3, method: 'topk', ...CPU }))) expect(row).toEqual([0]);
+    for (const row of keptRows(nablaMaskSync(q, k, { threshold: 0.5, method: 'topk', ...CPU })))
+      expect(row).toEqual([0, 1]);
+    for (const row of keptRows(nablaMaskSync(q, k, { threshold: 0.3, method: 'topk', ...CPU })))
+      expect(row).toEqual([0]);
   });
 });
 
@@ -97,7 +99,11 @@ describe('an empty row writes zeros over whatever the output held', () => {
   // The native op is called directly with an output full of NaN (all bits set), as a reused or
   // device-provided buffer may be: rows with no kept block must come back as zeros, the others as
   // attention over their kept blocks.
-  const B = 1, H = 2, S = 4 * 64, nq = S / 64, nk = S / 64;
+  const B = 1,
+    H = 2,
+    S = 4 * 64,
+    nq = S / 64,
+    nk = S / 64;
   // rows 0, 3, 5 empty; the others keep a few blocks (ascending, dropped ids after them)
   const keep: number[][] = [[], [0, 2], [1], [], [0, 1, 2, 3], [], [3], [1, 2]];
   const kvCounts = Int32Array.from(keep, (row) => row.length);
@@ -109,7 +115,14 @@ describe('an empty row writes zeros over whatever the output held', () => {
     for (const j of row) dense[r * nk + j] = 1;
   });
 
-  interface Run { type: DType; D: number; Dv: number; backend: 'cpu' | 'cuda'; kernel: 'auto' | 'fast' | 'simple'; async: boolean }
+  interface Run {
+    type: DType;
+    D: number;
+    Dv: number;
+    backend: 'cpu' | 'cuda';
+    kernel: 'auto' | 'fast' | 'simple';
+    async: boolean;
+  }
 
   async function check({ type, D, Dv, backend, kernel, async }: Run) {
     const q = cast(tensor(randn(B * H * S * D, 51), [B, H, S, D]), type);
@@ -122,8 +135,23 @@ describe('an empty row writes zeros over whatever the output held', () => {
     device?.fill(0xff);
     const scale = 1 / Math.sqrt(D);
     const args = {
-      q: q.data, k: k.data, v: v.data, out: device ?? host, dtype: DTYPE_CODE[type], batch: B, heads: H, seqQ: S, seqKv: S,
-      headDim: D, valueDim: Dv, scale, kernel, kvCounts, kvIndices, backend, device: 0,
+      q: q.data,
+      k: k.data,
+      v: v.data,
+      out: device ?? host,
+      dtype: DTYPE_CODE[type],
+      batch: B,
+      heads: H,
+      seqQ: S,
+      seqKv: S,
+      headDim: D,
+      valueDim: Dv,
+      scale,
+      kernel,
+      kvCounts,
+      kvIndices,
+      backend,
+      device: 0,
     };
     if (async) await native.attention(args, true);
     else native.attention(args, false);
@@ -132,7 +160,16 @@ describe('an empty row writes zeros over whatever the output held', () => {
       device.dispose();
     }
     const out = toFloat32Array({ type, dims: [B, H, S, Dv], data: host });
-    const ref = refAttention(toFloat32Array(q), toFloat32Array(k), toFloat32Array(v), { B, H, S, D }, S, Dv, scale, dense);
+    const ref = refAttention(
+      toFloat32Array(q),
+      toFloat32Array(k),
+      toFloat32Array(v),
+      { B, H, S, D },
+      S,
+      Dv,
+      scale,
+      dense,
+    );
     keep.forEach((row, r) => {
       const rowOut = out.subarray(r * 64 * Dv, (r + 1) * 64 * Dv);
       const rowRef = ref.subarray(r * 64 * Dv, (r + 1) * 64 * Dv);
@@ -143,11 +180,18 @@ describe('an empty row writes zeros over whatever the output held', () => {
 
   for (const async of [false, true])
     for (const type of ['float32', 'float16', 'bfloat16'] as const)
-      test(`cpu ${type} ${async ? 'async' : 'sync'}`, () => check({ type, D: 16, Dv: 24, backend: 'cpu', kernel: 'auto', async }));
+      test(`cpu ${type} ${async ? 'async' : 'sync'}`, () =>
+        check({ type, D: 16, Dv: 24, backend: 'cpu', kernel: 'auto', async }));
 
   // the same on a device output (CUDA machines only): the simple kernel, and the tensor-core one
   const cudaTest = backends().cuda ? test : test.skip;
-  cudaTest('cuda float32, simple kernel', () => check({ type: 'float32', D: 16, Dv: 24, backend: 'cuda', kernel: 'simple', async: false }));
-  cudaTest('cuda float16, fast kernel', () => check({ type: 'float16', D: 64, Dv: 64, backend: 'cuda', kernel: 'fast', async: false }));
-  cudaTest('cuda bfloat16, fast kernel, async', () => check({ type: 'bfloat16', D: 128, Dv: 128, backend: 'cuda', kernel: 'fast', async: true }));
+  cudaTest('cuda float32, simple kernel', () =>
+    check({ type: 'float32', D: 16, Dv: 24, backend: 'cuda', kernel: 'simple', async: false }),
+  );
+  cudaTest('cuda float16, fast kernel', () =>
+    check({ type: 'float16', D: 64, Dv: 64, backend: 'cuda', kernel: 'fast', async: false }),
+  );
+  cudaTest('cuda bfloat16, fast kernel, async', () =>
+    check({ type: 'bfloat16', D: 128, Dv: 128, backend: 'cuda', kernel: 'fast', async: true }),
+  );
 });

@@ -45,10 +45,28 @@ describe('nablaMask (cdf) equals the reference', () => {
 
   test('with STA and documents', () => {
     const { q, k, dims, grid, blockGrid } = qkCase(1, 2, [6, 16, 16], 16, 3);
-    for (const [sta, frames] of [[[3, 1, 1], undefined], [undefined, [0, 2, 6]], [[5, 3, 3], [0, 1, 4, 6]]] as const) {
+    for (const [sta, frames] of [
+      [[3, 1, 1], undefined],
+      [undefined, [0, 2, 6]],
+      [
+        [5, 3, 3],
+        [0, 1, 4, 6],
+      ],
+    ] as const) {
       const threshold = 0.5;
-      const mask = nablaMaskSync(q, k, { threshold, grid, sta: sta as [number, number, number] | undefined, frames: frames as number[] | undefined, ...CPU });
-      const ref = refMask(q.data, k.data, dims, dims.S, { threshold, blockGrid, sta: sta as [number, number, number] | undefined, frames: frames as number[] | undefined });
+      const mask = nablaMaskSync(q, k, {
+        threshold,
+        grid,
+        sta: sta as [number, number, number] | undefined,
+        frames: frames as number[] | undefined,
+        ...CPU,
+      });
+      const ref = refMask(q.data, k.data, dims, dims.S, {
+        threshold,
+        blockGrid,
+        sta: sta as [number, number, number] | undefined,
+        frames: frames as number[] | undefined,
+      });
       expectMaskEqual(mask.toDense(), ref, threshold);
     }
   });
@@ -82,7 +100,8 @@ describe('CDF rule properties', () => {
       const dense = m.toDense();
       const rows = m.kvCounts.length; // kvCounts and kvIndices are copies: read them once
       for (let r = 0; r < rows; r++) {
-        let mass = 0, smallest = Infinity;
+        let mass = 0,
+          smallest = Infinity;
         for (let j = 0; j < nk; j++)
           if (dense[r * nk + j]) {
             mass += m.map![r * nk + j];
@@ -101,7 +120,8 @@ describe('CDF rule properties', () => {
 
   test('monotone: a larger threshold keeps a superset', () => {
     for (let t = 1; t < masks.length; t++) {
-      const lo = masks[t - 1].toDense(), hi = masks[t].toDense();
+      const lo = masks[t - 1].toDense(),
+        hi = masks[t].toDense();
       for (let i = 0; i < lo.length; i++) if (lo[i]) expect(hi[i]).toBe(1);
       expect(masks[t].density()).toBeGreaterThanOrEqual(masks[t - 1].density());
     }
@@ -149,7 +169,8 @@ describe('documents', () => {
     const { q, k, grid, blockGrid } = qkCase(1, 1, [5, 16, 16], 16, 41);
     const frames = [0, 2, 5];
     const m = nablaMaskSync(q, k, { threshold: 1, grid, frames, sta: [11, 3, 3], ...CPU });
-    const nb = m.dims[3], plane = blockGrid[1] * blockGrid[2];
+    const nb = m.dims[3],
+      plane = blockGrid[1] * blockGrid[2];
     const dense = m.toDense();
     const doc = (b: number) => (Math.floor(b / plane) < 2 ? 0 : 1);
     for (let i = 0; i < nb; i++) for (let j = 0; j < nb; j++) expect(dense[i * nb + j]).toBe(doc(i) === doc(j) ? 1 : 0);
@@ -185,11 +206,14 @@ describe('async', () => {
 
   test('the event loop keeps ticking during a large async mask', async () => {
     // 4 heads x 1024 blocks: about 0.3 G multiply-adds for the block maps, plus 4096 row sorts
-    const S = 65536, D = 64, H = 4;
+    const S = 65536,
+      D = 64,
+      H = 4;
     const data = new Float32Array(H * S * D);
     // 16 distinct blocks repeated (big loops in JS are slow under jest; copyWithin is native)
     data.set(randn(16 * 64 * D, 3));
-    for (let filled = 16 * 64 * D; filled < data.length; filled *= 2) data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
+    for (let filled = 16 * 64 * D; filled < data.length; filled *= 2)
+      data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
     const q = tensor(data, [1, H, S, D]);
     const ticksDuring = async (run: () => Promise<unknown> | unknown) => {
       let ticks = 0;
@@ -227,11 +251,14 @@ describe('choosing the mask kernel', () => {
   });
 
   test('bad values name the option or NABLA_MASK_KERNEL, read when the op is called', async () => {
-    expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 'warp' as never }))
-      .toThrow("Expected one of 'auto', 'fast', 'simple' for maskKernel but received 'warp'");
+    expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 'warp' as never })).toThrow(
+      "Expected one of 'auto', 'fast', 'simple' for maskKernel but received 'warp'",
+    );
     expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 1 as never })).toThrow(TypeError);
     process.env.NABLA_MASK_KERNEL = 'warp';
-    expect(() => nablaMaskSync(q, k, CPU)).toThrow("Expected one of 'auto', 'fast', 'simple' for NABLA_MASK_KERNEL but received 'warp'");
+    expect(() => nablaMaskSync(q, k, CPU)).toThrow(
+      "Expected one of 'auto', 'fast', 'simple' for NABLA_MASK_KERNEL but received 'warp'",
+    );
     await expect(nablaMask(q, k, CPU)).rejects.toThrow(RangeError);
     expect(nablaMaskRan(q, k, { ...CPU, maskKernel: 'simple' }, false).kernel).toBe('cpu'); // the option wins
     process.env.NABLA_MASK_KERNEL = 'simple';

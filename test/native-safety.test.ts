@@ -39,7 +39,11 @@ interface ChildResult {
 /** Runs `body` (async, after the prelude) in a fresh node; its last stdout line is JSON. */
 function runChild(body: string): ChildResult {
   const script = `${PRELUDE}\n(async () => {\n${body}\n})().catch((e) => { console.error(e); process.exit(1); });`;
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120000,
+  });
   const lines = (r.stdout ?? '').trim().split('\n');
   let result: Record<string, unknown> = {};
   try {
@@ -51,7 +55,8 @@ function runChild(body: string): ChildResult {
 }
 
 function expectClean(r: ChildResult) {
-  if (r.status !== 0 || r.signal !== null) throw new Error(`child ended with status ${r.status}, signal ${r.signal}:\n${r.output}`);
+  if (r.status !== 0 || r.signal !== null)
+    throw new Error(`child ended with status ${r.status}, signal ${r.signal}:\n${r.output}`);
 }
 
 function thrown(fn: () => unknown): Error & { code?: string } {
@@ -65,7 +70,8 @@ function thrown(fn: () => unknown): Error & { code?: string } {
 
 // dense attention args of a small problem (S = 256, D = 16) and its sync reference output
 function smallProblem(seed: number) {
-  const S = 256, D = 16;
+  const S = 256,
+    D = 16;
   let x = seed;
   // LCG x' = 1664525 x + 1013904223 (mod 2^32), scaled to [-0.5, 0.5)
   const next = () => {
@@ -74,9 +80,21 @@ function smallProblem(seed: number) {
   };
   const fill = (a: Float32Array) => a.map(next);
   return {
-    q: fill(new Float32Array(S * D)), k: fill(new Float32Array(S * D)), v: fill(new Float32Array(S * D)),
-    out: new Float32Array(S * D), dtype: 0, batch: 1, heads: 1, seqQ: S, seqKv: S, headDim: D, valueDim: D,
-    scale: 0.25, kernel: 'auto' as const, backend: 'cpu' as const, device: 0,
+    q: fill(new Float32Array(S * D)),
+    k: fill(new Float32Array(S * D)),
+    v: fill(new Float32Array(S * D)),
+    out: new Float32Array(S * D),
+    dtype: 0,
+    batch: 1,
+    heads: 1,
+    seqQ: S,
+    seqKv: S,
+    headDim: D,
+    valueDim: D,
+    scale: 0.25,
+    kernel: 'auto' as const,
+    backend: 'cpu' as const,
+    device: 0,
   };
 }
 
@@ -160,17 +178,25 @@ describe('worker threads', () => {
 
 describe('async ops settle like their sync twins', () => {
   const cudaUsable = native.backends().cuda;
-  (cudaUsable ? test.skip : test)('a failing op rejects with the error, code and cudaError the sync call throws', async () => {
-    const a = { ...smallProblem(3), backend: 'cuda' as const };
-    const sync = thrown(() => native.attention(a, false)) as Error & { code?: string; cudaError?: number };
-    expect(typeof sync.code).toBe('string');
-    expect(sync.code!.length).toBeGreaterThan(0);
-    const rejected = await native.attention(a, true).then(() => null, (e: Error & { code?: string; cudaError?: number }) => e);
-    expect(rejected?.constructor.name).toBe('Error'); // native errors come from another realm under jest
-    expect({ message: rejected!.message, code: rejected!.code, cudaError: rejected!.cudaError }).toEqual({
-      message: sync.message, code: sync.code, cudaError: sync.cudaError,
-    });
-  });
+  (cudaUsable ? test.skip : test)(
+    'a failing op rejects with the error, code and cudaError the sync call throws',
+    async () => {
+      const a = { ...smallProblem(3), backend: 'cuda' as const };
+      const sync = thrown(() => native.attention(a, false)) as Error & { code?: string; cudaError?: number };
+      expect(typeof sync.code).toBe('string');
+      expect(sync.code!.length).toBeGreaterThan(0);
+      const rejected = await native.attention(a, true).then(
+        () => null,
+        (e: Error & { code?: string; cudaError?: number }) => e,
+      );
+      expect(rejected?.constructor.name).toBe('Error'); // native errors come from another realm under jest
+      expect({ message: rejected!.message, code: rejected!.code, cudaError: rejected!.cudaError }).toEqual({
+        message: sync.message,
+        code: sync.code,
+        cudaError: sync.cudaError,
+      });
+    },
+  );
 });
 
 describe('inputs of async ops are read as they were at call time', () => {
@@ -198,7 +224,8 @@ describe('inputs of async ops are read as they were at call time', () => {
       console.log(JSON.stringify({ results }));
     `);
     expectClean(r);
-    for (const one of r.result.results as { detached: boolean; equal: boolean }[]) expect(one).toMatchObject({ detached: true, equal: true });
+    for (const one of r.result.results as { detached: boolean; equal: boolean }[])
+      expect(one).toMatchObject({ detached: true, equal: true });
   });
 
   test('a resizable ArrayBuffer shrunk behind a length-tracking input view', () => {
@@ -222,7 +249,8 @@ describe('inputs of async ops are read as they were at call time', () => {
       console.log(JSON.stringify({ results }));
     `);
     expectClean(r);
-    for (const one of r.result.results as { shrunk: boolean; equal: boolean }[]) expect(one).toEqual({ shrunk: true, equal: true });
+    for (const one of r.result.results as { shrunk: boolean; equal: boolean }[])
+      expect(one).toEqual({ shrunk: true, equal: true });
   });
 });
 
@@ -264,19 +292,47 @@ describe('SharedArrayBuffer-backed typed arrays are accepted by every op, as inp
     const expected = new Float32Array(a.out.length);
     native.attention({ ...a, out: expected }, false);
     const sharedArgs = { ...a, q: shared(a.q), k: shared(a.k), v: shared(a.v) };
-    const syncOut = shared(a.out), asyncOut = shared(a.out);
+    const syncOut = shared(a.out),
+      asyncOut = shared(a.out);
     native.attention({ ...sharedArgs, out: syncOut }, false);
     await native.attention({ ...sharedArgs, out: asyncOut }, true);
     expect(Array.from(syncOut)).toEqual(Array.from(expected));
     expect(Array.from(asyncOut)).toEqual(Array.from(expected));
 
-    const mask = (q: Float32Array, k: Float32Array, kvCounts: Int32Array, kvIndices: Int32Array, map: Float32Array) => ({
-      q, k, dtype: 0, batch: 1, heads: 1, seqQ: 256, seqKv: 256, headDim: 16, threshold: 0.5, method: 'cdf' as const,
-      sta: true, grid: shared(new Int32Array([1, 2, 2])), window: shared(new Int32Array([1, 1, 1])),
-      kvCounts, kvIndices, map, backend: 'cpu' as const, device: 0,
+    const mask = (
+      q: Float32Array,
+      k: Float32Array,
+      kvCounts: Int32Array,
+      kvIndices: Int32Array,
+      map: Float32Array,
+    ) => ({
+      q,
+      k,
+      dtype: 0,
+      batch: 1,
+      heads: 1,
+      seqQ: 256,
+      seqKv: 256,
+      headDim: 16,
+      threshold: 0.5,
+      method: 'cdf' as const,
+      sta: true,
+      grid: shared(new Int32Array([1, 2, 2])),
+      window: shared(new Int32Array([1, 1, 1])),
+      kvCounts,
+      kvIndices,
+      map,
+      backend: 'cpu' as const,
+      device: 0,
     });
     const plain = mask(a.q, a.k, new Int32Array(4), new Int32Array(16), new Float32Array(16));
-    const viaShared = mask(shared(a.q), shared(a.k), shared(new Int32Array(4)), shared(new Int32Array(16)), shared(new Float32Array(16)));
+    const viaShared = mask(
+      shared(a.q),
+      shared(a.k),
+      shared(new Int32Array(4)),
+      shared(new Int32Array(16)),
+      shared(new Float32Array(16)),
+    );
     expect(native.nablaMask(plain, false)).toBe('cpu');
     expect(await native.nablaMask(viaShared, true)).toBe('cpu');
     expect(Array.from(viaShared.kvCounts as Int32Array)).toEqual(Array.from(plain.kvCounts));
@@ -284,13 +340,32 @@ describe('SharedArrayBuffer-backed typed arrays are accepted by every op, as inp
     expect(Array.from(viaShared.map as Float32Array)).toEqual(Array.from(plain.map));
 
     // a host mask in shared memory drives attention too
-    const sparse = new Float32Array(a.out.length), sparseShared = shared(sparse);
+    const sparse = new Float32Array(a.out.length),
+      sparseShared = shared(sparse);
     native.attention({ ...a, out: sparse, kvCounts: plain.kvCounts, kvIndices: plain.kvIndices }, false);
-    native.attention({ ...sharedArgs, out: sparseShared, kvCounts: viaShared.kvCounts as Int32Array, kvIndices: viaShared.kvIndices as Int32Array }, false);
+    native.attention(
+      {
+        ...sharedArgs,
+        out: sparseShared,
+        kvCounts: viaShared.kvCounts as Int32Array,
+        kvIndices: viaShared.kvIndices as Int32Array,
+      },
+      false,
+    );
     expect(Array.from(sparseShared)).toEqual(Array.from(sparse));
 
-    const pool = (x: Float32Array, out: Float32Array) => ({ x, dtype: 0, rows: 1, seq: 256, headDim: 16, out, backend: 'cpu' as const, device: 0 });
-    const pooled = new Float32Array(64), pooledShared = shared(pooled);
+    const pool = (x: Float32Array, out: Float32Array) => ({
+      x,
+      dtype: 0,
+      rows: 1,
+      seq: 256,
+      headDim: 16,
+      out,
+      backend: 'cpu' as const,
+      device: 0,
+    });
+    const pooled = new Float32Array(64),
+      pooledShared = shared(pooled);
     native.blockPool(pool(a.q, pooled), false);
     expect(await native.blockPool(pool(shared(a.q), pooledShared), true)).toBe('cpu');
     expect(Array.from(pooledShared)).toEqual(Array.from(pooled));
@@ -299,9 +374,14 @@ describe('SharedArrayBuffer-backed typed arrays are accepted by every op, as inp
     for (let t = 0; t < 64; t++) mean += a.q[t * 16];
     expect(pooled[0]).toBeCloseTo(mean / 64, 5);
 
-    const sta = new Uint8Array(16), staShared = shared(sta);
+    const sta = new Uint8Array(16),
+      staShared = shared(sta);
     native.staMask({ grid: new Int32Array([1, 2, 2]), window: new Int32Array([1, 3, 1]), out: sta });
-    native.staMask({ grid: shared(new Int32Array([1, 2, 2])), window: shared(new Int32Array([1, 3, 1])), out: staShared });
+    native.staMask({
+      grid: shared(new Int32Array([1, 2, 2])),
+      window: shared(new Int32Array([1, 3, 1])),
+      out: staShared,
+    });
     expect(Array.from(staShared)).toEqual(Array.from(sta));
     // blocks (h, w) = 0:(0,0) 1:(0,1) 2:(1,0) 3:(1,1); window h 3 (|dh| <= 1), w 1 (same column)
     expect(Array.from(sta).join('')).toBe('1010010110100101');
@@ -322,14 +402,19 @@ describe('host masks: every row lists distinct ids, ascending', () => {
     [[3, 0, 3], '0 after 3 at row 0'],
   ])('ids %j are refused, sync and async', (row0, received) => {
     for (const async of [false, true]) {
-      const e = thrown(() => native.attention({ ...a, out: new Float32Array(a.out.length), ...lists(row0) }, async as never));
+      const e = thrown(() =>
+        native.attention({ ...a, out: new Float32Array(a.out.length), ...lists(row0) }, async as never),
+      );
       expect(e.constructor.name).toBe('RangeError');
-      expect(e.message).toBe(`Expected block ids rising strictly within each row for mask.kvIndices but received ${received}`);
+      expect(e.message).toBe(
+        `Expected block ids rising strictly within each row for mask.kvIndices but received ${received}`,
+      );
     }
   });
 
   test('ascending ids give the dense result when every block is listed', () => {
-    const dense = new Float32Array(a.out.length), sparse = new Float32Array(a.out.length);
+    const dense = new Float32Array(a.out.length),
+      sparse = new Float32Array(a.out.length);
     native.attention({ ...a, out: dense }, false);
     const kvCounts = new Int32Array([4, 4, 4, 4]);
     const kvIndices = new Int32Array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
@@ -354,8 +439,12 @@ describe('direct calls with sizes that overflow are refused, not wrapped', () =>
       console.log(JSON.stringify({ sta, mask }));
     `);
     expectClean(r);
-    expect(r.result.sta).toBe('RangeError: Expected a block grid of at most 94906265 blocks for grid but received 65536 x 65536 x 1');
-    expect(r.result.mask).toBe('RangeError: Expected a block grid of at most 4 blocks for grid but received 111620 x 429509837 x 384773');
+    expect(r.result.sta).toBe(
+      'RangeError: Expected a block grid of at most 94906265 blocks for grid but received 65536 x 65536 x 1',
+    );
+    expect(r.result.mask).toBe(
+      'RangeError: Expected a block grid of at most 4 blocks for grid but received 111620 x 429509837 x 384773',
+    );
   });
 
   test('STA windows up to 2^31 - 1 work', () => {
@@ -364,21 +453,42 @@ describe('direct calls with sizes that overflow are refused, not wrapped', () =>
     const out = new Uint8Array(64);
     native.staMask({ grid: new Int32Array([2, 2, 2]), window: new Int32Array([big, 1, big]), out });
     const expected = Array.from({ length: 64 }, (_, n) => {
-      const i = Math.floor(n / 8), j = n % 8;
-      return (Math.floor(i / 2) % 2) === (Math.floor(j / 2) % 2) ? 1 : 0;
+      const i = Math.floor(n / 8),
+        j = n % 8;
+      return Math.floor(i / 2) % 2 === Math.floor(j / 2) % 2 ? 1 : 0;
     });
     expect(Array.from(out)).toEqual(expected);
 
     // in the mask (topk keeps 1 block per row, STA ORs in the rest): every row keeps all 8 blocks
-    const S = 512, D = 8;
-    const kvCounts = new Int32Array(8), kvIndices = new Int32Array(64);
-    native.nablaMask({
-      q: new Float32Array(S * D).fill(0.5), k: new Float32Array(S * D).fill(0.25), dtype: 0, batch: 1, heads: 1, seqQ: S,
-      seqKv: S, headDim: D, threshold: 0.01, method: 'topk', sta: true, grid: new Int32Array([2, 2, 2]),
-      window: new Int32Array([big, big, big]), kvCounts, kvIndices, backend: 'cpu', device: 0,
-    }, false);
+    const S = 512,
+      D = 8;
+    const kvCounts = new Int32Array(8),
+      kvIndices = new Int32Array(64);
+    native.nablaMask(
+      {
+        q: new Float32Array(S * D).fill(0.5),
+        k: new Float32Array(S * D).fill(0.25),
+        dtype: 0,
+        batch: 1,
+        heads: 1,
+        seqQ: S,
+        seqKv: S,
+        headDim: D,
+        threshold: 0.01,
+        method: 'topk',
+        sta: true,
+        grid: new Int32Array([2, 2, 2]),
+        window: new Int32Array([big, big, big]),
+        kvCounts,
+        kvIndices,
+        backend: 'cpu',
+        device: 0,
+      },
+      false,
+    );
     expect(Array.from(kvCounts)).toEqual(new Array(8).fill(8));
-    for (let r = 0; r < 8; r++) expect(Array.from(kvIndices.subarray(r * 8, r * 8 + 8))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (let r = 0; r < 8; r++)
+      expect(Array.from(kvIndices.subarray(r * 8, r * 8 + 8))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
   test('grids with zero or negative sizes, or of the wrong length', () => {
@@ -399,13 +509,16 @@ describe('the kernel is chosen by the call, not by the environment', () => {
     } catch (e) {
       const err = e as Error & { code?: string };
       expect(err.code).toBe('ERR_NABLA_KERNEL_UNAVAILABLE');
-      expect(err.message).toMatch(/^Expected a CPU kernel this machine can run for cpuKernel but received 'avx2': this (CPU lacks|build has no)/);
+      expect(err.message).toMatch(
+        /^Expected a CPU kernel this machine can run for cpuKernel but received 'avx2': this (CPU lacks|build has no)/,
+      );
       return 'unavailable';
     }
   })();
 
   test('cpuKernel picks the kernel and the op reports it', async () => {
-    const auto = new Float32Array(a.out.length), scalar = new Float32Array(a.out.length);
+    const auto = new Float32Array(a.out.length),
+      scalar = new Float32Array(a.out.length);
     expect(native.attention({ ...a, out: auto }, false)).toBe(avx2 === 'unavailable' ? 'cpu-scalar' : 'cpu-avx2');
     expect(await native.attention({ ...a, out: scalar, cpuKernel: 'scalar' }, true)).toBe('cpu-scalar');
     // the two kernels agree to fp32 rounding
@@ -416,7 +529,9 @@ describe('the kernel is chosen by the call, not by the environment', () => {
     const before = process.env.NABLA_CPU_ISA;
     process.env.NABLA_CPU_ISA = 'scalar';
     try {
-      expect(native.attention({ ...a, out: new Float32Array(a.out.length) }, false)).toBe(avx2 === 'unavailable' ? 'cpu-scalar' : 'cpu-avx2');
+      expect(native.attention({ ...a, out: new Float32Array(a.out.length) }, false)).toBe(
+        avx2 === 'unavailable' ? 'cpu-scalar' : 'cpu-avx2',
+      );
     } finally {
       if (before === undefined) delete process.env.NABLA_CPU_ISA;
       else process.env.NABLA_CPU_ISA = before;
@@ -427,10 +542,29 @@ describe('the kernel is chosen by the call, not by the environment', () => {
     const e = thrown(() => native.attention({ ...a, cpuKernel: 'sse' as never }, false));
     expect(e.constructor.name).toBe('RangeError');
     expect(e.message).toBe("Expected one of 'auto', 'avx2', 'scalar' for cpuKernel but received 'sse'");
-    const m = thrown(() => native.nablaMask({
-      q: a.q, k: a.k, dtype: 0, batch: 1, heads: 1, seqQ: 256, seqKv: 256, headDim: 16, threshold: 0.5, method: 'cdf',
-      sta: false, kvCounts: new Int32Array(4), kvIndices: new Int32Array(16), backend: 'cpu', device: 0, maskKernel: 'turbo' as never,
-    }, false));
+    const m = thrown(() =>
+      native.nablaMask(
+        {
+          q: a.q,
+          k: a.k,
+          dtype: 0,
+          batch: 1,
+          heads: 1,
+          seqQ: 256,
+          seqKv: 256,
+          headDim: 16,
+          threshold: 0.5,
+          method: 'cdf',
+          sta: false,
+          kvCounts: new Int32Array(4),
+          kvIndices: new Int32Array(16),
+          backend: 'cpu',
+          device: 0,
+          maskKernel: 'turbo' as never,
+        },
+        false,
+      ),
+    );
     expect(m.constructor.name).toBe('RangeError');
     expect(m.message).toBe("Expected one of 'auto', 'fast', 'simple' for maskKernel but received 'turbo'");
   });
@@ -457,14 +591,54 @@ describe('limits and the scale', () => {
 describe('native errors keep the one format', () => {
   test('device buffers, spoofed operands, both-or-neither lists', () => {
     const cases: [() => unknown, string, RegExp][] = [
-      [() => new native.DeviceBuffer('0' as never, 4), 'TypeError', /^Expected a device index for device but received '0'$/],
-      [() => new native.DeviceBuffer(0.5, 4), 'RangeError', /^Expected a device index in \[0, 1023\] for device but received 0.5$/],
-      [() => new native.DeviceBuffer(0, -1), 'RangeError', /^Expected a byte count in \[0, 2\^53\) for bytes but received -1$/],
-      [() => native.blockPool({ x: new Proxy(new Float32Array(512), {}) as never, dtype: 0, rows: 1, seq: 64, headDim: 8, out: new Float32Array(8), backend: 'cpu', device: 0 }, false),
-        'TypeError', /^Expected a Float32Array or a device buffer for x but received an object$/],
-      [() => (Object.create(native.DeviceBuffer.prototype) as { bytes: number }).bytes, 'TypeError', /^Expected a DeviceBuffer for this but received an object$/],
-      [() => native.staMask({ grid: new Int32Array([1, 1, 1]), window: new Int32Array([1, 1, 1]), out: new Uint16Array(1) as never }),
-        'TypeError', /^Expected a Uint8Array for out but received Uint16Array\(1\)$/],
+      [
+        () => new native.DeviceBuffer('0' as never, 4),
+        'TypeError',
+        /^Expected a device index for device but received '0'$/,
+      ],
+      [
+        () => new native.DeviceBuffer(0.5, 4),
+        'RangeError',
+        /^Expected a device index in \[0, 1023\] for device but received 0.5$/,
+      ],
+      [
+        () => new native.DeviceBuffer(0, -1),
+        'RangeError',
+        /^Expected a byte count in \[0, 2\^53\) for bytes but received -1$/,
+      ],
+      [
+        () =>
+          native.blockPool(
+            {
+              x: new Proxy(new Float32Array(512), {}) as never,
+              dtype: 0,
+              rows: 1,
+              seq: 64,
+              headDim: 8,
+              out: new Float32Array(8),
+              backend: 'cpu',
+              device: 0,
+            },
+            false,
+          ),
+        'TypeError',
+        /^Expected a Float32Array or a device buffer for x but received an object$/,
+      ],
+      [
+        () => (Object.create(native.DeviceBuffer.prototype) as { bytes: number }).bytes,
+        'TypeError',
+        /^Expected a DeviceBuffer for this but received an object$/,
+      ],
+      [
+        () =>
+          native.staMask({
+            grid: new Int32Array([1, 1, 1]),
+            window: new Int32Array([1, 1, 1]),
+            out: new Uint16Array(1) as never,
+          }),
+        'TypeError',
+        /^Expected a Uint8Array for out but received Uint16Array\(1\)$/,
+      ],
     ];
     for (const [fn, kind, message] of cases) {
       const e = thrown(fn);

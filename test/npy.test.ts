@@ -68,7 +68,12 @@ describe('writeNpy / readNpy round trip', () => {
   it('pads every header with spaces to the 64-byte boundary and ends it with a newline, also when the dict alone reaches it', () => {
     // NumPy's rule: magic + version + length field + header is a multiple of 64, and the header
     // is the dict, spaces, then '\n'. For shape [1]*20 + [123] the dict is 118 bytes: 10 + 118 = 128.
-    const shapes = [[...new Array(20).fill(1), 123], [2, 3], [], ...Array.from({ length: 64 }, (_, n) => [...new Array(n).fill(1), 7])];
+    const shapes = [
+      [...new Array(20).fill(1), 123],
+      [2, 3],
+      [],
+      ...Array.from({ length: 64 }, (_, n) => [...new Array(n).fill(1), 7]),
+    ];
     for (const shape of shapes) {
       const count = shape.reduce((a, b) => a * b, 1);
       const file = writeNpy(shape, new Float32Array(count).fill(0.5));
@@ -81,7 +86,9 @@ describe('writeNpy / readNpy round trip', () => {
       expect(header.slice(dict.length, -1)).toMatch(/^ *$/);
       expect(readNpy(file).shape).toEqual(shape);
     }
-    expect(`{'descr': '<f4', 'fortran_order': False, 'shape': (${[...new Array(20).fill(1), 123].join(', ')}), }`.length).toBe(118);
+    expect(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': (${[...new Array(20).fill(1), 123].join(', ')}), }`.length,
+    ).toBe(118);
   });
 
   it('switches to format 2.0 when the header outgrows a 16-bit length', () => {
@@ -122,7 +129,9 @@ describe('readNpy details', () => {
   });
 
   it('converts <f8 to float32 and reads |b1 as uint8', () => {
-    const f8 = readNpy(handMade("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", bytesOf(Float64Array.of(0.1, -1e10))));
+    const f8 = readNpy(
+      handMade("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", bytesOf(Float64Array.of(0.1, -1e10))),
+    );
     expect(f8.dtype).toBe('float32');
     expect(f8.descr).toBe('<f8');
     expect(f8.data).toBeInstanceOf(Float32Array);
@@ -153,7 +162,9 @@ describe('readNpy details', () => {
     expect(() => npyToTensor(readNpy(writeNpy([1], Int32Array.of(1))), 'q.npy')).toThrow(
       "Expected a float array ('<f4', '<f2' or '<f8') for q.npy but received '<i4'",
     );
-    expect(() => tensorToNpy({ type: 'bfloat16', dims: [1], data: Uint16Array.of(0) })).toThrow(/NumPy has no bfloat16/);
+    expect(() => tensorToNpy({ type: 'bfloat16', dims: [1], data: Uint16Array.of(0) })).toThrow(
+      /NumPy has no bfloat16/,
+    );
   });
 });
 
@@ -162,18 +173,34 @@ describe('readNpy errors name the file and the problem in one line', () => {
   const header = (descr: string, fortran = 'False', shape = '(2,)') =>
     `{'descr': '${descr}', 'fortran_order': ${fortran}, 'shape': ${shape}, }`;
   const cases: [string, Uint8Array, RegExp][] = [
-    ['bad magic', Buffer.concat([Buffer.from('PK\x03\x04'), good.subarray(4)]), /magic bytes .* but received 50 4b 03 04/],
+    [
+      'bad magic',
+      Buffer.concat([Buffer.from('PK\x03\x04'), good.subarray(4)]),
+      /magic bytes .* but received 50 4b 03 04/,
+    ],
     ['empty file', new Uint8Array(0), /magic bytes .* but received 0 bytes/],
     ['truncated before the length field', good.subarray(0, 9), /a complete \.npy header .*9 bytes/],
     ['truncated header', good.subarray(0, 40), /truncated header/],
     ['truncated data', good.subarray(0, good.length - 1), /16 data bytes .* but received 15 bytes \(truncated file\)/],
     ['extra data', Buffer.concat([good, Buffer.alloc(4)]), /16 data bytes .* but received 20 bytes/],
-    ['unknown version', Buffer.concat([good.subarray(0, 6), Buffer.from([4, 0]), good.subarray(8)]), /version 1\.0, 2\.0 or 3\.0 .* 4\.0/],
+    [
+      'unknown version',
+      Buffer.concat([good.subarray(0, 6), Buffer.from([4, 0]), good.subarray(8)]),
+      /version 1\.0, 2\.0 or 3\.0 .* 4\.0/,
+    ],
     ['fortran order', handMade(header('<f4', 'True'), new Uint8Array(8)), /C-order array .* Fortran-order/],
     ['big-endian float32', handMade(header('>f4'), new Uint8Array(8)), /big-endian.*received '>f4'/],
     ['unsupported dtype', handMade(header('<c8'), new Uint8Array(16)), /received '<c8'/],
-    ['structured dtype', handMade("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4)), /structured dtype/],
-    ['garbage header', handMade("{'descr': '<f4', 'fortran_order': Nope, 'shape': (2,), }", new Uint8Array(8)), /header dict \(an unexpected token/],
+    [
+      'structured dtype',
+      handMade("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4)),
+      /structured dtype/,
+    ],
+    [
+      'garbage header',
+      handMade("{'descr': '<f4', 'fortran_order': Nope, 'shape': (2,), }", new Uint8Array(8)),
+      /header dict \(an unexpected token/,
+    ],
     ['negative dim', handMade(header('<f4', 'False', '(-2,)'), new Uint8Array(8)), /non-negative integers/],
   ];
   it.each(cases)('%s', (_name, bytes, message) => {
@@ -199,7 +226,9 @@ describe('readNpy errors name the file and the problem in one line', () => {
       } catch (e) {
         error = e as Error;
       }
-      expect(error?.message).toMatch(/^Expected a \.npy header dict \(nesting deeper than 64 levels at offset \d+\) for deep\.npy but received /);
+      expect(error?.message).toMatch(
+        /^Expected a \.npy header dict \(nesting deeper than 64 levels at offset \d+\) for deep\.npy but received /,
+      );
       expect((error as Error & { code: string }).code).toBe('ERR_NABLA_NPY');
     }
     // shallow nesting still parses, and then fails on what it means
@@ -213,23 +242,55 @@ describe('readNpy errors name the file and the problem in one line', () => {
       expect(fn).toThrow(kind);
       expect(fn).toThrow(message);
     };
-    expectForm(() => npyToTensor({ ...a, shape: [7] }), RangeError, /^Expected 7 elements for shape \(7,\) for array\.data but received 6 elements$/);
-    expectForm(() => npyToTensor({ ...a, data: new Float64Array(6) as never }), TypeError, /^Expected a Float32Array for dtype 'float32' for array\.data but received Float64Array\(6\)$/);
-    expectForm(() => npyToTensor({ ...a, data: new Proxy(new Float32Array(6), {}) }), TypeError, /for array\.data but received an object$/);
-    expectForm(() => npyToTensor({ ...a, shape: new Array(2) }), TypeError, /^Expected an array of non-negative integers for array\.shape/);
-    expectForm(() => npyToTensor(null as never), TypeError, /^Expected a \.npy array \{ dtype, shape, data \} \(see readNpy\(\)\) for array but received null$/);
+    expectForm(
+      () => npyToTensor({ ...a, shape: [7] }),
+      RangeError,
+      /^Expected 7 elements for shape \(7,\) for array\.data but received 6 elements$/,
+    );
+    expectForm(
+      () => npyToTensor({ ...a, data: new Float64Array(6) as never }),
+      TypeError,
+      /^Expected a Float32Array for dtype 'float32' for array\.data but received Float64Array\(6\)$/,
+    );
+    expectForm(
+      () => npyToTensor({ ...a, data: new Proxy(new Float32Array(6), {}) }),
+      TypeError,
+      /for array\.data but received an object$/,
+    );
+    expectForm(
+      () => npyToTensor({ ...a, shape: new Array(2) }),
+      TypeError,
+      /^Expected an array of non-negative integers for array\.shape/,
+    );
+    expectForm(
+      () => npyToTensor(null as never),
+      TypeError,
+      /^Expected a \.npy array \{ dtype, shape, data \} \(see readNpy\(\)\) for array but received null$/,
+    );
     expect(npyToTensor(a).dims).toEqual([2, 3]);
   });
 
   it('writers and readers refuse look-alikes: Proxy data, sparse shapes, paths that are not strings', () => {
-    expect(() => writeNpy([2], new Proxy(Float32Array.of(1, 2), {}))).toThrow(/^Expected a Float32Array, .* for data but received an object$/);
-    expect(() => writeNpy(new Array(3), Float32Array.of(1))).toThrow('Expected an array of non-negative integers for shape but received [, , ]');
-    expect(() => tensorToNpy({ type: 'float32', dims: [2], data: new Proxy(Float32Array.of(1, 2), {}) })).toThrow(TypeError);
-    expect(() => tensorToNpy(null as never)).toThrow(/^Expected a tensor \{ type, dims, data \} \(see tensor\(\)\) for tensor but received null$/);
-    expect(() => tensorToNpy({ type: 'float64', dims: [1], data: Float32Array.of(1) } as never)).toThrow(/for tensor\.type but received 'float64'$/);
+    expect(() => writeNpy([2], new Proxy(Float32Array.of(1, 2), {}))).toThrow(
+      /^Expected a Float32Array, .* for data but received an object$/,
+    );
+    expect(() => writeNpy(new Array(3), Float32Array.of(1))).toThrow(
+      'Expected an array of non-negative integers for shape but received [, , ]',
+    );
+    expect(() => tensorToNpy({ type: 'float32', dims: [2], data: new Proxy(Float32Array.of(1, 2), {}) })).toThrow(
+      TypeError,
+    );
+    expect(() => tensorToNpy(null as never)).toThrow(
+      /^Expected a tensor \{ type, dims, data \} \(see tensor\(\)\) for tensor but received null$/,
+    );
+    expect(() => tensorToNpy({ type: 'float64', dims: [1], data: Float32Array.of(1) } as never)).toThrow(
+      /for tensor\.type but received 'float64'$/,
+    );
     for (const bad of [undefined, 3, { path: 'a.npy' }]) {
       expect(() => loadNpy(bad as never)).toThrow(/^Expected a file path \(a string\) for path but received /);
-      expect(() => saveNpy(bad as never, [1], Float32Array.of(1))).toThrow(/^Expected a file path \(a string\) for path but received /);
+      expect(() => saveNpy(bad as never, [1], Float32Array.of(1))).toThrow(
+        /^Expected a file path \(a string\) for path but received /,
+      );
     }
     let error: (Error & { code?: string }) | undefined;
     try {
@@ -237,7 +298,10 @@ describe('readNpy errors name the file and the problem in one line', () => {
     } catch (e) {
       error = e as Error;
     }
-    expect([error?.code, error?.message]).toEqual(['ERR_NABLA_NPY', 'Expected the bytes of a .npy file (a Uint8Array or Buffer) for p.npy but received an object']);
+    expect([error?.code, error?.message]).toEqual([
+      'ERR_NABLA_NPY',
+      'Expected the bytes of a .npy file (a Uint8Array or Buffer) for p.npy but received an object',
+    ]);
   });
 
   it('loadNpy names the path', () => {
@@ -303,7 +367,8 @@ for v in [(2, 0), (3, 0)]:
     const scalar = loadNpy(path.join(dir, 'scalar.npy'));
     expect(scalar.shape).toEqual([]);
     expect(Array.from(scalar.data)).toEqual([4.5]);
-    for (const v of ['v2', 'v3']) expect(Array.from(loadNpy(path.join(dir, `${v}.npy`)).data)).toEqual(a.map(Math.fround));
+    for (const v of ['v2', 'v3'])
+      expect(Array.from(loadNpy(path.join(dir, `${v}.npy`)).data)).toEqual(a.map(Math.fround));
     expect(() => loadNpy(path.join(dir, 'big.npy'))).toThrow(/big-endian.*'>f4'/);
     expect(() => loadNpy(path.join(dir, 'fortran.npy'))).toThrow(/Fortran-order/);
   });
@@ -325,7 +390,11 @@ open('f2.bits', 'w').write(' '.join(str(x) for x in a.view('<u2')))
     for (const { dtype, shape, data } of samples) saveNpy(path.join(dir, `ours-${dtype}.npy`), shape, data, dtype);
     saveNpy(path.join(dir, 'ours-scalar.npy'), [], Float32Array.of(-1.25));
     // a dict that ends exactly on the 64-byte boundary (10 + 118 = 128): the padding is a full line
-    saveNpy(path.join(dir, 'ours-aligned.npy'), [...new Array(20).fill(1), 123], Float32Array.from({ length: 123 }, (_, i) => i + 0.5));
+    saveNpy(
+      path.join(dir, 'ours-aligned.npy'),
+      [...new Array(20).fill(1), 123],
+      Float32Array.from({ length: 123 }, (_, i) => i + 0.5),
+    );
     // np.load refuses more than 64 dims, so the format 2.0 file goes through NumPy's header reader
     const shape2 = new Array(25000).fill(1);
     saveNpy(path.join(dir, 'ours-v2.npy'), shape2, Float32Array.of(3));
@@ -356,7 +425,10 @@ json.dump(out, open('numpy.json', 'w'))
       expect(seen[dtype].values).toEqual(want);
     }
     expect(seen.scalar).toEqual({ dtype: '<f4', shape: [], values: [-1.25] });
-    expect(seen.aligned).toEqual({ shape: [...new Array(20).fill(1), 123], values: Array.from({ length: 123 }, (_, i) => i + 0.5) });
+    expect(seen.aligned).toEqual({
+      shape: [...new Array(20).fill(1), 123],
+      values: Array.from({ length: 123 }, (_, i) => i + 0.5),
+    });
     expect(seen.v2).toEqual({ version: [2, 0], ndim: 25000, dtype: '<f4', fortran: false, value: 3 });
   });
 });

@@ -1,12 +1,28 @@
 // The oracle shared by the jest suites and bench/gpu-check.js (lib/oracle), checked on the CPU so
 // that the GPU checks built on it are sound before any GPU runs them.
 import {
-  BlockMask, attentionSync, bfloat16ToFloat, blockSparseAttentionSync, cast, floatToBfloat16, nablaMaskSync, tensor, tileOrder, toFloat32Array,
+  BlockMask,
+  attentionSync,
+  bfloat16ToFloat,
+  blockSparseAttentionSync,
+  cast,
+  floatToBfloat16,
+  nablaMaskSync,
+  tensor,
+  tileOrder,
+  toFloat32Array,
 } from '../lib';
 import { attentionFlops } from '../lib/flops';
 import {
-  CUT_TOLERANCE, ascendingRunningSums, compareMasks, maxAbsDiff, nonZeroInEmptyRows, normalisedMse, poisonedAttentionSync,
-  randomBlockMask, refAttention,
+  CUT_TOLERANCE,
+  ascendingRunningSums,
+  compareMasks,
+  maxAbsDiff,
+  nonZeroInEmptyRows,
+  normalisedMse,
+  poisonedAttentionSync,
+  randomBlockMask,
+  refAttention,
 } from '../lib/oracle';
 import { median, summarize } from '../lib/timing';
 import { randn, tileCoordinates } from '../lib/synthetic';
@@ -66,8 +82,14 @@ describe('compareMasks: masks may differ only at the cut', () => {
     const top = nablaMaskSync(q, k, { threshold: 0.5, method: 'topk', returnMap: true, ...CPU });
     const dense = top.toDense();
     const row = Array.from((top.map as Float32Array).subarray(0, nk));
-    const kept = row.map((p, j) => [p, j]).filter(([, j]) => dense[j]).sort((a, b) => b[0] - a[0]);
-    const dropped = row.map((p, j) => [p, j]).filter(([, j]) => !dense[j]).sort((a, b) => a[0] - b[0]);
+    const kept = row
+      .map((p, j) => [p, j])
+      .filter(([, j]) => dense[j])
+      .sort((a, b) => b[0] - a[0]);
+    const dropped = row
+      .map((p, j) => [p, j])
+      .filter(([, j]) => !dense[j])
+      .sort((a, b) => a[0] - b[0]);
     const [best, worst] = [kept[0][1], dropped[0][1]];
     expect(row[best] - row[worst]).toBeGreaterThan(CUT_TOLERANCE.topk);
     dense[best] = 0;
@@ -84,11 +106,17 @@ describe('compareMasks: masks may differ only at the cut', () => {
 });
 
 describe('check masks', () => {
-  test('row 0 keeps nothing, every other row keeps at least one block; the counts are the mask\'s', () => {
-    for (const dims of [[1, 1, 2, 2], [2, 3, 4, 5], [1, 1, 2, 80]] as const) {
+  test("row 0 keeps nothing, every other row keeps at least one block; the counts are the mask's", () => {
+    for (const dims of [
+      [1, 1, 2, 2],
+      [2, 3, 4, 5],
+      [1, 1, 2, 80],
+    ] as const) {
       const m = randomBlockMask(dims, 3);
       const [B, H, nq, nk] = dims;
-      const perRow = Array.from({ length: B * H * nq }, (_, r) => m.dense.subarray(r * nk, (r + 1) * nk).reduce((a, b) => a + b, 0));
+      const perRow = Array.from({ length: B * H * nq }, (_, r) =>
+        m.dense.subarray(r * nk, (r + 1) * nk).reduce((a, b) => a + b, 0),
+      );
       expect(perRow[0]).toBe(0);
       expect(perRow.slice(1).every((n) => n >= 1)).toBe(true);
       expect(m.emptyRows).toBe(1);
@@ -118,17 +146,22 @@ describe('the fp64 reference and the poisoned-output runner', () => {
   const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D };
   const scale = 1 / Math.sqrt(c.D);
 
-  test.each(['float32', 'bfloat16'] as const)('%s: the runner gives the library op\'s output, sparse and dense, on the CPU', (type) => {
-    const [qt, kt, vt] = [q, k, v].map((t) => cast(t, type));
-    const sparse = poisonedAttentionSync(qt, kt, vt, mask, { backend: 'cpu' });
-    expect(Array.from(sparse)).toEqual(Array.from(toFloat32Array(blockSparseAttentionSync(qt, kt, vt, mask, CPU))));
-    expect(nonZeroInEmptyRows(sparse, dense, mask.dims, c.Dv)).toBe(0);
-    const full = poisonedAttentionSync(qt, kt, vt, undefined, { backend: 'cpu', scale: 0.5 });
-    expect(Array.from(full)).toEqual(Array.from(toFloat32Array(attentionSync(qt, kt, vt, { ...CPU, scale: 0.5 }))));
-  });
+  test.each(['float32', 'bfloat16'] as const)(
+    "%s: the runner gives the library op's output, sparse and dense, on the CPU",
+    (type) => {
+      const [qt, kt, vt] = [q, k, v].map((t) => cast(t, type));
+      const sparse = poisonedAttentionSync(qt, kt, vt, mask, { backend: 'cpu' });
+      expect(Array.from(sparse)).toEqual(Array.from(toFloat32Array(blockSparseAttentionSync(qt, kt, vt, mask, CPU))));
+      expect(nonZeroInEmptyRows(sparse, dense, mask.dims, c.Dv)).toBe(0);
+      const full = poisonedAttentionSync(qt, kt, vt, undefined, { backend: 'cpu', scale: 0.5 });
+      expect(Array.from(full)).toEqual(Array.from(toFloat32Array(attentionSync(qt, kt, vt, { ...CPU, scale: 0.5 }))));
+    },
+  );
 
   test('the runner checks its arguments like the library', () => {
-    expect(() => poisonedAttentionSync(q, k, tensor(new Float32Array(8), [1, 1, 1, 8]), mask, { backend: 'cpu' })).toThrow(RangeError);
+    expect(() =>
+      poisonedAttentionSync(q, k, tensor(new Float32Array(8), [1, 1, 1, 8]), mask, { backend: 'cpu' }),
+    ).toThrow(RangeError);
   });
 
   test('fp64 reference equals the CPU backend in fp32; the naive fp32 arithmetic is fp32-close, the naive bf16 one is not', () => {

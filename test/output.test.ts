@@ -55,9 +55,9 @@ test('an output planned but never written is an error, and nothing is put in pla
   const outputs = new OutputFiles({});
   outputs.plan('out', file('a.npy'));
   outputs.plan('mask-out', file('m.npy'));
-  await expect(writeAllOrNothing(outputs, () => outputs.stage(file('a.npy'), (temp) => fs.writeFileSync(temp, 'a')))).rejects.toThrow(
-    /m\.npy \(--mask-out\) was planned but not written/,
-  );
+  await expect(
+    writeAllOrNothing(outputs, () => outputs.stage(file('a.npy'), (temp) => fs.writeFileSync(temp, 'a'))),
+  ).rejects.toThrow(/m\.npy \(--mask-out\) was planned but not written/);
   expect(listing()).toEqual([]);
 });
 
@@ -67,13 +67,23 @@ test('plan refuses, naming the flag: a missing directory, a directory, an input 
   fs.symlinkSync(input, file('q-link.npy'));
   fs.mkdirSync(file('sub'));
   const outputs = new OutputFiles({ q: input, k: file('missing.npy'), v: undefined });
-  expect(() => outputs.plan('out', file('nowhere/o.npy'))).toThrow(/^Expected a file in an existing directory for --out but received '.*o\.npy' \(no directory .*nowhere\)$/);
-  expect(() => outputs.plan('out', path.join(input, 'o.npy'))).toThrow(/^Expected a file in an existing directory for --out but received .*\(.*q\.npy is not a directory\)$/);
-  expect(() => outputs.plan('out', file('sub'))).toThrow(/^Expected a file path for --out but received '.*sub' \(a directory\)$/);
-  expect(() => outputs.plan('out', input)).toThrow(/^Expected an output file that is not an input for --out but received '.*q\.npy' \(the --q file .*q\.npy\)$/);
+  expect(() => outputs.plan('out', file('nowhere/o.npy'))).toThrow(
+    /^Expected a file in an existing directory for --out but received '.*o\.npy' \(no directory .*nowhere\)$/,
+  );
+  expect(() => outputs.plan('out', path.join(input, 'o.npy'))).toThrow(
+    /^Expected a file in an existing directory for --out but received .*\(.*q\.npy is not a directory\)$/,
+  );
+  expect(() => outputs.plan('out', file('sub'))).toThrow(
+    /^Expected a file path for --out but received '.*sub' \(a directory\)$/,
+  );
+  expect(() => outputs.plan('out', input)).toThrow(
+    /^Expected an output file that is not an input for --out but received '.*q\.npy' \(the --q file .*q\.npy\)$/,
+  );
   expect(() => outputs.plan('out', file('q-link.npy'))).toThrow(/not an input for --out .*\(the --q file /);
   outputs.plan('out', file('o.npy'));
-  expect(() => outputs.plan('mask-out', path.join(dir, 'sub', '..', 'o.npy'))).toThrow(/^Expected a file other than the --out output for --mask-out but received /);
+  expect(() => outputs.plan('mask-out', path.join(dir, 'sub', '..', 'o.npy'))).toThrow(
+    /^Expected a file other than the --out output for --mask-out but received /,
+  );
   outputs.plan('mask-out', file('missing.npy')); // an input that does not exist is reported when it is read
 });
 

@@ -8,9 +8,10 @@ import { binaryGpuCode, missingGpuCode } from '../scripts/fatbin';
 import { defaultCudaArchs } from './cuda-archs';
 
 const root = path.resolve(__dirname, '..');
-const npmCli = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js')
-  ? process.env.npm_execpath
-  : path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+const npmCli =
+  process.env.npm_execpath && process.env.npm_execpath.endsWith('.js')
+    ? process.env.npm_execpath
+    : path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
 
 function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [npmCli, ...args], { cwd, env, encoding: 'utf8' });
@@ -34,7 +35,8 @@ test('npm pack + install into an empty project without compilers uses the prebui
     // sm_120 among them) and the compute_90 PTX for GPUs after those
     const code = binaryGpuCode(fs.readFileSync(path.join(prebuilds, PLATFORM, 'node.napi.node')));
     expect(missingGpuCode(code, defaultCudaArchs())).toEqual([]);
-    for (const arch of ['sm_100', 'sm_120']) expect(code.filter((c) => c.arch === arch && c.kind === 'elf').length).toBeGreaterThan(0);
+    for (const arch of ['sm_100', 'sm_120'])
+      expect(code.filter((c) => c.arch === arch && c.kind === 'elf').length).toBeGreaterThan(0);
     expect(code.filter((c) => c.arch === 'compute_90' && c.kind === 'ptx').length).toBeGreaterThan(0);
     // --ignore-scripts: dist/ was built by jest's global setup; rebuilding it here would race other test files
     const packed = npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], root);
@@ -51,13 +53,18 @@ test('npm pack + install into an empty project without compilers uses the prebui
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
     fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     const env = { ...process.env, PATH: bin, npm_config_node_gyp: '' };
-    for (const tool of ['cmake', 'nvcc', 'c++', 'g++', 'cc']) expect(spawnSync(tool, ['--version'], { env }).error).toBeDefined();
+    for (const tool of ['cmake', 'nvcc', 'c++', 'g++', 'cc'])
+      expect(spawnSync(tool, ['--version'], { env }).error).toBeDefined();
 
     const app = path.join(work, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
     const start = Date.now();
-    const installed = npm(['install', '--no-audit', '--no-fund', '--foreground-scripts', path.join(work, info.filename)], app, env);
+    const installed = npm(
+      ['install', '--no-audit', '--no-fund', '--foreground-scripts', path.join(work, info.filename)],
+      app,
+      env,
+    );
     expectOk(installed, 'npm install <tarball>');
     const seconds = (Date.now() - start) / 1000;
     expect(installed.stdout + installed.stderr).toContain(`using prebuilt binary prebuilds/${PLATFORM}/node.napi.node`);
@@ -88,7 +95,8 @@ test('npm pack + install into an empty project without compilers uses the prebui
 test('without CMake, npm install falls back to node-gyp and builds a working CPU-only addon', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-gyp-'));
   try {
-    for (const f of ['package.json', 'binding.gyp', 'CMakeLists.txt']) fs.copyFileSync(path.join(root, f), path.join(work, f));
+    for (const f of ['package.json', 'binding.gyp', 'CMakeLists.txt'])
+      fs.copyFileSync(path.join(root, f), path.join(work, f));
     for (const d of ['csrc', 'scripts']) fs.cpSync(path.join(root, d), path.join(work, d), { recursive: true });
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'));
     // a PATH whose cmake always fails stands for a machine without CMake
@@ -107,7 +115,10 @@ test('without CMake, npm install falls back to node-gyp and builds a working CPU
       const q = n.tensor(Float32Array.from({ length: 2 * 256 * 16 }, (_, i) => Math.sin(i)), [1, 2, 256, 16]);
       const { output, mask } = n.nablaAttentionSync(q, q, q, { threshold: 0.7, backend: 'cpu' });
       console.log(JSON.stringify({ finite: output.data.every(Number.isFinite), density: mask.density(), build: n.backends().build }));`;
-    const ran = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NABLA_NATIVE_PATH: addon }, encoding: 'utf8' });
+    const ran = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, NABLA_NATIVE_PATH: addon },
+      encoding: 'utf8',
+    });
     expectOk(ran, 'running the node-gyp build');
     const result = JSON.parse(ran.stdout);
     expect(result.finite).toBe(true);

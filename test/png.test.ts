@@ -7,8 +7,23 @@ import { nablaMaskSync } from '../lib';
 import { crc32, encodePng } from '../lib/png';
 import { ADVANCE, DESCENDERS, DESCENT, GLYPHS, GLYPH_HEIGHT, GLYPH_WIDTH } from '../lib/font';
 import {
-  BACKGROUND_COLOR, DROPPED_COLOR, FRAME_COLOR, KEPT_COLOR, MASK_LEGEND, Picture, Rgb, TEXT_COLOR, colorBarBox, headerOrigin,
-  labelOrigin, mapPicture, mapScale, maskPicture, panelLayout, panelOrigin, viridis,
+  BACKGROUND_COLOR,
+  DROPPED_COLOR,
+  FRAME_COLOR,
+  KEPT_COLOR,
+  MASK_LEGEND,
+  Picture,
+  Rgb,
+  TEXT_COLOR,
+  colorBarBox,
+  headerOrigin,
+  labelOrigin,
+  mapPicture,
+  mapScale,
+  maskPicture,
+  panelLayout,
+  panelOrigin,
+  viridis,
 } from '../lib/pictures';
 import { CPU, qkCase } from './helpers';
 import { rng } from './reference';
@@ -51,7 +66,8 @@ function decodePng(file: Buffer): Decoded {
   expect(chunks[0]).toBe('IHDR');
   expect(chunks[chunks.length - 1]).toBe('IEND');
   const header = ihdr as Buffer;
-  const width = header.readUInt32BE(0), height = header.readUInt32BE(4);
+  const width = header.readUInt32BE(0),
+    height = header.readUInt32BE(4);
   expect(header[8]).toBe(8); // bit depth
   expect([0, 2]).toContain(header[9]);
   expect([...header.subarray(10, 13)]).toEqual([0, 0, 0]);
@@ -86,7 +102,14 @@ const luminance = ([r, g, b]: Rgb) => 0.299 * r + 0.587 * g + 0.114 * b;
  * a scale x scale square of TEXT_COLOR where inked, the background elsewhere (descenders DESCENT
  * rows lower; the blank column after each character included). Read from GLYPHS, not drawText.
  */
-function textMismatches(d: Decoded, text: string, x: number, y: number, scale: number, background: Rgb = BACKGROUND_COLOR): number {
+function textMismatches(
+  d: Decoded,
+  text: string,
+  x: number,
+  y: number,
+  scale: number,
+  background: Rgb = BACKGROUND_COLOR,
+): number {
   let wrong = 0;
   for (let n = 0; n < text.length; n++) {
     const glyph = GLYPHS[text[n]];
@@ -118,7 +141,12 @@ describe('encodePng', () => {
 
   test('grayscale and RGB images decode to the same pixels', () => {
     const r = rng(5);
-    for (const [w, h, channels] of [[1, 1, 1], [3, 2, 1], [17, 5, 3], [64, 33, 3]] as const) {
+    for (const [w, h, channels] of [
+      [1, 1, 1],
+      [3, 2, 1],
+      [17, 5, 3],
+      [64, 33, 3],
+    ] as const) {
       const pixels = Uint8Array.from({ length: w * h * channels }, () => Math.floor(r() * 256));
       const d = decodePng(encodePng(w, h, pixels, channels));
       expect([d.width, d.height, d.channels]).toEqual([w, h, channels]);
@@ -128,7 +156,9 @@ describe('encodePng', () => {
   });
 
   test('a pixel buffer of the wrong size or a bad size is a RangeError', () => {
-    expect(() => encodePng(2, 2, new Uint8Array(11), 3)).toThrow(/^Expected 12 bytes \(2 x 2 x 3\) for pixels but received 11$/);
+    expect(() => encodePng(2, 2, new Uint8Array(11), 3)).toThrow(
+      /^Expected 12 bytes \(2 x 2 x 3\) for pixels but received 11$/,
+    );
     expect(() => encodePng(0, 2, new Uint8Array(0), 1)).toThrow(RangeError);
     expect(() => encodePng(2, 2, new Uint8Array(8), 2 as 1)).toThrow(/for channels/);
   });
@@ -170,7 +200,11 @@ describe('maskPicture', () => {
     // each panel framed (a pixel left of and above it); panels do not overlap; the sixth slot is empty
     for (let p = 0; p < H; p++) {
       const [x0, y0] = panelOrigin(layout, p);
-      expect([rgbAt(d, x0 - 1, y0 + 3), rgbAt(d, x0 + 3, y0 - 1), rgbAt(d, x0 + layout.panelWidth, y0)]).toEqual([FRAME_COLOR, FRAME_COLOR, FRAME_COLOR]);
+      expect([rgbAt(d, x0 - 1, y0 + 3), rgbAt(d, x0 + 3, y0 - 1), rgbAt(d, x0 + layout.panelWidth, y0)]).toEqual([
+        FRAME_COLOR,
+        FRAME_COLOR,
+        FRAME_COLOR,
+      ]);
     }
     expect(panelOrigin(layout, 1)[0]).toBeGreaterThan(panelOrigin(layout, 0)[0] + layout.panelWidth);
     expect(panelOrigin(layout, 3)[1]).toBeGreaterThan(panelOrigin(layout, 0)[1] + layout.panelHeight);
@@ -204,11 +238,14 @@ describe('maskPicture', () => {
     const swatch = GLYPH_HEIGHT * s;
     expect(textMismatches(d, MASK_LEGEND.kept, lx + swatch + 4 * s, ly, s)).toBe(0);
     let dark = -1; // the dropped swatch: first pixel of DROPPED_COLOR on the legend line, right of 'kept'
-    for (let x = lx + swatch; x < d.width && dark < 0; x++) if (rgbAt(d, x, ly + s * 3).join() === DROPPED_COLOR.join()) dark = x;
+    for (let x = lx + swatch; x < d.width && dark < 0; x++)
+      if (rgbAt(d, x, ly + s * 3).join() === DROPPED_COLOR.join()) dark = x;
     expect(dark).toBeGreaterThan(lx + swatch + 4 * s + 4 * ADVANCE * s);
     expect(textMismatches(d, MASK_LEGEND.dropped, dark - 1 + swatch + 4 * s, ly, s)).toBe(0);
     expect(textMismatches(d, `one cell per block (${layout.cellPixels} px)`, ...headerOrigin(layout, 2), s)).toBe(0);
-    expect(textMismatches(d, `rows ${nq} query blocks, columns ${nk} key blocks`, ...headerOrigin(layout, 3), s)).toBe(0);
+    expect(textMismatches(d, `rows ${nq} query blocks, columns ${nk} key blocks`, ...headerOrigin(layout, 3), s)).toBe(
+      0,
+    );
   });
 
   test('a sheet of many heads labels the batch too, and the title says which heads are drawn', () => {
@@ -235,7 +272,8 @@ describe('maskPicture', () => {
       expect([ch, seen.get(key)]).toEqual([ch, undefined]);
       seen.set(key, ch);
     }
-    const printed = 'block mask map P of 2 x 20 heads, first 16 drawn kept dropped one cell per block (32 px) pixel ' +
+    const printed =
+      'block mask map P of 2 x 20 heads, first 16 drawn kept dropped one cell per block (32 px) pixel ' +
       'gray: part rows query columns key batch head thr dens log linear scale 0123456789 1e-4 0.5';
     for (const ch of printed) expect([ch, GLYPHS[ch] !== undefined]).toEqual([ch, true]);
   });
@@ -248,14 +286,28 @@ describe('maskPicture', () => {
     const dense = Uint8Array.from({ length: n * n }, (_, at) => ((Math.floor(at / n) + (at % n)) % 2 === 0 ? 1 : 0));
     dense[1] = dense[n] = 1;
     const picture = maskPicture(dense, dims, { maxSize: 600 });
-    expect(picture.layout).toMatchObject({ cellBlocks: 2, cellPixels: 1, panelWidth: n / 2, panelHeight: n / 2, textScale: 1 });
+    expect(picture.layout).toMatchObject({
+      cellBlocks: 2,
+      cellPixels: 1,
+      panelWidth: n / 2,
+      panelHeight: n / 2,
+      textScale: 1,
+    });
     expect(Math.max(picture.width, picture.height)).toBeLessThanOrEqual(600);
     const d = roundTrip(picture);
     const [x0, y0] = panelOrigin(picture.layout, 0);
     expect(rgbAt(d, x0, y0)).toEqual(KEPT_COLOR);
     const half = DROPPED_COLOR.map((c, i) => Math.round(c + 0.5 * (KEPT_COLOR[i] - c)));
-    for (const [x, y] of [[1, 0], [0, 1], [299, 299], [3, 2]]) expect(rgbAt(d, x0 + x, y0 + y)).toEqual(half);
-    expect(textMismatches(d, 'one pixel per 2 x 2 blocks, gray: part kept', ...headerOrigin(picture.layout, 2), 1)).toBe(0);
+    for (const [x, y] of [
+      [1, 0],
+      [0, 1],
+      [299, 299],
+      [3, 2],
+    ])
+      expect(rgbAt(d, x0 + x, y0 + y)).toEqual(half);
+    expect(
+      textMismatches(d, 'one pixel per 2 x 2 blocks, gray: part kept', ...headerOrigin(picture.layout, 2), 1),
+    ).toBe(0);
   });
 
   test('panel layout: at most maxPanels panels, images within maxSize', () => {
@@ -280,7 +332,8 @@ describe('mapPicture', () => {
     expect(viridis(1)).toEqual([253, 231, 37]);
     expect(viridis(-1)).toEqual(viridis(0));
     expect(viridis(2)).toEqual(viridis(1));
-    for (let i = 1; i <= 1000; i++) expect(luminance(viridis(i / 1000))).toBeGreaterThanOrEqual(luminance(viridis((i - 1) / 1000)) - 0.6);
+    for (let i = 1; i <= 1000; i++)
+      expect(luminance(viridis(i / 1000))).toBeGreaterThanOrEqual(luminance(viridis((i - 1) / 1000)) - 0.6);
   });
 
   test('the heat map is monotone in P: larger P, brighter color; max P yellow, min P dark purple', () => {
@@ -321,11 +374,13 @@ describe('mapPicture', () => {
     const mid = bar.y + (bar.height >> 1);
     expect(rgbAt(d, bar.x, mid)).toEqual(viridis(0));
     expect(rgbAt(d, bar.x + bar.width - 1, mid)).toEqual(viridis(1));
-    for (let x = bar.x + 1; x < bar.x + bar.width; x++) expect(luminance(rgbAt(d, x, mid))).toBeGreaterThanOrEqual(luminance(rgbAt(d, x - 1, mid)) - 0.6);
+    for (let x = bar.x + 1; x < bar.x + bar.width; x++)
+      expect(luminance(rgbAt(d, x, mid))).toBeGreaterThanOrEqual(luminance(rgbAt(d, x - 1, mid)) - 0.6);
     expect(textMismatches(d, 'P, log scale', bar.x + bar.width + 6 * s, bar.y, s)).toBe(0);
     // ticks at the ends and a third and two thirds along; the end values kept inside the bar's span
     const [, tickLine] = headerOrigin(layout, 2);
-    for (const at of [0, 1 / 3, 2 / 3, 1]) expect(rgbAt(d, bar.x + Math.round(at * (bar.width - 1)), bar.y + bar.height)).toEqual(TEXT_COLOR);
+    for (const at of [0, 1 / 3, 2 / 3, 1])
+      expect(rgbAt(d, bar.x + Math.round(at * (bar.width - 1)), bar.y + bar.height)).toEqual(TEXT_COLOR);
     expect(textMismatches(d, '1e-4', bar.x, tickLine + 2 * s, s)).toBe(0);
     const w = (t: string) => (t.length * ADVANCE - 1) * s;
     expect(textMismatches(d, '0.1', bar.x + bar.width - w('0.1'), tickLine + 2 * s, s)).toBe(0);
@@ -339,7 +394,8 @@ describe('mapPicture', () => {
     const [x0, y0] = panelOrigin(layout, 0);
     const c = layout.cellPixels;
     expect([rgbAt(d, x0, y0), rgbAt(d, x0 + c, y0), rgbAt(d, x0, y0 + c), rgbAt(d, x0 + c, y0 + c)]).toEqual(
-      [0, 1, 2, 3].map((k) => viridis(k / 3)));
+      [0, 1, 2, 3].map((k) => viridis(k / 3)),
+    );
   });
 
   test('mapScale: log ticks at powers of ten, both ends under a decade, linear from 0 to the largest P', () => {
@@ -353,9 +409,16 @@ describe('mapPicture', () => {
     // more than MAP_DECADES below the largest: clamped to the bottom of the bar
     expect(mapScale([1e-12, 1]).position(1e-12)).toBeLessThan(0);
     expect(mapScale([1e-12, 1]).ticks.map((t) => t.text)).toEqual(['1e-6', '1e-5', '1e-4', '1e-3', '0.01', '0.1', '1']);
-    expect(mapScale([0.2, 0.3]).ticks).toEqual([{ at: 0, text: '0.2' }, { at: 1, text: '0.3' }]);
+    expect(mapScale([0.2, 0.3]).ticks).toEqual([
+      { at: 0, text: '0.2' },
+      { at: 1, text: '0.3' },
+    ]);
     const linear = mapScale([0, 0.1, 0.4], 'linear');
-    expect(linear.ticks).toEqual([{ at: 0, text: '0' }, { at: 0.5, text: '0.2' }, { at: 1, text: '0.4' }]);
+    expect(linear.ticks).toEqual([
+      { at: 0, text: '0' },
+      { at: 0.5, text: '0.2' },
+      { at: 1, text: '0.4' },
+    ]);
     expect(linear.position(0.1)).toBeCloseTo(0.25, 9);
   });
 
@@ -365,10 +428,13 @@ describe('mapPicture', () => {
     const d = roundTrip(picture);
     const { layout } = picture;
     const bar = colorBarBox(layout);
-    expect(textMismatches(d, 'P, linear scale', bar.x + bar.width + 6 * layout.textScale, bar.y, layout.textScale)).toBe(0);
+    expect(
+      textMismatches(d, 'P, linear scale', bar.x + bar.width + 6 * layout.textScale, bar.y, layout.textScale),
+    ).toBe(0);
     const [x0, y0] = panelOrigin(layout, 0);
     const c = layout.cellPixels;
     expect([rgbAt(d, x0, y0), rgbAt(d, x0 + c, y0), rgbAt(d, x0, y0 + c), rgbAt(d, x0 + c, y0 + c)]).toEqual(
-      [0, 0.25, 0.5, 1].map((x) => viridis(x)));
+      [0, 0.25, 0.5, 1].map((x) => viridis(x)),
+    );
   });
 });

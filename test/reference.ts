@@ -12,7 +12,14 @@ export { randn, rng };
  * (t, y, x) on a tile-ordered grid, plus normal noise, so block maps are local (nearby blocks
  * score high) rather than uniform.
  */
-export function structuredQK(B: number, H: number, grid: TokenGrid, D: number, seed: number, noise = 0.3): Float32Array {
+export function structuredQK(
+  B: number,
+  H: number,
+  grid: TokenGrid,
+  D: number,
+  seed: number,
+  noise = 0.3,
+): Float32Array {
   const S = grid[0] * grid[1] * grid[2];
   const r = rng(seed);
   const out = new Float32Array(B * H * S * D);

@@ -18,7 +18,10 @@ function loadWith<T>(limits: Limits, module: string): T {
 const reported: Limits = native.limits;
 
 test('MAX_DIM and MAX_SCALE are the limits native.limits reports', () => {
-  const shapes = loadWith<typeof import('../lib/shapes')>({ ...reported, maxDim: 2 ** 20, maxScale: 8 }, '../lib/shapes');
+  const shapes = loadWith<typeof import('../lib/shapes')>(
+    { ...reported, maxDim: 2 ** 20, maxScale: 8 },
+    '../lib/shapes',
+  );
   expect([shapes.MAX_DIM, shapes.MAX_SCALE]).toEqual([2 ** 20, 8]);
   // this build's own values: the bounds of its native checks
   expect([reported.maxDim, reported.maxScale]).toEqual([2 ** 31, 65536]);
@@ -31,5 +34,11 @@ test('the scale check uses the limit the build reports', () => {
 });
 
 test('limitText writes powers of two as the messages state them', () => {
-  expect([2 ** 31, 2 ** 31 - 1, 2 ** 32, 65536, 100].map(limitText)).toEqual(['2^31', '2^31 - 1', '2^32', '65536', '100']);
+  expect([2 ** 31, 2 ** 31 - 1, 2 ** 32, 65536, 100].map(limitText)).toEqual([
+    '2^31',
+    '2^31 - 1',
+    '2^32',
+    '65536',
+    '100',
+  ]);
 });

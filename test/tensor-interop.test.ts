@@ -3,7 +3,16 @@
 // shape, without depending on onnxruntime. Also typed arrays over a SharedArrayBuffer (e.g. shared
 // with worker threads). Every accepted input must give exactly the result of our own tensor.
 import {
-  BlockMask, Tensor, attentionSync, blockSparseAttentionSync, blockPool, blockPoolSync, cast, floatToFloat16, nablaMaskSync, tensor,
+  BlockMask,
+  Tensor,
+  attentionSync,
+  blockSparseAttentionSync,
+  blockPool,
+  blockPoolSync,
+  cast,
+  floatToFloat16,
+  nablaMaskSync,
+  tensor,
 } from '../lib';
 import { randn } from './reference';
 import { CPU } from './helpers';
@@ -73,7 +82,7 @@ describe('onnxruntime-node shaped tensors as inputs', () => {
     expect(Array.from(mask.kvIndices)).toEqual(Array.from(expected.kvIndices));
   });
 
-  test("float16 is read from the raw bits in a Uint16Array, as onnxruntime stores them", () => {
+  test('float16 is read from the raw bits in a Uint16Array, as onnxruntime stores them', () => {
     const x = tensor(randn(n, 4), dims);
     const bits = new Uint16Array(n);
     for (let i = 0; i < n; i++) bits[i] = floatToFloat16(x.data[i]);
@@ -98,7 +107,9 @@ describe('onnxruntime-node shaped tensors as inputs', () => {
   });
 
   test('float16 data that is not a Uint16Array (a Float16Array likewise) is a TypeError naming x.data', () => {
-    const error = thrown(() => blockPoolSync(asOrt({ type: 'float16', dims, data: new Float32Array(n) as never }), CPU));
+    const error = thrown(() =>
+      blockPoolSync(asOrt({ type: 'float16', dims, data: new Float32Array(n) as never }), CPU),
+    );
     expect(error.kind).toBe('TypeError');
     expect(error.message).toMatch(/for x\.data but received/);
   });
@@ -113,25 +124,30 @@ describe('typed arrays over a SharedArrayBuffer', () => {
     return s;
   }
 
-  test.each(['float32', 'float16', 'bfloat16'] as const)('%s inputs, sync and async, at an offset: the same results', async (type) => {
-    const [q, k, v] = [5, 6, 7].map((seed) => cast(ours(seed), type));
-    const [sq, sk, sv] = [q, k, v].map((t, i) => ({ ...t, data: shared(t.data, i * 3) }));
-    expect(sq.data.buffer).toBeInstanceOf(SharedArrayBuffer);
-    const expected = Array.from(attentionSync(q, k, v, CPU).data);
-    expect(Array.from(attentionSync(sq, sk, sv, CPU).data)).toEqual(expected);
-    expect(Array.from((await blockPool(sq, CPU)).data)).toEqual(Array.from(blockPoolSync(q, CPU).data));
-  });
+  test.each(['float32', 'float16', 'bfloat16'] as const)(
+    '%s inputs, sync and async, at an offset: the same results',
+    async (type) => {
+      const [q, k, v] = [5, 6, 7].map((seed) => cast(ours(seed), type));
+      const [sq, sk, sv] = [q, k, v].map((t, i) => ({ ...t, data: shared(t.data, i * 3) }));
+      expect(sq.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+      const expected = Array.from(attentionSync(q, k, v, CPU).data);
+      expect(Array.from(attentionSync(sq, sk, sv, CPU).data)).toEqual(expected);
+      expect(Array.from((await blockPool(sq, CPU)).data)).toEqual(Array.from(blockPoolSync(q, CPU).data));
+    },
+  );
 
   test('mask lists over a SharedArrayBuffer drive attention like plain ones', () => {
     const [q, k, v] = [8, 9, 10].map((seed) => ours(seed));
     const mask = nablaMaskSync(q, k, { ...CPU, grid, threshold: 0.5 });
-    const counts = mask.kvCounts, indices = mask.kvIndices;
+    const counts = mask.kvCounts,
+      indices = mask.kvIndices;
     const sharedCounts = new Int32Array(new SharedArrayBuffer(counts.byteLength));
     const sharedIndices = new Int32Array(new SharedArrayBuffer(indices.byteLength));
     sharedCounts.set(counts);
     sharedIndices.set(indices);
     const fromShared = BlockMask.fromKvBlocks(sharedCounts, sharedIndices, mask.dims);
-    expect(Array.from(blockSparseAttentionSync(q, k, v, fromShared, CPU).data))
-      .toEqual(Array.from(blockSparseAttentionSync(q, k, v, mask, CPU).data));
+    expect(Array.from(blockSparseAttentionSync(q, k, v, fromShared, CPU).data)).toEqual(
+      Array.from(blockSparseAttentionSync(q, k, v, mask, CPU).data),
+    );
   });
 });

@@ -59,13 +59,19 @@ describe('toTiles / fromTiles', () => {
 describe('staMask', () => {
   test('equals the window formula on the block grid', () => {
     const grid: [number, number, number] = [5, 24, 32];
-    for (const w of [[11, 3, 3], [3, 5, 5], [2, 2, 4], [1, 1, 1]] as [number, number, number][]) {
+    for (const w of [
+      [11, 3, 3],
+      [3, 5, 5],
+      [2, 2, 4],
+      [1, 1, 1],
+    ] as [number, number, number][]) {
       const m = staMask(grid, w);
       const g: [number, number, number] = [5, 3, 4];
       const nb = 60;
       expect(m.dims).toEqual([1, 1, nb, nb]);
       const dense = m.toDense();
-      for (let i = 0; i < nb; i++) for (let j = 0; j < nb; j++) expect(dense[i * nb + j]).toBe(staPair(g, w, i, j) ? 1 : 0);
+      for (let i = 0; i < nb; i++)
+        for (let j = 0; j < nb; j++) expect(dense[i * nb + j]).toBe(staPair(g, w, i, j) ? 1 : 0);
     }
   });
 

@@ -49,11 +49,28 @@ function run(kernel, qd, kd, vd, maskDev, c, type) {
   out.fill(0xff);
   const lists = maskDev ? maskDev.operands() : {};
   try {
-    native.attention({
-      q: qd.buffer, k: kd.buffer, v: vd.buffer, out, dtype: DTYPE_CODE[type], batch: c.B, heads: c.H, seqQ: c.Sq,
-      seqKv: c.Skv, headDim: c.D, valueDim: c.D, scale: 1 / Math.sqrt(c.D), kernel,
-      kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, backend: 'cuda', device: 0,
-    }, false);
+    native.attention(
+      {
+        q: qd.buffer,
+        k: kd.buffer,
+        v: vd.buffer,
+        out,
+        dtype: DTYPE_CODE[type],
+        batch: c.B,
+        heads: c.H,
+        seqQ: c.Sq,
+        seqKv: c.Skv,
+        headDim: c.D,
+        valueDim: c.D,
+        scale: 1 / Math.sqrt(c.D),
+        kernel,
+        kvCounts: lists.kvCounts,
+        kvIndices: lists.kvIndices,
+        backend: 'cuda',
+        device: 0,
+      },
+      false,
+    );
     const bits = new Uint16Array(c.B * c.H * c.Sq * c.D);
     out.download(bits, false);
     return nabla.toFloat32(bits, type);
@@ -69,29 +86,38 @@ function rounder(type) {
 }
 
 function check() {
-  const shapes = tiny ? [{ B: 1, H: 1, Sq: 128, Skv: 192, D: 64 }] : [
-    { B: 1, H: 2, Sq: 256, Skv: 256, D: 64 },
-    { B: 2, H: 1, Sq: 192, Skv: 320, D: 128 },
-    { B: 1, H: 3, Sq: 640, Skv: 2560, D: 128 },
-    { B: 1, H: 1, Sq: 64, Skv: 64 * 300, D: 128 }, // one row of 300 blocks
-  ];
+  const shapes = tiny
+    ? [{ B: 1, H: 1, Sq: 128, Skv: 192, D: 64 }]
+    : [
+        { B: 1, H: 2, Sq: 256, Skv: 256, D: 64 },
+        { B: 2, H: 1, Sq: 192, Skv: 320, D: 128 },
+        { B: 1, H: 3, Sq: 640, Skv: 2560, D: 128 },
+        { B: 1, H: 1, Sq: 64, Skv: 64 * 300, D: 128 }, // one row of 300 blocks
+      ];
   const rows = [];
   let ok = true;
   for (const type of tiny ? ['bfloat16'] : ['bfloat16', 'float16'])
     for (const c of shapes)
       for (const density of tiny ? [0.5] : [0.5, 1]) {
-        const make = (n, seed) => nabla.cast(nabla.tensor(uniform(n, seed), [c.B, c.H, n / (c.B * c.H * c.D), c.D]), type);
-        const q = make(c.B * c.H * c.Sq * c.D, 1), k = make(c.B * c.H * c.Skv * c.D, 2), v = make(c.B * c.H * c.Skv * c.D, 3);
+        const make = (n, seed) =>
+          nabla.cast(nabla.tensor(uniform(n, seed), [c.B, c.H, n / (c.B * c.H * c.D), c.D]), type);
+        const q = make(c.B * c.H * c.Sq * c.D, 1),
+          k = make(c.B * c.H * c.Skv * c.D, 2),
+          v = make(c.B * c.H * c.Skv * c.D, 3);
         const mask = density < 1 ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, c.D + c.Sq, true) : null;
         const [qf, kf, vf] = [q, k, v].map(nabla.toFloat32Array);
-        const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D }, scale = 1 / Math.sqrt(c.D), dense = mask ? mask.toDense() : undefined;
+        const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D },
+          scale = 1 / Math.sqrt(c.D),
+          dense = mask ? mask.toDense() : undefined;
         const want = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense);
         const rnd = rounder(type);
         const naiveError = maxAbsDiff(refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense, rnd), want);
         const atol = 2 * Math.abs(rnd(0.3) - 0.3);
         const [qd, kd, vd] = [q, k, v].map((t) => nabla.toDeviceSync(t));
         const md = mask ? mask.toDevice() : null;
-        let verdict = 'ok', hopperError = NaN, fastError = NaN;
+        let verdict = 'ok',
+          hopperError = NaN,
+          fastError = NaN;
         try {
           const hopper = run('hopper', qd, kd, vd, md, c, type);
           const fast = run('fast', qd, kd, vd, md, c, type);
@@ -101,7 +127,7 @@ function check() {
           const zeros = !mask || hopper.subarray(0, 64 * c.D).every((x) => x === 0);
           if (!finite) verdict = 'FAIL: unwritten or non-finite elements';
           else if (!zeros) verdict = 'FAIL: a row with no kept block is not zero';
-          else if (!(hopperError <= 2 * naiveError + atol)) verdict = 'FAIL: error above 2x the naive computation\'s';
+          else if (!(hopperError <= 2 * naiveError + atol)) verdict = "FAIL: error above 2x the naive computation's";
         } catch (e) {
           verdict = `FAIL: ${e.message}`;
         } finally {
@@ -109,9 +135,15 @@ function check() {
           if (md) md.dispose();
         }
         if (verdict !== 'ok') ok = false;
-        rows.push({ type, shape: `B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D}`, density,
-          'hopper max err': hopperError.toExponential(2), 'naive max err': naiveError.toExponential(2),
-          'fast max err': fastError.toExponential(2), verdict });
+        rows.push({
+          type,
+          shape: `B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D}`,
+          density,
+          'hopper max err': hopperError.toExponential(2),
+          'naive max err': naiveError.toExponential(2),
+          'fast max err': fastError.toExponential(2),
+          verdict,
+        });
       }
   console.log(markdownTable(rows));
   return ok;
@@ -130,18 +162,37 @@ function medianMs(call, iters) {
 }
 
 function attentionCall(kernel, qd, kd, vd, lists, out, c, type) {
-  return () => native.attention({
-    q: qd.buffer, k: kd.buffer, v: vd.buffer, out, dtype: DTYPE_CODE[type], batch: c.B, heads: c.H, seqQ: c.Sq,
-    seqKv: c.Skv, headDim: c.D, valueDim: c.D, scale: 1 / Math.sqrt(c.D), kernel,
-    kvCounts: lists.kvCounts, kvIndices: lists.kvIndices, backend: 'cuda', device: 0,
-  }, false);
+  return () =>
+    native.attention(
+      {
+        q: qd.buffer,
+        k: kd.buffer,
+        v: vd.buffer,
+        out,
+        dtype: DTYPE_CODE[type],
+        batch: c.B,
+        heads: c.H,
+        seqQ: c.Sq,
+        seqKv: c.Skv,
+        headDim: c.D,
+        valueDim: c.D,
+        scale: 1 / Math.sqrt(c.D),
+        kernel,
+        kvCounts: lists.kvCounts,
+        kvIndices: lists.kvIndices,
+        backend: 'cuda',
+        device: 0,
+      },
+      false,
+    );
 }
 
 // The fixed cost of one call of `kernel` (dense or sparse path): a B1 H1 S128 D128 problem, one
 // kept block per row when sparse, whose kernels take a few microseconds.
 function fixedCostMs(kernel, sparse, type) {
   const c = { B: 1, H: 1, Sq: 128, Skv: 128, D: 128 };
-  const make = (seed) => nabla.toDeviceSync(nabla.cast(nabla.tensor(uniform(c.Sq * c.D, seed), [1, 1, c.Sq, c.D]), type));
+  const make = (seed) =>
+    nabla.toDeviceSync(nabla.cast(nabla.tensor(uniform(c.Sq * c.D, seed), [1, 1, c.Sq, c.D]), type));
   const [qd, kd, vd] = [make(4), make(5), make(6)];
   const md = sparse ? nabla.BlockMask.fromDense(Uint8Array.from([1, 0, 0, 1]), [1, 1, 2, 2]).toDevice() : null;
   const out = new native.DeviceBuffer(0, c.Sq * c.D * 2);
@@ -157,7 +208,8 @@ function fixedCostMs(kernel, sparse, type) {
 function time() {
   const c = { B: 1, H: 8, Sq: 32768, Skv: 32768, D: 128 };
   const type = 'bfloat16';
-  const make = (seed) => nabla.toDeviceSync(nabla.cast(nabla.tensor(uniform(c.B * c.H * c.Sq * c.D, seed), [c.B, c.H, c.Sq, c.D]), type));
+  const make = (seed) =>
+    nabla.toDeviceSync(nabla.cast(nabla.tensor(uniform(c.B * c.H * c.Sq * c.D, seed), [c.B, c.H, c.Sq, c.D]), type));
   const [qd, kd, vd] = [make(1), make(2), make(3)];
   const fixed = {};
   const costs = [];
@@ -173,7 +225,12 @@ function time() {
       costs.push({ kernel, path: sparse ? 'sparse' : 'dense', 'fixed cost per call, ms': ms.toFixed(3) });
     }
   const rows = [];
-  for (const [label, density] of [['dense', 1], ['thr 0.9 (34%)', 0.34], ['thr 0.7 (14%)', 0.14], ['thr 0.4 (4%)', 0.04]]) {
+  for (const [label, density] of [
+    ['dense', 1],
+    ['thr 0.9 (34%)', 0.34],
+    ['thr 0.7 (14%)', 0.14],
+    ['thr 0.4 (4%)', 0.04],
+  ]) {
     const mask = density < 1 ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, 9, false) : null;
     const md = mask ? mask.toDevice() : null;
     const kept = mask ? mask.density() : 1;
@@ -197,7 +254,9 @@ function time() {
     rows.push(row);
   }
   [qd, kd, vd].forEach((t) => t.dispose());
-  console.log(`fixed cost of a call (launch, sync; Hopper: scratch allocation and free, ticket reset, device row order),`);
+  console.log(
+    `fixed cost of a call (launch, sync; Hopper: scratch allocation and free, ticket reset, device row order),`,
+  );
   console.log(`medians of 41 calls on B1 H1 S128 D128 ${type}:`);
   console.log(markdownTable(costs));
   console.log(`B${c.B} H${c.H} S${c.Sq} D${c.D} ${type}; medians of ${ITERS} synchronous calls (process.hrtime);`);

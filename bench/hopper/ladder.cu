@@ -33,13 +33,13 @@
 
 using namespace nabla::cuda::hopper;
 
-#define CHECK_CUDA(call)                                                                            \
-  do {                                                                                              \
-    const cudaError_t e = (call);                                                                   \
-    if (e != cudaSuccess) {                                                                         \
+#define CHECK_CUDA(call)                                                                                \
+  do {                                                                                                  \
+    const cudaError_t e = (call);                                                                       \
+    if (e != cudaSuccess) {                                                                             \
       std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(2);                                                                                 \
-    }                                                                                               \
+      std::exit(2);                                                                                     \
+    }                                                                                                   \
   } while (0)
 
 namespace {
@@ -141,10 +141,8 @@ __global__ void registerSharedKernel(const __nv_bfloat16* p, const uint4* v, flo
   ptx::wgmmaFence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
-    if constexpr (N == 128)
-      ptx::mmaRegisterShared128<__nv_bfloat16>(acc, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
-    else
-      ptx::mmaRegisterShared64<__nv_bfloat16>(acc, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
+    if constexpr (N == 128) ptx::mmaRegisterShared128<__nv_bfloat16>(acc, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
+    else ptx::mmaRegisterShared64<__nv_bfloat16>(acc, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
   }
   ptx::wgmmaCommit();
   ptx::wgmmaWait<0>();
@@ -336,7 +334,8 @@ bool rungWgmma(int headDim) {
   for (int m = 0; m < 64; ++m)
     for (int n = 0; n < 64; ++n)
       for (int k = 0; k < 16 * kSteps; ++k) want[m * 64 + n] += a[m * headDim + k] * b[n * headDim + k];
-  const std::string what = "S = A B^T, head dim " + std::to_string(headDim) + ", " + std::to_string(kSteps) + " k-steps";
+  const std::string what =
+      "S = A B^T, head dim " + std::to_string(headDim) + ", " + std::to_string(kSteps) + " k-steps";
   return compare(what.c_str(), got, want, 64, 64, 0.0);
 }
 

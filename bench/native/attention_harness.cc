@@ -10,16 +10,17 @@
 // Every check runs on the AVX2 kernel (when the CPU has it) and on the portable one, each asked
 // for explicitly and confirmed by the kernel the call reports. NABLA_NUM_THREADS sets the pool
 // size, NABLA_BENCH_ROUNDS the timing rounds (default 10; each configuration reports its best
-// round), NABLA_CPU_ISA=scalar times the portable kernel. Compare with the machine's fp32 GEMM rate, e.g. numpy 4096^3 matmul:
+// round), NABLA_CPU_ISA=scalar times the portable kernel. Compare with the machine's fp32 GEMM rate, e.g. numpy 4096^3
+// matmul:
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 -c "import numpy as np, time; ..."
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -168,10 +169,10 @@ int runChecks() {
     cases.push_back({{1, 2, 128, 192, D, D}, DType::Float32, 1.0, false});
     cases.push_back({{2, 1, 192, 256, D, D}, DType::Float32, 0.5, true});
   }
-  cases.push_back({{1, 2, 128, 128, 64, 40}, DType::Float32, 1.0, false});   // Dv < D
-  cases.push_back({{1, 2, 128, 256, 24, 100}, DType::Float32, 0.5, true});   // Dv > D, Dv % 8 != 0
-  cases.push_back({{1, 1, 64, 320, 13, 7}, DType::Float32, 0.4, false});      // odd dims
-  cases.push_back({{1, 1, 128, 128, 64, 64}, DType::Float32, 0.0, false});    // every row empty
+  cases.push_back({{1, 2, 128, 128, 64, 40}, DType::Float32, 1.0, false});      // Dv < D
+  cases.push_back({{1, 2, 128, 256, 24, 100}, DType::Float32, 0.5, true});      // Dv > D, Dv % 8 != 0
+  cases.push_back({{1, 1, 64, 320, 13, 7}, DType::Float32, 0.4, false});        // odd dims
+  cases.push_back({{1, 1, 128, 128, 64, 64}, DType::Float32, 0.0, false});      // every row empty
   cases.push_back({{1, 2, 128, 256, 64, 64}, DType::Float32, 0.5, true, 6.f});  // scores spread over ~1e3
   for (DType t : {DType::Float16, DType::BFloat16}) {
     cases.push_back({{1, 2, 128, 192, 64, 64}, t, 1.0, false});
@@ -196,8 +197,8 @@ int runChecks() {
       std::snprintf(dims, sizeof dims, "%lld,%lld,%lld,%lld,%lld,%lld", (long long)c.shape.batch,
                     (long long)c.shape.heads, (long long)c.shape.seqQ, (long long)c.shape.seqKv,
                     (long long)c.shape.headDim, (long long)c.shape.valueDim);
-      std::printf("%-8s %-9s %-26s %-8.2f %-6s %-6.1f %-10.2e %s\n", isa, nabla::dtypeName(c.dtype), dims,
-                  c.density, c.emptyRows ? "yes" : "no", c.sigma, err, ok ? "ok" : "FAIL");
+      std::printf("%-8s %-9s %-26s %-8.2f %-6s %-6.1f %-10.2e %s\n", isa, nabla::dtypeName(c.dtype), dims, c.density,
+                  c.emptyRows ? "yes" : "no", c.sigma, err, ok ? "ok" : "FAIL");
     }
   }
   requested = CpuKernel::Auto;
@@ -205,9 +206,7 @@ int runChecks() {
   return failures;
 }
 
-double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // CPU time of the whole process (all pool threads); with other load on the machine, cpu ms /
 // threads is a steadier estimate of the kernel's own speed than wall time.
@@ -239,7 +238,7 @@ void runBench() {
 
   struct Config {
     DType dtype;
-    double density;  // actual fraction of kept blocks
+    double density;                        // actual fraction of kept blocks
     std::vector<int32_t> counts, indices;  // empty: dense
     double bestMs = 1e30, bestCpuMs = 1e30;
   };
@@ -286,10 +285,8 @@ void runBench() {
     const bool dense = c.counts.empty();
     std::printf("%-9s %-7s %-8.3f %-9.2f %-9.1f ", nabla::dtypeName(c.dtype), dense ? "dense" : "sparse", c.density,
                 c.bestMs, denseFlops * c.density / c.bestMs / 1e6);
-    if (dense)
-      std::printf("%-13s %-13s ", "-", "-");
-    else
-      std::printf("%-13.2f %-13.2f ", 1.15 * c.density * denseMs, c.bestMs / (c.density * denseMs));
+    if (dense) std::printf("%-13s %-13s ", "-", "-");
+    else std::printf("%-13.2f %-13.2f ", 1.15 * c.density * denseMs, c.bestMs / (c.density * denseMs));
     const double cpuMs = c.bestCpuMs / threads;
     std::printf("%-11.2f %-11.1f\n", cpuMs, denseFlops * c.density / cpuMs / 1e6);
   }

@@ -133,7 +133,8 @@ int64_t check(const Case& c, uint32_t seed) {
     std::vector<uint8_t> got(size_t(nb), 0);
     bool ok = counts[size_t(r)] >= 1 && counts[size_t(r)] <= nb;
     for (int64_t n = 0; ok && n < nb; ++n) {
-      ok = ids[n] >= 0 && ids[n] < nb && !got[size_t(ids[n])] && (n == 0 || n == counts[size_t(r)] || ids[n] > ids[n - 1]);
+      ok = ids[n] >= 0 && ids[n] < nb && !got[size_t(ids[n])] &&
+           (n == 0 || n == counts[size_t(r)] || ids[n] > ids[n - 1]);
       if (ok && n < counts[size_t(r)]) got[size_t(ids[n])] = 1;
     }
     for (int64_t j = 0; ok && j < nb; ++j) {

@@ -77,9 +77,7 @@ struct TileLayout {
   NABLA_HD int32_t tilesW() const { return (wt + kTileSide - 1) / kTileSide; }
   // A grid whose Ht or Wt is not a multiple of 8: some blocks have fewer than 64 tokens.
   NABLA_HD bool ragged() const { return t > 0 && (ht % kTileSide != 0 || wt % kTileSide != 0); }
-  NABLA_HD int64_t blocks(int64_t seq) const {
-    return t > 0 ? int64_t(t) * tilesH() * tilesW() : seq / kBlockSize;
-  }
+  NABLA_HD int64_t blocks(int64_t seq) const { return t > 0 ? int64_t(t) * tilesH() * tilesW() : seq / kBlockSize; }
   NABLA_HD int64_t blockStart(int64_t b) const {
     if (t == 0) return b * kBlockSize;
     const int64_t tw = tilesW(), plane = int64_t(tilesH()) * tw;
@@ -108,14 +106,14 @@ enum class MaskMethod : int32_t { Cdf = 0, TopK = 1 };
 // with one, Sq == Skv == T*Ht*Wt and nq = nk = layout.blocks().
 struct MaskParams {
   int64_t batch = 0, heads = 0, seqQ = 0, seqKv = 0, headDim = 0;
-  float threshold = 0.7f;          // (0, 1]
+  float threshold = 0.7f;  // (0, 1]
   MaskMethod method = MaskMethod::Cdf;
-  bool sta = false;                // OR the STA window into the mask (needs nq == nk == grid.blocks())
-  BlockGrid grid;                  // block grid (T, tilesH, tilesW) for STA and documents
+  bool sta = false;  // OR the STA window into the mask (needs nq == nk == grid.blocks())
+  BlockGrid grid;    // block grid (T, tilesH, tilesW) for STA and documents
   StaWindow window;
   const int32_t* blockDoc = nullptr;  // [nq] document per block, or nullptr for one document
-  TileLayout layout;               // token grid; default: no grid, blocks of 64 tokens
-  bool causal = false;             // frame-causal: key blocks of later frames are hidden (needs a grid)
+  TileLayout layout;                  // token grid; default: no grid, blocks of 64 tokens
+  bool causal = false;                // frame-causal: key blocks of later frames are hidden (needs a grid)
 
   NABLA_HD int64_t qBlocks() const { return layout.blocks(seqQ); }
   NABLA_HD int64_t kvBlocks() const { return layout.blocks(seqKv); }
@@ -138,7 +136,7 @@ struct AttentionParams {
   float scale = 0.f;
   const int32_t* kvCounts = nullptr;
   const int32_t* kvIndices = nullptr;
-  TileLayout layout;               // token grid; default: no grid, blocks of 64 tokens
+  TileLayout layout;  // token grid; default: no grid, blocks of 64 tokens
 
   NABLA_HD int64_t qBlocks() const { return layout.blocks(seqQ); }
   NABLA_HD int64_t kvBlocks() const { return layout.blocks(seqKv); }

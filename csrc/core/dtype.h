@@ -1,9 +1,9 @@
 // Element types shared by every backend, and exact fp16/bf16 <-> fp32 conversion.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <cstddef>
 
 namespace nabla {
 
@@ -21,8 +21,16 @@ inline const char* dtypeName(DType t) {
   return "unknown";
 }
 
-inline float bitsToFloat(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
-inline uint32_t floatToBits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float bitsToFloat(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t floatToBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
 
 // bf16 is the upper half of an fp32.
 inline float bf16ToFloat(uint16_t h) { return bitsToFloat(uint32_t(h) << 16); }
@@ -54,13 +62,13 @@ inline uint16_t floatToHalf(float f) {
   uint32_t u = floatToBits(f);
   uint16_t sign = uint16_t((u >> 16) & 0x8000);
   uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return uint16_t(sign | 0x7e00);      // NaN
-  if (a >= 0x477ff000u) return uint16_t(sign | 0x7c00);     // rounds to >= 65520: Inf
-  if (a < 0x38800000u) {                                    // below 2^-14: subnormal or zero
-    if (a < 0x33000000u) return sign;                       // below 2^-25: rounds to zero
+  if (a > 0x7f800000u) return uint16_t(sign | 0x7e00);   // NaN
+  if (a >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // rounds to >= 65520: Inf
+  if (a < 0x38800000u) {                                 // below 2^-14: subnormal or zero
+    if (a < 0x33000000u) return sign;                    // below 2^-25: rounds to zero
     // value = man * 2^(e-150); in units of the half subnormal step 2^-24 that is man >> (126 - e)
     uint32_t man = (a & 0x7fffffu) | 0x800000u;
-    int s = 126 - int(a >> 23);                             // 14..24
+    int s = 126 - int(a >> 23);  // 14..24
     uint32_t kept = man >> s;
     uint32_t rem = man & ((1u << s) - 1);
     uint32_t half = 1u << (s - 1);

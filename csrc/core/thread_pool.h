@@ -38,8 +38,8 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   const Body* body_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
-  int64_t next_ = 0;   // next unclaimed item, guarded by m_
-  int active_ = 0;     // workers still inside the current job
+  int64_t next_ = 0;  // next unclaimed item, guarded by m_
+  int active_ = 0;    // workers still inside the current job
   uint64_t epoch_ = 0;
   bool stop_ = false;
 };

@@ -54,8 +54,7 @@ NABLA_AVX2_FN inline __m256 load8(const void* base, int64_t i, DType t) {
       return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     }
     case DType::Float32:
-    default:
-      return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+    default: return _mm256_loadu_ps(static_cast<const float*>(base) + i);
   }
 }
 
@@ -78,9 +77,7 @@ NABLA_AVX2_FN inline void store8(void* base, int64_t i, DType t, __m256 x) {
       break;
     }
     case DType::Float32:
-    default:
-      _mm256_storeu_ps(static_cast<float*>(base) + i, x);
-      break;
+    default: _mm256_storeu_ps(static_cast<float*>(base) + i, x); break;
   }
 }
 
@@ -287,7 +284,8 @@ NABLA_AVX2_FN inline void accumulateTile(const float* probsT, const float* value
 
 template <int C>
 NABLA_AVX2_FN inline void accumulateColumns(const float* probsT, const float* values, int64_t ldv, const float* alpha,
-                                            float* acc, int64_t ldo, int64_t c0, int keyRows, NextBlockPrefetch& prefetch) {
+                                            float* acc, int64_t ldo, int64_t c0, int keyRows,
+                                            NextBlockPrefetch& prefetch) {
   int i0 = 0;
   for (; i0 + kTileRows <= kBlockSize; i0 += kTileRows) {
     accumulateTile<kTileRows, C>(probsT, values, ldv, alpha, acc, ldo, i0, c0, keyRows);

@@ -24,11 +24,11 @@ struct AttentionLayout {
   size_t elemSize;
   int64_t seqQ, seqKv, headDim, valueDim;
   int64_t nq, nk;
-  int64_t rows;              // B * H * nq
+  int64_t rows;  // B * H * nq
   float scale;
-  const int32_t* kvCounts;   // nullptr: dense
+  const int32_t* kvCounts;  // nullptr: dense
   const int32_t* kvIndices;
-  TileLayout layout;         // block starts and lengths (blocks of 64 tokens without a grid)
+  TileLayout layout;  // block starts and lengths (blocks of 64 tokens without a grid)
 
   // Kept key blocks of a row; blockAt(r, t) is the t-th of them.
   int64_t keptBlocks(int64_t r) const { return kvCounts ? kvCounts[r] : nk; }
@@ -40,9 +40,7 @@ struct AttentionLayout {
 
   // queryRows x D query tile, keyRows x D key tile, keyRows x Dv value tile and queryRows x Dv
   // output tile (contiguous); no row past a tile's length is ever read or written.
-  const void* queryTile(int64_t r) const {
-    return at(q, ((r / nq) * seqQ + layout.blockStart(r % nq)) * headDim);
-  }
+  const void* queryTile(int64_t r) const { return at(q, ((r / nq) * seqQ + layout.blockStart(r % nq)) * headDim); }
   const void* keyTile(int64_t r, int64_t kb) const {
     return at(k, ((r / nq) * seqKv + layout.blockStart(kb)) * headDim);
   }
@@ -61,15 +59,15 @@ struct AttentionLayout {
 
 // One worker's fp32 tiles, all 32-byte aligned. Sizes in floats; D8 = roundUp8(D), Dv8 = roundUp8(Dv).
 struct AttentionScratch {
-  float* queryT;   // [D][64]   Q^T, pre-scaled by scale * log2(e)
-  float* keys;     // [64][D]   key tile converted to fp32 (fp16/bf16 inputs)
-  float* values;   // [64][Dv8] value tile converted to fp32, zero-padded columns
-  float* scores;   // [64][64]  S^T[j][i] = q_i . k_j (log2 units), then P^T
-  float* acc;      // [64][Dv8] unnormalised output O
-  float* rowMax;   // [64]      m_i, running max of row i (log2 units)
-  float* rowSum;   // [64]      l_i, running sum of 2^(s - m_i)
-  float* alpha;    // [64]      2^(m_old - m_new), the rescale of O and l for this key block
-  float* blockMax; // [64]      max_j S^T[j][i] of the current key block
+  float* queryT;    // [D][64]   Q^T, pre-scaled by scale * log2(e)
+  float* keys;      // [64][D]   key tile converted to fp32 (fp16/bf16 inputs)
+  float* values;    // [64][Dv8] value tile converted to fp32, zero-padded columns
+  float* scores;    // [64][64]  S^T[j][i] = q_i . k_j (log2 units), then P^T
+  float* acc;       // [64][Dv8] unnormalised output O
+  float* rowMax;    // [64]      m_i, running max of row i (log2 units)
+  float* rowSum;    // [64]      l_i, running sum of 2^(s - m_i)
+  float* alpha;     // [64]      2^(m_old - m_new), the rescale of O and l for this key block
+  float* blockMax;  // [64]      max_j S^T[j][i] of the current key block
 
   static size_t floats(int64_t headDim, int64_t valueDim) {
     const size_t d = size_t(roundUp8(headDim)), dv = size_t(roundUp8(valueDim));

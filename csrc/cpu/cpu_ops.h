@@ -18,16 +18,16 @@ void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t he
 // Both poolings of the mask in one pass over q and k (pool.cc): qa [heads, nq, D] as blockPool
 // writes it, and k's block means widened to fp64 and transposed per head, kaT [heads, D, nk]
 // (blocks from layout).
-void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv,
-                 int64_t headDim, const TileLayout& layout, float* qa, double* kaT);
+void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv, int64_t headDim,
+                 const TileLayout& layout, float* qa, double* kaT);
 
 // The NABLA mask (mask.cc): pool q and k, P = softmax(qa . ka / sqrt(D)) per row (documents
 // masked to -inf), CDF or topk selection, STA union, document AND. Writes kvCounts [B*H*nq] and
 // kvIndices [B*H*nq*nk] (each row: kept ids ascending, then the dropped ids ascending, the
 // layout FlexAttention builds from a dense mask, so every entry is a valid id); map, when not null,
 // receives P [B*H*nq*nk] before selection.
-void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
-               int32_t* kvIndices, float* map);
+void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts, int32_t* kvIndices,
+               float* map);
 
 enum class CpuKernel : int32_t {
   Auto = 0,    // Avx2 where it can run, else Scalar
@@ -40,8 +40,8 @@ std::string avx2Unavailable();
 
 // Block-sparse (or dense, kvCounts == nullptr) flash attention (attention.cc). Returns the kernel
 // that ran: Avx2 for Auto where it can run (and for Avx2, which the caller checked can run).
-CpuKernel attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
-                    void* out, CpuKernel kernel = CpuKernel::Auto);
+CpuKernel attention(const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype, void* out,
+                    CpuKernel kernel = CpuKernel::Auto);
 
 }  // namespace cpu
 }  // namespace nabla

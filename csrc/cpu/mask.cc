@@ -147,7 +147,8 @@ const uint64_t* sortCandidates(RowScratch& s, int64_t candidates, int bits) {
     moves += n - at;
   }
   if (moves > moveBudget)
-    std::sort(order, order + candidates, [prob](uint64_t a, uint64_t b) { return before(prob, int64_t(a), int64_t(b)); });
+    std::sort(order, order + candidates,
+              [prob](uint64_t a, uint64_t b) { return before(prob, int64_t(a), int64_t(b)); });
   return order;
 }
 
@@ -217,8 +218,8 @@ RowLogits rowLogitsKernel() {
 
 }  // namespace
 
-void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
-               int32_t* kvIndices, float* map) {
+void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts, int32_t* kvIndices,
+               float* map) {
   const int64_t heads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks(), d = p.headDim;
   // every element is written by poolForMask: no zero fill
   std::unique_ptr<float[]> qa(new float[size_t(heads * nq * d)]);

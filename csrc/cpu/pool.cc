@@ -28,7 +28,8 @@ NABLA_ALWAYS_INLINE float load(const void* base, size_t i) {
 // keeps several vector adds in flight (one column's chain of 64 dependent adds would wait on the
 // add latency at every token).
 template <DType T, size_t Wide, class Out>
-NABLA_ALWAYS_INLINE void poolBlock(const void* x, int64_t firstToken, size_t length, size_t D, Out* out, size_t stride) {
+NABLA_ALWAYS_INLINE void poolBlock(const void* x, int64_t firstToken, size_t length, size_t D, Out* out,
+                                   size_t stride) {
   const size_t first = size_t(firstToken) * D;
   // sum / length: for 64-token blocks the same number as sum * (1/64), a power of two
   const double count = double(length);
@@ -115,8 +116,8 @@ void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t he
   run(PoolJob{x, nullptr, blocks, nb, 1, seq, 0, size_t(headDim), out, nullptr, layout}, blocks, dtype);
 }
 
-void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv,
-                 int64_t headDim, const TileLayout& layout, float* qa, double* kaT) {
+void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv, int64_t headDim,
+                 const TileLayout& layout, float* qa, double* kaT) {
   const int64_t nq = layout.blocks(seqQ), nk = layout.blocks(seqKv), qBlocks = heads * nq;
   run(PoolJob{q, k, qBlocks, nq, nk, seqQ, seqKv, size_t(headDim), qa, kaT, layout}, qBlocks + heads * nk, dtype);
 }

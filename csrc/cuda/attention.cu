@@ -17,7 +17,8 @@ std::string fastKernelMismatch(const AttentionParams& p, const AttentionKernelPa
   if (dtype != DType::Float16 && dtype != DType::BFloat16)
     return std::string("it takes float16 or bfloat16, not ") + dtypeName(dtype);
   if (p.headDim != p.valueDim)
-    return "it needs headDim == valueDim (got " + std::to_string(p.headDim) + " and " + std::to_string(p.valueDim) + ")";
+    return "it needs headDim == valueDim (got " + std::to_string(p.headDim) + " and " + std::to_string(p.valueDim) +
+           ")";
   if (p.headDim != 64 && p.headDim != 128)
     return "it is built for head dims 64 and 128, not " + std::to_string(p.headDim);
   if (!aligned16(kp.q) || !aligned16(kp.k) || !aligned16(kp.v) || !aligned16(kp.out))
@@ -48,7 +49,8 @@ std::string hopperKernelMismatch(const AttentionParams& p, const AttentionKernel
       cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
     return "the device's compute capability could not be read";
   if (major != 9 || minor != 0)
-    return "it runs on compute capability 9.0 (Hopper) only, not " + std::to_string(major) + "." + std::to_string(minor);
+    return "it runs on compute capability 9.0 (Hopper) only, not " + std::to_string(major) + "." +
+           std::to_string(minor);
   return std::string();
 }
 
@@ -119,8 +121,7 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
       case AttentionKernel::Fast:
         return dtype == DType::Float16 ? launchFastForHeadDim<__half>(kp, stream)
                                        : launchFastForHeadDim<__nv_bfloat16>(kp, stream);
-      default:
-        return launchSimpleAttention(kp, dtype, stream);
+      default: return launchSimpleAttention(kp, dtype, stream);
     }
   });
 }

@@ -29,12 +29,12 @@ template <typename Elem_, int kHeadDim_>
 struct FastAttentionTraits {
   using Elem = Elem_;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kWarps = 4;                               // 16 query rows each
+  static constexpr int kWarps = 4;  // 16 query rows each
   static constexpr int kThreads = 32 * kWarps;
-  static constexpr int kTileElems = kBlockSize * kHeadDim;       // one 64-row tile of Q, K or V
-  static constexpr int kChunksPerRow = kHeadDim / 8;             // 16-byte chunks per tile row
-  static constexpr int kKeyTiles = kBlockSize / 8;               // 8-key column tiles of S
-  static constexpr int kDimTiles = kHeadDim / 8;                 // 8-wide column tiles of O
+  static constexpr int kTileElems = kBlockSize * kHeadDim;                 // one 64-row tile of Q, K or V
+  static constexpr int kChunksPerRow = kHeadDim / 8;                       // 16-byte chunks per tile row
+  static constexpr int kKeyTiles = kBlockSize / 8;                         // 8-key column tiles of S
+  static constexpr int kDimTiles = kHeadDim / 8;                           // 8-wide column tiles of O
   static constexpr int kSharedBytes = 5 * kTileElems * int(sizeof(Elem));  // Q, K[2], V[2]
   static_assert(kHeadDim == 64 || kHeadDim == 128, "the fast kernel is instantiated for head dims 64 and 128");
   static_assert(kBlockSize == 16 * kWarps, "one warp per 16 queries of the 64-query block");
@@ -74,8 +74,8 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
   constexpr int kTile = Traits::kTileElems;
   extern __shared__ __align__(16) unsigned char sharedBytes[];
   Elem* sQ = reinterpret_cast<Elem*>(sharedBytes);  // Q[64][D]
-  Elem* sK = sQ + kTile;                             // K[2][64][D]
-  Elem* sV = sK + 2 * kTile;                         // V[2][64][D]
+  Elem* sK = sQ + kTile;                            // K[2][64][D]
+  Elem* sV = sK + 2 * kTile;                        // V[2][64][D]
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int quadRow = lane / 4, quadCol = lane % 4;  // g, c of the fragment layouts (ptx.cuh)
@@ -138,8 +138,8 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
 #pragma unroll
       for (int pair = 0; pair < Traits::kKeyTiles / 2; ++pair) {
         uint32_t b[4];  // matrices: keys 0-7 x d 0-7 (b0), keys 0-7 x d 8-15 (b1), then keys 8-15
-        ptx::loadMatrixX4(b, tileK + swizzled<D>(pair * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                 kk * 16 + ((lane >> 3) & 1) * 8));
+        ptx::loadMatrixX4(
+            b, tileK + swizzled<D>(pair * 16 + (lane & 7) + (lane >> 4) * 8, kk * 16 + ((lane >> 3) & 1) * 8));
         ptx::mma16816<Elem>(s[2 * pair], a, b[0], b[1]);
         ptx::mma16816<Elem>(s[2 * pair + 1], a, b[2], b[3]);
       }
@@ -200,8 +200,8 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
 #pragma unroll
       for (int pair = 0; pair < Traits::kDimTiles / 2; ++pair) {
         uint32_t b[4];  // matrices: keys 0-7 x d 0-7 (b0), keys 8-15 x d 0-7 (b1), then d 8-15
-        ptx::loadMatrixX4Transposed(b, tileV + swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                           pair * 16 + (lane >> 4) * 8));
+        ptx::loadMatrixX4Transposed(
+            b, tileV + swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, pair * 16 + (lane >> 4) * 8));
         ptx::mma16816<Elem>(o[2 * pair], a, b[0], b[1]);
         ptx::mma16816<Elem>(o[2 * pair + 1], a, b[2], b[3]);
       }
@@ -241,7 +241,8 @@ template <typename Elem, int kHeadDim>
 Status launchFastAttention(const AttentionKernelParams& p, cudaStream_t stream) {
   using Traits = FastAttentionTraits<Elem, kHeadDim>;
   if (p.rows == 0) return Status{};
-  if (p.rows > int64_t(0x7fffffff)) return invalidValue("too many query blocks for one grid: " + std::to_string(p.rows));
+  if (p.rows > int64_t(0x7fffffff))
+    return invalidValue("too many query blocks for one grid: " + std::to_string(p.rows));
   // the ragged instance only where a block can be shorter than 64 tokens
   const bool ragged = p.layout.ragged();
   const void* kernel = ragged ? reinterpret_cast<const void*>(&fastAttentionKernel<Traits, true>)
@@ -250,8 +251,7 @@ Status launchFastAttention(const AttentionKernelParams& p, cudaStream_t stream) 
   if (!allowed.ok()) return allowed;
   if (ragged)
     fastAttentionKernel<Traits, true><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
-  else
-    fastAttentionKernel<Traits, false><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
+  else fastAttentionKernel<Traits, false><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
   return launched("fastAttentionKernel");
 }
 

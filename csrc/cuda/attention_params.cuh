@@ -9,10 +9,10 @@ namespace nabla {
 namespace cuda {
 
 struct AttentionKernelParams {
-  const void* q;    // [B*H, seqQ, headDim]
-  const void* k;    // [B*H, seqKv, headDim]
-  const void* v;    // [B*H, seqKv, valueDim]
-  void* out;        // [B*H, seqQ, valueDim]
+  const void* q;             // [B*H, seqQ, headDim]
+  const void* k;             // [B*H, seqKv, headDim]
+  const void* v;             // [B*H, seqKv, valueDim]
+  void* out;                 // [B*H, seqQ, valueDim]
   const int32_t* kvCounts;   // [B*H*nq] kept key blocks per row, or null = dense
   const int32_t* kvIndices;  // [B*H*nq, nk] kept ids first
   int64_t rows;              // B*H*nq: one row = one query block of one head

@@ -21,26 +21,26 @@ constexpr int kCtasPerRow = kBlockSize / kQueriesPerCta;
 
 // Dynamic shared memory, in floats.
 __host__ __device__ inline int64_t simpleSharedFloats(int headDim, int valueDim) {
-  return int64_t(kQueriesPerCta) * headDim            // Q tile
-         + int64_t(kKeysPerTile) * (headDim + 1)      // K tile (rows padded against bank conflicts)
-         + int64_t(kKeysPerTile) * valueDim           // V tile
-         + int64_t(kQueriesPerCta) * valueDim         // O accumulator
-         + kQueriesPerCta * kKeysPerTile              // S, then P
-         + 3 * kQueriesPerCta;                        // m, l, alpha
+  return int64_t(kQueriesPerCta) * headDim        // Q tile
+         + int64_t(kKeysPerTile) * (headDim + 1)  // K tile (rows padded against bank conflicts)
+         + int64_t(kKeysPerTile) * valueDim       // V tile
+         + int64_t(kQueriesPerCta) * valueDim     // O accumulator
+         + kQueriesPerCta * kKeysPerTile          // S, then P
+         + 3 * kQueriesPerCta;                    // m, l, alpha
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const AttentionKernelParams p) {
   extern __shared__ float shared[];
   const int D = p.headDim, Dv = p.valueDim, kStride = D + 1, tid = threadIdx.x;
-  float* sQ = shared;                               // Q[x][d]
-  float* sK = sQ + kQueriesPerCta * D;              // K[t][d] at t*kStride + d
-  float* sV = sK + kKeysPerTile * kStride;          // V[t][c]
-  float* sO = sV + kKeysPerTile * Dv;               // O[x][c] (unnormalised)
-  float* sS = sO + kQueriesPerCta * Dv;             // S[x][t] -> P[x][t]
-  float* sM = sS + kQueriesPerCta * kKeysPerTile;   // m[x]: running max of S
-  float* sL = sM + kQueriesPerCta;                  // l[x]: running sum of exp(S - m)
-  float* sAlpha = sL + kQueriesPerCta;              // alpha[x] = exp(m_old - m_new)
+  float* sQ = shared;                              // Q[x][d]
+  float* sK = sQ + kQueriesPerCta * D;             // K[t][d] at t*kStride + d
+  float* sV = sK + kKeysPerTile * kStride;         // V[t][c]
+  float* sO = sV + kKeysPerTile * Dv;              // O[x][c] (unnormalised)
+  float* sS = sO + kQueriesPerCta * Dv;            // S[x][t] -> P[x][t]
+  float* sM = sS + kQueriesPerCta * kKeysPerTile;  // m[x]: running max of S
+  float* sL = sM + kQueriesPerCta;                 // l[x]: running sum of exp(S - m)
+  float* sAlpha = sL + kQueriesPerCta;             // alpha[x] = exp(m_old - m_new)
 
   const int64_t row = blockIdx.x / kCtasPerRow;  // (b*H + h) * nq + i
   const int64_t bh = row / p.qBlocks, i = row % p.qBlocks;
@@ -57,7 +57,8 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
   const int32_t* kept = p.kvCounts != nullptr ? p.kvIndices + row * p.kvBlocks : nullptr;
 
   // Q[x][d] = q[x][d] (0 for rows past the block); O = 0; m = -inf; l = 0
-  for (int idx = tid; idx < kQueriesPerCta * D; idx += kSimpleThreads) sQ[idx] = idx < queries * D ? toFloat(q[idx]) : 0.f;
+  for (int idx = tid; idx < kQueriesPerCta * D; idx += kSimpleThreads)
+    sQ[idx] = idx < queries * D ? toFloat(q[idx]) : 0.f;
   for (int idx = tid; idx < kQueriesPerCta * Dv; idx += kSimpleThreads) sO[idx] = 0.f;
   if (tid < kQueriesPerCta) {
     sM[tid] = -INFINITY;
@@ -78,7 +79,8 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
       // block (separate loops: a predicated load in one loop makes ptxas spill on sm_80)
       for (int idx = tid; idx < keys * D; idx += kSimpleThreads)
         sK[(idx / D) * kStride + idx % D] = toFloat(k[firstKey * D + idx]);
-      for (int idx = keys * D + tid; idx < kKeysPerTile * D; idx += kSimpleThreads) sK[(idx / D) * kStride + idx % D] = 0.f;
+      for (int idx = keys * D + tid; idx < kKeysPerTile * D; idx += kSimpleThreads)
+        sK[(idx / D) * kStride + idx % D] = 0.f;
       for (int idx = tid; idx < keys * Dv; idx += kSimpleThreads) sV[idx] = toFloat(v[firstKey * Dv + idx]);
       for (int idx = keys * Dv + tid; idx < kKeysPerTile * Dv; idx += kSimpleThreads) sV[idx] = 0.f;
       __syncthreads();
@@ -128,9 +130,8 @@ __global__ void __launch_bounds__(kSimpleThreads) simpleAttentionKernel(const At
 
 Status launchSimpleAttention(const AttentionKernelParams& p, DType dtype, cudaStream_t stream) {
   if (p.headDim < 1 || p.headDim > kMaxHeadDim || p.valueDim < 1 || p.valueDim > kMaxHeadDim)
-    return invalidValue("the simple attention kernel supports head and value dims 1.." +
-                        std::to_string(kMaxHeadDim) + ", got " + std::to_string(p.headDim) + " and " +
-                        std::to_string(p.valueDim));
+    return invalidValue("the simple attention kernel supports head and value dims 1.." + std::to_string(kMaxHeadDim) +
+                        ", got " + std::to_string(p.headDim) + " and " + std::to_string(p.valueDim));
   const int64_t ctas = p.rows * kCtasPerRow;
   if (ctas == 0) return Status{};
   if (ctas > int64_t(0x7fffffff)) return invalidValue("too many query blocks for one grid: " + std::to_string(p.rows));

@@ -43,9 +43,9 @@ Status streamAllocate(const DeviceQueue& queue, size_t bytes, void** ptr);
 Status streamRelease(const DeviceQueue& queue, void* ptr);
 
 // Returns from the enclosing function (which returns Status) when the runtime call fails.
-#define NABLA_CUDA_TRY(call)                                              \
-  do {                                                                    \
-    const cudaError_t nablaError_ = (call);                               \
+#define NABLA_CUDA_TRY(call)                                                            \
+  do {                                                                                  \
+    const cudaError_t nablaError_ = (call);                                             \
     if (nablaError_ != cudaSuccess) return ::nabla::cuda::statusOf(nablaError_, #call); \
   } while (0)
 
@@ -139,11 +139,17 @@ __device__ __forceinline__ float toFloat(__nv_bfloat16 x) { return __bfloat162fl
 template <typename T>
 __device__ __forceinline__ T fromFloat(float x);
 template <>
-__device__ __forceinline__ float fromFloat<float>(float x) { return x; }
+__device__ __forceinline__ float fromFloat<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ __half fromFloat<__half>(float x) { return __float2half_rn(x); }
+__device__ __forceinline__ __half fromFloat<__half>(float x) {
+  return __float2half_rn(x);
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 // Calls f(T{}) with T the device element type of dtype (float, __half or __nv_bfloat16).
 template <typename F>

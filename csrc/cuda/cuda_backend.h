@@ -3,8 +3,8 @@
 // and by stub.cc (every call reports "not compiled in") otherwise.
 //
 // Every op enqueues on the device's own stream and waits for it before returning (allocate and
-// release only enqueue): ops run on worker threads, never on the JS main thread. Pointers passed to ops are device pointers unless
-// the comment says host.
+// release only enqueue): ops run on worker threads, never on the JS main thread. Pointers passed to ops are device
+// pointers unless the comment says host.
 #pragma once
 
 #include <cstddef>
@@ -36,8 +36,8 @@ struct DeviceInfo {
 };
 
 bool compiledIn();
-std::string archList();      // e.g. "80;86;89;90a" (what the binary was built for)
-int runtimeVersion();        // CUDA runtime version compiled against (e.g. 13000), 0 if none
+std::string archList();  // e.g. "80;86;89;90a" (what the binary was built for)
+int runtimeVersion();    // CUDA runtime version compiled against (e.g. 13000), 0 if none
 
 // Lists devices. Fails (with the runtime's reason, e.g. cudaErrorInsufficientDriver or
 // cudaErrorNoDevice) when none can be used.
@@ -71,8 +71,8 @@ BodyTime bodyTime(bool enable);
 
 // x [rows, S, D] -> out [rows, nb, D] fp32 block means (nb = layout.blocks(S): S/64 without a grid,
 // the tiles of the token grid with one; each block's mean is over its own tokens).
-Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim,
-                 float* out, const TileLayout& layout = TileLayout{});
+Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out,
+                 const TileLayout& layout = TileLayout{});
 
 enum class MaskKernel : int32_t {
   Auto = 0,    // the fast kernel where it applies and fits, else the simple one
@@ -82,8 +82,8 @@ enum class MaskKernel : int32_t {
 
 // Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).
 // map may be null. *ran receives the kernel that ran (Fast or Simple).
-Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype,
-                 int32_t* kvCounts, int32_t* kvIndices, float* map, MaskKernel kernel, MaskKernel* ran);
+Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
+                 int32_t* kvIndices, float* map, MaskKernel kernel, MaskKernel* ran);
 
 enum class AttentionKernel : int32_t {
   Auto = 0,    // fast tensor-core kernel where it applies, else the simple one
@@ -95,8 +95,8 @@ enum class AttentionKernel : int32_t {
 
 // Same semantics as cpu::attention; p.kvCounts / p.kvIndices are DEVICE pointers (or null = dense).
 // *ran receives the kernel that ran (never Auto).
-Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v,
-                 DType dtype, void* out, AttentionKernel kernel, AttentionKernel* ran);
+Status attention(int device, const AttentionParams& p, const void* q, const void* k, const void* v, DType dtype,
+                 void* out, AttentionKernel kernel, AttentionKernel* ran);
 
 }  // namespace cuda
 }  // namespace nabla

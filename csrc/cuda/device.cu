@@ -182,8 +182,8 @@ Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelNam
   NABLA_CUDA_TRY(cudaDeviceGetAttribute(&optIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   if (bytes > size_t(optIn))
     return invalidValue(std::string(kernelName) + " needs " + std::to_string(bytes) +
-                        " bytes of shared memory per block for these shapes but device " +
-                        std::to_string(device) + " allows at most " + std::to_string(optIn));
+                        " bytes of shared memory per block for these shapes but device " + std::to_string(device) +
+                        " allows at most " + std::to_string(optIn));
   NABLA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   return Status{};
 }

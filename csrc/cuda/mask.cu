@@ -1,8 +1,8 @@
 // The NABLA mask (docs/nabla.md 1): pool q and k, then compute every row's P = softmax_j(qa_i . ka_j /
 // sqrt(D)), select the kept key blocks (CDF or topk), OR in the STA window, AND the document and
 // frame-causal masks, and write kvCounts / kvIndices directly. Blocks are the layout's: 64 tokens
-// without a token grid, the (possibly smaller edge) 8x8 tiles of the grid with one. Two kernels with the same semantics (the per-row part,
-// selectRow in mask_common.cuh, is literally shared):
+// without a token grid, the (possibly smaller edge) 8x8 tiles of the grid with one. Two kernels with the same semantics
+// (the per-row part, selectRow in mask_common.cuh, is literally shared):
 //   fast   (mask_fast.cuh): one CTA per (b, h, group of 8 query blocks); ka is staged through shared
 //          memory once per group and each warp then selects one row on its own. The default.
 //   simple (mask_simple.cuh): one CTA per row. Runs where the fast one does not apply (head dim not
@@ -28,14 +28,14 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
       return Status{};
     }
     if (p.blockDoc != nullptr && nq != nk)
-      return invalidValue("documents need as many query blocks as key blocks (got " + std::to_string(nq) +
-                          " and " + std::to_string(nk) + ")");
+      return invalidValue("documents need as many query blocks as key blocks (got " + std::to_string(nq) + " and " +
+                          std::to_string(nk) + ")");
     if (p.causal && (p.layout.t == 0 || nq != nk))
       return invalidValue("causal masks need a token grid and as many query blocks as key blocks (got " +
                           std::to_string(nq) + " and " + std::to_string(nk) + ")");
     if (p.sta && (nq != nk || nq != p.grid.blocks()))
-      return invalidValue("STA needs query blocks == key blocks == grid blocks (got " + std::to_string(nq) +
-                          ", " + std::to_string(nk) + ", " + std::to_string(p.grid.blocks()) + ")");
+      return invalidValue("STA needs query blocks == key blocks == grid blocks (got " + std::to_string(nq) + ", " +
+                          std::to_string(nk) + ", " + std::to_string(p.grid.blocks()) + ")");
     if (rows > int64_t(0x7fffffff)) return invalidValue("too many mask rows for one grid: " + std::to_string(rows));
 
     // the fast kernel where it applies and fits, else the simple one
@@ -54,7 +54,8 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
     const void* kernel = fast ? reinterpret_cast<const void*>(&mask::fastMaskKernel)
                               : reinterpret_cast<const void*>(&mask::simpleMaskKernel);
     const size_t sharedBytes = fast ? fastBytes : mask::simpleMaskSharedBytes(nk, p.headDim);
-    Status status = allowSharedMemory(kernel, sharedBytes, fast ? "fastMaskKernel" : "simpleMaskKernel (4 bytes per key block)");
+    Status status =
+        allowSharedMemory(kernel, sharedBytes, fast ? "fastMaskKernel" : "simpleMaskKernel (4 bytes per key block)");
     if (!status.ok()) {
       status.message += "; rows of " + std::to_string(nk) + " key blocks are too long for this device";
       return status;
@@ -67,7 +68,8 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
     if (!(status = scratch.allocate(size_t(batchHeads * nk * p.headDim), &kPooled)).ok()) return status;
     if (p.blockDoc != nullptr) {
       if (!(status = scratch.allocate(size_t(nq), &blockDoc)).ok()) return status;
-      NABLA_CUDA_TRY(cudaMemcpyAsync(blockDoc, p.blockDoc, size_t(nq) * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+      NABLA_CUDA_TRY(
+          cudaMemcpyAsync(blockDoc, p.blockDoc, size_t(nq) * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
     }
     if (!(status = enqueueBlockPool(q, dtype, batchHeads, p.seqQ, p.headDim, p.layout, qPooled, stream)).ok())
       return status;

@@ -53,7 +53,9 @@ __device__ __forceinline__ float valueOfKey(uint32_t key) { return key == 0 ? 0.
 
 struct SumOp {
   template <typename V>
-  __device__ V operator()(V a, V b) const { return a + b; }
+  __device__ V operator()(V a, V b) const {
+    return a + b;
+  }
 };
 struct MaxOp {
   __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
@@ -117,7 +119,9 @@ struct WarpTeam {
   __device__ int rank() const { return threadIdx.x % 32; }
 
   template <typename V, typename Op>
-  __device__ V reduce(V value, Op op) const { return warpReduce(value, op); }
+  __device__ V reduce(V value, Op op) const {
+    return warpReduce(value, op);
+  }
 
   __device__ int exclusiveCount(bool flag, int* total) const {
     const unsigned ballot = __ballot_sync(0xffffffffu, flag);
@@ -186,8 +190,8 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
       }
     }
     cut = cut < maxKey ? cut : maxKey;  // the largest block is always kept
-    float below = 0.f;  // L(cut)
-    int ties = 0;       // #{key_j == cut}
+    float below = 0.f;                  // L(cut)
+    int ties = 0;                       // #{key_j == cut}
     for (int j = tid; j < nk; j += kStride) {
       if (slot[j] < cut) below += valueOfKey(slot[j]);
       ties += slot[j] == cut ? 1 : 0;
@@ -203,7 +207,7 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
       if (v > 0.f) {
         const float s = ceilf(need / v);  // smallest s with below + s*v >= 1 - thr (up to rounding)
         drop = s - 1.f >= float(ties - 1) ? ties - 1 : (s < 1.f ? 0 : int(s) - 1);
-        if (drop > 0 && below + float(drop) * v >= p.dropMass) --drop;              // rounding fix-ups
+        if (drop > 0 && below + float(drop) * v >= p.dropMass) --drop;  // rounding fix-ups
         if (drop < ties - 1 && below + float(drop + 1) * v < p.dropMass) ++drop;
       } else {
         drop = ties - 1;

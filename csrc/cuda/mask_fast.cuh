@@ -25,7 +25,9 @@ constexpr int kFastSlice = 32;                // head-dim columns per staged chu
 constexpr int kFastKeyPitch = ((kFastSlice / 4) | 1) * 4;  // 36
 
 // qa rows are zero-padded to whole slices so every slice is a full, unrolled kFastSlice wide.
-__host__ __device__ inline int fastQueryPitch(int headDim) { return (headDim + kFastSlice - 1) / kFastSlice * kFastSlice; }
+__host__ __device__ inline int fastQueryPitch(int headDim) {
+  return (headDim + kFastSlice - 1) / kFastSlice * kFastSlice;
+}
 
 // Dynamic shared memory (floats): [kFastRows][nk] logits | [kFastRows][queryPitch] qa | [kFastKeys][kFastKeyPitch] ka.
 inline size_t fastMaskSharedBytes(int64_t nk, int64_t headDim) {
@@ -46,7 +48,7 @@ __global__ void __launch_bounds__(kFastThreads, kFastMinBlocks) fastMaskKernel(c
   extern __shared__ float4 fastShared[];
   const int nk = p.kvBlocks, nq = p.qBlocks, headDim = p.headDim, queryPitch = fastQueryPitch(headDim);
   const int groups = (nq + kFastRows - 1) / kFastRows;
-  const int64_t bh = blockIdx.x / groups;                     // b*H + h
+  const int64_t bh = blockIdx.x / groups;                       // b*H + h
   const int32_t i0 = int32_t(blockIdx.x % groups) * kFastRows;  // first query block of the group
   const int tid = threadIdx.x;
   float* logits = reinterpret_cast<float*>(fastShared);  // [kFastRows][nk]
@@ -68,7 +70,7 @@ __global__ void __launch_bounds__(kFastThreads, kFastMinBlocks) fastMaskKernel(c
     for (int r = 0; r < kFastRows; ++r) dot[r] = 0.f;
     for (int d0 = 0; d0 < headDim; d0 += kFastSlice) {
       __syncthreads();  // the previous slice has been read (first pass: qa is written)
-      // stage ka[chunk .. chunk + kFastKeys)[d0 .. d0 + kFastSlice), zeros outside the matrix
+                        // stage ka[chunk .. chunk + kFastKeys)[d0 .. d0 + kFastSlice), zeros outside the matrix
 #pragma unroll 4
       for (int e = tid; e < kFastKeys * (kFastSlice / 4); e += kFastThreads) {
         const int key = e / (kFastSlice / 4), c = 4 * (e % (kFastSlice / 4)), j = chunk + key;

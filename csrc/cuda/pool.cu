@@ -12,9 +12,9 @@ constexpr int kPoolThreads = 256;
 // tokens g, g + G, g + 2G, ... (G = 256 / D token groups), so each sweep reads G*D consecutive
 // elements (coalesced); the G partial sums of a column are then added in a fixed order.
 template <typename T>
-__global__ void __launch_bounds__(kPoolThreads) blockPoolKernel(const T* __restrict__ x, int headDim,
-                                                                 int64_t seq, int64_t blocks, TileLayout layout,
-                                                                 float* __restrict__ out) {
+__global__ void __launch_bounds__(kPoolThreads)
+    blockPoolKernel(const T* __restrict__ x, int headDim, int64_t seq, int64_t blocks, TileLayout layout,
+                    float* __restrict__ out) {
   __shared__ float partial[kPoolThreads];
   const int64_t pair = blockIdx.x;  // (row, block) pair = row * blocks + block
   const int64_t row = pair / blocks, block = pair % blocks;
@@ -50,8 +50,8 @@ Status enqueueBlockPool(const void* x, DType dtype, int64_t rows, int64_t seq, i
     return invalidValue("blockPool: too many (row, block) pairs for one grid: " + std::to_string(pairs));
   return withElementType(dtype, [&](auto element) -> Status {
     using T = decltype(element);
-    blockPoolKernel<T><<<unsigned(pairs), kPoolThreads, 0, stream>>>(static_cast<const T*>(x), int(headDim), seq, blocks,
-                                                                   layout, out);
+    blockPoolKernel<T><<<unsigned(pairs), kPoolThreads, 0, stream>>>(static_cast<const T*>(x), int(headDim), seq,
+                                                                     blocks, layout, out);
     return launched("blockPoolKernel");
   });
 }

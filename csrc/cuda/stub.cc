@@ -43,7 +43,9 @@ Status copyToDevice(int, void*, const void*, size_t) { return notCompiled("copyT
 Status copyToHost(int, void*, const void*, size_t) { return notCompiled("copyToHost"); }
 Status fill(int, void*, int, size_t) { return notCompiled("fill"); }
 
-Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&) { return notCompiled("blockPool"); }
+Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&) {
+  return notCompiled("blockPool");
+}
 
 Status nablaMask(int, const MaskParams&, const void*, const void*, DType, int32_t*, int32_t*, float*, MaskKernel,
                  MaskKernel*) {

@@ -15,8 +15,8 @@ int64_t readInt(const Napi::Object& args, const char* name, int64_t min, int64_t
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d) throwTypeError(args.Env(), name, "an integer", v);
   if (d < double(min) || d > double(max))
-    throwRangeError(args.Env(), name,
-                    "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]", describe(v));
+    throwRangeError(args.Env(), name, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]",
+                    describe(v));
   return int64_t(d);
 }
 
@@ -51,9 +51,7 @@ std::string readOptionalString(const Napi::Object& args, const char* name, const
   return readString(args, name, allowed);
 }
 
-DType readDType(const Napi::Object& args, const char* name) {
-  return DType(readInt(args, name, 0, 2));
-}
+DType readDType(const Napi::Object& args, const char* name) { return DType(readInt(args, name, 0, 2)); }
 
 bool readAsync(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean().Value(); }
 
@@ -89,9 +87,14 @@ static napi_typedarray_type arrayTypeOf(Storage s) {
 
 static size_t elementBytes(napi_typedarray_type type) {
   switch (type) {
-    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
-    case napi_int16_array: case napi_uint16_array: return 2;
-    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
     default: return 8;
   }
 }
@@ -142,7 +145,8 @@ Operand readOperand(const Napi::Object& args, const char* name, Storage storage,
   throwTypeError(env, name, std::string(storageName(storage)) + " or a device buffer", v);
 }
 
-Operand readOptionalOperand(const Napi::Object& args, const char* name, Storage storage, size_t elements, Holds& holds) {
+Operand readOptionalOperand(const Napi::Object& args, const char* name, Storage storage, size_t elements,
+                            Holds& holds) {
   Napi::Value v = args.Get(name);
   if (v.IsUndefined() || v.IsNull()) return Operand{};
   return readOperand(args, name, storage, elements, holds);
@@ -196,9 +200,9 @@ void ownHostInput(Napi::Env env, Operand& input, Holds& holds) {
   try {
     copy = std::make_unique<HostCopy>(input.bytes);
   } catch (const std::bad_alloc&) {
-    throw toJsError(env, OpError("out of host memory copying an input of " + std::to_string(input.bytes) +
-                                     " bytes for an async op",
-                                 "ERR_NABLA_OUT_OF_HOST_MEMORY"));
+    throw toJsError(
+        env, OpError("out of host memory copying an input of " + std::to_string(input.bytes) + " bytes for an async op",
+                     "ERR_NABLA_OUT_OF_HOST_MEMORY"));
   }
   std::memcpy(copy->data(), input.data, input.bytes);
   input.data = copy->data();

@@ -47,18 +47,18 @@ HostView hostView(const Napi::TypedArray& t);
 struct Operand {
   void* data = nullptr;
   size_t bytes = 0;
-  int device = -1;                        // -1: host memory
-  std::shared_ptr<DeviceMemory> memory;   // set for device memory
-  napi_value array = nullptr;             // the host typed array (valid during the call)
+  int device = -1;                       // -1: host memory
+  std::shared_ptr<DeviceMemory> memory;  // set for device memory
+  napi_value array = nullptr;            // the host typed array (valid during the call)
   const char* name = "";
   bool onDevice() const { return device >= 0; }
 };
 
 // Everything a pending op must keep alive and in use until it finishes.
 struct Holds {
-  std::vector<Napi::Object> objects;                  // referenced while the op runs
-  std::vector<std::shared_ptr<DeviceMemory>> memories; // in use while the op runs
-  std::vector<std::unique_ptr<HostCopy>> copies;      // the op's own copies of host inputs
+  std::vector<Napi::Object> objects;                    // referenced while the op runs
+  std::vector<std::shared_ptr<DeviceMemory>> memories;  // in use while the op runs
+  std::vector<std::unique_ptr<HostCopy>> copies;        // the op's own copies of host inputs
 };
 
 // Reads args[name] as `elements` items of `storage`, on the host or on a device. Throws TypeError

@@ -34,7 +34,11 @@ class CudaStage {
   void* temporary(size_t bytes);
   int device_;
   std::vector<void*> temps_;
-  struct CopyBack { void* host; const void* dev; size_t bytes; };
+  struct CopyBack {
+    void* host;
+    const void* dev;
+    size_t bytes;
+  };
   std::vector<CopyBack> copyBack_;
 };
 

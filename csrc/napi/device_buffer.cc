@@ -16,17 +16,20 @@ constexpr napi_type_tag kDeviceBufferTag = {0x6e61626c61646576ULL, 0x69636562756
 }  // namespace
 
 Napi::Function DeviceBuffer::Define(Napi::Env env) {
-  Napi::Function ctor = DefineClass(env, "DeviceBuffer", {
-    InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
-    InstanceMethod<&DeviceBuffer::Upload>("upload"),
-    InstanceMethod<&DeviceBuffer::Download>("download"),
-    InstanceMethod<&DeviceBuffer::Fill>("fill"),
-  });
-  ctor.Get("prototype").As<Napi::Object>().DefineProperties({
-    Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetBytes>("bytes"),
-    Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDevice>("device"),
-    Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDisposed>("disposed"),
-  });
+  Napi::Function ctor = DefineClass(env, "DeviceBuffer",
+                                    {
+                                        InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
+                                        InstanceMethod<&DeviceBuffer::Upload>("upload"),
+                                        InstanceMethod<&DeviceBuffer::Download>("download"),
+                                        InstanceMethod<&DeviceBuffer::Fill>("fill"),
+                                    });
+  ctor.Get("prototype")
+      .As<Napi::Object>()
+      .DefineProperties({
+          Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetBytes>("bytes"),
+          Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDevice>("device"),
+          Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDisposed>("disposed"),
+      });
   return ctor;
 }
 
@@ -88,9 +91,15 @@ DeviceBuffer* DeviceBuffer::self(const Napi::CallbackInfo& info) {
   return Unwrap(info.This());
 }
 
-Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(self(info)->bytes_)); }
-Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), self(info)->device_); }
-Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), self(info)->disposed()); }
+Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(self(info)->bytes_));
+}
+Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), self(info)->device_);
+}
+Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), self(info)->disposed());
+}
 
 // Reads info[0] as a host typed array of exactly bytes_ bytes.
 static Operand hostArrayOfSize(const Napi::CallbackInfo& info, size_t bytes, Holds& holds) {

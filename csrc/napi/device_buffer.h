@@ -32,7 +32,9 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
   static Napi::Function Define(Napi::Env env);
   static bool Is(Napi::Env env, const Napi::Value& v);
-  static DeviceBuffer* Unwrap(const Napi::Value& v) { return Napi::ObjectWrap<DeviceBuffer>::Unwrap(v.As<Napi::Object>()); }
+  static DeviceBuffer* Unwrap(const Napi::Value& v) {
+    return Napi::ObjectWrap<DeviceBuffer>::Unwrap(v.As<Napi::Object>());
+  }
 
   // new DeviceBuffer(device, bytes)
   explicit DeviceBuffer(const Napi::CallbackInfo& info);

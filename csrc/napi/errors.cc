@@ -29,8 +29,7 @@ std::string describe(const Napi::Value& v) {
   return "a value of another type";
 }
 
-void throwTypeError(Napi::Env env, const std::string& param, const std::string& expected,
-                    const Napi::Value& received) {
+void throwTypeError(Napi::Env env, const std::string& param, const std::string& expected, const Napi::Value& received) {
   throw Napi::TypeError::New(env, "Expected " + expected + " for " + param + " but received " + describe(received));
 }
 

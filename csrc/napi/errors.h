@@ -21,8 +21,8 @@ std::string describe(const Napi::Value& v);
                                   const std::string& received);
 
 struct OpError : std::runtime_error {
-  std::string code;     // e.g. "cudaErrorMemoryAllocation", "ERR_NABLA_CUDA_UNAVAILABLE"
-  int cudaError = 0;    // the cudaError_t value, 0 when not a CUDA runtime error
+  std::string code;   // e.g. "cudaErrorMemoryAllocation", "ERR_NABLA_CUDA_UNAVAILABLE"
+  int cudaError = 0;  // the cudaError_t value, 0 when not a CUDA runtime error
   OpError(std::string message, std::string code, int cudaError = 0)
       : std::runtime_error(std::move(message)), code(std::move(code)), cudaError(cudaError) {}
 };

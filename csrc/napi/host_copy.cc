@@ -34,7 +34,8 @@ bool reuse(size_t bytes, Block* found) {
   size_t best = c.idle.size();
   for (size_t i = 0; i < c.idle.size(); ++i) {
     const size_t capacity = c.idle[i].capacity;
-    if (capacity >= bytes && capacity / 2 <= bytes && (best == c.idle.size() || capacity < c.idle[best].capacity)) best = i;
+    if (capacity >= bytes && capacity / 2 <= bytes && (best == c.idle.size() || capacity < c.idle[best].capacity))
+      best = i;
   }
   if (best == c.idle.size()) return false;
   *found = c.idle[best];

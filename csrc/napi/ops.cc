@@ -50,9 +50,10 @@ int64_t readSeq(const Napi::Object& args, const char* name, const TileLayout& la
   int64_t s = readInt(args, name, 1, kMaxDim);
   if (layout.hasGrid()) {
     if (s != tokenCount(layout))
-      throwRangeError(args.Env(), name, std::to_string(tokenCount(layout)) + " tokens (the product of tokenGrid " +
-                                            std::to_string(layout.t) + " x " + std::to_string(layout.ht) + " x " +
-                                            std::to_string(layout.wt) + ")",
+      throwRangeError(args.Env(), name,
+                      std::to_string(tokenCount(layout)) + " tokens (the product of tokenGrid " +
+                          std::to_string(layout.t) + " x " + std::to_string(layout.ht) + " x " +
+                          std::to_string(layout.wt) + ")",
                       std::to_string(s));
   } else if (s < kBlockSize || s % kBlockSize != 0) {
     throwRangeError(args.Env(), name, "a multiple of " + std::to_string(kBlockSize), std::to_string(s));
@@ -127,7 +128,8 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
   const int64_t headDim = readInt(args, "headDim", kMinHeadDim, kMaxHeadDim);
   Holds holds;
   Operand x = readOperand(args, "x", storageOf(dtype), elementCount(env, "x", {rows, seq, headDim}), holds);
-  Operand out = readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, layout.blocks(seq), headDim}), holds);
+  Operand out =
+      readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, layout.blocks(seq), headDim}), holds);
   Placement where = readPlacement(args, {&x, &out});
   rereadHostOperands(env, {&x, &out});
   const bool async = readAsync(info);
@@ -174,8 +176,9 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
                       std::to_string(p.grid.blocks()) + " blocks");
     const BlockGrid tiles = p.layout.blockGrid();
     if (p.layout.hasGrid() && (p.grid.t != tiles.t || p.grid.h != tiles.h || p.grid.w != tiles.w))
-      throwRangeError(env, "grid", "the token grid's block grid " + std::to_string(tiles.t) + " x " +
-                                       std::to_string(tiles.h) + " x " + std::to_string(tiles.w),
+      throwRangeError(env, "grid",
+                      "the token grid's block grid " + std::to_string(tiles.t) + " x " + std::to_string(tiles.h) +
+                          " x " + std::to_string(tiles.w),
                       std::to_string(p.grid.t) + " x " + std::to_string(p.grid.h) + " x " + std::to_string(p.grid.w));
   } else if (p.layout.hasGrid()) {
     p.grid = p.layout.blockGrid();
@@ -192,11 +195,16 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   }
 
   Holds holds;
-  Operand q = readOperand(args, "q", storageOf(dtype), elementCount(env, "q", {p.batch, p.heads, p.seqQ, p.headDim}), holds);
-  Operand k = readOperand(args, "k", storageOf(dtype), elementCount(env, "k", {p.batch, p.heads, p.seqKv, p.headDim}), holds);
-  Operand counts = readOperand(args, "kvCounts", Storage::Int32, elementCount(env, "kvCounts", {p.batch, p.heads, nq}), holds);
-  Operand indices = readOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
-  Operand map = readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
+  Operand q =
+      readOperand(args, "q", storageOf(dtype), elementCount(env, "q", {p.batch, p.heads, p.seqQ, p.headDim}), holds);
+  Operand k =
+      readOperand(args, "k", storageOf(dtype), elementCount(env, "k", {p.batch, p.heads, p.seqKv, p.headDim}), holds);
+  Operand counts =
+      readOperand(args, "kvCounts", Storage::Int32, elementCount(env, "kvCounts", {p.batch, p.heads, nq}), holds);
+  Operand indices =
+      readOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
+  Operand map =
+      readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
   Placement where = readPlacement(args, {&q, &k, &counts, &indices, &map});
   const std::string kernelName = readOptionalString(args, "maskKernel", {"auto", "fast", "simple"}, "auto");
   const auto kernel = kernelName == "fast"     ? cuda::MaskKernel::Fast
@@ -266,9 +274,10 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     throwRangeError(env, "scale", "a positive number of at most 65536", describe(args.Get("scale")));
   p.scale = float(scale);
   const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple", "hopper"});
-  const auto kernel = kernelName == "fast" ? cuda::AttentionKernel::Fast
+  const auto kernel = kernelName == "fast"     ? cuda::AttentionKernel::Fast
                       : kernelName == "hopper" ? cuda::AttentionKernel::Hopper
-                      : kernelName == "simple" ? cuda::AttentionKernel::Simple : cuda::AttentionKernel::Auto;
+                      : kernelName == "simple" ? cuda::AttentionKernel::Simple
+                                               : cuda::AttentionKernel::Auto;
   const std::string cpuKernelName = readOptionalString(args, "cpuKernel", {"auto", "avx2", "scalar"}, "auto");
   const auto cpuKernel = cpuKernelName == "avx2"     ? cpu::CpuKernel::Avx2
                          : cpuKernelName == "scalar" ? cpu::CpuKernel::Scalar
@@ -276,26 +285,34 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const int64_t nq = p.qBlocks(), nk = p.kvBlocks();
 
   Holds holds;
-  Operand q = readOperand(args, "q", storageOf(dtype), elementCount(env, "q", {p.batch, p.heads, p.seqQ, p.headDim}), holds);
-  Operand k = readOperand(args, "k", storageOf(dtype), elementCount(env, "k", {p.batch, p.heads, p.seqKv, p.headDim}), holds);
-  Operand v = readOperand(args, "v", storageOf(dtype), elementCount(env, "v", {p.batch, p.heads, p.seqKv, p.valueDim}), holds);
-  Operand out = readOperand(args, "out", storageOf(dtype), elementCount(env, "out", {p.batch, p.heads, p.seqQ, p.valueDim}), holds);
-  Operand counts = readOptionalOperand(args, "kvCounts", Storage::Int32, elementCount(env, "kvCounts", {p.batch, p.heads, nq}), holds);
-  Operand indices = readOptionalOperand(args, "kvIndices", Storage::Int32, elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
+  Operand q =
+      readOperand(args, "q", storageOf(dtype), elementCount(env, "q", {p.batch, p.heads, p.seqQ, p.headDim}), holds);
+  Operand k =
+      readOperand(args, "k", storageOf(dtype), elementCount(env, "k", {p.batch, p.heads, p.seqKv, p.headDim}), holds);
+  Operand v =
+      readOperand(args, "v", storageOf(dtype), elementCount(env, "v", {p.batch, p.heads, p.seqKv, p.valueDim}), holds);
+  Operand out = readOperand(args, "out", storageOf(dtype),
+                            elementCount(env, "out", {p.batch, p.heads, p.seqQ, p.valueDim}), holds);
+  Operand counts = readOptionalOperand(args, "kvCounts", Storage::Int32,
+                                       elementCount(env, "kvCounts", {p.batch, p.heads, nq}), holds);
+  Operand indices = readOptionalOperand(args, "kvIndices", Storage::Int32,
+                                        elementCount(env, "kvIndices", {p.batch, p.heads, nq, nk}), holds);
   const bool sparse = counts.bytes > 0, sparseIndices = indices.bytes > 0;
   if (sparse != sparseIndices)
     throwTypeError(env, "kvCounts and kvIndices", "both (block-sparse) or neither (dense)",
                    args.Get(sparse ? "kvCounts" : "kvIndices"));
   if (counts.onDevice() != indices.onDevice())
-    throw Napi::TypeError::New(env, "Expected both on the host or both on one device for kvCounts and kvIndices "
-                                    "but received one of each");
+    throw Napi::TypeError::New(env,
+                               "Expected both on the host or both on one device for kvCounts and kvIndices "
+                               "but received one of each");
   Placement where = readPlacement(args, {&q, &k, &v, &out, &counts, &indices});
   rereadHostOperands(env, {&q, &k, &v, &out, &counts, &indices});  // no JS runs after this
   if (!where.cuda && cpuKernel == cpu::CpuKernel::Avx2) {
     const std::string why = cpu::avx2Unavailable();
     if (!why.empty())
-      throw toJsError(env, OpError("Expected a CPU kernel this machine can run for cpuKernel but received 'avx2': " + why,
-                                   "ERR_NABLA_KERNEL_UNAVAILABLE"));
+      throw toJsError(env,
+                      OpError("Expected a CPU kernel this machine can run for cpuKernel but received 'avx2': " + why,
+                              "ERR_NABLA_KERNEL_UNAVAILABLE"));
   }
   // Host lists are copied, then checked: the kernels read the checked copy, which JS cannot change
   // (a SharedArrayBuffer can change under even a sync op). An async op also reads copies of its

@@ -58,7 +58,8 @@ napi_value settledValue(napi_env env, const PendingOp& op) {
     napi_value message = nullptr, code = nullptr;
     if (napi_create_string_utf8(env, op.failure->what(), NAPI_AUTO_LENGTH, &message) != napi_ok ||
         napi_create_string_utf8(env, op.failure->code.c_str(), NAPI_AUTO_LENGTH, &code) != napi_ok ||
-        napi_create_error(env, code, message, &value) != napi_ok || napi_set_named_property(env, value, "code", code) != napi_ok)
+        napi_create_error(env, code, message, &value) != napi_ok ||
+        napi_set_named_property(env, value, "code", code) != napi_ok)
       return nullptr;
     if (op.failure->cudaError != 0) {
       napi_value cudaError = nullptr;
@@ -68,7 +69,8 @@ napi_value settledValue(napi_env env, const PendingOp& op) {
     }
     return value;
   }
-  napi_status s = op.kernel ? napi_create_string_utf8(env, op.kernel, NAPI_AUTO_LENGTH, &value) : napi_get_undefined(env, &value);
+  napi_status s =
+      op.kernel ? napi_create_string_utf8(env, op.kernel, NAPI_AUTO_LENGTH, &value) : napi_get_undefined(env, &value);
   return s == napi_ok ? value : nullptr;
 }
 
@@ -99,8 +101,10 @@ Napi::Value queue(Napi::Env env, Holds holds, Work work) {
   for (auto& memory : op->holds.memories) memory->acquire();
   napi_value promise = nullptr, name = nullptr;
   checkNapi(env, napi_create_promise(env, &op->deferred, &promise), "napi_create_promise");
-  checkNapi(env, napi_create_string_utf8(env, "nabla-attention:op", NAPI_AUTO_LENGTH, &name), "napi_create_string_utf8");
-  checkNapi(env, napi_create_async_work(env, nullptr, name, execute, complete, op.get(), &op->request), "napi_create_async_work");
+  checkNapi(env, napi_create_string_utf8(env, "nabla-attention:op", NAPI_AUTO_LENGTH, &name),
+            "napi_create_string_utf8");
+  checkNapi(env, napi_create_async_work(env, nullptr, name, execute, complete, op.get(), &op->request),
+            "napi_create_async_work");
   checkNapi(env, napi_queue_async_work(env, op->request), "napi_queue_async_work");
   op.release();  // owned by the request now; complete() deletes it
   return Napi::Value(env, promise);

@@ -32,7 +32,8 @@ export function parseFlags(argv: readonly string[], spec: CommandSpec): Flags | 
   const command = `nabla ${spec.name}`;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') throw new UsageError(`unexpected argument '${arg}' for ${command} (see ${command} --help)`);
+    if (!arg.startsWith('--') || arg === '--')
+      throw new UsageError(`unexpected argument '${arg}' for ${command} (see ${command} --help)`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const flag = spec.flags.find((f) => f.name === name);
@@ -50,7 +51,8 @@ export function parseFlags(argv: readonly string[], spec: CommandSpec): Flags | 
     flags.set(name, value);
   }
   for (const f of spec.flags)
-    if (f.required && !flags.has(f.name)) throw new UsageError(`missing required flag --${f.name} ${f.value} (see ${command} --help)`);
+    if (f.required && !flags.has(f.name))
+      throw new UsageError(`missing required flag --${f.name} ${f.value} (see ${command} --help)`);
   for (const [name, value] of flags)
     if (value === '') throw new UsageError(`Expected a non-empty value for --${name} but received ''`);
   return flags;
@@ -72,7 +74,16 @@ export function usage(spec: CommandSpec): string {
     return `  ${left[i].padEnd(width)}  ${f.help}${note}`;
   });
   lines.push(`  ${'-h, --help'.padEnd(width)}  Show this help`);
-  return [`${command}: ${spec.summary}`, '', `Usage: ${command} ${synopsis}`, '', 'Flags:', ...lines, ...(spec.notes ? ['', ...spec.notes] : []), ''].join('\n');
+  return [
+    `${command}: ${spec.summary}`,
+    '',
+    `Usage: ${command} ${synopsis}`,
+    '',
+    'Flags:',
+    ...lines,
+    ...(spec.notes ? ['', ...spec.notes] : []),
+    '',
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -100,12 +111,22 @@ export function parseInteger(text: string, flag: string): number {
 /** Comma-separated non-negative integers, exactly `count` of them when given. */
 export function parseIntList(text: string, flag: string, what: string, count?: number): number[] {
   const parts = text.split(',');
-  const ok = parts.every((p) => INTEGER.test(p) && Number.isSafeInteger(Number(p))) && (count === undefined || parts.length === count);
+  const ok =
+    parts.every((p) => INTEGER.test(p) && Number.isSafeInteger(Number(p))) &&
+    (count === undefined || parts.length === count);
   if (!ok) throw malformed(flag, what, text);
   return parts.map(Number);
 }
 
 export function parseChoice<T extends string>(text: string, flag: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(text)) throw malformed(flag, choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1'), text);
+  if (!(choices as readonly string[]).includes(text))
+    throw malformed(
+      flag,
+      choices
+        .map((c) => `'${c}'`)
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' or $1'),
+      text,
+    );
   return text as T;
 }

@@ -8,7 +8,16 @@ import { toFloat32Array } from '../tensor';
 import { CommandSpec, Flags, UsageError, parseNumber } from './args';
 import { OutputFiles, writeAllOrNothing } from './output';
 import {
-  MASK_FLAGS, PLACEMENT_FLAGS, densityLine, firstMaskFlag, gridFlag, loadTensor, maskOptions, placement, placementText, ruleText,
+  MASK_FLAGS,
+  PLACEMENT_FLAGS,
+  densityLine,
+  firstMaskFlag,
+  gridFlag,
+  loadTensor,
+  maskOptions,
+  placement,
+  placementText,
+  ruleText,
   shapeText,
 } from './mask';
 
@@ -19,7 +28,12 @@ export const spec: CommandSpec = {
     { name: 'q', value: 'FILE', help: 'Queries .npy [B, H, Sq, D]', required: true },
     { name: 'k', value: 'FILE', help: 'Keys .npy [B, H, Skv, D]', required: true },
     { name: 'v', value: 'FILE', help: 'Values .npy [B, H, Skv, Dv]', required: true },
-    { name: 'mask', value: 'FILE', help: 'Block mask .npy, uint8 0/1 [B, H, nq, nk] (as nabla mask writes it; with --grid, nq = nk = the grid\'s tile count)', default: 'compute the NABLA mask' },
+    {
+      name: 'mask',
+      value: 'FILE',
+      help: "Block mask .npy, uint8 0/1 [B, H, nq, nk] (as nabla mask writes it; with --grid, nq = nk = the grid's tile count)",
+      default: 'compute the NABLA mask',
+    },
     ...MASK_FLAGS,
     { name: 'scale', value: 'S', help: 'Softmax scale', default: '1/sqrt(D)' },
     ...PLACEMENT_FLAGS,
@@ -59,8 +73,14 @@ export async function run(flags: Flags): Promise<void> {
     if (maskFile !== undefined) {
       const dense = loadNpy(maskFile);
       if (dense.dtype !== 'uint8' || dense.shape.length !== 4)
-        throw new Error(`Expected a uint8 mask [B, H, nq, nk] for ${maskFile} but received '${dense.descr}' ${shapeText(dense.shape)}`);
-      given = BlockMask.fromDense(dense.data as Uint8Array, dense.shape as [number, number, number, number], gridFlag(flags));
+        throw new Error(
+          `Expected a uint8 mask [B, H, nq, nk] for ${maskFile} but received '${dense.descr}' ${shapeText(dense.shape)}`,
+        );
+      given = BlockMask.fromDense(
+        dense.data as Uint8Array,
+        dense.shape as [number, number, number, number],
+        gridFlag(flags),
+      );
     }
 
     const start = performance.now();

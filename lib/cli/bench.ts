@@ -22,7 +22,11 @@ export type { BenchRow } from './bench/report';
 export async function run(flags: Flags): Promise<void> {
   const asked = readSetup(flags);
   // --png DIR is made if missing, and its files are checked before any work (all or nothing)
-  const outputs = new OutputFiles({ q: flags.get('q') as string | undefined, k: flags.get('k') as string | undefined, v: flags.get('v') as string | undefined });
+  const outputs = new OutputFiles({
+    q: flags.get('q') as string | undefined,
+    k: flags.get('k') as string | undefined,
+    v: flags.get('v') as string | undefined,
+  });
   const madeDir = asked.pngDir !== undefined && !fs.existsSync(asked.pngDir);
   if (asked.pngDir !== undefined) {
     fs.mkdirSync(asked.pngDir, { recursive: true });
@@ -40,22 +44,48 @@ async function measure(asked: Setup, outputs: OutputFiles): Promise<void> {
   const facts = machineFacts(backends(), asked.device);
   const { shape, scaled, estimate, planned } = await plan(asked);
   const setup: Setup = { ...asked, shape };
-  const progress = new Progress(setup.backends.length * (setup.warmup + setup.iters) * (1 + 2 * setup.thresholds.length));
-  if (scaled) progress.line(`note: ${scaled} (estimated ${duration(planned)}, full shape ${duration(estimate)}; --max-seconds ${setup.maxSeconds})`);
+  const progress = new Progress(
+    setup.backends.length * (setup.warmup + setup.iters) * (1 + 2 * setup.thresholds.length),
+  );
+  if (scaled)
+    progress.line(
+      `note: ${scaled} (estimated ${duration(planned)}, full shape ${duration(estimate)}; --max-seconds ${setup.maxSeconds})`,
+    );
 
   progress.step(setup.files ? 'inputs' : 'synthetic inputs');
   const inputs = makeInputs(setup, shape);
   const grid = gridOf(shape);
   const rowBase: RowBase = {
     preset: setup.preset?.name ?? null,
-    batch: shape.batch, heads: shape.heads, seq: seqOf(shape), headDim: shape.headDim,
-    grid: grid ? grid.join('x') : null, dtype: setup.type,
-    warmup: setup.warmup, iters: setup.iters, inputs: setup.files ? 'npy' : 'synthetic',
-    scaled, version: VERSION, node: process.version, cudaRuntime: facts.cudaRuntime, driver: facts.driver, build: facts.build,
+    batch: shape.batch,
+    heads: shape.heads,
+    seq: seqOf(shape),
+    headDim: shape.headDim,
+    grid: grid ? grid.join('x') : null,
+    dtype: setup.type,
+    warmup: setup.warmup,
+    iters: setup.iters,
+    inputs: setup.files ? 'npy' : 'synthetic',
+    scaled,
+    version: VERSION,
+    node: process.version,
+    cudaRuntime: facts.cudaRuntime,
+    driver: facts.driver,
+    build: facts.build,
   };
   const rows: BenchRow[] = [];
   for (const b of setup.backends)
-    rows.push(...(await benchBackend(b, setup, shape, inputs, rowBase, b === 'cuda' ? (facts.gpu ?? 'cuda') : facts.cpu, progress)));
+    rows.push(
+      ...(await benchBackend(
+        b,
+        setup,
+        shape,
+        inputs,
+        rowBase,
+        b === 'cuda' ? (facts.gpu ?? 'cuda') : facts.cpu,
+        progress,
+      )),
+    );
   let pictures: string[] = [];
   if (setup.pngDir !== undefined) {
     progress.step('pictures');

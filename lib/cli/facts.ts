@@ -18,8 +18,10 @@ export function deviceText(d: DeviceInfo): string {
 
 /** How the native binary was built, in one line. */
 export function buildText(build: Backends['build']): string {
-  return `CUDA compiled in: ${build.cudaCompiled ? `yes (archs ${build.cudaArchs || 'unknown'})` : 'no'}, ` +
-    `CUDA runtime ${cudaVersionText(build.cudaRuntimeVersion) ?? 'none'}, Node-API ${build.napiVersion}`;
+  return (
+    `CUDA compiled in: ${build.cudaCompiled ? `yes (archs ${build.cudaArchs || 'unknown'})` : 'no'}, ` +
+    `CUDA runtime ${cudaVersionText(build.cudaRuntimeVersion) ?? 'none'}, Node-API ${build.napiVersion}`
+  );
 }
 
 /** The NVIDIA kernel driver version, read from /proc (Linux), or null. */

@@ -12,16 +12,40 @@ import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, pa
 import { OutputFiles, writeAllOrNothing } from './output';
 
 export const MASK_FLAGS: FlagSpec[] = [
-  { name: 'threshold', value: 'THR', help: 'CDF mass (cdf) or block fraction (topk) to keep, in (0, 1]', default: String(DEFAULT_THRESHOLD) },
+  {
+    name: 'threshold',
+    value: 'THR',
+    help: 'CDF mass (cdf) or block fraction (topk) to keep, in (0, 1]',
+    default: String(DEFAULT_THRESHOLD),
+  },
   { name: 'method', value: 'cdf|topk', help: 'Block selection rule', default: DEFAULT_METHOD },
-  { name: 'grid', value: 'T,H,W', help: 'Token grid (frames, token rows, token cols) of the tile-ordered sequence, any sizes (S = T*H*W): one block per 8x8 tile, edge tiles smaller', default: 'none' },
+  {
+    name: 'grid',
+    value: 'T,H,W',
+    help: 'Token grid (frames, token rows, token cols) of the tile-ordered sequence, any sizes (S = T*H*W): one block per 8x8 tile, edge tiles smaller',
+    default: 'none',
+  },
   { name: 'sta', value: 'wT,wH,wW', help: 'STA window in blocks, ORed into the mask; needs --grid', default: 'none' },
-  { name: 'frames', value: 'F0,F1,..', help: 'Document boundaries in frames, e.g. 0,10,21; needs --grid', default: 'none' },
-  { name: 'causal', help: 'Frame-causal: a query block sees only key blocks of its own and earlier frames; needs --grid', default: 'off' },
+  {
+    name: 'frames',
+    value: 'F0,F1,..',
+    help: 'Document boundaries in frames, e.g. 0,10,21; needs --grid',
+    default: 'none',
+  },
+  {
+    name: 'causal',
+    help: 'Frame-causal: a query block sees only key blocks of its own and earlier frames; needs --grid',
+    default: 'off',
+  },
 ];
 
 export const PLACEMENT_FLAGS: FlagSpec[] = [
-  { name: 'backend', value: 'auto|cpu|cuda', help: 'Where to run (auto: CUDA when a device is present)', default: 'auto' },
+  {
+    name: 'backend',
+    value: 'auto|cpu|cuda',
+    help: 'Where to run (auto: CUDA when a device is present)',
+    default: 'auto',
+  },
   { name: 'device', value: 'N', help: 'CUDA device index', default: '0' },
 ];
 
@@ -33,8 +57,18 @@ export const spec: CommandSpec = {
     { name: 'k', value: 'FILE', help: 'Keys .npy [B, H, S, D]', required: true },
     ...MASK_FLAGS,
     ...PLACEMENT_FLAGS,
-    { name: 'out', value: 'FILE', help: 'Output .npy: the mask as uint8 0/1 [B, H, nb, nb] (nb = S/64, or the grid\'s tile count)', required: true },
-    { name: 'png', value: 'FILE', help: 'Also draw the mask (a panel per head) to FILE and the block map P beside it (m.png -> m-map.png)', default: 'none' },
+    {
+      name: 'out',
+      value: 'FILE',
+      help: "Output .npy: the mask as uint8 0/1 [B, H, nb, nb] (nb = S/64, or the grid's tile count)",
+      required: true,
+    },
+    {
+      name: 'png',
+      value: 'FILE',
+      help: 'Also draw the mask (a panel per head) to FILE and the block map P beside it (m.png -> m-map.png)',
+      default: 'none',
+    },
   ],
   notes: ['Prints the density of every (batch, head) pair and of the whole mask.'],
 };
@@ -49,17 +83,31 @@ export function maskOptions(flags: Flags): MaskOptions {
   if (flags.has('method')) options.method = parseChoice(text('method'), 'method', MASK_METHODS);
   const grid = gridFlag(flags);
   if (grid) options.grid = grid;
-  if (flags.has('sta')) options.sta = parseIntList(text('sta'), 'sta', '3 comma-separated integers wT,wH,wW', 3) as [number, number, number];
-  if (flags.has('frames')) options.frames = parseIntList(text('frames'), 'frames', 'comma-separated frame boundaries such as 0,10,21');
+  if (flags.has('sta'))
+    options.sta = parseIntList(text('sta'), 'sta', '3 comma-separated integers wT,wH,wW', 3) as [
+      number,
+      number,
+      number,
+    ];
+  if (flags.has('frames'))
+    options.frames = parseIntList(text('frames'), 'frames', 'comma-separated frame boundaries such as 0,10,21');
   if (flags.has('causal')) options.causal = true;
   if ((options.sta || options.frames || options.causal) && !options.grid)
-    throw new UsageError(`--grid T,H,W is required with ${options.sta ? '--sta' : options.frames ? '--frames' : '--causal'}`);
+    throw new UsageError(
+      `--grid T,H,W is required with ${options.sta ? '--sta' : options.frames ? '--frames' : '--causal'}`,
+    );
   return options;
 }
 
 /** --grid T,H,W, if given. */
 export function gridFlag(flags: Flags): [number, number, number] | undefined {
-  return flags.has('grid') ? (parseIntList(flags.get('grid') as string, 'grid', '3 comma-separated integers T,H,W', 3) as [number, number, number]) : undefined;
+  return flags.has('grid')
+    ? (parseIntList(flags.get('grid') as string, 'grid', '3 comma-separated integers T,H,W', 3) as [
+        number,
+        number,
+        number,
+      ])
+    : undefined;
 }
 
 /** The first mask-rule flag given, if any (attend refuses them next to --mask; --grid goes with a mask file). */
@@ -69,7 +117,8 @@ export function firstMaskFlag(flags: Flags): string | undefined {
 
 export function placement(flags: Flags): PlacementOptions {
   const options: PlacementOptions = {};
-  if (flags.has('backend')) options.backend = parseChoice(flags.get('backend') as string, 'backend', BACKENDS as Backend[]);
+  if (flags.has('backend'))
+    options.backend = parseChoice(flags.get('backend') as string, 'backend', BACKENDS as Backend[]);
   if (flags.has('device')) options.device = parseInteger(flags.get('device') as string, 'device');
   return options;
 }
@@ -110,7 +159,8 @@ export function densityTable(mask: BlockMask): string {
   const perHead = mask.headDensities();
   const rows = ['   b    h  density'];
   for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++) rows.push(`${String(b).padStart(4)} ${String(h).padStart(4)}  ${perHead[b * H + h].toFixed(4)}`);
+    for (let h = 0; h < H; h++)
+      rows.push(`${String(b).padStart(4)} ${String(h).padStart(4)}  ${perHead[b * H + h].toFixed(4)}`);
   rows.push(densityLine(mask));
   return rows.join('\n');
 }
@@ -150,9 +200,17 @@ function pictureFiles(file: string): [string, string] {
 }
 
 /** Stages the mask picture (`dense`, 0/1 per block) and the block map picture of --png `file`. */
-function stageMaskPictures(outputs: OutputFiles, file: string, mask: BlockMask, dense: Uint8Array, threshold: number): string {
+function stageMaskPictures(
+  outputs: OutputFiles,
+  file: string,
+  mask: BlockMask,
+  dense: Uint8Array,
+  threshold: number,
+): string {
   const [maskFile, mapFile] = pictureFiles(file);
   outputs.stage(maskFile, (temp) => writePicture(temp, maskPicture(dense, mask.dims, { threshold })));
-  outputs.stage(mapFile, (temp) => writePicture(temp, mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities: mask.headDensities() })));
+  outputs.stage(mapFile, (temp) =>
+    writePicture(temp, mapPicture(mask.map as Float32Array, mask.dims, { threshold, densities: mask.headDensities() })),
+  );
   return `wrote ${maskFile}: mask picture\nwrote ${mapFile}: block map P, log scale\n`;
 }

@@ -15,7 +15,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   info: { summary: 'version, backends, devices and build facts', load: () => import('./info') },
   mask: { summary: 'NABLA block mask of q, k .npy files -> uint8 .npy', load: () => import('./mask') },
   attend: { summary: 'block-sparse attention of q, k, v .npy files -> float32 .npy', load: () => import('./attend') },
-  bench: { summary: 'time mask, sparse and dense attention on model shapes (ms, TFLOP/s, error)', load: () => import('./bench') },
+  bench: {
+    summary: 'time mask, sparse and dense attention on model shapes (ms, TFLOP/s, error)',
+    load: () => import('./bench'),
+  },
 };
 
 const TOP_USAGE = [
@@ -60,7 +63,11 @@ async function main(argv: string[]): Promise<number> {
 
 /** Any message as one line (the addon loader explains itself over several). */
 function oneLine(message: string): string {
-  return message.split('\n').map((line) => line.trim()).filter(Boolean).join(' ');
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .join(' ');
 }
 
 main(process.argv.slice(2)).then(

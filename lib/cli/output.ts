@@ -62,7 +62,8 @@ export class OutputFiles {
     } catch {
       throw planError(flag, 'a file in an existing directory', `${given} (no directory ${dir})`);
     }
-    if (!fs.statSync(realDir).isDirectory()) throw planError(flag, 'a file in an existing directory', `${given} (${dir} is not a directory)`);
+    if (!fs.statSync(realDir).isDirectory())
+      throw planError(flag, 'a file in an existing directory', `${given} (${dir} is not a directory)`);
     try {
       fs.accessSync(realDir, fs.constants.W_OK);
     } catch {
@@ -74,7 +75,12 @@ export class OutputFiles {
       target = fs.realpathSync(target); // follow a link to the file it names
       if (fs.statSync(target).isDirectory()) throw planError(flag, 'a file path', `${given} (a directory)`);
       const input = this.inputs.find((i) => i.id === id);
-      if (input) throw planError(flag, 'an output file that is not an input', `${given} (the --${input.flag} file ${input.file})`);
+      if (input)
+        throw planError(
+          flag,
+          'an output file that is not an input',
+          `${given} (the --${input.flag} file ${input.file})`,
+        );
     }
     const twin = this.outputs.find((o) => o.target === target);
     if (twin) throw planError(flag, `a file other than the --${twin.flag} output`, given);
@@ -88,7 +94,10 @@ export class OutputFiles {
   stage(file: string, write: (temp: string) => void): void {
     const output = this.outputs.find((o) => o.file === file);
     if (!output) throw new Error(`internal: output ${file} was not planned`);
-    const temp = path.join(path.dirname(output.target), `.${path.basename(output.target)}.${process.pid}-${tempSerial++}.tmp`);
+    const temp = path.join(
+      path.dirname(output.target),
+      `.${path.basename(output.target)}.${process.pid}-${tempSerial++}.tmp`,
+    );
     fs.closeSync(fs.openSync(temp, 'wx')); // reserve the name: never reuse a file that exists
     output.temp = temp;
     write(temp);

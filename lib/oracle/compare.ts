@@ -6,7 +6,8 @@ import { ascendingRunningSums } from './reference';
 
 /** sum (a-b)^2 / sum b^2 (ggml's test-backend-ops metric); Infinity when it is NaN. */
 export function normalisedMse(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num += (a[i] - b[i]) ** 2;
     den += b[i] ** 2;
@@ -57,7 +58,9 @@ export function compareMasks(got: Uint8Array, want: BlockMask, method: MaskMetho
     for (const j of diffs) {
       const atCut = running
         ? Math.abs(running[j] - (1 - threshold)) <= CUT_TOLERANCE.cdf
-        : diffs.some((o) => o !== j && got[r * nk + o] !== got[r * nk + j] && Math.abs(row[o] - row[j]) <= CUT_TOLERANCE.topk);
+        : diffs.some(
+            (o) => o !== j && got[r * nk + o] !== got[r * nk + j] && Math.abs(row[o] - row[j]) <= CUT_TOLERANCE.topk,
+          );
       if (!atCut) result.offCut.push({ row: r, block: j });
     }
   }

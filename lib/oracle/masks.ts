@@ -25,7 +25,9 @@ export function randomBlockMask(dims: MaskDims, seed: number, keep = 0.5): Check
   for (let row = rows > 1 ? 1 : 0; row < rows; row++)
     if (!dense.subarray(row * nk, (row + 1) * nk).includes(1)) dense[row * nk + (row % nk)] = 1;
   if (rows > 1) dense.fill(0, 0, nk);
-  let kept = 0, maxKeptPerRow = 0, emptyRows = 0;
+  let kept = 0,
+    maxKeptPerRow = 0,
+    emptyRows = 0;
   for (let row = 0; row < rows; row++) {
     let n = 0;
     for (let j = 0; j < nk; j++) n += dense[row * nk + j];
@@ -37,7 +39,12 @@ export function randomBlockMask(dims: MaskDims, seed: number, keep = 0.5): Check
 }
 
 /** Output elements of the query blocks that keep nothing which are not exactly 0 ([B,H,Sq,Dv] values). */
-export function nonZeroInEmptyRows(out: ArrayLike<number>, dense: Uint8Array, dims: MaskDims, valueDim: number): number {
+export function nonZeroInEmptyRows(
+  out: ArrayLike<number>,
+  dense: Uint8Array,
+  dims: MaskDims,
+  valueDim: number,
+): number {
   const [B, H, nq, nk] = dims;
   const block = out.length / (B * H * nq * valueDim);
   let count = 0;

@@ -18,7 +18,13 @@ export interface PoisonedOptions {
 }
 
 /** fp32 values of attention(q, k, v) over `mask` (dense when undefined) written into a poisoned output. */
-export function poisonedAttentionSync(q: AnyTensor, k: AnyTensor, v: AnyTensor, mask: BlockMask | undefined, options: PoisonedOptions): Float32Array {
+export function poisonedAttentionSync(
+  q: AnyTensor,
+  k: AnyTensor,
+  v: AnyTensor,
+  mask: BlockMask | undefined,
+  options: PoisonedOptions,
+): Float32Array {
   const shape = checkQKV(q, k, v);
   const device = options.device ?? 0;
   const host = new (storageOf(shape.type))(shape.batch * shape.heads * shape.seqQ * shape.valueDim);
@@ -27,13 +33,27 @@ export function poisonedAttentionSync(q: AnyTensor, k: AnyTensor, v: AnyTensor, 
   try {
     deviceOut?.fill(0xff);
     const lists = mask?.operands();
-    native.attention({
-      q: operandOf(q), k: operandOf(k), v: operandOf(v), out: deviceOut ?? host, dtype: DTYPE_CODE[shape.type],
-      batch: shape.batch, heads: shape.heads, seqQ: shape.seqQ, seqKv: shape.seqKv, headDim: shape.headDim, valueDim: shape.valueDim,
-      scale: options.scale ?? 1 / Math.sqrt(shape.headDim), kernel: options.kernel ?? 'auto',
-      ...(lists ? { kvCounts: lists.kvCounts, kvIndices: lists.kvIndices } : {}),
-      backend: options.backend, device,
-    }, false);
+    native.attention(
+      {
+        q: operandOf(q),
+        k: operandOf(k),
+        v: operandOf(v),
+        out: deviceOut ?? host,
+        dtype: DTYPE_CODE[shape.type],
+        batch: shape.batch,
+        heads: shape.heads,
+        seqQ: shape.seqQ,
+        seqKv: shape.seqKv,
+        headDim: shape.headDim,
+        valueDim: shape.valueDim,
+        scale: options.scale ?? 1 / Math.sqrt(shape.headDim),
+        kernel: options.kernel ?? 'auto',
+        ...(lists ? { kvCounts: lists.kvCounts, kvIndices: lists.kvIndices } : {}),
+        backend: options.backend,
+        device,
+      },
+      false,
+    );
     deviceOut?.download(host, false);
   } finally {
     deviceOut?.dispose();

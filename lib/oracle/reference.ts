@@ -34,8 +34,7 @@ export function refPool(x: ArrayLike<number>, dims: Dims4): Float64Array {
     for (let t = 0; t < S; t++)
       for (let d = 0; d < D; d++) out[(bh * nb + map.of(t)) * D + d] += x[(bh * S + t) * D + d];
   for (let bh = 0; bh < B * H; bh++)
-    for (let i = 0; i < nb; i++)
-      for (let d = 0; d < D; d++) out[(bh * nb + i) * D + d] /= members[i];
+    for (let i = 0; i < nb; i++) for (let d = 0; d < D; d++) out[(bh * nb + i) * D + d] /= members[i];
   return out;
 }
 
@@ -61,7 +60,11 @@ export function staPair(g: [number, number, number], w: [number, number, number]
   const plane = g[1] * g[2];
   const [ta, ha, wa] = [Math.floor(a / plane), Math.floor((a % plane) / g[2]), a % g[2]];
   const [tb, hb, wb] = [Math.floor(b / plane), Math.floor((b % plane) / g[2]), b % g[2]];
-  return Math.abs(ta - tb) <= Math.floor(w[0] / 2) && Math.abs(ha - hb) <= Math.floor(w[1] / 2) && Math.abs(wa - wb) <= Math.floor(w[2] / 2);
+  return (
+    Math.abs(ta - tb) <= Math.floor(w[0] / 2) &&
+    Math.abs(ha - hb) <= Math.floor(w[1] / 2) &&
+    Math.abs(wa - wb) <= Math.floor(w[2] / 2)
+  );
 }
 
 /** The document (frame range [frames[d], frames[d+1])) a block's frame falls in. */
@@ -87,7 +90,8 @@ export function ascendingRunningSums(row: ArrayLike<number>): Float64Array {
 export function refMask(q: ArrayLike<number>, k: ArrayLike<number>, qd: Dims4, kS: number, o: RefMaskOptions): RefMask {
   const { B, H, D } = qd;
   const kd: Dims4 = { B, H, S: kS, D, blocks: qd.blocks };
-  const nq = blockMap(qd).count, nk = blockMap(kd).count;
+  const nq = blockMap(qd).count,
+    nk = blockMap(kd).count;
   const qa = refPool(q, qd);
   const ka = refPool(k, kd);
   const dense = new Uint8Array(B * H * nq * nk);
@@ -102,7 +106,10 @@ export function refMask(q: ArrayLike<number>, k: ArrayLike<number>, qd: Dims4, k
       const r = bh * nq + i;
       const logits: number[] = [];
       for (let j = 0; j < nk; j++) {
-        if (!visible(i, j)) { logits.push(-Infinity); continue; }
+        if (!visible(i, j)) {
+          logits.push(-Infinity);
+          continue;
+        }
         let s = 0;
         for (let d = 0; d < D; d++) s += qa[(bh * nq + i) * D + d] * ka[(bh * nk + j) * D + d];
         logits.push(s / Math.sqrt(D));
@@ -147,12 +154,21 @@ export type Rounding = (x: number) => number;
  * exp and their sum in fp32, probabilities rounded, P.V accumulated in fp32 and rounded.
  */
 export function refAttention(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>,
-  qd: Dims4, kS: number, Dv: number, scale: number, dense?: Uint8Array, round?: Rounding,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  qd: Dims4,
+  kS: number,
+  Dv: number,
+  scale: number,
+  dense?: Uint8Array,
+  round?: Rounding,
 ): Float64Array {
   const { B, H, S, D } = qd;
-  const qMap = blockMap(qd), kMap = blockMap({ B, H, S: kS, D, blocks: qd.blocks });
-  const nq = qMap.count, nk = kMap.count;
+  const qMap = blockMap(qd),
+    kMap = blockMap({ B, H, S: kS, D, blocks: qd.blocks });
+  const nq = qMap.count,
+    nk = kMap.count;
   const out = new Float64Array(B * H * S * Dv);
   const rnd: Rounding = round ?? ((x) => x);
   const f32: Rounding = round ? Math.fround : (x) => x;

@@ -9,12 +9,25 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const {
-  lib, randomFor, numel, values, hostTensor, attentionShape, randomDense, junk, mutateTensor, BAD_DIMS, fmt,
+  lib,
+  randomFor,
+  numel,
+  values,
+  hostTensor,
+  attentionShape,
+  randomDense,
+  junk,
+  mutateTensor,
+  BAD_DIMS,
+  fmt,
 } = require('./values');
 
 const DTYPES = ['float32', 'float16', 'bfloat16'];
 const dimsAreValid = (d) => Array.isArray(d) && d.length > 0 && d.every((x) => Number.isInteger(x) && x > 0);
-const isFiniteAll = (a) => { for (const x of a) if (!Number.isFinite(x)) return false; return true; };
+const isFiniteAll = (a) => {
+  for (const x of a) if (!Number.isFinite(x)) return false;
+  return true;
+};
 
 /** Problem with a host tensor result, or null. */
 function checkTensor(t, dims, type) {
@@ -41,7 +54,8 @@ function checkMask(m, dims, { atLeastOne = true, full = false } = {}) {
     const row = kvIndices.subarray(r * nk, (r + 1) * nk);
     const seen = new Uint8Array(nk);
     for (let j = 0; j < nk; j++) {
-      if (row[j] < 0 || row[j] >= nk || seen[row[j]]) return `row ${r} ids ${fmt(Array.from(row))} are not a permutation`;
+      if (row[j] < 0 || row[j] >= nk || seen[row[j]])
+        return `row ${r} ids ${fmt(Array.from(row))} are not a permutation`;
       seen[row[j]] = 1;
       if (j !== count && j > 0 && row[j] < row[j - 1]) return `row ${r} ids ${fmt(Array.from(row))} not ascending`;
     }
@@ -82,26 +96,64 @@ const NOT_OPTIONS = [null, 0, 'cpu', true, 10n, [], ['cpu'], () => {}];
 function spoilOption(R, base, nabla, s) {
   const pick = R.int(nabla ? 12 : 8);
   switch (pick) {
-    case 0: { const o = R.pick(NOT_OPTIONS); return [`options ${fmt(o)}`, o, 'invalid']; }
-    case 1: { const j = junk(R); return [`backend ${j.label}`, { ...base, backend: j.value }, j.value == null ? 'either' : 'invalid']; }
-    case 2: return ["backend 'cuda'", { ...base, backend: 'cuda' }, 'either'];
-    case 3: { const d = R.pick([-1, 1.5, NaN, '0', null]); return [`device ${fmt(d)}`, { ...base, device: d }, 'invalid']; }
-    case 4: { const k = R.pick(['FAST', 'SIMPLE', 7, true, '']); return [`kernel ${fmt(k)}`, { ...base, kernel: k }, 'invalid']; }
-    case 5: return ["kernel 'simple'", { ...base, kernel: 'simple' }, 'valid'];
-    case 6: { const sc = R.pick([0, -1, -0, NaN, Infinity, 3.5e38, 1e39, '1', null]); return [`scale ${fmt(sc)}`, { ...base, scale: sc }, 'invalid']; }
-    case 7: { const sc = R.pick([1e-45, 1e-3, 2, 100]); return [`scale ${sc}`, { ...base, scale: sc }, 'valid']; }
-    case 8: { const t = R.pick([0, -0.1, 1.0000001, NaN, Infinity, '0.5', false]); return [`threshold ${fmt(t)}`, { ...base, threshold: t }, 'invalid']; }
-    case 9: { const t = R.pick([1e-30, 1, 0.5]); return [`threshold ${t}`, { ...base, threshold: t, method: R.pick(['cdf', 'topk']) }, 'valid']; }
-    case 10: { const m = R.pick(['CDF', 'top-k', 1, false]); return [`method ${fmt(m)}`, { ...base, method: m }, 'invalid']; }
+    case 0: {
+      const o = R.pick(NOT_OPTIONS);
+      return [`options ${fmt(o)}`, o, 'invalid'];
+    }
+    case 1: {
+      const j = junk(R);
+      return [`backend ${j.label}`, { ...base, backend: j.value }, j.value == null ? 'either' : 'invalid'];
+    }
+    case 2:
+      return ["backend 'cuda'", { ...base, backend: 'cuda' }, 'either'];
+    case 3: {
+      const d = R.pick([-1, 1.5, NaN, '0', null]);
+      return [`device ${fmt(d)}`, { ...base, device: d }, 'invalid'];
+    }
+    case 4: {
+      const k = R.pick(['FAST', 'SIMPLE', 7, true, '']);
+      return [`kernel ${fmt(k)}`, { ...base, kernel: k }, 'invalid'];
+    }
+    case 5:
+      return ["kernel 'simple'", { ...base, kernel: 'simple' }, 'valid'];
+    case 6: {
+      const sc = R.pick([0, -1, -0, NaN, Infinity, 3.5e38, 1e39, '1', null]);
+      return [`scale ${fmt(sc)}`, { ...base, scale: sc }, 'invalid'];
+    }
+    case 7: {
+      const sc = R.pick([1e-45, 1e-3, 2, 100]);
+      return [`scale ${sc}`, { ...base, scale: sc }, 'valid'];
+    }
+    case 8: {
+      const t = R.pick([0, -0.1, 1.0000001, NaN, Infinity, '0.5', false]);
+      return [`threshold ${fmt(t)}`, { ...base, threshold: t }, 'invalid'];
+    }
+    case 9: {
+      const t = R.pick([1e-30, 1, 0.5]);
+      return [`threshold ${t}`, { ...base, threshold: t, method: R.pick(['cdf', 'topk']) }, 'valid'];
+    }
+    case 10: {
+      const m = R.pick(['CDF', 'top-k', 1, false]);
+      return [`method ${fmt(m)}`, { ...base, method: m }, 'invalid'];
+    }
     default: {
       // grids, STA windows and documents need self-attention with S = 64 * frames
       const frames = s.Sq / 64;
       const grid = s.Sq === s.Skv ? [frames, 8, 8] : [frames, 8, 16];
       const variants = [
         [`grid ${fmt(grid)} + sta [1, 1, 1]`, { ...base, grid, sta: [1, 1, 1] }, s.Sq === s.Skv ? 'valid' : 'invalid'],
-        [`grid ${fmt(grid)} + frames [0, ${frames}]`, { ...base, grid, frames: [0, frames] }, s.Sq === s.Skv ? 'valid' : 'invalid'],
+        [
+          `grid ${fmt(grid)} + frames [0, ${frames}]`,
+          { ...base, grid, frames: [0, frames] },
+          s.Sq === s.Skv ? 'valid' : 'invalid',
+        ],
         // a window wider than the grid keeps every pair: the mask must be full
-        [`grid ${fmt(grid)} + sta [2^31, 1, 1]`, { ...base, grid, sta: [2 ** 31, 1, 1] }, s.Sq === s.Skv ? 'either' : 'invalid', 'full'],
+        [
+          `grid ${fmt(grid)} + sta [2^31, 1, 1]`,
+          { ...base, grid, sta: [2 ** 31, 1, 1] },
+          s.Sq === s.Skv ? 'either' : 'invalid',
+          'full',
+        ],
         ['sta without grid', { ...base, sta: [1, 1, 1] }, 'invalid'],
         [`grid ${fmt([frames, 8, 9])}`, { ...base, grid: [frames, 8, 9] }, 'invalid'],
         [`frames [0, ${frames + 1}]`, { ...base, grid, frames: [0, frames + 1] }, 'invalid'],
@@ -137,14 +189,23 @@ function spoilQKV(R, inputs, s, names = ['q', 'k', 'v']) {
     const dims = which === 'v' ? [t.B, t.H, t.Skv, t.Dv] : [t.B, t.H, which === 'q' ? t.Sq : t.Skv, t.D];
     // D differing on q only, Skv on k only, or v's type break the match; q's Skv is irrelevant
     const mismatch = !(which === 'q' && field === 'Skv') && !(which === 'v' && field === 'D');
-    return { label: `${which} with other ${field}`, inputs: { ...inputs, [which]: hostTensor(R, dims, t.type) }, expect: mismatch ? 'invalid' : 'valid' };
+    return {
+      label: `${which} with other ${field}`,
+      inputs: { ...inputs, [which]: hostTensor(R, dims, t.type) },
+      expect: mismatch ? 'invalid' : 'valid',
+    };
   }
   if (pick === 1) {
     // non-finite values: accepted, no finiteness claim on the output
     const t = inputs[which];
     const data = t.data.slice();
     data[R.int(data.length)] = t.type === 'float32' ? R.pick([NaN, Infinity, -Infinity]) : 0x7c00;
-    return { label: `${which} holding a non-finite value`, inputs: { ...inputs, [which]: { ...t, data } }, expect: 'valid', nonFinite: true };
+    return {
+      label: `${which} holding a non-finite value`,
+      inputs: { ...inputs, [which]: { ...t, data } },
+      expect: 'valid',
+      nonFinite: true,
+    };
   }
   const m = mutateTensor(R, inputs[which]);
   return { label: `${which} ${m.label}`, inputs: { ...inputs, [which]: m.value }, expect: m.expect };
@@ -154,7 +215,8 @@ function spoilQKV(R, inputs, s, names = ['q', 'k', 'v']) {
 function validMask(R, s, q, k) {
   const dims = [s.B, s.H, s.Sq / 64, s.Skv / 64];
   switch (R.int(3)) {
-    case 0: return { how: 'fromDense', mask: lib.BlockMask.fromDense(randomDense(R, dims), dims) };
+    case 0:
+      return { how: 'fromDense', mask: lib.BlockMask.fromDense(randomDense(R, dims), dims) };
     case 1: {
       const dense = lib.BlockMask.fromDense(randomDense(R, dims), dims);
       // kept ids in descending order: fromKvBlocks sorts them
@@ -163,7 +225,8 @@ function validMask(R, s, q, k) {
       for (let r = 0; r < dense.kvCounts.length; r++) idx.subarray(r * nk, r * nk + dense.kvCounts[r]).reverse();
       return { how: 'fromKvBlocks', mask: lib.BlockMask.fromKvBlocks(dense.kvCounts.slice(), idx, dims) };
     }
-    default: return { how: 'nablaMaskSync', mask: lib.nablaMaskSync(q, k, { backend: 'cpu', threshold: 0.5 }) };
+    default:
+      return { how: 'nablaMaskSync', mask: lib.nablaMaskSync(q, k, { backend: 'cpu', threshold: 0.5 }) };
   }
 }
 
@@ -173,31 +236,83 @@ function spoilMask(R, s, q, k) {
   const nk = dims[3];
   const { mask } = validMask(R, s, q, k);
   const pick = R.int(7);
-  if (pick === 0) { const j = junk(R); return [`mask ${j.label}`, j.value, 'invalid']; }
+  if (pick === 0) {
+    const j = junk(R);
+    return [`mask ${j.label}`, j.value, 'invalid'];
+  }
   if (pick === 1) return ['Object.create(BlockMask.prototype)', Object.create(lib.BlockMask.prototype), 'invalid'];
   if (pick === 2) {
     const other = [dims[0], dims[1], dims[2], dims[3] + 1];
     return ['mask of other dims', lib.BlockMask.fromDense(randomDense(R, other), other), 'invalid'];
   }
   // a row keeping two blocks, its second id set to its first: a duplicate
-  const counts = mask.kvCounts.slice(), indices = mask.kvIndices.slice();
+  const counts = mask.kvCounts.slice(),
+    indices = mask.kvIndices.slice();
   counts[0] = Math.min(2, nk);
   for (let j = 0; j < nk; j++) indices[j] = j;
   if (nk >= 2) indices[1] = 0;
   // built inside the call (a constructor that refuses the lists is a correct outcome too)
-  if (pick === 3 && nk >= 2) return ['new BlockMask with a duplicate id', { build: () => new lib.BlockMask(dims, { kvCounts: counts, kvIndices: indices }) }, 'invalid'];
-  if (pick === 4) return ['new BlockMask with kvCounts[0] = nk + 1', { build: () => new lib.BlockMask(dims, { kvCounts: Int32Array.from(counts, (c, r) => (r === 0 ? nk + 1 : c)), kvIndices: indices }) }, 'invalid'];
+  if (pick === 3 && nk >= 2)
+    return [
+      'new BlockMask with a duplicate id',
+      { build: () => new lib.BlockMask(dims, { kvCounts: counts, kvIndices: indices }) },
+      'invalid',
+    ];
+  if (pick === 4)
+    return [
+      'new BlockMask with kvCounts[0] = nk + 1',
+      {
+        build: () =>
+          new lib.BlockMask(dims, {
+            kvCounts: Int32Array.from(counts, (c, r) => (r === 0 ? nk + 1 : c)),
+            kvIndices: indices,
+          }),
+      },
+      'invalid',
+    ];
   // edits to a checked mask's lists: either refused, or ignored (the result is the original's)
   const original = lib.BlockMask.fromDense(mask.toDense(), dims);
   const edits = [
-    ['kvIndices[1] = kvIndices[0] on a row of 2', (m) => { m.kvCounts[0] = Math.min(2, nk); m.kvIndices[1] = m.kvIndices[0]; }],
-    ['kvIndices[0] = nk', (m) => { m.kvCounts[0] = Math.max(1, m.kvCounts[0]); m.kvIndices[0] = nk; }],
-    ['kvIndices[0] = -1', (m) => { m.kvCounts[0] = Math.max(1, m.kvCounts[0]); m.kvIndices[0] = -1; }],
-    ['kvCounts[0] = nk + 5', (m) => { m.kvCounts[0] = nk + 5; }],
-    ['kvCounts[0] = -3', (m) => { m.kvCounts[0] = -3; }],
+    [
+      'kvIndices[1] = kvIndices[0] on a row of 2',
+      (m) => {
+        m.kvCounts[0] = Math.min(2, nk);
+        m.kvIndices[1] = m.kvIndices[0];
+      },
+    ],
+    [
+      'kvIndices[0] = nk',
+      (m) => {
+        m.kvCounts[0] = Math.max(1, m.kvCounts[0]);
+        m.kvIndices[0] = nk;
+      },
+    ],
+    [
+      'kvIndices[0] = -1',
+      (m) => {
+        m.kvCounts[0] = Math.max(1, m.kvCounts[0]);
+        m.kvIndices[0] = -1;
+      },
+    ],
+    [
+      'kvCounts[0] = nk + 5',
+      (m) => {
+        m.kvCounts[0] = nk + 5;
+      },
+    ],
+    [
+      'kvCounts[0] = -3',
+      (m) => {
+        m.kvCounts[0] = -3;
+      },
+    ],
   ];
   const [label, edit] = R.pick(edits);
-  try { edit(mask); } catch { /* lists that refuse edits are fine */ }
+  try {
+    edit(mask);
+  } catch {
+    /* lists that refuse edits are fine */
+  }
   return [`mask edited after checks: ${label}`, mask, 'either', original];
 }
 
@@ -209,7 +324,10 @@ function attentionCase(R, entry) {
   let options = R.chance(0.3) ? undefined : { backend: 'cpu' };
   let mask = sparse ? validMask(R, s, q, k).mask : undefined;
   let label = `${fmt([s.B, s.H, s.Sq, s.Skv, s.D, s.Dv])} ${s.type}`;
-  let expect = 'valid', nonFinite = false, fullMask = false, originalMask;
+  let expect = 'valid',
+    nonFinite = false,
+    fullMask = false,
+    originalMask;
   const spoil = R.int(sparse ? 4 : 3);
   if (spoil === 0) {
     const x = spoilQKV(R, { q, k, v }, s);
@@ -250,8 +368,11 @@ function attentionCase(R, entry) {
     if (!problem && originalMask) {
       // an edited mask that was accepted must act as the checked one did
       const want = lib.blockSparseAttentionSync(q, k, v, originalMask, options);
-      const a = lib.toFloat32Array(out), b = lib.toFloat32Array(want);
-      for (let i = 0; i < a.length; i++) if (!(a[i] === b[i] || (Number.isNaN(a[i]) && Number.isNaN(b[i])))) return 'an edited mask changed the output (the edit bypassed the checks)';
+      const a = lib.toFloat32Array(out),
+        b = lib.toFloat32Array(want);
+      for (let i = 0; i < a.length; i++)
+        if (!(a[i] === b[i] || (Number.isNaN(a[i]) && Number.isNaN(b[i]))))
+          return 'an edited mask changed the output (the edit bypassed the checks)';
     }
     return problem;
   };
@@ -263,7 +384,9 @@ function maskCase(R, entry) {
   let { q, k } = attentionInputs(R, s);
   let options = { backend: 'cpu', returnMap: R.chance(0.3) };
   let label = `${fmt([s.B, s.H, s.Sq, s.Skv, s.D])} ${s.type}`;
-  let expect = 'valid', full = false, nonFinite = false;
+  let expect = 'valid',
+    full = false,
+    nonFinite = false;
   if (R.chance(0.5)) {
     const x = spoilQKV(R, { q, k }, s, ['q', 'k']);
     nonFinite = !!x.nonFinite;
@@ -298,7 +421,8 @@ function maskCase(R, entry) {
 function poolCase(R, entry) {
   const s = attentionShape(R);
   let x = hostTensor(R, [s.B, s.H, s.Sq, s.D], s.type);
-  let label = `${fmt(x.dims)} ${s.type}`, expect = 'valid';
+  let label = `${fmt(x.dims)} ${s.type}`,
+    expect = 'valid';
   let options = R.chance(0.5) ? undefined : { backend: 'cpu' };
   if (R.chance(0.6)) {
     const m = mutateTensor(R, x);
@@ -315,7 +439,8 @@ function poolCase(R, entry) {
     const problem = checkTensor(out, [s.B, s.H, s.Sq / 64, s.D], 'float32');
     if (problem) return problem;
     // the mean of each 64-token block
-    const xs = lib.toFloat32Array(x), D = s.D;
+    const xs = lib.toFloat32Array(x),
+      D = s.D;
     for (let r = 0; r < s.B * s.H * (s.Sq / 64); r++)
       for (let d = 0; d < D; d += 7) {
         let sum = 0;
@@ -339,52 +464,103 @@ function tensorCase(R, entry) {
         () => ['plain numbers', Array.from(values(R, n)), dims, type, 'valid', type],
         () => ['Float64Array', Float64Array.from(values(R, n)), dims, type, 'valid', type],
         () => ['Uint16Array bits', new Uint16Array(n), dims, R.pick(['float16', 'bfloat16']), 'valid'],
-        () => ['SharedArrayBuffer Float32Array', new Float32Array(new SharedArrayBuffer(4 * n)), dims, 'float32', 'valid', 'float32'],
+        () => [
+          'SharedArrayBuffer Float32Array',
+          new Float32Array(new SharedArrayBuffer(4 * n)),
+          dims,
+          'float32',
+          'valid',
+          'float32',
+        ],
         () => ['Uint16Array without a type', new Uint16Array(n), dims, undefined, 'invalid'],
         () => ['BigInt64Array', new BigInt64Array(n), dims, type, 'invalid'],
-        () => { const j = junk(R); return [`data ${j.label}`, j.value, dims, type, 'invalid']; },
-        () => { const d = R.pick(BAD_DIMS); return [`dims ${fmt(d)}`, values(R, n), d, undefined, 'invalid']; },
+        () => {
+          const j = junk(R);
+          return [`data ${j.label}`, j.value, dims, type, 'invalid'];
+        },
+        () => {
+          const d = R.pick(BAD_DIMS);
+          return [`dims ${fmt(d)}`, values(R, n), d, undefined, 'invalid'];
+        },
         () => ['dims junk', values(R, n), junk(R).value, undefined, 'invalid'],
         () => ['one element short', values(R, n - 1), dims, undefined, 'invalid'],
         () => [`type ${'float64'}`, values(R, n), dims, 'float64', 'invalid'],
         () => ['Proxy(Float32Array)', new Proxy(values(R, n), {}), dims, undefined, 'invalid'],
-        () => ['detached Float32Array', (() => { const a = values(R, n); structuredClone(a.buffer, { transfer: [a.buffer] }); return a; })(), dims, undefined, 'invalid'],
+        () => [
+          'detached Float32Array',
+          (() => {
+            const a = values(R, n);
+            structuredClone(a.buffer, { transfer: [a.buffer] });
+            return a;
+          })(),
+          dims,
+          undefined,
+          'invalid',
+        ],
       ];
       const [l, data, d, ty, expect, wantType] = R.pick(variants)();
       return {
-        label: `${l}, dims ${fmt(d)}, type ${fmt(ty)}`, expect, run: () => lib.tensor(data, d, ty),
+        label: `${l}, dims ${fmt(d)}, type ${fmt(ty)}`,
+        expect,
+        run: () => lib.tensor(data, d, ty),
         check: (res) => checkTensor(res, d, wantType ?? ty),
       };
     }
     case 'zeros': {
       // beyond 2^32 elements no typed array can hold them (smaller huge ones would allocate)
-      const d = R.chance(0.6) ? R.pick([[], [0], [-1], [1.5], [NaN], [Infinity], ['64'], [null], [2 ** 33], [2 ** 53], [65536, 65536, 4], [2 ** 31, 2 ** 31]]) : dims;
+      const d = R.chance(0.6)
+        ? R.pick([
+            [],
+            [0],
+            [-1],
+            [1.5],
+            [NaN],
+            [Infinity],
+            ['64'],
+            [null],
+            [2 ** 33],
+            [2 ** 53],
+            [65536, 65536, 4],
+            [2 ** 31, 2 ** 31],
+          ])
+        : dims;
       const ty = R.chance(0.2) ? junk(R).value : type;
       const fits = dimsAreValid(d) && d.reduce((a, b) => a * b, 1) <= 2 ** 32;
       const expect = fits && (ty === undefined || DTYPES.includes(ty)) ? 'valid' : 'invalid';
-      return { label: `dims ${fmt(d)}, type ${fmt(ty)}`, expect, run: () => lib.zeros(d, ty), check: (res) => checkTensor(res, d, ty ?? 'float32') };
+      return {
+        label: `dims ${fmt(d)}, type ${fmt(ty)}`,
+        expect,
+        run: () => lib.zeros(d, ty),
+        check: (res) => checkTensor(res, d, ty ?? 'float32'),
+      };
     }
     case 'cast': {
       const to = R.chance(0.85) ? R.pick(DTYPES) : junk(R).value;
       const m = R.chance(0.5) ? mutateTensor(R, t) : { label: 'valid', value: t, expect: 'valid' };
       const expect = DTYPES.includes(to) ? m.expect : 'invalid';
       return {
-        label: `tensor ${m.label} (${type} ${fmt(dims)}), to ${fmt(to)}`, expect, run: () => lib.cast(m.value, to),
+        label: `tensor ${m.label} (${type} ${fmt(dims)}), to ${fmt(to)}`,
+        expect,
+        run: () => lib.cast(m.value, to),
         check: (res) => {
           const problem = checkTensor(res, dims, to);
           if (problem) return problem;
           // cast rounds once: back to fp32, the values are those of the input rounded to `to`
           const want = lib.toFloat32(lib.fromFloat32(lib.toFloat32Array(t), to), to);
           const got = lib.toFloat32Array(res);
-          for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) return `value ${got[i]} at ${i}, expected ${want[i]}`;
+          for (let i = 0; i < n; i++)
+            if (!Object.is(got[i], want[i])) return `value ${got[i]} at ${i}, expected ${want[i]}`;
           return null;
         },
       };
     }
-    default: { // toFloat32Array
+    default: {
+      // toFloat32Array
       const m = R.chance(0.6) ? mutateTensor(R, t) : { label: 'valid', value: t, expect: 'valid' };
       return {
-        label: `tensor ${m.label} (${type} ${fmt(dims)})`, expect: m.expect, run: () => lib.toFloat32Array(m.value),
+        label: `tensor ${m.label} (${type} ${fmt(dims)})`,
+        expect: m.expect,
+        run: () => lib.toFloat32Array(m.value),
         check: (res) => (res instanceof Float32Array && res.length === n ? null : `returned ${fmt(res)}`),
       };
     }
@@ -399,32 +575,52 @@ function dtypeCase(R, entry) {
     case 'bfloat16ToFloat': {
       const back = entry === 'float16ToFloat' ? lib.floatToFloat16 : lib.floatToBfloat16;
       return {
-        label: `bits ${bits}`, expect: 'valid', run: () => lib[entry](bits),
-        check: (x) => (typeof x !== 'number' ? `returned ${fmt(x)}` : Number.isNaN(x) || back(x) === bits ? null : `${bits} -> ${x} -> ${back(x)}`),
+        label: `bits ${bits}`,
+        expect: 'valid',
+        run: () => lib[entry](bits),
+        check: (x) =>
+          typeof x !== 'number'
+            ? `returned ${fmt(x)}`
+            : Number.isNaN(x) || back(x) === bits
+              ? null
+              : `${bits} -> ${x} -> ${back(x)}`,
       };
     }
     case 'floatToFloat16':
     case 'floatToBfloat16': {
       const fwd = entry === 'floatToFloat16' ? lib.float16ToFloat : lib.bfloat16ToFloat;
       return {
-        label: `value ${num}`, expect: 'valid', run: () => lib[entry](num),
+        label: `value ${num}`,
+        expect: 'valid',
+        run: () => lib[entry](num),
         // the nearest representable value: never farther than the input's own fp32 rounding allows
-        check: (b) => (Number.isInteger(b) && b >= 0 && b < 65536 && (Number.isNaN(num) ? Number.isNaN(fwd(b)) : true) ? null : `returned ${fmt(b)}`),
+        check: (b) =>
+          Number.isInteger(b) && b >= 0 && b < 65536 && (Number.isNaN(num) ? Number.isNaN(fwd(b)) : true)
+            ? null
+            : `returned ${fmt(b)}`,
       };
     }
     case 'fromFloat32': {
       const type = R.chance(0.8) ? R.pick(DTYPES) : R.pick(['float64', 'int8', undefined, 3]);
       const v = values(R, 5);
       return {
-        label: `Float32Array(5) to ${fmt(type)}`, expect: DTYPES.includes(type) ? 'valid' : 'invalid', run: () => lib.fromFloat32(v, type),
-        check: (res) => (res instanceof (type === 'float32' ? Float32Array : Uint16Array) && res.length === 5 ? null : `returned ${fmt(res)}`),
+        label: `Float32Array(5) to ${fmt(type)}`,
+        expect: DTYPES.includes(type) ? 'valid' : 'invalid',
+        run: () => lib.fromFloat32(v, type),
+        check: (res) =>
+          res instanceof (type === 'float32' ? Float32Array : Uint16Array) && res.length === 5
+            ? null
+            : `returned ${fmt(res)}`,
       };
     }
-    default: { // toFloat32
+    default: {
+      // toFloat32
       const type = R.chance(0.8) ? R.pick(DTYPES) : R.pick(['float64', 'int8', undefined, 3]);
       const data = type === 'float32' ? values(R, 5) : new Uint16Array(5).map(() => R.int(65536));
       return {
-        label: `${fmt(data)} as ${fmt(type)}`, expect: DTYPES.includes(type) ? 'valid' : 'invalid', run: () => lib.toFloat32(data, type),
+        label: `${fmt(data)} as ${fmt(type)}`,
+        expect: DTYPES.includes(type) ? 'valid' : 'invalid',
+        run: () => lib.toFloat32(data, type),
         check: (res) => (res instanceof Float32Array && res.length === 5 ? null : `returned ${fmt(res)}`),
       };
     }
@@ -447,9 +643,15 @@ function blockMaskCase(R, entry) {
     case 'BlockMask.fromDense': {
       const variants = [
         () => ['valid', dense, dims, 'valid'],
-        () => { const d = R.pick(BAD_DIMS); return [`dims ${fmt(d)}`, dense, d, 'invalid']; },
+        () => {
+          const d = R.pick(BAD_DIMS);
+          return [`dims ${fmt(d)}`, dense, d, 'invalid'];
+        },
         () => ['dims [2^31, 1, 1, 1]', dense, [2 ** 31, 1, 1, 1], 'invalid'],
-        () => { const j = junk(R); return [`dense ${j.label}`, j.value, dims, 'invalid']; },
+        () => {
+          const j = junk(R);
+          return [`dense ${j.label}`, j.value, dims, 'invalid'];
+        },
         () => ['dense one byte short', dense.subarray(1), dims, 'invalid'],
         () => ['dense Int8Array', new Int8Array(n), dims, 'invalid'],
       ];
@@ -457,36 +659,80 @@ function blockMaskCase(R, entry) {
       return { label: `${l} (${fmt(dims)})`, expect, run: () => lib.BlockMask.fromDense(d, ds), check: denseCheck };
     }
     case 'BlockMask.fromKvBlocks': {
-      const counts = built.kvCounts.slice(), indices = built.kvIndices.slice();
+      const counts = built.kvCounts.slice(),
+        indices = built.kvIndices.slice();
       const nk = dims[3];
       const variants = [
         () => ['valid', counts, indices, dims, 'valid'],
-        () => { const c = counts.slice(); c[R.int(c.length)] = R.pick([-1, nk + 1, 2 ** 31 - 1]); return ['a count out of range', c, indices, dims, 'invalid']; },
-        () => { const i = indices.slice(); const c = counts.slice(); c[0] = nk; i[0] = R.pick([-1, nk, 2 ** 31 - 1]); return ['an id out of range', c, i, dims, 'invalid']; },
-        () => { if (nk < 2) return ['valid', counts, indices, dims, 'valid']; const i = indices.slice(); const c = counts.slice(); c[0] = 2; i[0] = 1; i[1] = 1; return ['a duplicate id', c, i, dims, 'invalid']; },
+        () => {
+          const c = counts.slice();
+          c[R.int(c.length)] = R.pick([-1, nk + 1, 2 ** 31 - 1]);
+          return ['a count out of range', c, indices, dims, 'invalid'];
+        },
+        () => {
+          const i = indices.slice();
+          const c = counts.slice();
+          c[0] = nk;
+          i[0] = R.pick([-1, nk, 2 ** 31 - 1]);
+          return ['an id out of range', c, i, dims, 'invalid'];
+        },
+        () => {
+          if (nk < 2) return ['valid', counts, indices, dims, 'valid'];
+          const i = indices.slice();
+          const c = counts.slice();
+          c[0] = 2;
+          i[0] = 1;
+          i[1] = 1;
+          return ['a duplicate id', c, i, dims, 'invalid'];
+        },
         () => ['kvCounts one short', counts.subarray(1), indices, dims, 'invalid'],
         () => ['kvIndices as an Array', counts, Array.from(indices), dims, 'invalid'],
         () => ['kvCounts as a Uint32Array', new Uint32Array(counts), indices, dims, 'invalid'],
-        () => { const j = junk(R); return [`kvIndices ${j.label}`, counts, j.value, dims, 'invalid']; },
+        () => {
+          const j = junk(R);
+          return [`kvIndices ${j.label}`, counts, j.value, dims, 'invalid'];
+        },
       ];
       const [l, c, i, ds, expect] = R.pick(variants)();
-      return { label: `${l} (${fmt(dims)})`, expect, run: () => lib.BlockMask.fromKvBlocks(c, i, ds), check: expect === 'valid' && l === 'valid' ? denseCheck : (m) => checkMask(m, dims, { atLeastOne: false }) };
+      return {
+        label: `${l} (${fmt(dims)})`,
+        expect,
+        run: () => lib.BlockMask.fromKvBlocks(c, i, ds),
+        check: expect === 'valid' && l === 'valid' ? denseCheck : (m) => checkMask(m, dims, { atLeastOne: false }),
+      };
     }
-    default: { // a method on a mask
+    default: {
+      // a method on a mask
       const method = R.pick(['density', 'headDensities', 'toDense', 'toDevice', 'dispose', 'kvCounts', 'device']);
       const kept = dense.reduce((a, b) => a + b, 0);
       return {
-        label: `mask.${method} (${fmt(dims)})`, expect: method === 'toDevice' ? 'either' : 'valid',
-        run: () => (typeof built[method] === 'function' ? built[method](method === 'toDevice' ? R.pick([undefined, { device: 0 }, { device: -1 }]) : undefined) : built[method]),
+        label: `mask.${method} (${fmt(dims)})`,
+        expect: method === 'toDevice' ? 'either' : 'valid',
+        run: () =>
+          typeof built[method] === 'function'
+            ? built[method](method === 'toDevice' ? R.pick([undefined, { device: 0 }, { device: -1 }]) : undefined)
+            : built[method],
         check: (res) => {
           switch (method) {
-            case 'density': return Math.abs(res - kept / n) < 1e-12 ? null : `density ${res}, expected ${kept / n}`;
-            case 'headDensities': return res instanceof Float64Array && res.length === dims[0] * dims[1] ? null : `returned ${fmt(res)}`;
-            case 'toDense': return res.every((x, i) => x === dense[i]) ? null : 'toDense differs';
-            case 'toDevice': { const p = checkMask(res, dims, { atLeastOne: false }); res.dispose(); return p; }
-            case 'kvCounts': return res instanceof Int32Array && res.length === dims[0] * dims[1] * dims[2] ? null : `returned ${fmt(res)}`;
-            case 'device': return res === undefined ? null : `a host mask on device ${fmt(res)}`;
-            default: return null;
+            case 'density':
+              return Math.abs(res - kept / n) < 1e-12 ? null : `density ${res}, expected ${kept / n}`;
+            case 'headDensities':
+              return res instanceof Float64Array && res.length === dims[0] * dims[1] ? null : `returned ${fmt(res)}`;
+            case 'toDense':
+              return res.every((x, i) => x === dense[i]) ? null : 'toDense differs';
+            case 'toDevice': {
+              const p = checkMask(res, dims, { atLeastOne: false });
+              res.dispose();
+              return p;
+            }
+            case 'kvCounts':
+              return res instanceof Int32Array && res.length === dims[0] * dims[1] * dims[2]
+                ? null
+                : `returned ${fmt(res)}`;
+            case 'device':
+              return res === undefined ? null : `a host mask on device ${fmt(res)}`;
+            default:
+              return null;
           }
         },
       };
@@ -506,17 +752,32 @@ function tileCase(R, entry) {
   // any positive sizes: edge tiles are smaller when rows or cols are not multiples of 8
   const grid = [1 + R.int(3), 1 + R.int(24), 1 + R.int(24)];
   const S = numel(grid);
-  const badGrids = [[0, 8, 8], [1, 0, 8], [1.5, 8, 8], [1, 8], [2 ** 31, 8, 8], [2 ** 20, 8 * 2 ** 10, 8], [1, 2 ** 31, 2 ** 31], 'abc', null];
+  const badGrids = [
+    [0, 8, 8],
+    [1, 0, 8],
+    [1.5, 8, 8],
+    [1, 8],
+    [2 ** 31, 8, 8],
+    [2 ** 20, 8 * 2 ** 10, 8],
+    [1, 2 ** 31, 2 ** 31],
+    'abc',
+    null,
+  ];
   switch (entry) {
     case 'tileOrder': {
       const bad = R.chance(0.4);
       const g = bad ? R.pick(badGrids) : grid;
       return {
-        label: `grid ${fmt(g)}`, expect: bad ? 'invalid' : 'valid', run: () => lib.tileOrder(g),
+        label: `grid ${fmt(g)}`,
+        expect: bad ? 'invalid' : 'valid',
+        run: () => lib.tileOrder(g),
         check: (o) => {
           if (!(o instanceof Int32Array) || o.length !== S) return `returned ${fmt(o)}`;
           const seen = new Uint8Array(S);
-          for (const i of o) { if (i < 0 || i >= S || seen[i]) return 'not a permutation'; seen[i] = 1; }
+          for (const i of o) {
+            if (i < 0 || i >= S || seen[i]) return 'not a permutation';
+            seen[i] = 1;
+          }
           return null;
         },
       };
@@ -524,13 +785,26 @@ function tileCase(R, entry) {
     case 'staMask': {
       const bg = [grid[0], Math.ceil(grid[1] / 8), Math.ceil(grid[2] / 8)];
       const nb = numel(bg);
-      let g = grid, w = [1 + R.int(4), 1 + R.int(4), 1 + R.int(4)], expect = 'valid';
+      let g = grid,
+        w = [1 + R.int(4), 1 + R.int(4), 1 + R.int(4)],
+        expect = 'valid';
       const pick = R.int(5);
-      if (pick === 0) { g = R.pick(badGrids); expect = 'invalid'; }
-      if (pick === 1) { w = R.pick([[0, 1, 1], [1, 1], [1.5, 1, 1], [-1, 1, 1], junk(R).value]); expect = 'invalid'; }
-      if (pick === 2) { w = [R.pick([2 ** 31, 2 ** 31 - 1, 2 ** 30]), 1, 1]; expect = 'either'; }
+      if (pick === 0) {
+        g = R.pick(badGrids);
+        expect = 'invalid';
+      }
+      if (pick === 1) {
+        w = R.pick([[0, 1, 1], [1, 1], [1.5, 1, 1], [-1, 1, 1], junk(R).value]);
+        expect = 'invalid';
+      }
+      if (pick === 2) {
+        w = [R.pick([2 ** 31, 2 ** 31 - 1, 2 ** 30]), 1, 1];
+        expect = 'either';
+      }
       return {
-        label: `grid ${fmt(g)}, window ${fmt(w)}`, expect, run: () => lib.staMask(g, w),
+        label: `grid ${fmt(g)}, window ${fmt(w)}`,
+        expect,
+        run: () => lib.staMask(g, w),
         check: (m) => {
           const problem = checkMask(m, [1, 1, nb, nb]);
           if (problem) return problem;
@@ -542,24 +816,51 @@ function tileCase(R, entry) {
         },
       };
     }
-    default: { // toTiles / fromTiles
+    default: {
+      // toTiles / fromTiles
       const C = 1 + R.int(4);
       let x = hostTensor(R, [1, S, C], R.pick(DTYPES));
-      let g = grid, options, expect = 'valid', label = `x ${fmt(x.dims)}, grid ${fmt(grid)}`;
+      let g = grid,
+        options,
+        expect = 'valid',
+        label = `x ${fmt(x.dims)}, grid ${fmt(grid)}`;
       const pick = R.int(6);
-      if (pick === 0) { g = R.pick(badGrids); expect = 'invalid'; label += ` -> grid ${fmt(g)}`; }
-      if (pick === 1) { options = R.pick(['axis', 1, [1], () => {}, null, true]); expect = 'invalid'; label += `, options ${fmt(options)}`; }
-      if (pick === 2) { options = { axis: R.pick([-1, 3, 1.5, '1', 0]) }; expect = options.axis === 0 ? 'invalid' : 'invalid'; label += `, axis ${fmt(options.axis)}`; }
-      if (pick === 3) { options = { axis: 1 }; label += ', axis 1'; }
-      if (pick === 4) { const m = mutateTensor(R, x); x = m.value; expect = m.expect; label += `, x ${m.label}`; }
+      if (pick === 0) {
+        g = R.pick(badGrids);
+        expect = 'invalid';
+        label += ` -> grid ${fmt(g)}`;
+      }
+      if (pick === 1) {
+        options = R.pick(['axis', 1, [1], () => {}, null, true]);
+        expect = 'invalid';
+        label += `, options ${fmt(options)}`;
+      }
+      if (pick === 2) {
+        options = { axis: R.pick([-1, 3, 1.5, '1', 0]) };
+        expect = options.axis === 0 ? 'invalid' : 'invalid';
+        label += `, axis ${fmt(options.axis)}`;
+      }
+      if (pick === 3) {
+        options = { axis: 1 };
+        label += ', axis 1';
+      }
+      if (pick === 4) {
+        const m = mutateTensor(R, x);
+        x = m.value;
+        expect = m.expect;
+        label += `, x ${m.label}`;
+      }
       const src = pick === 4 ? null : x;
       return {
-        label, expect, run: () => lib[entry](x, g, options),
+        label,
+        expect,
+        run: () => lib[entry](x, g, options),
         check: (res) => {
           const problem = checkTensor(res, [1, S, C]);
           if (problem || !src) return problem;
           // a permutation of whole tokens: the sorted values are the same
-          const a = Array.from(res.data).sort(), b = Array.from(src.data).sort();
+          const a = Array.from(res.data).sort(),
+            b = Array.from(src.data).sort();
           return a.every((v, i) => Object.is(v, b[i])) ? null : 'values are not a permutation of the input';
         },
       };
@@ -596,21 +897,40 @@ function npyCase(R, entry) {
   const dims = [1 + R.int(3), 1 + R.int(4)];
   const t = hostTensor(R, dims, type);
   const bytes = lib.tensorToNpy(t);
-  const wellFormed = (a) => (a && typeof a === 'object' && Array.isArray(a.shape) && ArrayBuffer.isView(a.data) && numel(a.shape) === a.data.length ? null : `returned ${fmt(a)}`);
+  const wellFormed = (a) =>
+    a &&
+    typeof a === 'object' &&
+    Array.isArray(a.shape) &&
+    ArrayBuffer.isView(a.data) &&
+    numel(a.shape) === a.data.length
+      ? null
+      : `returned ${fmt(a)}`;
   const sameAs = (a) => {
     const problem = wellFormed(a);
     if (problem) return problem;
-    if (a.shape.join() !== dims.join() || a.dtype !== type) return `read ${a.dtype} ${fmt(a.shape)}, wrote ${type} ${fmt(dims)}`;
+    if (a.shape.join() !== dims.join() || a.dtype !== type)
+      return `read ${a.dtype} ${fmt(a.shape)}, wrote ${type} ${fmt(dims)}`;
     return a.data.every((x, i) => Object.is(x, t.data[i])) ? null : 'values differ from those written';
   };
   switch (entry) {
     case 'readNpy': {
       const variants = [
         () => ['valid', bytes, 'valid', sameAs],
-        () => { const cut = R.int(bytes.length); return [`truncated to ${cut} bytes`, bytes.subarray(0, cut), 'invalid']; },
-        () => { const b = Buffer.from(bytes); const at = R.int(Math.min(b.length, 80)); b[at] = R.int(256); return [`byte ${at} changed`, b, 'either', wellFormed]; },
+        () => {
+          const cut = R.int(bytes.length);
+          return [`truncated to ${cut} bytes`, bytes.subarray(0, cut), 'invalid'];
+        },
+        () => {
+          const b = Buffer.from(bytes);
+          const at = R.int(Math.min(b.length, 80));
+          b[at] = R.int(256);
+          return [`byte ${at} changed`, b, 'either', wellFormed];
+        },
         () => ['a header nested 5000 deep', nestedHeader(5000), 'invalid'],
-        () => { const j = junk(R); return [`bytes ${j.label}`, j.value, 'invalid']; },
+        () => {
+          const j = junk(R);
+          return [`bytes ${j.label}`, j.value, 'invalid'];
+        },
         () => ['random bytes', Uint8Array.from({ length: 64 }, () => R.int(256)), 'invalid'],
       ];
       const [l, b, expect, check] = R.pick(variants)();
@@ -620,7 +940,10 @@ function npyCase(R, entry) {
       const a = lib.readNpy(bytes);
       const variants = [
         () => ['valid', a, 'valid'],
-        () => { const j = junk(R); return [`array ${j.label}`, j.value, 'invalid']; },
+        () => {
+          const j = junk(R);
+          return [`array ${j.label}`, j.value, 'invalid'];
+        },
         () => ['int32 array', { dtype: 'int32', shape: [2], data: new Int32Array(2), descr: '<i4' }, 'invalid'],
         () => ['shape and data disagree', { ...a, shape: [a.data.length + 1] }, 'invalid'],
         () => ['data of another kind', { ...a, data: new Float64Array(a.data.length) }, 'invalid'],
@@ -633,7 +956,9 @@ function npyCase(R, entry) {
       const bf = R.chance(0.1);
       const x = bf ? hostTensor(R, dims, 'bfloat16') : m.value;
       return {
-        label: bf ? 'a bfloat16 tensor' : `tensor ${m.label}`, expect: bf ? 'invalid' : m.expect, run: () => lib.tensorToNpy(x),
+        label: bf ? 'a bfloat16 tensor' : `tensor ${m.label}`,
+        expect: bf ? 'invalid' : m.expect,
+        run: () => lib.tensorToNpy(x),
         check: (buf) => (bf || m.label !== 'valid' ? wellFormed(lib.readNpy(buf)) : sameAs(lib.readNpy(buf))),
       };
     }
@@ -644,24 +969,56 @@ function npyCase(R, entry) {
           const shape = junk(R).value;
           // [] is the shape of one element, and [1, 2] of two: junk that happens to fit is valid (an
           // array with holes is not: Array.from reads them as undefined)
-          const fits = Array.isArray(shape) && Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0) && numel(shape) === t.data.length;
-          return [`shape ${fmt(shape)}`, shape, t.data, type === 'float16' ? 'float16' : undefined, fits ? 'valid' : 'invalid'];
+          const fits =
+            Array.isArray(shape) &&
+            Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0) &&
+            numel(shape) === t.data.length;
+          return [
+            `shape ${fmt(shape)}`,
+            shape,
+            t.data,
+            type === 'float16' ? 'float16' : undefined,
+            fits ? 'valid' : 'invalid',
+          ];
         },
         () => ['shape [2^53]', [2 ** 53], t.data, undefined, 'invalid'],
-        () => ['shape with one more element', [t.data.length + 1], t.data, type === 'float16' ? 'float16' : undefined, 'invalid'],
+        () => [
+          'shape with one more element',
+          [t.data.length + 1],
+          t.data,
+          type === 'float16' ? 'float16' : undefined,
+          'invalid',
+        ],
         () => ['data Float64Array', dims, new Float64Array(t.data.length), undefined, 'invalid'],
         () => ['dtype junk', dims, t.data, R.pick(['float64', 1, null]), 'invalid'],
       ];
       const [l, shape, data, dtype, expect] = R.pick(variants)();
-      return { label: l, expect, run: () => lib.writeNpy(shape, data, dtype), check: (buf) => (l === 'valid' ? sameAs(lib.readNpy(buf)) : wellFormed(lib.readNpy(buf))) };
+      return {
+        label: l,
+        expect,
+        run: () => lib.writeNpy(shape, data, dtype),
+        check: (buf) => (l === 'valid' ? sameAs(lib.readNpy(buf)) : wellFormed(lib.readNpy(buf))),
+      };
     }
-    default: { // loadNpy
+    default: {
+      // loadNpy
       const dir = npyFiles();
-      const file = R.pick(['good.npy', 'truncated.npy', 'garbage.npy', 'nested.npy', 'a-directory.npy', 'missing.npy', null]);
+      const file = R.pick([
+        'good.npy',
+        'truncated.npy',
+        'garbage.npy',
+        'nested.npy',
+        'a-directory.npy',
+        'missing.npy',
+        null,
+      ]);
       const p = file === null ? junk(R).value : path.join(dir, file);
       return {
-        label: `path ${file ?? fmt(p)}`, expect: file === 'good.npy' ? 'valid' : 'invalid', run: () => lib.loadNpy(p),
-        check: (a) => (wellFormed(a) ?? (a.data.every((x) => x === 1.5) ? null : 'wrong values')), files: true,
+        label: `path ${file ?? fmt(p)}`,
+        expect: file === 'good.npy' ? 'valid' : 'invalid',
+        run: () => lib.loadNpy(p),
+        check: (a) => wellFormed(a) ?? (a.data.every((x) => x === 1.5) ? null : 'wrong values'),
+        files: true,
       };
     }
   }
@@ -685,32 +1042,83 @@ function deviceCase(R, entry) {
   switch (entry) {
     case 'emptyDevice': {
       const d = R.chance(0.4) ? R.pick(BAD_DIMS) : dims;
-      return { label: `dims ${fmt(d)}, ${type}, options ${fmt(opts)}`, expect: dimsAreValid(d) && optsOk ? 'either' : 'invalid', run: () => lib.emptyDevice(d, type, opts), check: deviceCheck };
+      return {
+        label: `dims ${fmt(d)}, ${type}, options ${fmt(opts)}`,
+        expect: dimsAreValid(d) && optsOk ? 'either' : 'invalid',
+        run: () => lib.emptyDevice(d, type, opts),
+        check: deviceCheck,
+      };
     }
     case 'toHost':
-      return { label: `tensor ${m.label}`, expect: 'either', run: () => lib.toHost(m.value), check: (h) => (Object.is(h, m.value) ? null : checkTensor(h, dims, type)) };
+      return {
+        label: `tensor ${m.label}`,
+        expect: 'either',
+        run: () => lib.toHost(m.value),
+        check: (h) => (Object.is(h, m.value) ? null : checkTensor(h, dims, type)),
+      };
     case 'backends':
       return {
-        label: '()', expect: 'valid', run: () => lib.backends(),
-        check: (b) => (b && b.cpu === true && typeof b.cuda === 'boolean' && Array.isArray(b.devices) && (b.cuda ? b.devices.length > 0 : b.devices.length === 0) ? null : `returned ${JSON.stringify(b)}`),
+        label: '()',
+        expect: 'valid',
+        run: () => lib.backends(),
+        check: (b) =>
+          b &&
+          b.cpu === true &&
+          typeof b.cuda === 'boolean' &&
+          Array.isArray(b.devices) &&
+          (b.cuda ? b.devices.length > 0 : b.devices.length === 0)
+            ? null
+            : `returned ${JSON.stringify(b)}`,
       };
     default: // toDevice, toDeviceSync
-      return { label: `tensor ${m.label}, options ${fmt(opts)}`, expect, run: () => lib[entry](m.value, opts), check: deviceCheck };
+      return {
+        label: `tensor ${m.label}, options ${fmt(opts)}`,
+        expect,
+        run: () => lib[entry](m.value, opts),
+        check: deviceCheck,
+      };
   }
 }
 
 /** Every public entry point and the generator of its cases. */
 const ENTRY_POINTS = {
-  tensor: tensorCase, zeros: tensorCase, cast: tensorCase, toFloat32Array: tensorCase,
-  float16ToFloat: dtypeCase, floatToFloat16: dtypeCase, bfloat16ToFloat: dtypeCase, floatToBfloat16: dtypeCase,
-  fromFloat32: dtypeCase, toFloat32: dtypeCase,
-  'BlockMask.fromDense': blockMaskCase, 'BlockMask.fromKvBlocks': blockMaskCase, 'BlockMask methods': blockMaskCase,
-  staMask: tileCase, tileOrder: tileCase, toTiles: tileCase, fromTiles: tileCase,
-  blockPool: poolCase, blockPoolSync: poolCase, nablaMask: maskCase, nablaMaskSync: maskCase,
-  attention: attentionCase, attentionSync: attentionCase, blockSparseAttention: attentionCase,
-  blockSparseAttentionSync: attentionCase, nablaAttention: attentionCase, nablaAttentionSync: attentionCase,
-  readNpy: npyCase, loadNpy: npyCase, npyToTensor: npyCase, tensorToNpy: npyCase, writeNpy: npyCase,
-  toDevice: deviceCase, toDeviceSync: deviceCase, emptyDevice: deviceCase, toHost: deviceCase, backends: deviceCase,
+  tensor: tensorCase,
+  zeros: tensorCase,
+  cast: tensorCase,
+  toFloat32Array: tensorCase,
+  float16ToFloat: dtypeCase,
+  floatToFloat16: dtypeCase,
+  bfloat16ToFloat: dtypeCase,
+  floatToBfloat16: dtypeCase,
+  fromFloat32: dtypeCase,
+  toFloat32: dtypeCase,
+  'BlockMask.fromDense': blockMaskCase,
+  'BlockMask.fromKvBlocks': blockMaskCase,
+  'BlockMask methods': blockMaskCase,
+  staMask: tileCase,
+  tileOrder: tileCase,
+  toTiles: tileCase,
+  fromTiles: tileCase,
+  blockPool: poolCase,
+  blockPoolSync: poolCase,
+  nablaMask: maskCase,
+  nablaMaskSync: maskCase,
+  attention: attentionCase,
+  attentionSync: attentionCase,
+  blockSparseAttention: attentionCase,
+  blockSparseAttentionSync: attentionCase,
+  nablaAttention: attentionCase,
+  nablaAttentionSync: attentionCase,
+  readNpy: npyCase,
+  loadNpy: npyCase,
+  npyToTensor: npyCase,
+  tensorToNpy: npyCase,
+  writeNpy: npyCase,
+  toDevice: deviceCase,
+  toDeviceSync: deviceCase,
+  emptyDevice: deviceCase,
+  toHost: deviceCase,
+  backends: deviceCase,
 };
 const ENTRY_NAMES = Object.keys(ENTRY_POINTS);
 

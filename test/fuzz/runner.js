@@ -39,11 +39,14 @@ async function main() {
     try {
       c = makeCase(seed, index);
     } catch (err) {
-      say(`P ${JSON.stringify({ index, entry: '(case generator)', label: '', kind: 'generator', detail: describeError(err) })}`);
+      say(
+        `P ${JSON.stringify({ index, entry: '(case generator)', label: '', kind: 'generator', detail: describeError(err) })}`,
+      );
       continue;
     }
     say(`S ${index} ${JSON.stringify({ entry: c.entry, label: c.label })}`);
-    const report = (kind, detail) => say(`P ${JSON.stringify({ index, entry: c.entry, label: c.label, kind, detail })}`);
+    const report = (kind, detail) =>
+      say(`P ${JSON.stringify({ index, entry: c.entry, label: c.label, kind, detail })}`);
     tally.calls++;
     let result;
     try {
@@ -52,7 +55,8 @@ async function main() {
       tally.rejected++;
       if (err && typeof err.code === 'string') tally.codeErrors++;
       if (!errorInForm(err, c)) report('outsideForm', describeError(err));
-      else if (c.expect === 'valid' && !(err.code && DOCUMENTED_CODE.test(err.code))) report('rejectedValid', describeError(err));
+      else if (c.expect === 'valid' && !(err.code && DOCUMENTED_CODE.test(err.code)))
+        report('rejectedValid', describeError(err));
       continue;
     }
     tally.returned++;
@@ -73,6 +77,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  say(`P ${JSON.stringify({ index: -1, entry: '(runner)', label: '', kind: 'generator', detail: describeError(err) })}`);
+  say(
+    `P ${JSON.stringify({ index: -1, entry: '(runner)', label: '', kind: 'generator', detail: describeError(err) })}`,
+  );
   process.exitCode = 1;
 });

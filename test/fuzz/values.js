@@ -28,8 +28,13 @@ function hostTensor(R, dims, type = 'float32') {
 /** Shapes small enough that a few thousand ops take seconds. */
 function attentionShape(R) {
   return {
-    B: 1 + R.int(2), H: 1 + R.int(2), Sq: 64 * (1 + R.int(3)), Skv: 64 * (1 + R.int(3)),
-    D: R.pick([8, 13, 16, 32, 64]), Dv: R.pick([8, 16, 24, 40]), type: R.pick(['float32', 'float32', 'float16', 'bfloat16']),
+    B: 1 + R.int(2),
+    H: 1 + R.int(2),
+    Sq: 64 * (1 + R.int(3)),
+    Skv: 64 * (1 + R.int(3)),
+    D: R.pick([8, 13, 16, 32, 64]),
+    Dv: R.pick([8, 16, 24, 40]),
+    type: R.pick(['float32', 'float32', 'float16', 'bfloat16']),
   };
 }
 
@@ -71,16 +76,39 @@ function offsetView(src) {
 
 // Stand-ins for any argument: none of them is a valid tensor, mask, grid or options object.
 const JUNK = [
-  ['undefined', () => undefined], ['null', () => null], ['0', () => 0], ['-1', () => -1], ['NaN', () => NaN],
-  ['Infinity', () => Infinity], ['1.5', () => 1.5], ['2^31', () => 2 ** 31], ['2^53', () => 2 ** 53], ['-0', () => -0],
-  ["''", () => ''], ["'float32'", () => 'float32'], ["'x'.repeat(1e4)", () => 'x'.repeat(1e4)], ['true', () => true],
-  ['10n', () => 10n], ['Symbol()', () => Symbol('fuzz')], ['[]', () => []], ['{}', () => ({})], ['[1, 2]', () => [1, 2]],
-  ['[NaN, 8, 8]', () => [NaN, 8, 8]], ['a function', () => function f() {}], ['Proxy({})', () => new Proxy({}, {})],
-  ['Object.create(null)', () => Object.create(null)], ['a Date', () => new Date(0)], ['a Map', () => new Map()],
-  ['Float64Array(4)', () => new Float64Array(4)], ['Uint8Array(4)', () => new Uint8Array(4)],
-  ['BigInt64Array(4)', () => new BigInt64Array(4)], ['a DataView', () => new DataView(new ArrayBuffer(8))],
-  ['ArrayBuffer(16)', () => new ArrayBuffer(16)], ['a detached Float32Array', () => detachedFloat32(4)],
-  ['Proxy(Float32Array)', () => new Proxy(new Float32Array(4), {})], ['Array(1e6)', () => new Array(1e6)],
+  ['undefined', () => undefined],
+  ['null', () => null],
+  ['0', () => 0],
+  ['-1', () => -1],
+  ['NaN', () => NaN],
+  ['Infinity', () => Infinity],
+  ['1.5', () => 1.5],
+  ['2^31', () => 2 ** 31],
+  ['2^53', () => 2 ** 53],
+  ['-0', () => -0],
+  ["''", () => ''],
+  ["'float32'", () => 'float32'],
+  ["'x'.repeat(1e4)", () => 'x'.repeat(1e4)],
+  ['true', () => true],
+  ['10n', () => 10n],
+  ['Symbol()', () => Symbol('fuzz')],
+  ['[]', () => []],
+  ['{}', () => ({})],
+  ['[1, 2]', () => [1, 2]],
+  ['[NaN, 8, 8]', () => [NaN, 8, 8]],
+  ['a function', () => function f() {}],
+  ['Proxy({})', () => new Proxy({}, {})],
+  ['Object.create(null)', () => Object.create(null)],
+  ['a Date', () => new Date(0)],
+  ['a Map', () => new Map()],
+  ['Float64Array(4)', () => new Float64Array(4)],
+  ['Uint8Array(4)', () => new Uint8Array(4)],
+  ['BigInt64Array(4)', () => new BigInt64Array(4)],
+  ['a DataView', () => new DataView(new ArrayBuffer(8))],
+  ['ArrayBuffer(16)', () => new ArrayBuffer(16)],
+  ['a detached Float32Array', () => detachedFloat32(4)],
+  ['Proxy(Float32Array)', () => new Proxy(new Float32Array(4), {})],
+  ['Array(1e6)', () => new Array(1e6)],
 ];
 
 function junk(R) {
@@ -90,8 +118,24 @@ function junk(R) {
 
 // Dims that are not positive integers, or too large to allocate.
 const BAD_DIMS = [
-  [], [0], [-1], [1.5], [NaN], [Infinity], [2 ** 31], [2 ** 53], [2 ** 31, 2 ** 31], ['64'], [null], [1, 2, 64],
-  [1, 1, 64, 8, 1], [1, 1, 65, 8], [1, 1, 64, 7], [1, 1, 64, 257], [2 ** 31, 1, 64, 8], [1, 2 ** 31 + 64, 64, 8],
+  [],
+  [0],
+  [-1],
+  [1.5],
+  [NaN],
+  [Infinity],
+  [2 ** 31],
+  [2 ** 53],
+  [2 ** 31, 2 ** 31],
+  ['64'],
+  [null],
+  [1, 2, 64],
+  [1, 1, 64, 8, 1],
+  [1, 1, 65, 8],
+  [1, 1, 64, 7],
+  [1, 1, 64, 257],
+  [2 ** 31, 1, 64, 8],
+  [1, 2 ** 31 + 64, 64, 8],
 ];
 
 /**
@@ -112,22 +156,49 @@ function mutateTensor(R, t) {
       return { label: `dims ${fmt(dims)}`, value: { ...t, dims }, expect: sameCount ? 'either' : 'invalid' };
     },
     () => ({ label: 'dims junk', value: { ...t, dims: junk(R).value }, expect: 'invalid' }),
-    () => ({ label: `data of ${n + 1} elements`, value: { ...t, data: new t.data.constructor(n + 1) }, expect: 'invalid' }),
+    () => ({
+      label: `data of ${n + 1} elements`,
+      value: { ...t, data: new t.data.constructor(n + 1) },
+      expect: 'invalid',
+    }),
     () => ({ label: `data of ${n - 1} elements`, value: { ...t, data: t.data.subarray(1) }, expect: 'invalid' }),
     () => ({ label: `data ${Other.name} for ${t.type}`, value: { ...t, data: new Other(n) }, expect: 'invalid' }),
     () => ({ label: 'data Float64Array', value: { ...t, data: new Float64Array(n) }, expect: 'invalid' }),
     () => ({ label: 'data junk', value: { ...t, data: junk(R).value }, expect: 'invalid' }),
     () => ({ label: 'data plain array', value: { ...t, data: Array.from(t.data) }, expect: 'invalid' }),
-    () => ({ label: 'data detached', value: { ...t, data: (() => { const d = t.data.slice(); structuredClone(d.buffer, { transfer: [d.buffer] }); return d; })() }, expect: 'invalid' }),
+    () => ({
+      label: 'data detached',
+      value: {
+        ...t,
+        data: (() => {
+          const d = t.data.slice();
+          structuredClone(d.buffer, { transfer: [d.buffer] });
+          return d;
+        })(),
+      },
+      expect: 'invalid',
+    }),
     () => ({ label: 'data Proxy', value: { ...t, data: new Proxy(t.data.slice(), {}) }, expect: 'invalid' }),
     () => ({ label: 'data on a SharedArrayBuffer', value: { ...t, data: shared(t.data) }, expect: 'valid' }),
     () => ({ label: 'data on a resizable buffer', value: { ...t, data: resizableView(t.data) }, expect: 'either' }),
     () => ({ label: 'data at a byte offset', value: { ...t, data: offsetView(t.data) }, expect: 'valid' }),
     () => ({ label: 'Proxy(tensor)', value: new Proxy(t, {}), expect: 'either' }),
     () => ({ label: 'null-prototype tensor', value: Object.assign(Object.create(null), t), expect: 'either' }),
-    () => ({ label: 'frozen tensor', value: Object.freeze({ ...t, dims: Object.freeze([...t.dims]) }), expect: 'valid' }),
-    () => ({ label: 'DeviceTensor with a null buffer', value: new lib.DeviceTensor(t.type, t.dims, 0, null), expect: 'invalid' }),
-    () => ({ label: 'Object.create(DeviceTensor.prototype)', value: Object.create(lib.DeviceTensor.prototype), expect: 'invalid' }),
+    () => ({
+      label: 'frozen tensor',
+      value: Object.freeze({ ...t, dims: Object.freeze([...t.dims]) }),
+      expect: 'valid',
+    }),
+    () => ({
+      label: 'DeviceTensor with a null buffer',
+      value: new lib.DeviceTensor(t.type, t.dims, 0, null),
+      expect: 'invalid',
+    }),
+    () => ({
+      label: 'Object.create(DeviceTensor.prototype)',
+      value: Object.create(lib.DeviceTensor.prototype),
+      expect: 'invalid',
+    }),
   ];
   return R.pick(variants)();
 }
@@ -149,12 +220,29 @@ function fmt(x) {
   if (ArrayBuffer.isView(x)) return `${x.constructor.name}(${x.length ?? x.byteLength})`;
   if (Array.isArray(x)) return x.length > 6 ? `Array(${x.length})` : `[${x.map(fmt).join(', ')}]`;
   if (typeof x === 'object' && x !== null && 'dims' in x && 'type' in x) {
-    try { return `<${fmt(x.type)} ${fmt(x.dims)}>`; } catch { return 'a tensor-like object'; }
+    try {
+      return `<${fmt(x.type)} ${fmt(x.dims)}>`;
+    } catch {
+      return 'a tensor-like object';
+    }
   }
   return typeof x === 'number' || typeof x === 'boolean' ? String(x) : 'an object';
 }
 
 module.exports = {
-  lib, randomFor, numel, values, hostTensor, attentionShape, randomDense, detachedFloat32, sharedFloat32,
-  resizableView, offsetView, junk, mutateTensor, BAD_DIMS, fmt,
+  lib,
+  randomFor,
+  numel,
+  values,
+  hostTensor,
+  attentionShape,
+  randomDense,
+  detachedFloat32,
+  sharedFloat32,
+  resizableView,
+  offsetView,
+  junk,
+  mutateTensor,
+  BAD_DIMS,
+  fmt,
 };

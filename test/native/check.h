@@ -9,15 +9,15 @@ inline int& failures() {
   return count;
 }
 
-#define CHECK(condition, ...)                                             \
-  do {                                                                    \
-    if (!(condition)) {                                                   \
-      if (++failures() <= 20) {                                           \
+#define CHECK(condition, ...)                                                              \
+  do {                                                                                     \
+    if (!(condition)) {                                                                    \
+      if (++failures() <= 20) {                                                            \
         std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #condition); \
-        std::fprintf(stderr, __VA_ARGS__);                                \
-        std::fprintf(stderr, "\n");                                       \
-      }                                                                   \
-    }                                                                     \
+        std::fprintf(stderr, __VA_ARGS__);                                                 \
+        std::fprintf(stderr, "\n");                                                        \
+      }                                                                                    \
+    }                                                                                      \
   } while (0)
 
 inline int finish(const char* name) {

@@ -44,7 +44,8 @@ void swizzleIsABijection() {
     CHECK((to & ~uint32_t(0x70)) == (offset & ~uint32_t(0x70)), "only bits 4-6 move (%u -> %u)", offset, to);
     CHECK(swizzle128(to) == offset, "an involution (%u)", offset);
   }
-  for (uint32_t offset = 0; offset < 8192; ++offset) CHECK(hits[offset] == 1, "offset %u hit %d times", offset, hits[offset]);
+  for (uint32_t offset = 0; offset < 8192; ++offset)
+    CHECK(hits[offset] == 1, "offset %u hit %d times", offset, hits[offset]);
   for (uint32_t row = 0; row < 64; ++row)
     for (uint32_t chunk = 0; chunk < 8; ++chunk)
       CHECK(swizzledChunkOffset(row, chunk) == swizzle128(row * 128 + chunk * 16), "row %u chunk %u", row, chunk);
@@ -62,7 +63,8 @@ void tileLayoutIsABijection(uint32_t headDim) {
       // the half a column lives in, and the 128-byte row inside it, are fixed; only chunks move
       CHECK(at / kHalfBytes == col / 64 && (at % kHalfBytes) / 128 == row, "(%u, %u) in its row", row, col);
     }
-  for (size_t i = 0; i < hits.size(); ++i) CHECK(hits[i] == 1, "element slot %zu hit %d times (D %u)", i, hits[i], headDim);
+  for (size_t i = 0; i < hits.size(); ++i)
+    CHECK(hits[i] == 1, "element slot %zu hit %d times (D %u)", i, hits[i], headDim);
 }
 
 // What wgmma reads at reduction step kk through the kernel's descriptors is what TMA put there.
@@ -134,8 +136,8 @@ void fragmentLayouts() {
         for (uint32_t kk = 0; kk < 4; ++kk) {  // P[row][16kk + col] must be this thread's S element
           const Cell source = accumulatorCell(t, pSourceIndex(kk, r, e));
           CHECK(source.row == cell.row && source.col == 16 * kk + cell.col,
-                "P hand-off: t %u step %u register %u half %u reads S(%u, %u), A wants (%u, %u)", t, kk, r, e, source.row,
-                source.col, cell.row, 16 * kk + cell.col);
+                "P hand-off: t %u step %u register %u half %u reads S(%u, %u), A wants (%u, %u)", t, kk, r, e,
+                source.row, source.col, cell.row, 16 * kk + cell.col);
         }
       }
   for (size_t i = 0; i < hits.size(); ++i) CHECK(hits[i] == 1, "A cell %zu held %d times", i, hits[i]);

@@ -32,9 +32,19 @@ struct Barrier {
       pending = arrivals;
     }
   }
-  void arrive() { --pending; settle(); }
-  void arriveExpect(long long b) { bytes += b; --pending; settle(); }
-  void land(long long b) { bytes -= b; settle(); }
+  void arrive() {
+    --pending;
+    settle();
+  }
+  void arriveExpect(long long b) {
+    bytes += b;
+    --pending;
+    settle();
+  }
+  void land(long long b) {
+    bytes -= b;
+    settle();
+  }
   // try_wait.parity(P): true once the phase of parity P completed, i.e. the current phase differs
   bool tryWait(uint32_t parity) const { return uint32_t(completed & 1) != parity; }
 };
@@ -45,7 +55,9 @@ struct Slot {
   bool consumed = true;
 };
 
-long long tileId(int row, int n, int kind) { return (static_cast<long long>(row) * 1000 + n) * 4 + kind; }  // kind 0 Q, 1 K, 2 V
+long long tileId(int row, int n, int kind) {
+  return (static_cast<long long>(row) * 1000 + n) * 4 + kind;
+}  // kind 0 Q, 1 K, 2 V
 
 struct Load {
   Slot* slot;
@@ -79,8 +91,15 @@ struct Model {
   } co;
 
   Model(int s, std::vector<int> c, int extra = 0)
-      : stages(s), extraAhead(extra), counts(std::move(c)), kFull(s, Barrier(1)), kEmpty(s, Barrier(128)), vFull(s, Barrier(1)),
-        vEmpty(s, Barrier(128)), k(s), v(s) {}
+      : stages(s),
+        extraAhead(extra),
+        counts(std::move(c)),
+        kFull(s, Barrier(1)),
+        kEmpty(s, Barrier(128)),
+        vFull(s, Barrier(1)),
+        vEmpty(s, Barrier(128)),
+        k(s),
+        v(s) {}
 
   void issue(Slot& slot, long long tile, Barrier& full) {
     if (!slot.consumed) error = "a load overwrites a tile the consumer has not consumed";
@@ -108,7 +127,10 @@ struct Model {
         p.pc = 3;
         return true;
       case 3:  // the row's first tiles, before its Q slot is free
-        if (p.n == p.ahead) { p.pc = 5; return true; }
+        if (p.n == p.ahead) {
+          p.pc = 5;
+          return true;
+        }
         if (!kEmpty[p.kv.stage].tryWait(p.kv.emptyParity())) return false;
         issue(k[p.kv.stage], tileId(p.row, p.n, 1), kFull[p.kv.stage]);
         p.pc = 4;
@@ -126,12 +148,18 @@ struct Model {
         if (p.count == 0) qFull.arrive();
         else issue(q, tileId(p.row, 0, 0), qFull);
         p.q.advance(1);
-        if (p.row < 0) { p.done = true; return true; }
+        if (p.row < 0) {
+          p.done = true;
+          return true;
+        }
         p.pc = 1;
         return true;
       }
       case 1:  // K of block n
-        if (p.n == p.count) { p.pc = 0; return true; }
+        if (p.n == p.count) {
+          p.pc = 0;
+          return true;
+        }
         if (!kEmpty[p.kv.stage].tryWait(p.kv.emptyParity())) return false;
         issue(k[p.kv.stage], tileId(p.row, p.n, 1), kFull[p.kv.stage]);
         p.pc = 2;
@@ -172,7 +200,7 @@ struct Model {
         c.pc = 1;
         return true;
       }
-      case 1:  // S = Q K^T, release K
+      case 1:                  // S = Q K^T, release K
         if (c.n == c.count) {  // epilogue: O staged in the Q slot, then released
           q.consumed = true;
           arrive128(qEmpty);
@@ -251,8 +279,9 @@ int main() {
       for (unsigned seed = 0; seed < 4; ++seed) {
         Model model(stages, counts, 1);
         const std::string error = model.run(seed);
-        CHECK(error == "deadlock", "stages %d, one tile too many before Q (first count %d), seed %u: got '%s', want a deadlock",
-              stages, counts[0], seed, error.c_str());
+        CHECK(error == "deadlock",
+              "stages %d, one tile too many before Q (first count %d), seed %u: got '%s', want a deadlock", stages,
+              counts[0], seed, error.c_str());
       }
   // PipelineState: tile n sits in stage n % stages, round n / stages
   for (int stages : {1, 2, 3, 4}) {

@@ -31,7 +31,8 @@ void check(const std::vector<int32_t>& counts, int64_t rowsPerHead, const char* 
   std::vector<int> seen(counts.size(), 0);
   for (int32_t row : order)
     if (row >= 0 && size_t(row) < seen.size()) ++seen[row];
-  for (size_t row = 0; row < seen.size(); ++row) CHECK(seen[row] == 1, "%s: row %zu taken %d times", what, row, seen[row]);
+  for (size_t row = 0; row < seen.size(); ++row)
+    CHECK(seen[row] == 1, "%s: row %zu taken %d times", what, row, seen[row]);
   for (size_t n = 1; n < order.size(); ++n) {
     const int64_t head = order[n] / rowsPerHead, previous = order[n - 1] / rowsPerHead;
     CHECK(head >= previous, "%s: heads out of order at %zu", what, n);

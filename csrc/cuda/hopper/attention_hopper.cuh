@@ -47,15 +47,15 @@ template <typename Elem_, int kHeadDim_>
 struct HopperAttentionTraits {
   using Elem = Elem_;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kConsumers = 2;                          // warpgroups, one 64-query row each
+  static constexpr int kConsumers = 2;  // warpgroups, one 64-query row each
   static constexpr int kThreads = 128 * (1 + kConsumers);
-  static constexpr int kStages = kHeadDim == 128 ? 3 : 4;       // K/V ring slots per consumer
-  static constexpr int kTileBytes = kTileRows * kHeadDim * 2;   // one Q, K or V tile
-  static constexpr int kHalves = kHeadDim / 64;                 // TMA boxes (64 x 64) per tile
+  static constexpr int kStages = kHeadDim == 128 ? 3 : 4;      // K/V ring slots per consumer
+  static constexpr int kTileBytes = kTileRows * kHeadDim * 2;  // one Q, K or V tile
+  static constexpr int kHalves = kHeadDim / 64;                // TMA boxes (64 x 64) per tile
   static constexpr int kConsumerBytes = kTileBytes * (1 + 2 * kStages);
   static constexpr int kBarrierBytes = 512;
-  static constexpr int kSharedBytes = kSwizzleAtomBytes /* alignment slack */ + kConsumers * kConsumerBytes +
-                                      kBarrierBytes;
+  static constexpr int kSharedBytes =
+      kSwizzleAtomBytes /* alignment slack */ + kConsumers * kConsumerBytes + kBarrierBytes;
   static constexpr int kProducerRegisters = 40;
   static constexpr int kConsumerRegisters = 232;
   static constexpr int kCompiledRegisters = 168;  // what __launch_bounds__(384, 1) allows per thread
@@ -254,10 +254,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         ptx::wgmmaFence();
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk) {
-          if constexpr (D == 128)
-            ptx::mmaRegisterShared128<Elem>(o, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
-          else
-            ptx::mmaRegisterShared64<Elem>(o, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
+          if constexpr (D == 128) ptx::mmaRegisterShared128<Elem>(o, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
+          else ptx::mmaRegisterShared64<Elem>(o, a[kk], mnMajorDescriptor(vAddress, kk), 1u);
         }
         ptx::wgmmaCommit();
         ptx::wgmmaWait<0>();
@@ -308,8 +306,8 @@ Status launchHopperAttention(const AttentionKernelParams& p, const RowSchedule& 
   const int64_t queryRows = heads * p.seqQ, keyRows = heads * p.seqKv;
   // TMA coordinates and tickets are int32 (tickets overshoot rows by at most one per producer)
   if (p.rows > (int64_t(1) << 30) || queryRows > 0x7fffffffLL || keyRows > 0x7fffffffLL)
-    return invalidValue("the Hopper kernel addresses at most 2^31 query or key rows, got " +
-                        std::to_string(queryRows) + " and " + std::to_string(keyRows));
+    return invalidValue("the Hopper kernel addresses at most 2^31 query or key rows, got " + std::to_string(queryRows) +
+                        " and " + std::to_string(keyRows));
   const CUtensorMapDataType type =
       std::is_same<Elem, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   CUtensorMap qMap, kMap, vMap;
@@ -326,7 +324,8 @@ Status launchHopperAttention(const AttentionKernelParams& p, const RowSchedule& 
   NABLA_CUDA_TRY(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
   const int64_t wanted = (p.rows + Traits::kConsumers - 1) / Traits::kConsumers;  // rows in flight per CTA
   const unsigned grid = unsigned(std::max<int64_t>(1, std::min<int64_t>(multiprocessors, wanted)));
-  hopperAttentionKernel<Traits><<<grid, Traits::kThreads, Traits::kSharedBytes, stream>>>(p, qMap, kMap, vMap, schedule);
+  hopperAttentionKernel<Traits>
+      <<<grid, Traits::kThreads, Traits::kSharedBytes, stream>>>(p, qMap, kMap, vMap, schedule);
   return launched("hopperAttentionKernel");
 }
 

@@ -25,8 +25,7 @@ bool compiledForSm90a();
 // A 2D tensor map over `rows` rows of `headDim` 2-byte elements (row stride headDim elements), read
 // in 64 x 64 boxes with 128-byte swizzle: the layout of layout.h. cuTensorMapEncodeTiled is reached
 // through cudaGetDriverEntryPointByVersion (no link against libcuda).
-Status encodeRowTileMap(CUtensorMap* map, const void* base, CUtensorMapDataType type, uint64_t rows,
-                        uint32_t headDim);
+Status encodeRowTileMap(CUtensorMap* map, const void* base, CUtensorMapDataType type, uint64_t rows, uint32_t headDim);
 
 // order[n] = the row ticket n runs, for rows = heads x rowsPerHead rows with counts[row] kept blocks:
 // head by head, longest-first inside a head (row_order.h), computed on the device in `stream`.

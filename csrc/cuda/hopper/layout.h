@@ -30,9 +30,9 @@ namespace nabla {
 namespace cuda {
 namespace hopper {
 
-constexpr int kSwizzleRowBytes = 128;   // one swizzled row: 64 bf16/fp16 elements
-constexpr int kSwizzleAtomBytes = 1024;  // 8 rows
-constexpr int kTileRows = 64;            // one NABLA block of queries or keys
+constexpr int kSwizzleRowBytes = 128;                     // one swizzled row: 64 bf16/fp16 elements
+constexpr int kSwizzleAtomBytes = 1024;                   // 8 rows
+constexpr int kTileRows = 64;                             // one NABLA block of queries or keys
 constexpr int kHalfBytes = kTileRows * kSwizzleRowBytes;  // 8 KiB: 64 rows x 64 elements
 
 // Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in a 128B-swizzled region that starts on
@@ -64,15 +64,15 @@ NABLA_HOST_DEVICE uint64_t matrixDescriptor(uint32_t sharedAddress, uint32_t lea
   d |= uint64_t((leadingBytes & 0x3FFFFu) >> 4) << 16;  // bits 16-29
   d |= uint64_t((strideBytes & 0x3FFFFu) >> 4) << 32;   // bits 32-45
   // bits 49-51 (base offset) stay 0: every operand starts on a 1024-byte boundary
-  d |= uint64_t(swizzle) << 62;                         // bits 62-63
+  d |= uint64_t(swizzle) << 62;  // bits 62-63
   return d;
 }
 
 // K-major operand (Q or K tile) at reduction step kk (16 elements each): tile half kk / 4, and
 // +32 bytes per step inside the 128-byte swizzled row.
 NABLA_HOST_DEVICE uint64_t kMajorDescriptor(uint32_t tileAddress, int kk) {
-  return matrixDescriptor(tileAddress + uint32_t(kk / 4) * kHalfBytes + uint32_t(kk % 4) * 32u, 16u,
-                          kSwizzleAtomBytes, Swizzle::B128);
+  return matrixDescriptor(tileAddress + uint32_t(kk / 4) * kHalfBytes + uint32_t(kk % 4) * 32u, 16u, kSwizzleAtomBytes,
+                          Swizzle::B128);
 }
 
 // MN-major operand (V tile, keys x dims) at key step kk (16 keys = two 8-row groups).
@@ -125,7 +125,7 @@ NABLA_HOST_DEVICE uint32_t pSourceIndex(uint32_t kk, uint32_t r, uint32_t e) {
 // round passes at once).
 struct PipelineState {
   int stage = 0;
-  uint32_t phase = 0;  // round & 1
+  uint32_t phase = 0;                                                    // round & 1
   NABLA_HOST_DEVICE uint32_t fullParity() const { return phase; }        // what the consumer waits for
   NABLA_HOST_DEVICE uint32_t emptyParity() const { return phase ^ 1u; }  // what the producer waits for
   NABLA_HOST_DEVICE void advance(int stages) {

@@ -24,8 +24,8 @@ struct ChunkCounts {
 
 // grid (heads, ceil(rowsPerHead / kOrderThreads)); thread row i of head blockIdx.x writes
 // order[first + rank(i)] = first + i.
-__global__ void __launch_bounds__(kOrderThreads) longestFirstOrderKernel(const int32_t* counts, int32_t rowsPerHead,
-                                                                        int32_t* order) {
+__global__ void __launch_bounds__(kOrderThreads)
+    longestFirstOrderKernel(const int32_t* counts, int32_t rowsPerHead, int32_t* order) {
   __shared__ int32_t chunk[kOrderThreads];
   const int64_t first = int64_t(blockIdx.x) * rowsPerHead;
   const int32_t i = int32_t(blockIdx.y) * kOrderThreads + int32_t(threadIdx.x);

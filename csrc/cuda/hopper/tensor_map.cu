@@ -21,11 +21,12 @@ Status encodeTiledFunction(EncodeTiled* out) {
   std::call_once(once, [] {
     void* pointer = nullptr;
     cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-    lookup = statusOf(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &pointer, 12000, cudaEnableDefault,
-                                                       &found),
-                      "cudaGetDriverEntryPointByVersion(cuTensorMapEncodeTiled)");
+    lookup =
+        statusOf(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &pointer, 12000, cudaEnableDefault, &found),
+                 "cudaGetDriverEntryPointByVersion(cuTensorMapEncodeTiled)");
     if (lookup.ok() && (found != cudaDriverEntryPointSuccess || pointer == nullptr))
-      lookup = invalidValue("the CUDA driver has no cuTensorMapEncodeTiled (a driver for CUDA 12.0 or newer is needed)");
+      lookup =
+          invalidValue("the CUDA driver has no cuTensorMapEncodeTiled (a driver for CUDA 12.0 or newer is needed)");
     if (lookup.ok()) function = reinterpret_cast<EncodeTiled>(pointer);
   });
   *out = function;
@@ -42,18 +43,17 @@ bool compiledForSm90a() {
 #endif
 }
 
-Status encodeRowTileMap(CUtensorMap* map, const void* base, CUtensorMapDataType type, uint64_t rows,
-                        uint32_t headDim) {
+Status encodeRowTileMap(CUtensorMap* map, const void* base, CUtensorMapDataType type, uint64_t rows, uint32_t headDim) {
   EncodeTiled encode = nullptr;
   const Status found = encodeTiledFunction(&encode);
   if (!found.ok()) return found;
-  const cuuint64_t dims[2] = {headDim, rows};                  // innermost first
-  const cuuint64_t strides[1] = {cuuint64_t(headDim) * 2};     // bytes from one row to the next
+  const cuuint64_t dims[2] = {headDim, rows};                   // innermost first
+  const cuuint64_t strides[1] = {cuuint64_t(headDim) * 2};      // bytes from one row to the next
   const cuuint32_t box[2] = {kSwizzleRowBytes / 2, kTileRows};  // 64 elements x 64 rows = one tile half
   const cuuint32_t elementStrides[2] = {1, 1};
-  const CUresult result = encode(map, type, 2, const_cast<void*>(base), dims, strides, box, elementStrides,
-                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const CUresult result =
+      encode(map, type, 2, const_cast<void*>(base), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS)
     return invalidValue("cuTensorMapEncodeTiled failed with CUresult " + std::to_string(int(result)) + " (rows " +
                         std::to_string(rows) + ", head dim " + std::to_string(headDim) + ")");

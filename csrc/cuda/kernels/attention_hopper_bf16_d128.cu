@@ -6,7 +6,7 @@ namespace cuda {
 namespace hopper {
 
 template Status launchHopperAttention<__nv_bfloat16, 128>(const AttentionKernelParams& p, const RowSchedule& schedule,
-                                                   cudaStream_t stream);
+                                                          cudaStream_t stream);
 
 }  // namespace hopper
 }  // namespace cuda

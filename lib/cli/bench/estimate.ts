@@ -21,11 +21,25 @@ export function duration(seconds: number): string {
 async function calibrate(backend: BenchBackend, setup: Setup): Promise<number> {
   const { shape, type, device } = setup;
   // a multiple of 64 (blocks of 64, no grid): a ragged grid's token count is rounded down
-  const seq = Math.max(BLOCK_SIZE, Math.floor(Math.min(backend === 'cuda' ? 8192 : 1024, seqOf(shape), seqKvOf(shape)) / BLOCK_SIZE) * BLOCK_SIZE);
+  const seq = Math.max(
+    BLOCK_SIZE,
+    Math.floor(Math.min(backend === 'cuda' ? 8192 : 1024, seqOf(shape), seqKvOf(shape)) / BLOCK_SIZE) * BLOCK_SIZE,
+  );
   const heads = Math.min(backend === 'cuda' ? 8 : 2, shape.heads);
-  const probe: Shape = { batch: 1, heads, headDim: shape.headDim, valueDim: shape.valueDim, frames: 1, frameTokens: seq };
+  const probe: Shape = {
+    batch: 1,
+    heads,
+    headDim: shape.headDim,
+    valueDim: shape.valueDim,
+    frames: 1,
+    frameTokens: seq,
+  };
   const up = uploader(backend, device);
-  const [q, k, v] = [up(zeros([1, heads, seq, shape.headDim], type)), up(zeros([1, heads, seq, shape.headDim], type)), up(zeros([1, heads, seq, shape.valueDim], type))];
+  const [q, k, v] = [
+    up(zeros([1, heads, seq, shape.headDim], type)),
+    up(zeros([1, heads, seq, shape.headDim], type)),
+    up(zeros([1, heads, seq, shape.valueDim], type)),
+  ];
   const place = { backend, device };
   let best = Infinity;
   for (let i = 0; i < (backend === 'cuda' ? 4 : 2); i++) {
@@ -44,7 +58,9 @@ function backendSeconds(s: Shape, rate: number, setup: Setup): number {
 }
 
 function totalSeconds(s: Shape, rates: Map<BenchBackend, number>, setup: Setup): number {
-  const inputs = setup.files ? 0 : (s.batch * s.heads * seqOf(s) * (2 * s.headDim + s.valueDim) * SYNTHETIC_NS_PER_VALUE) / 1e9;
+  const inputs = setup.files
+    ? 0
+    : (s.batch * s.heads * seqOf(s) * (2 * s.headDim + s.valueDim) * SYNTHETIC_NS_PER_VALUE) / 1e9;
   let total = inputs;
   for (const [, rate] of rates) total += backendSeconds(s, rate, setup);
   return total;
@@ -97,11 +113,20 @@ export async function plan(setup: Setup): Promise<Plan> {
   if (fits(shape)) return { shape, scaled: null, estimate, planned: estimate };
   const where = setup.backends.join(' + ');
   if (!setup.scaleDown)
-    throw new Error(`estimated ${duration(estimate)} on ${where} for ${name} (${dimsText(shape)}, ${setup.warmup + setup.iters} runs of dense + ` +
-      `${setup.thresholds.length} threshold(s)), over --max-seconds ${setup.maxSeconds}; use --scale-down or a smaller shape`);
+    throw new Error(
+      `estimated ${duration(estimate)} on ${where} for ${name} (${dimsText(shape)}, ${setup.warmup + setup.iters} runs of dense + ` +
+        `${setup.thresholds.length} threshold(s)), over --max-seconds ${setup.maxSeconds}; use --scale-down or a smaller shape`,
+    );
   const smaller = scaleDown(shape, fits);
   if (!smaller)
-    throw new Error(`even 1 head of 1 frame of ${name} is estimated at ${duration(totalSeconds({ ...shape, batch: 1, heads: 1, frames: 1 }, rates, setup))} ` +
-      `on ${where}, over --max-seconds ${setup.maxSeconds}; raise --max-seconds`);
-  return { shape: smaller, scaled: scalingNote(shape, smaller, name), estimate, planned: totalSeconds(smaller, rates, setup) };
+    throw new Error(
+      `even 1 head of 1 frame of ${name} is estimated at ${duration(totalSeconds({ ...shape, batch: 1, heads: 1, frames: 1 }, rates, setup))} ` +
+        `on ${where}, over --max-seconds ${setup.maxSeconds}; raise --max-seconds`,
+    );
+  return {
+    shape: smaller,
+    scaled: scalingNote(shape, smaller, name),
+    estimate,
+    planned: totalSeconds(smaller, rates, setup),
+  };
 }

@@ -33,7 +33,11 @@ export function leading(t: Tensor, batch: number, heads: number, seq: number): T
 export function makeInputs(setup: Setup, s: Shape): Inputs {
   if (setup.files) {
     const { q, k, v } = setup.files;
-    return { q: leading(q, s.batch, s.heads, seqOf(s)), k: leading(k, s.batch, s.heads, seqKvOf(s)), v: leading(v, s.batch, s.heads, seqKvOf(s)) };
+    return {
+      q: leading(q, s.batch, s.heads, seqOf(s)),
+      k: leading(k, s.batch, s.heads, seqKvOf(s)),
+      v: leading(v, s.batch, s.heads, seqKvOf(s)),
+    };
   }
   const grid = gridOf(s) ?? ([1, ...squareGrid(seqOf(s) / BLOCK_SIZE)] as TokenGrid);
   return syntheticQKV(s.batch, s.heads, grid, s.headDim, setup.type);

@@ -34,6 +34,8 @@ export class Progress {
   private draw(): void {
     const width = 24;
     const filled = Math.round((width * Math.min(this.done, this.total)) / Math.max(this.total, 1));
-    process.stderr.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.done}/${this.total} ${this.label}`);
+    process.stderr.write(
+      `\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.done}/${this.total} ${this.label}`,
+    );
   }
 }

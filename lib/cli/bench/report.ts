@@ -53,7 +53,22 @@ export interface BenchRow {
 }
 
 /** The fields every row of one run shares. */
-export type RowBase = Omit<BenchRow, 'op' | 'backend' | 'device' | 'method' | 'threshold' | 'sta' | 'density' | 'medianMs' | 'minMs' | 'maxMs' | 'tflops' | 'speedup' | 'relError'>;
+export type RowBase = Omit<
+  BenchRow,
+  | 'op'
+  | 'backend'
+  | 'device'
+  | 'method'
+  | 'threshold'
+  | 'sta'
+  | 'density'
+  | 'medianMs'
+  | 'minMs'
+  | 'maxMs'
+  | 'tflops'
+  | 'speedup'
+  | 'relError'
+>;
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts (the header of the table, and fields of every row)
@@ -84,7 +99,18 @@ export function machineFacts(info: Backends, device: number): Facts {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const COLUMNS = ['op', 'backend', 'shape', 'threshold', 'density', 'median ms', 'min-max ms', 'TFLOP/s', 'speedup', 'rel. error'];
+const COLUMNS = [
+  'op',
+  'backend',
+  'shape',
+  'threshold',
+  'density',
+  'median ms',
+  'min-max ms',
+  'TFLOP/s',
+  'speedup',
+  'rel. error',
+];
 
 export function ms(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
@@ -92,9 +118,13 @@ export function ms(x: number): string {
 
 function markdownRow(r: BenchRow): string[] {
   return [
-    r.op, r.backend, `${r.batch}x${r.heads}x${r.seq}x${r.headDim}`,
+    r.op,
+    r.backend,
+    `${r.batch}x${r.heads}x${r.seq}x${r.headDim}`,
     r.threshold === null ? '-' : `${r.threshold}${r.sta ? ` +sta ${r.sta}` : ''}`,
-    r.density.toFixed(4), ms(r.medianMs), `${ms(r.minMs)}-${ms(r.maxMs)}`,
+    r.density.toFixed(4),
+    ms(r.medianMs),
+    `${ms(r.minMs)}-${ms(r.maxMs)}`,
     r.tflops === null ? '-' : r.tflops.toPrecision(3),
     r.speedup === null ? '-' : `${r.speedup.toFixed(2)}x`,
     r.relError === null ? '-' : r.relError === 0 ? '0' : r.relError.toExponential(2),
@@ -102,7 +132,11 @@ function markdownRow(r: BenchRow): string[] {
 }
 
 function markdown(rows: BenchRow[], header: string[]): string {
-  const table = [`| ${COLUMNS.join(' | ')} |`, `|${COLUMNS.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${markdownRow(r).join(' | ')} |`)];
+  const table = [
+    `| ${COLUMNS.join(' | ')} |`,
+    `|${COLUMNS.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${markdownRow(r).join(' | ')} |`),
+  ];
   return [...header, '', ...table, ''].join('\n');
 }
 
@@ -118,7 +152,13 @@ function csv(rows: BenchRow[]): string {
 }
 
 /** The header lines of the markdown table: what ran, where, with which build. */
-export function headerLines(setup: Setup, shape: Shape, scaled: string | null, inputs: 'synthetic' | 'npy', facts: Facts): string[] {
+export function headerLines(
+  setup: Setup,
+  shape: Shape,
+  scaled: string | null,
+  inputs: 'synthetic' | 'npy',
+  facts: Facts,
+): string[] {
   const name = setup.preset ? `${setup.preset.name} (${setup.preset.model})` : dimsText(setup.shape);
   const grid = gridOf(shape);
   return [
@@ -146,8 +186,15 @@ export function pictureFiles(dir: string, setup: Setup): string[] {
 }
 
 /** Stages the pictures of pictureFiles() in `outputs` (planned before the run); returns their paths. */
-export async function stagePictures(outputs: OutputFiles, dir: string, setup: Setup, s: Shape, inputs: Pick<Inputs, 'q' | 'k'>): Promise<string[]> {
-  const nq = blockCount(seqOf(s), gridOf(s)), nk = blockCount(seqKvOf(s), gridOf(s));
+export async function stagePictures(
+  outputs: OutputFiles,
+  dir: string,
+  setup: Setup,
+  s: Shape,
+  inputs: Pick<Inputs, 'q' | 'k'>,
+): Promise<string[]> {
+  const nq = blockCount(seqOf(s), gridOf(s)),
+    nk = blockCount(seqKvOf(s), gridOf(s));
   // at most 16 panels, and a map of at most 2^26 floats (256 MiB)
   const heads = Math.max(1, Math.min(s.heads, 16, Math.floor(2 ** 26 / (nq * nk))));
   const q = leading(inputs.q, 1, heads, seqOf(s));
@@ -156,12 +203,19 @@ export async function stagePictures(outputs: OutputFiles, dir: string, setup: Se
   maskFiles.reverse();
   for (const [i, threshold] of setup.thresholds.entries()) {
     const options: MaskOptions = {
-      threshold, method: setup.method, backend: 'cpu', returnMap: i === 0, ...gridRule(setup, s),
+      threshold,
+      method: setup.method,
+      backend: 'cpu',
+      returnMap: i === 0,
+      ...gridRule(setup, s),
     };
     const mask = await nablaMask(q, k, options);
     outputs.stage(maskFiles[i], (temp) => writePicture(temp, maskPicture(mask.toDense(), mask.dims, { threshold })));
     const map = mask.map;
-    if (map) outputs.stage(mapFile, (temp) => writePicture(temp, mapPicture(map, mask.dims, { threshold, densities: mask.headDensities() })));
+    if (map)
+      outputs.stage(mapFile, (temp) =>
+        writePicture(temp, mapPicture(map, mask.dims, { threshold, densities: mask.headDensities() })),
+      );
   }
   return [...maskFiles, mapFile];
 }

@@ -28,7 +28,11 @@ interface Timing {
   maxMs: number;
 }
 
-async function timeRuns<T extends Tensor | DeviceTensor | BlockMask>(setup: Setup, op: () => Promise<T>, tick: () => void): Promise<{ timing: Timing; last: T }> {
+async function timeRuns<T extends Tensor | DeviceTensor | BlockMask>(
+  setup: Setup,
+  op: () => Promise<T>,
+  tick: () => void,
+): Promise<{ timing: Timing; last: T }> {
   const times: number[] = [];
   let last: T | undefined;
   for (let i = 0; i < setup.warmup + setup.iters; i++) {
@@ -50,7 +54,8 @@ async function hostFloats(t: Tensor | DeviceTensor): Promise<Float32Array> {
 
 /** ||a - b|| / ||b|| in double precision. */
 function relativeL2(a: Float32Array, b: Float32Array): number {
-  let diff = 0, norm = 0;
+  let diff = 0,
+    norm = 0;
   for (let i = 0; i < b.length; i++) {
     const d = a[i] - b[i];
     diff += d * d;
@@ -60,8 +65,13 @@ function relativeL2(a: Float32Array, b: Float32Array): number {
 }
 
 export async function benchBackend(
-  backend: BenchBackend, setup: Setup, s: Shape, inputs: Inputs, rowBase: RowBase,
-  device: string, progress: Progress,
+  backend: BenchBackend,
+  setup: Setup,
+  s: Shape,
+  inputs: Inputs,
+  rowBase: RowBase,
+  device: string,
+  progress: Progress,
 ): Promise<BenchRow[]> {
   const up = uploader(backend, setup.device);
   const [q, k, v] = [up(inputs.q), up(inputs.k), up(inputs.v)];
@@ -69,16 +79,31 @@ export async function benchBackend(
   const flops = denseFlops(s);
   const tick = () => progress.tick();
   const rows: BenchRow[] = [];
-  const row = (op: BenchRow['op'], t: Timing, fields: Partial<BenchRow>): BenchRow => ({
-    op, backend, device, method: null, threshold: null, sta: null, density: 1, ...t, tflops: null, speedup: null, relError: null, ...rowBase, ...fields,
-  } as BenchRow);
+  const row = (op: BenchRow['op'], t: Timing, fields: Partial<BenchRow>): BenchRow =>
+    ({
+      op,
+      backend,
+      device,
+      method: null,
+      threshold: null,
+      sta: null,
+      density: 1,
+      ...t,
+      tflops: null,
+      speedup: null,
+      relError: null,
+      ...rowBase,
+      ...fields,
+    }) as BenchRow;
 
   progress.step(`${backend} dense`);
   const grid = gridOf(s);
   const dense = await timeRuns(setup, () => attention(q, k, v, { ...place, ...(grid ? { grid } : {}) }), tick);
   const denseOut = await hostFloats(dense.last);
   release(dense.last);
-  rows.push(row('dense', dense.timing, { tflops: flops / (dense.timing.medianMs / 1e3) / 1e12, speedup: 1, relError: 0 }));
+  rows.push(
+    row('dense', dense.timing, { tflops: flops / (dense.timing.medianMs / 1e3) / 1e12, speedup: 1, relError: 0 }),
+  );
   progress.line(`bench: ${backend} dense ${dimsText(s)}: ${ms(dense.timing.medianMs)} ms`);
 
   for (const threshold of setup.thresholds) {
@@ -94,13 +119,19 @@ export async function benchBackend(
     const relError = relativeL2(await hostFloats(sparse.last), denseOut);
     release(sparse.last);
     release(mask);
-    rows.push(row('sparse', sparse.timing, {
-      ...rule, density, relError,
-      tflops: (flops * density) / (sparse.timing.medianMs / 1e3) / 1e12,
-      speedup: dense.timing.medianMs / sparse.timing.medianMs,
-    }));
-    progress.line(`bench: ${backend} thr ${threshold}: density ${density.toFixed(4)}, mask ${ms(built.timing.medianMs)} ms, ` +
-      `sparse ${ms(sparse.timing.medianMs)} ms, rel. error ${relError.toExponential(2)}`);
+    rows.push(
+      row('sparse', sparse.timing, {
+        ...rule,
+        density,
+        relError,
+        tflops: (flops * density) / (sparse.timing.medianMs / 1e3) / 1e12,
+        speedup: dense.timing.medianMs / sparse.timing.medianMs,
+      }),
+    );
+    progress.line(
+      `bench: ${backend} thr ${threshold}: density ${density.toFixed(4)}, mask ${ms(built.timing.medianMs)} ms, ` +
+        `sparse ${ms(sparse.timing.medianMs)} ms, rel. error ${relError.toExponential(2)}`,
+    );
   }
   [q, k, v].forEach(release);
   return rows;
