@@ -191,7 +191,10 @@ const hopperReason = !info.cuda
     : !info.build.cudaArchs.includes('90a')
       ? `the binary was built for ${info.build.cudaArchs}, without 90a`
       : '';
-if (hopperReason) console.warn(`Hopper kernel GPU tests skipped: ${hopperReason}`);
+if (hopperReason) {
+  console.warn(`Hopper kernel GPU tests skipped: ${hopperReason}`);
+  test.skip(`Hopper kernel GPU tests: skipped, ${hopperReason}`, () => undefined);
+}
 
 // FlashAttention's rule, as the fast kernel's checks apply it (bench/gpu-check.js): the error
 // against fp64 is at most twice that of the naive computation in the inputs' precision, plus twice
