@@ -6,37 +6,12 @@
 // Other test files may share this process and its pool, and the garbage collector may free their
 // tensors at any time: assertions are about this file's own allocations (differences, and bounds
 // that frees elsewhere cannot break), never about the pool being empty.
-import {
-  backends,
-  blockPool,
-  blockPoolSync,
-  deviceMemory,
-  emptyDevice,
-  tensor,
-  toDevice,
-  trimDeviceMemory,
-} from '../lib';
+import { blockPool, blockPoolSync, deviceMemory, emptyDevice, tensor, toDevice, trimDeviceMemory } from '../lib';
 import { native } from '../lib/native';
 import { randn } from './reference';
-import { CPU } from './helpers';
+import { CPU, cudaSuite } from './helpers';
 
-const info = backends();
-const requireCuda = process.env.NABLA_REQUIRE_CUDA === '1';
-
-if (!info.cuda) {
-  const reason = `no CUDA device (${info.reason ?? 'unknown reason'})`;
-  if (requireCuda) {
-    test('NABLA_REQUIRE_CUDA=1 needs a usable CUDA device', () => {
-      throw new Error(`NABLA_REQUIRE_CUDA=1 but ${reason}`);
-    });
-  } else {
-    // eslint-disable-next-line no-console
-    console.warn(`CUDA memory tests skipped: ${reason}. Set NABLA_REQUIRE_CUDA=1 to make this a failure.`);
-    test.skip(`CUDA memory tests: skipped, ${reason}`, () => undefined);
-  }
-}
-
-const describeCuda = info.cuda ? describe : describe.skip;
+const describeCuda = cudaSuite('CUDA memory tests');
 const MiB = 1024 * 1024;
 
 describeCuda('CUDA device memory pool', () => {

@@ -5,7 +5,6 @@ import {
   DeviceTensor,
   Tensor,
   attentionSync,
-  backends,
   blockPool,
   blockPoolSync,
   blockSparseAttention,
@@ -26,26 +25,11 @@ import { native } from '../lib/native';
 import { MaskMethod } from '../lib/shapes';
 import { compareMasks, nonZeroInEmptyRows, normalisedMse, poisonedAttentionSync, randomBlockMask } from '../lib/oracle';
 import { randn } from './reference';
-import { CPU, qkCase } from './helpers';
+import { CPU, qkCase, cudaSuite } from './helpers';
 
-const info = backends();
-const requireCuda = process.env.NABLA_REQUIRE_CUDA === '1';
 const CUDA = { backend: 'cuda' } as const;
 
-if (!info.cuda) {
-  const reason = `no CUDA device (${info.reason ?? 'unknown reason'})`;
-  if (requireCuda) {
-    test('NABLA_REQUIRE_CUDA=1 needs a usable CUDA device', () => {
-      throw new Error(`NABLA_REQUIRE_CUDA=1 but ${reason}`);
-    });
-  } else {
-    // eslint-disable-next-line no-console
-    console.warn(`CUDA tests skipped: ${reason}. Set NABLA_REQUIRE_CUDA=1 to make this a failure.`);
-    test.skip(`CUDA tests: skipped, ${reason}`, () => undefined);
-  }
-}
-
-const describeCuda = info.cuda ? describe : describe.skip;
+const describeCuda = cudaSuite('CUDA tests');
 
 /** Blocks where the CPU and CUDA masks differ must lie at the cut (within fp32 rounding): none off it. */
 function expectMasksMatch(gpu: BlockMask, cpu: BlockMask, threshold: number, method: MaskMethod = 'cdf') {

@@ -1,5 +1,5 @@
 // Shared test fixtures: the CPU backend option and small structured inputs.
-import { Tensor, tensor } from '../lib';
+import { Tensor, backends, tensor } from '../lib';
 import { structuredQK } from './reference';
 
 export const CPU = { backend: 'cpu' } as const;
@@ -33,4 +33,24 @@ export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number 
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return err / (scale || 1);
+}
+
+/**
+ * `describe` where a CUDA device can be used, else `describe.skip` plus one skipped test whose
+ * title names the reason (the closing summary prints it); with NABLA_REQUIRE_CUDA=1 (GPU
+ * machines) a missing device is a failing test instead.
+ */
+export function cudaSuite(what: string): typeof describe {
+  const info = backends();
+  if (info.cuda) return describe;
+  const reason = `no CUDA device (${info.reason ?? 'unknown reason'})`;
+  if (process.env.NABLA_REQUIRE_CUDA === '1') {
+    test('NABLA_REQUIRE_CUDA=1 needs a usable CUDA device', () => {
+      throw new Error(`NABLA_REQUIRE_CUDA=1 but ${reason}`);
+    });
+  } else {
+    console.warn(`${what} skipped: ${reason}. Set NABLA_REQUIRE_CUDA=1 to make this a failure.`);
+    test.skip(`${what}: skipped, ${reason}`, () => undefined);
+  }
+  return describe.skip;
 }
