@@ -7,6 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DEFAULT_THRESHOLD, Tensor, VERSION, nablaMaskSync, tensorToNpy, zeros } from '../lib';
 import { BenchRow, spec } from '../lib/cli/bench';
+import { COLUMNS } from '../lib/cli/bench/report';
 import { Picture, mapPicture, maskPicture, panelLayout } from '../lib/pictures';
 import { encodePng } from '../lib/png';
 import { PRESETS, findPreset } from '../lib/presets';
@@ -27,18 +28,6 @@ const SMALL = [
   '0',
   '--iters',
   '2',
-];
-const COLUMNS = [
-  'op',
-  'backend',
-  'shape',
-  'threshold',
-  'density',
-  'median ms',
-  'min-max ms',
-  'TFLOP/s',
-  'speedup',
-  'rel. error',
 ];
 
 let dir: string;

@@ -11,6 +11,7 @@ import * as path from 'path';
 
 import {
   BlockMask,
+  attention,
   backends,
   bfloat16ToFloat,
   cast,
@@ -19,11 +20,9 @@ import {
   floatToFloat16,
   tensor,
   toDeviceSync,
-  toFloat32,
   toFloat32Array,
 } from '../lib';
-import { native } from '../lib/native';
-import { maxAbsDiff, refAttention } from '../lib/oracle';
+import { maxAbsDiff, poisonedAttentionSync, refAttention } from '../lib/oracle';
 import { randn, rng } from './reference';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -257,44 +256,22 @@ describe('the Hopper kernel on a GPU', () => {
                 : (x: number) => bfloat16ToFloat(floatToBfloat16(x));
             const fp64 = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense);
             const naive = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense, round);
-            const out = new native.DeviceBuffer(0, fp64.length * 2);
-            out.fill(0xff); // NaN poison: an unwritten element shows up
             const qd = toDeviceSync(q),
               kd = toDeviceSync(k),
               vd = toDeviceSync(v),
               md = mask.toDevice();
-            const lists = density < 1 ? md.operands() : {};
-            await native.attention(
-              {
-                q: qd.buffer,
-                k: kd.buffer,
-                v: vd.buffer,
-                out,
-                dtype: type === 'float16' ? 1 : 2,
-                batch: c.B,
-                heads: c.H,
-                seqQ: c.Sq,
-                seqKv: c.Skv,
-                headDim: c.D,
-                valueDim: c.D,
-                scale,
-                kernel: 'hopper' as unknown as 'fast',
-                ...lists,
-                backend: 'cuda',
-                device: 0,
-              },
-              true,
-            );
-            const got = new Uint16Array(fp64.length);
-            out.download(got, false);
-            const values = toFloat32(got, type);
+            // NaN-poisoned output: an element the kernel leaves unwritten shows up
+            const values = poisonedAttentionSync(qd, kd, vd, density < 1 ? md : undefined, {
+              backend: 'cuda',
+              kernel: 'hopper',
+              scale,
+            });
             for (const x of values) expect(Number.isFinite(x)).toBe(true);
             if (density < 1) for (let i = 0; i < 64 * c.D; i++) expect(values[i]).toBe(0);
             const { error, limit } = flashAttentionRule(values, fp64, naive, round);
             expect(error).toBeLessThanOrEqual(limit);
             [qd, kd, vd].forEach((t) => t.dispose());
             md.dispose();
-            out.dispose();
           },
         );
 });
@@ -304,32 +281,11 @@ const otherGpu = info.cuda && device?.computeCapability !== '9.0';
 (otherGpu ? test : test.skip)("kernel 'hopper' on another GPU: an error naming compute capability 9.0", async () => {
   const c = { B: 1, H: 1, S: 128, D: 64 };
   const q = toDeviceSync(cast(tensor(randn(c.S * c.D, 1), [c.B, c.H, c.S, c.D]), 'bfloat16'));
-  const out = new native.DeviceBuffer(0, c.S * c.D * 2);
   try {
-    await expect(
-      native.attention(
-        {
-          q: q.buffer,
-          k: q.buffer,
-          v: q.buffer,
-          out,
-          dtype: 2,
-          batch: c.B,
-          heads: c.H,
-          seqQ: c.S,
-          seqKv: c.S,
-          headDim: c.D,
-          valueDim: c.D,
-          scale: 0.125,
-          kernel: 'hopper' as unknown as 'fast',
-          backend: 'cuda',
-          device: 0,
-        },
-        true,
-      ),
-    ).rejects.toThrow(/hopper attention kernel does not apply: .*(compute capability 9\.0|sm_90a)/);
+    await expect(attention(q, q, q, { kernel: 'hopper' })).rejects.toThrow(
+      /hopper attention kernel does not apply: .*(compute capability 9\.0|sm_90a)/,
+    );
   } finally {
     q.dispose();
-    out.dispose();
   }
 });

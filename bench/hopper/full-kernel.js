@@ -24,8 +24,7 @@
 'use strict';
 const nabla = require('../../dist');
 const { native } = require('../../dist/native');
-const { DTYPE_CODE } = require('../../dist/dtype');
-const { refAttention, maxAbsDiff } = require('../../dist/oracle');
+const { refAttention, maxAbsDiff, poisonedAttentionSync } = require('../../dist/oracle');
 const { rng, uniform } = require('../../dist/synthetic');
 const { attentionFlops } = require('../../dist/flops');
 const { median } = require('../../dist/timing');
@@ -43,40 +42,15 @@ function randomMask(B, H, nq, nk, density, seed, emptyFirstRow) {
   return nabla.BlockMask.fromDense(dense, [B, H, nq, nk]);
 }
 
-// native.attention into a device output filled with 0xff (NaN in fp16/bf16); returns fp32 values.
-function run(kernel, qd, kd, vd, maskDev, c, type) {
-  const out = new native.DeviceBuffer(0, c.B * c.H * c.Sq * c.D * 2);
-  out.fill(0xff);
-  const lists = maskDev ? maskDev.operands() : {};
-  try {
-    native.attention(
-      {
-        q: qd.buffer,
-        k: kd.buffer,
-        v: vd.buffer,
-        out,
-        dtype: DTYPE_CODE[type],
-        batch: c.B,
-        heads: c.H,
-        seqQ: c.Sq,
-        seqKv: c.Skv,
-        headDim: c.D,
-        valueDim: c.D,
-        scale: 1 / Math.sqrt(c.D),
-        kernel,
-        kvCounts: lists.kvCounts,
-        kvIndices: lists.kvIndices,
-        backend: 'cuda',
-        device: 0,
-      },
-      false,
-    );
-    const bits = new Uint16Array(c.B * c.H * c.Sq * c.D);
-    out.download(bits, false);
-    return nabla.toFloat32(bits, type);
-  } finally {
-    out.dispose();
-  }
+// attention into a device output filled with 0xff (NaN in fp16/bf16) by the oracle's poisoned
+// runner; returns fp32 values.
+function run(kernel, qd, kd, vd, maskDev, c) {
+  return poisonedAttentionSync(qd, kd, vd, maskDev ?? undefined, {
+    backend: 'cuda',
+    device: 0,
+    kernel,
+    scale: 1 / Math.sqrt(c.D),
+  });
 }
 
 // rounding to the storage type: the naive computation's arithmetic (lib/oracle refAttention)
@@ -149,60 +123,29 @@ function check() {
   return ok;
 }
 
-// Median ms of `iters` synchronous calls (after one warm-up call).
-function medianMs(call, iters) {
+// One call of `kernel` through the public ops on device tensors (the output is freed at once).
+function attentionCall(kernel, qd, kd, vd, md) {
+  return () => {
+    const out = md
+      ? nabla.blockSparseAttentionSync(qd, kd, vd, md, { kernel })
+      : nabla.attentionSync(qd, kd, vd, { kernel });
+    out.dispose();
+  };
+}
+
+// Median wall ms of `iters` synchronous calls (after one warm-up call), and the mean device time of
+// their op bodies: CUDA events around each op's work on its stream (native.bodyTime).
+function timeCalls(call, iters) {
   call();
+  native.bodyTime(true);
   const times = [];
   for (let i = 0; i < iters; i++) {
     const t0 = process.hrtime.bigint();
     call();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  return median(times.sort((a, b) => a - b));
-}
-
-function attentionCall(kernel, qd, kd, vd, lists, out, c, type) {
-  return () =>
-    native.attention(
-      {
-        q: qd.buffer,
-        k: kd.buffer,
-        v: vd.buffer,
-        out,
-        dtype: DTYPE_CODE[type],
-        batch: c.B,
-        heads: c.H,
-        seqQ: c.Sq,
-        seqKv: c.Skv,
-        headDim: c.D,
-        valueDim: c.D,
-        scale: 1 / Math.sqrt(c.D),
-        kernel,
-        kvCounts: lists.kvCounts,
-        kvIndices: lists.kvIndices,
-        backend: 'cuda',
-        device: 0,
-      },
-      false,
-    );
-}
-
-// The fixed cost of one call of `kernel` (dense or sparse path): a B1 H1 S128 D128 problem, one
-// kept block per row when sparse, whose kernels take a few microseconds.
-function fixedCostMs(kernel, sparse, type) {
-  const c = { B: 1, H: 1, Sq: 128, Skv: 128, D: 128 };
-  const make = (seed) =>
-    nabla.toDeviceSync(nabla.cast(nabla.tensor(uniform(c.Sq * c.D, seed), [1, 1, c.Sq, c.D]), type));
-  const [qd, kd, vd] = [make(4), make(5), make(6)];
-  const md = sparse ? nabla.BlockMask.fromDense(Uint8Array.from([1, 0, 0, 1]), [1, 1, 2, 2]).toDevice() : null;
-  const out = new native.DeviceBuffer(0, c.Sq * c.D * 2);
-  try {
-    return medianMs(attentionCall(kernel, qd, kd, vd, md ? md.operands() : {}, out, c, type), 41);
-  } finally {
-    [qd, kd, vd].forEach((t) => t.dispose());
-    if (md) md.dispose();
-    out.dispose();
-  }
+  const body = native.bodyTime(false);
+  return { wallMs: median(times), deviceMs: body.ms / Math.max(1, body.ops) };
 }
 
 function time() {
@@ -211,19 +154,6 @@ function time() {
   const make = (seed) =>
     nabla.toDeviceSync(nabla.cast(nabla.tensor(uniform(c.B * c.H * c.Sq * c.D, seed), [c.B, c.H, c.Sq, c.D]), type));
   const [qd, kd, vd] = [make(1), make(2), make(3)];
-  const fixed = {};
-  const costs = [];
-  for (const kernel of ['fast', 'hopper'])
-    for (const sparse of [false, true]) {
-      let ms = NaN;
-      try {
-        ms = fixedCostMs(kernel, sparse, type);
-      } catch (e) {
-        console.log(`fixed cost of ${kernel} (${sparse ? 'sparse' : 'dense'}): error: ${e.message}`);
-      }
-      fixed[`${kernel} ${sparse}`] = ms;
-      costs.push({ kernel, path: sparse ? 'sparse' : 'dense', 'fixed cost per call, ms': ms.toFixed(3) });
-    }
   const rows = [];
   for (const [label, density] of [
     ['dense', 1],
@@ -236,31 +166,24 @@ function time() {
     const kept = mask ? mask.density() : 1;
     const row = { case: label, kept: kept.toFixed(3) };
     for (const kernel of ['fast', 'hopper']) {
-      const out = new native.DeviceBuffer(0, c.B * c.H * c.Sq * c.D * 2);
       try {
-        const ms = medianMs(attentionCall(kernel, qd, kd, vd, md ? md.operands() : {}, out, c, type), ITERS);
-        const kernelMs = ms - fixed[`${kernel} ${md !== null}`];
-        row[`${kernel} call ms`] = ms.toFixed(3);
-        row[`${kernel} kernel ms, est.`] = kernelMs.toFixed(3);
+        const { wallMs, deviceMs } = timeCalls(attentionCall(kernel, qd, kd, vd, md), ITERS);
         const size = { batch: c.B, heads: c.H, seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.D };
-        row[`${kernel} TFLOP/s (kernel)`] = (attentionFlops(size, kept) / kernelMs / 1e9).toFixed(0);
+        row[`${kernel} call ms`] = wallMs.toFixed(3);
+        row[`${kernel} device ms`] = deviceMs.toFixed(3);
+        row[`${kernel} TFLOP/s (device)`] = (attentionFlops(size, kept) / deviceMs / 1e9).toFixed(0);
       } catch (e) {
         row[`${kernel} call ms`] = `error: ${e.message}`;
-      } finally {
-        out.dispose();
       }
     }
     if (md) md.dispose();
     rows.push(row);
   }
   [qd, kd, vd].forEach((t) => t.dispose());
-  console.log(
-    `fixed cost of a call (launch, sync; Hopper: scratch allocation and free, ticket reset, device row order),`,
-  );
-  console.log(`medians of 41 calls on B1 H1 S128 D128 ${type}:`);
-  console.log(markdownTable(costs));
   console.log(`B${c.B} H${c.H} S${c.Sq} D${c.D} ${type}; medians of ${ITERS} synchronous calls (process.hrtime);`);
-  console.log('kernel ms, est. = call ms - the fixed cost of the same kernel and path (the addon has no CUDA events)');
+  console.log(
+    'device ms = mean CUDA-event time of the op body on its stream (Hopper: row order, ticket reset, kernel)',
+  );
   console.log(markdownTable(rows));
   return true;
 }

@@ -99,7 +99,8 @@ export function machineFacts(info: Backends, device: number): Facts {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const COLUMNS = [
+/** The markdown table's columns, in order. */
+export const COLUMNS = [
   'op',
   'backend',
   'shape',
