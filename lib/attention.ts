@@ -77,11 +77,11 @@ function checkAttentionOptions(opts: Partial<AttentionOptions>, shape: QKVShape)
 }
 
 /**
- * A checked attention call. The token grid comes from the mask (blockSparseAttention) or from
+ * @internal A checked attention call. The token grid comes from the mask (blockSparseAttention) or from
  * options.grid (dense attention); a mask's dims must match its grid's block count (or Sq/64 and
  * Skv/64 without a grid).
  */
-function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, options: unknown): AttentionCall {
+export function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, options: unknown): AttentionCall {
   const opts = checkOptions<DenseAttentionOptions>(options);
   if (mask !== undefined) maskOperands(mask); // a TypeError naming mask for anything but a live BlockMask
   const given = mask !== undefined ? (mask as BlockMask).grid : opts.grid;
@@ -108,19 +108,14 @@ function checkAttention(q: unknown, k: unknown, v: unknown, mask: unknown, optio
   return { q: qt, k: kt, v: vt, shape, ...attend, place: resolvePlacement(opts, devices), grid, lists };
 }
 
-function attentionOp(call: AttentionCall) {
+/** @internal The native arguments of a checked call that writes into `out`. */
+export function attentionArgs(call: AttentionCall, out: NativeOperand): NativeAttentionArgs {
   const { shape, place } = call;
-  const dims = [shape.batch, shape.heads, shape.seqQ, shape.valueDim];
-  const onDevice = [call.q, call.k, call.v].some(isDeviceTensor);
-  const bytes = numel(dims) * storageOf(shape.type).BYTES_PER_ELEMENT;
-  const out: Tensor | DeviceTensor = onDevice
-    ? new DeviceTensor(shape.type, dims, place.device, new native.DeviceBuffer(place.device, bytes))
-    : { type: shape.type, dims, data: new (storageOf(shape.type))(numel(dims)) };
-  const args: NativeAttentionArgs = {
+  return {
     q: operandOf(call.q),
     k: operandOf(call.k),
     v: operandOf(call.v),
-    out: operandOf(out),
+    out,
     dtype: DTYPE_CODE[shape.type],
     batch: shape.batch,
     heads: shape.heads,
@@ -135,7 +130,17 @@ function attentionOp(call: AttentionCall) {
     ...call.lists,
     ...place,
   };
-  return { args, out };
+}
+
+function attentionOp(call: AttentionCall) {
+  const { shape, place } = call;
+  const dims = [shape.batch, shape.heads, shape.seqQ, shape.valueDim];
+  const onDevice = [call.q, call.k, call.v].some(isDeviceTensor);
+  const bytes = numel(dims) * storageOf(shape.type).BYTES_PER_ELEMENT;
+  const out: Tensor | DeviceTensor = onDevice
+    ? new DeviceTensor(shape.type, dims, place.device, new native.DeviceBuffer(place.device, bytes))
+    : { type: shape.type, dims, data: new (storageOf(shape.type))(numel(dims)) };
+  return { args: attentionArgs(call, operandOf(out)), out };
 }
 
 /** @internal An attention output and the kernel that computed it. */

@@ -158,6 +158,16 @@ describe('the fp64 reference and the poisoned-output runner', () => {
     },
   );
 
+  test("a ragged grid: the runner follows the mask's grid, writes every real token and matches the op", () => {
+    const grid = [1, 9, 9] as const; // blocks of 64, 8, 8 and 1 tokens
+    const S = 81;
+    const [qr, kr, vr] = [5, 6, 7].map((seed) => tensor(randn(2 * S * 16, seed), [1, 2, S, 16]));
+    const m = nablaMaskSync(qr, kr, { ...CPU, grid, threshold: 0.5 });
+    const out = poisonedAttentionSync(qr, kr, vr, m, { backend: 'cpu' });
+    expect(out.every(Number.isFinite)).toBe(true);
+    expect(Array.from(out)).toEqual(Array.from(toFloat32Array(blockSparseAttentionSync(qr, kr, vr, m, CPU))));
+  });
+
   test('the runner checks its arguments like the library', () => {
     expect(() =>
       poisonedAttentionSync(q, k, tensor(new Float32Array(8), [1, 1, 1, 8]), mask, { backend: 'cpu' }),

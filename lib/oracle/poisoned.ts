@@ -1,12 +1,11 @@
 // The attention op run into an output that was filled with 0xff bytes first: that is NaN in fp32,
 // fp16 and bf16, so any element a kernel leaves unwritten shows up as non-finite. The public ops
-// allocate their own output, so this one call builds the native arguments itself.
-import type { AttentionKernel } from '../attention';
-import { DTYPE_CODE, storageOf, toFloat32 } from '../dtype';
-import { operandOf } from '../device';
+// allocate their own output, so this one call passes its own to the library's checked call.
+import { type AttentionKernel, attentionArgs, checkAttention } from '../attention';
+import { storageOf, toFloat32 } from '../dtype';
 import { BlockMask } from '../mask';
 import { native } from '../native';
-import { AnyTensor, checkQKV } from '../validate';
+import { AnyTensor } from '../validate';
 
 export interface PoisonedOptions {
   backend: 'cpu' | 'cuda';
@@ -25,35 +24,16 @@ export function poisonedAttentionSync(
   mask: BlockMask | undefined,
   options: PoisonedOptions,
 ): Float32Array {
-  const shape = checkQKV(q, k, v);
-  const device = options.device ?? 0;
+  // the library's own checks and native arguments, with this output in place of a fresh one
+  const call = checkAttention(q, k, v, mask, options);
+  const { shape } = call;
   const host = new (storageOf(shape.type))(shape.batch * shape.heads * shape.seqQ * shape.valueDim);
   new Uint8Array(host.buffer).fill(0xff);
-  const deviceOut = options.backend === 'cuda' ? new native.DeviceBuffer(device, host.byteLength) : undefined;
+  const deviceOut =
+    call.place.backend === 'cuda' ? new native.DeviceBuffer(call.place.device, host.byteLength) : undefined;
   try {
     deviceOut?.fill(0xff);
-    const lists = mask?.operands();
-    native.attention(
-      {
-        q: operandOf(q),
-        k: operandOf(k),
-        v: operandOf(v),
-        out: deviceOut ?? host,
-        dtype: DTYPE_CODE[shape.type],
-        batch: shape.batch,
-        heads: shape.heads,
-        seqQ: shape.seqQ,
-        seqKv: shape.seqKv,
-        headDim: shape.headDim,
-        valueDim: shape.valueDim,
-        scale: options.scale ?? 1 / Math.sqrt(shape.headDim),
-        kernel: options.kernel ?? 'auto',
-        ...(lists ? { kvCounts: lists.kvCounts, kvIndices: lists.kvIndices } : {}),
-        backend: options.backend,
-        device,
-      },
-      false,
-    );
+    native.attention(attentionArgs(call, deviceOut ?? host), false);
     deviceOut?.download(host, false);
   } finally {
     deviceOut?.dispose();
