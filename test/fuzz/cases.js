@@ -316,6 +316,15 @@ function spoilMask(R, s, q, k) {
   return [`mask edited after checks: ${label}`, mask, 'either', original];
 }
 
+/** [nq, nk] of a mask built with `options`: an accepted grid has one block per (ragged) 8x8 tile. */
+function maskBlocks(options, seqQ, seqKv) {
+  const given = options && typeof options === 'object' ? options.grid : undefined;
+  if (given === undefined) return [seqQ / 64, seqKv / 64];
+  const g = Array.from(given);
+  const nb = g[0] * Math.ceil(g[1] / 8) * Math.ceil(g[2] / 8);
+  return [nb, nb];
+}
+
 function attentionCase(R, entry) {
   const s = attentionShape(R);
   let { q, k, v } = attentionInputs(R, s);
@@ -364,7 +373,8 @@ function attentionCase(R, entry) {
     const scale = options && typeof options === 'object' ? options.scale : undefined;
     // tiny scales still average v; huge finite ones are refused above, so finite in, finite out
     let problem = checkAttention(out, s, scale === undefined || scale <= 100 ? vLimit : undefined);
-    if (!problem && nabla) problem = checkMask(res.mask, [s.B, s.H, s.Sq / 64, s.Skv / 64], { full: fullMask });
+    if (!problem && nabla)
+      problem = checkMask(res.mask, [s.B, s.H, ...maskBlocks(options, s.Sq, s.Skv)], { full: fullMask });
     if (!problem && originalMask) {
       // an edited mask that was accepted must act as the checked one did
       const want = lib.blockSparseAttentionSync(q, k, v, originalMask, options);
@@ -402,7 +412,7 @@ function maskCase(R, entry) {
     full = extra === 'full';
   }
   const check = (m) => {
-    const dims = [s.B, s.H, s.Sq / 64, k.dims[2] / 64];
+    const dims = [s.B, s.H, ...maskBlocks(options, s.Sq, k.dims[2])];
     const problem = checkMask(m, dims, { full });
     if (problem) return problem;
     if (m.map && !nonFinite) {
@@ -1070,6 +1080,24 @@ function deviceCase(R, entry) {
             ? null
             : `returned ${JSON.stringify(b)}`,
       };
+    case 'deviceMemory':
+    case 'trimDeviceMemory': {
+      // a device index (default 0); without a CUDA device valid ones throw ERR_NABLA_CUDA_UNAVAILABLE
+      const device = R.chance(0.5) ? R.pick([undefined, 0]) : R.pick([-1, 1.5, NaN, Infinity, 2 ** 40, '0', null, {}]);
+      return {
+        label: `device ${fmt(device)}`,
+        expect: device === undefined || device === 0 ? 'either' : 'invalid',
+        run: () => lib[entry](device),
+        check: (r) =>
+          entry === 'trimDeviceMemory'
+            ? r === undefined
+              ? null
+              : `returned ${fmt(r)}`
+            : r && Number.isInteger(r.inUse) && Number.isInteger(r.reserved) && r.reserved >= r.inUse
+              ? null
+              : `returned ${JSON.stringify(r)}`,
+      };
+    }
     default: // toDevice, toDeviceSync
       return {
         label: `tensor ${m.label}, options ${fmt(opts)}`,
@@ -1119,6 +1147,8 @@ const ENTRY_POINTS = {
   emptyDevice: deviceCase,
   toHost: deviceCase,
   backends: deviceCase,
+  deviceMemory: deviceCase,
+  trimDeviceMemory: deviceCase,
 };
 const ENTRY_NAMES = Object.keys(ENTRY_POINTS);
 

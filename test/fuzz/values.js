@@ -147,7 +147,11 @@ function mutateTensor(R, t) {
   const Other = t.type === 'float32' ? Uint16Array : Float32Array;
   const variants = [
     () => ({ ...junk(R), expect: 'invalid' }),
-    () => ({ label: 'type junk', value: { ...t, type: junk(R).value }, expect: 'invalid' }),
+    () => {
+      // junk that happens to be the tensor's own type ('float32') is no mutation
+      const type = junk(R).value;
+      return { label: `type ${fmt(type)}`, value: { ...t, type }, expect: type === t.type ? 'valid' : 'invalid' };
+    },
     () => ({ label: "type 'float64'", value: { ...t, type: 'float64' }, expect: 'invalid' }),
     () => {
       const dims = R.pick(BAD_DIMS);
@@ -155,7 +159,13 @@ function mutateTensor(R, t) {
       const sameCount = dims.every((d) => Number.isInteger(d) && d > 0) && numel(dims) === n;
       return { label: `dims ${fmt(dims)}`, value: { ...t, dims }, expect: sameCount ? 'either' : 'invalid' };
     },
-    () => ({ label: 'dims junk', value: { ...t, dims: junk(R).value }, expect: 'invalid' }),
+    () => {
+      // junk dims of the same element count (e.g. [1, 2] over 2 values) still describe the data
+      const dims = junk(R).value;
+      const fits =
+        Array.isArray(dims) && dims.length > 0 && dims.every((d) => Number.isInteger(d) && d > 0) && numel(dims) === n;
+      return { label: `dims ${fmt(dims)}`, value: { ...t, dims }, expect: fits ? 'either' : 'invalid' };
+    },
     () => ({
       label: `data of ${n + 1} elements`,
       value: { ...t, data: new t.data.constructor(n + 1) },
