@@ -25,7 +25,7 @@ import { native } from '../lib/native';
 import { MaskMethod } from '../lib/shapes';
 import { compareMasks, nonZeroInEmptyRows, normalisedMse, poisonedAttentionSync, randomBlockMask } from '../lib/oracle';
 import { randn } from './reference';
-import { CPU, qkCase, cudaSuite } from './helpers';
+import { CPU, causalChecks, cudaSuite, qkCase } from './helpers';
 
 const CUDA = { backend: 'cuda' } as const;
 
@@ -333,14 +333,7 @@ describeCuda('CUDA ragged grids', () => {
       const grid: Grid = [4, 11, 16];
       const l = tileLayout(grid),
         plane = l.tilesH * l.tilesW;
-      const frameOf = (b: number) => Math.floor(b / plane);
-      const futureKept = (m: BlockMask) => {
-        const dense = m.toDense();
-        let n = 0;
-        for (let r = 0; r < dense.length / l.blocks; r++)
-          for (let j = 0; j < l.blocks; j++) if (dense[r * l.blocks + j] && frameOf(j) > frameOf(r % l.blocks)) n++;
-        return n;
-      };
+      const { frameOf, futureKept, expectCausalMap } = causalChecks(grid);
       const { q, k } = qkCase(1, 2, grid, 64, 21);
       const variants: { method?: 'cdf' | 'topk'; sta?: Grid; frames?: number[] }[] = [
         {},
@@ -372,14 +365,7 @@ describeCuda('CUDA ragged grids', () => {
         }
         // future frames are out of the pooled softmax: P = 0 there, each row sums to 1 over the rest
         const map = gpu.map as Float32Array;
-        for (let i = 0; i < l.blocks; i++) {
-          let visible = 0;
-          for (let j = 0; j < l.blocks; j++) {
-            if (frameOf(j) > frameOf(i)) expect(map[i * l.blocks + j]).toBe(0);
-            else visible += map[i * l.blocks + j];
-          }
-          expect(visible).toBeCloseTo(1, 5);
-        }
+        expectCausalMap(map);
       }
       // topk keeps max(1, floor(thr * visible blocks)) per row
       const top = await nablaMask(q, k, { grid, threshold: 0.5, method: 'topk', causal: true, maskKernel, ...CUDA });

@@ -1,5 +1,6 @@
 // Shared test fixtures: the CPU backend option and small structured inputs.
-import { Tensor, backends, tensor } from '../lib';
+import { BlockMask, Tensor, backends, tensor } from '../lib';
+import { tileLayout } from '../lib/layout';
 import { structuredQK } from './reference';
 
 export const CPU = { backend: 'cpu' } as const;
@@ -53,4 +54,34 @@ export function cudaSuite(what: string): typeof describe {
     test.skip(`${what}: skipped, ${reason}`, () => undefined);
   }
   return describe.skip;
+}
+
+/**
+ * Properties of frame-causal masks on a token grid: `futureKept(mask)` counts kept blocks of a
+ * later frame than their row's (must be none); `expectCausalMap(map)` checks the pooled softmax
+ * is 0 on future frames and sums to 1 over each row's visible blocks.
+ */
+export function causalChecks(grid: readonly [number, number, number]) {
+  const l = tileLayout(grid);
+  const frameOf = (b: number) => Math.floor(b / (l.tilesH * l.tilesW));
+  return {
+    frameOf,
+    futureKept(mask: BlockMask): number {
+      const dense = mask.toDense();
+      let n = 0;
+      for (let r = 0; r < dense.length / l.blocks; r++)
+        for (let j = 0; j < l.blocks; j++) if (dense[r * l.blocks + j] && frameOf(j) > frameOf(r % l.blocks)) n++;
+      return n;
+    },
+    expectCausalMap(map: Float32Array): void {
+      for (let i = 0; i < l.blocks; i++) {
+        let visible = 0;
+        for (let j = 0; j < l.blocks; j++) {
+          if (frameOf(j) > frameOf(i)) expect(map[i * l.blocks + j]).toBe(0);
+          else visible += map[i * l.blocks + j];
+        }
+        expect(visible).toBeCloseTo(1, 5);
+      }
+    },
+  };
 }
