@@ -108,6 +108,9 @@ HostView hostView(const Napi::TypedArray& t) {
             "napi_get_typedarray_info");
   view.data = data;  // already offset; null for a detached or empty buffer
   view.bytes = view.length * elementBytes(view.type);
+  bool plain = false;  // napi_is_arraybuffer is false for a SharedArrayBuffer
+  checkNapi(t.Env(), napi_is_arraybuffer(t.Env(), buffer, &plain), "napi_is_arraybuffer");
+  view.shared = !plain;
   return view;
 }
 
@@ -125,6 +128,7 @@ Operand readOperand(const Napi::Object& args, const char* name, Storage storage,
     op.bytes = bytes;
     op.array = v;
     op.name = name;
+    op.shared = view.shared;
     holds.objects.push_back(v.As<Napi::Object>());
     return op;
   }

@@ -40,6 +40,7 @@ struct HostView {
   size_t length = 0;  // elements
   size_t bytes = 0;
   napi_typedarray_type type = napi_uint8_array;
+  bool shared = false;  // a SharedArrayBuffer: another thread may write it at any time
 };
 HostView hostView(const Napi::TypedArray& t);
 
@@ -50,6 +51,7 @@ struct Operand {
   int device = -1;                       // -1: host memory
   std::shared_ptr<DeviceMemory> memory;  // set for device memory
   napi_value array = nullptr;            // the host typed array (valid during the call)
+  bool shared = false;                   // host memory of a SharedArrayBuffer
   const char* name = "";
   bool onDevice() const { return device >= 0; }
 };

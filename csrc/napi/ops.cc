@@ -314,15 +314,17 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
                       OpError("Expected a CPU kernel this machine can run for cpuKernel but received 'avx2': " + why,
                               "ERR_NABLA_KERNEL_UNAVAILABLE"));
   }
-  // Host lists are copied, then checked: the kernels read the checked copy, which JS cannot change
-  // (a SharedArrayBuffer can change under even a sync op). An async op also reads copies of its
-  // host inputs (ownHostInput); its outputs are written in place.
+  // Host lists are checked where the kernels read them. An async op, and any op whose lists live
+  // in a SharedArrayBuffer (another thread can change it under even a sync op), checks and reads
+  // a copy that JS cannot change; a sync op over plain buffers reads them in place (no JS runs
+  // until it returns: at 720p a copy would cost 176 MB per call). An async op also reads copies
+  // of its host inputs (ownHostInput); its outputs are written in place.
+  const bool async = readAsync(info);
   if (sparse && !counts.onDevice()) {
-    ownHostInput(env, counts, holds);
-    ownHostInput(env, indices, holds);
+    if (async || counts.shared) ownHostInput(env, counts, holds);
+    if (async || indices.shared) ownHostInput(env, indices, holds);
     checkHostMask(env, counts, indices, p.batch * p.heads * nq, nk);
   }
-  const bool async = readAsync(info);
   if (async) {
     ownHostInput(env, q, holds);
     ownHostInput(env, k, holds);
