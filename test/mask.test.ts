@@ -1,6 +1,6 @@
 // The NABLA mask on the CPU against the float64 reference (test/reference.ts) and the stated
 // properties of the CDF rule (docs/nabla.md section 1).
-import { BlockMask, blockPoolSync, nablaMask, nablaMaskSync, tensor, fromFloat32, toFloat32 } from '../lib';
+import { BlockMask, attention, blockPoolSync, nablaMask, nablaMaskSync, tensor, fromFloat32, toFloat32 } from '../lib';
 import { randn, refMask, refPool } from './reference';
 import { CPU, qkCase } from './helpers';
 import * as backend from '../lib/backend';
@@ -202,6 +202,21 @@ describe('async', () => {
     expect(a).toBeInstanceOf(BlockMask);
     expect(Array.from(a.kvIndices)).toEqual(Array.from(nablaMaskSync(q, k, opts).kvIndices));
     expect(Array.from(b.kvCounts)).toEqual(Array.from(nablaMaskSync(k, q, opts).kvCounts));
+  });
+
+  test('async masks called while another op runs on the thread pool give the sync bits', async () => {
+    // the call pools q and k on the pool's threads when they are idle, else on its own thread alone
+    // (never waiting behind the other op): either way the same bits
+    const { q, k, grid } = qkCase(1, 4, [4, 16, 16], 32, 62);
+    const opts = { threshold: 0.6, grid, ...CPU };
+    const reference = nablaMaskSync(q, k, opts);
+    const busy = attention(q, k, k, CPU); // dense: keeps the pool's threads busy for a while
+    const masks = await Promise.all([nablaMask(q, k, opts), nablaMask(q, k, opts)]);
+    await busy;
+    for (const m of masks) {
+      expect(Array.from(m.kvCounts)).toEqual(Array.from(reference.kvCounts));
+      expect(Array.from(m.kvIndices)).toEqual(Array.from(reference.kvIndices));
+    }
   });
 
   test('the event loop keeps ticking during a large async mask', async () => {

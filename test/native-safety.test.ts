@@ -228,6 +228,39 @@ describe('inputs of async ops are read as they were at call time', () => {
       expect(one).toMatchObject({ detached: true, equal: true });
   });
 
+  test('an async mask whose q and k are transferred away, overwritten and freed', () => {
+    // the CPU mask pools q and k at call time instead of copying them: the op never reads them again
+    const r = runChild(`
+      const maskArgs = (p, map) => ({ q: p.q, k: p.k, dtype: 0, batch: 1, heads: 1, seqQ: 4096, seqKv: 4096, headDim: 32,
+        threshold: 0.6, method: 'cdf', sta: false, kvCounts: new Int32Array(64), kvIndices: new Int32Array(4096), map,
+        backend: 'cpu', device: 0 });
+      const reference = maskArgs(problem(4096, 32, 21), new Float32Array(4096));
+      native.nablaMask(reference, false);
+      const results = [];
+      for (let round = 0; round < 3; round++) {
+        const b = maskArgs(problem(4096, 32, 21), new Float32Array(4096));
+        const pending = native.nablaMask(b, true);
+        const moved = new Float32Array(structuredClone(b.q.buffer, { transfer: [b.q.buffer] }));
+        moved.fill(NaN);
+        const { port1, port2 } = new MessageChannel();
+        port1.postMessage(b.k.buffer, [b.k.buffer]);
+        port1.close(); port2.close();
+        global.gc();
+        const filler = []; for (let i = 0; i < 8; i++) filler.push(new Float32Array(4096 * 32).fill(1e30));
+        const kernel = await pending;
+        results.push({ kernel, detached: b.q.length === 0 && b.k.length === 0,
+          equal: sameBits(b.kvCounts, reference.kvCounts) && sameBits(b.kvIndices, reference.kvIndices) &&
+            sameBits(b.map, reference.map) });
+      }
+      console.log(JSON.stringify({ results, kept: Array.from(reference.kvCounts).reduce((s, c) => s + c, 0) }));
+    `);
+    expectClean(r);
+    expect(r.result.kept).toBeGreaterThan(64); // a real mask: more than one block per row kept
+    expect(r.result.kept).toBeLessThan(4096);
+    for (const one of r.result.results as { detached: boolean; equal: boolean }[])
+      expect(one).toMatchObject({ kernel: 'cpu', detached: true, equal: true });
+  });
+
   test('a resizable ArrayBuffer shrunk behind a length-tracking input view', () => {
     const r = runChild(`
       const a = problem(2048, 64, 12);

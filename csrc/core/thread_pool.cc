@@ -72,6 +72,21 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain, const Body& fn) {
     return;
   }
   std::lock_guard<std::mutex> submit(submit_);
+  runJob(n, grain, fn);
+}
+
+void ThreadPool::parallelForNoWait(int64_t n, int64_t grain, const Body& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  std::unique_lock<std::mutex> submit(submit_, std::try_to_lock);
+  if (workers_.empty() || n <= grain || !submit.owns_lock()) {
+    fn(0, n, 0);
+    return;
+  }
+  runJob(n, grain, fn);
+}
+
+void ThreadPool::runJob(int64_t n, int64_t grain, const Body& fn) {
   {
     std::lock_guard<std::mutex> lock(m_);
     body_ = &fn;

@@ -24,6 +24,10 @@ class ThreadPool {
 
   int threads() const { return int(workers_.size()) + 1; }
   void parallelFor(int64_t n, int64_t grain, const Body& fn);
+  // The same without ever waiting for another caller's job: when the workers are busy, fn runs on
+  // the calling thread alone. For the JS thread, which must not wait behind an async op that may
+  // hold the workers for seconds.
+  void parallelForNoWait(int64_t n, int64_t grain, const Body& fn);
 
   ~ThreadPool();
 
@@ -31,6 +35,7 @@ class ThreadPool {
   explicit ThreadPool(int threads);
   void workerLoop(int worker);
   void runChunks(int worker);
+  void runJob(int64_t n, int64_t grain, const Body& fn);  // submit_ held, workers not empty
 
   std::vector<std::thread> workers_;
   std::mutex submit_;  // one job at a time

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "../core/block_rules.h"
@@ -15,17 +16,26 @@ namespace cpu {
 void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, const TileLayout& layout,
                float* out);
 
-// Both poolings of the mask in one pass over q and k (pool.cc): qa [heads, nq, D] as blockPool
-// writes it, and k's block means widened to fp64 and transposed per head, kaT [heads, D, nk]
-// (blocks from layout).
-void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv, int64_t headDim,
-                 const TileLayout& layout, float* qa, double* kaT);
+// q and k pooled for the mask: qa [heads, nq, D] as blockPool writes it, and k's block means widened
+// to fp64 and transposed per head, kaT [heads, D, nk], the order the row logits read them in
+// (heads = batch * heads; blocks from the layout).
+struct MaskPooling {
+  std::unique_ptr<float[]> qa;
+  std::unique_ptr<double[]> kaT;
+};
 
-// The NABLA mask (mask.cc): pool q and k, P = softmax(qa . ka / sqrt(D)) per row (documents
-// masked to -inf), CDF or topk selection, STA union, document AND. Writes kvCounts [B*H*nq] and
-// kvIndices [B*H*nq*nk] (each row: kept ids ascending, then the dropped ids ascending, the
-// layout FlexAttention builds from a dense mask, so every entry is a valid id); map, when not null,
-// receives P [B*H*nq*nk] before selection.
+// Both poolings of the mask in one pass over q and k (pool.cc). noWait: never wait for the shared
+// thread pool (ThreadPool::parallelForNoWait), for a call on the JS thread. Throws std::bad_alloc.
+MaskPooling poolForMask(const MaskParams& p, const void* q, const void* k, DType dtype, bool noWait = false);
+
+// The NABLA mask (mask.cc) from pooled q and k: P = softmax(qa . ka / sqrt(D)) per row (documents
+// and, causal, later frames masked to -inf), CDF or topk selection, STA union, document AND.
+// Writes kvCounts [B*H*nq] and kvIndices [B*H*nq*nk] (each row: kept ids ascending, then the
+// dropped ids ascending, the layout FlexAttention builds from a dense mask, so every entry is a
+// valid id); map, when not null, receives P [B*H*nq*nk] before selection.
+void nablaMask(const MaskParams& p, const MaskPooling& pooled, int32_t* kvCounts, int32_t* kvIndices, float* map);
+
+// The same from q and k: nablaMask(p, poolForMask(p, q, k, dtype), ...).
 void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts, int32_t* kvIndices,
                float* map);
 

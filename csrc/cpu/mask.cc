@@ -220,11 +220,14 @@ RowLogits rowLogitsKernel() {
 
 void nablaMask(const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts, int32_t* kvIndices,
                float* map) {
-  const int64_t heads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks(), d = p.headDim;
-  // every element is written by poolForMask: no zero fill
-  std::unique_ptr<float[]> qa(new float[size_t(heads * nq * d)]);
-  std::unique_ptr<double[]> kaT(new double[size_t(heads * d * nk)]);  // [head][D][nk] for rowLogits
-  poolForMask(q, k, dtype, heads, p.seqQ, p.seqKv, d, p.layout, qa.get(), kaT.get());
+  nablaMask(p, poolForMask(p, q, k, dtype), kvCounts, kvIndices, map);
+}
+
+void nablaMask(const MaskParams& p, const MaskPooling& pooled, int32_t* kvCounts, int32_t* kvIndices, float* map) {
+  const int64_t nq = p.qBlocks(), nk = p.kvBlocks(), d = p.headDim;
+  const int64_t heads = p.batch * p.heads;
+  const float* qa = pooled.qa.get();
+  const double* kaT = pooled.kaT.get();  // [head][D][nk] for rowLogits
   const double scale = 1.0 / std::sqrt(double(d));
   const int32_t* doc = p.blockDoc;
   const int bits = idBits(nk);

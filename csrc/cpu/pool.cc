@@ -101,11 +101,13 @@ PoolItems poolItemsFor() {
   return poolItemsPortable<T>;
 }
 
-void run(const PoolJob& job, int64_t items, DType dtype) {
+void run(const PoolJob& job, int64_t items, DType dtype, bool noWait = false) {
   const PoolItems pool = dtype == DType::Float32   ? poolItemsFor<DType::Float32>()
                          : dtype == DType::Float16 ? poolItemsFor<DType::Float16>()
                                                    : poolItemsFor<DType::BFloat16>();
-  ThreadPool::instance().parallelFor(items, 16, [&](int64_t begin, int64_t end, int) { pool(job, begin, end); });
+  const ThreadPool::Body body = [&](int64_t begin, int64_t end, int) { pool(job, begin, end); };
+  if (noWait) ThreadPool::instance().parallelForNoWait(items, 16, body);
+  else ThreadPool::instance().parallelFor(items, 16, body);
 }
 
 }  // namespace
@@ -116,10 +118,15 @@ void blockPool(const void* x, DType dtype, int64_t rows, int64_t seq, int64_t he
   run(PoolJob{x, nullptr, blocks, nb, 1, seq, 0, size_t(headDim), out, nullptr, layout}, blocks, dtype);
 }
 
-void poolForMask(const void* q, const void* k, DType dtype, int64_t heads, int64_t seqQ, int64_t seqKv, int64_t headDim,
-                 const TileLayout& layout, float* qa, double* kaT) {
-  const int64_t nq = layout.blocks(seqQ), nk = layout.blocks(seqKv), qBlocks = heads * nq;
-  run(PoolJob{q, k, qBlocks, nq, nk, seqQ, seqKv, size_t(headDim), qa, kaT, layout}, qBlocks + heads * nk, dtype);
+MaskPooling poolForMask(const MaskParams& p, const void* q, const void* k, DType dtype, bool noWait) {
+  const int64_t heads = p.batch * p.heads, nq = p.qBlocks(), nk = p.kvBlocks(), qBlocks = heads * nq;
+  const size_t D = size_t(p.headDim);
+  // every element is written below: no zero fill
+  MaskPooling pooled{std::unique_ptr<float[]>(new float[size_t(qBlocks) * D]),
+                     std::unique_ptr<double[]>(new double[size_t(heads * nk) * D])};
+  run(PoolJob{q, k, qBlocks, nq, nk, p.seqQ, p.seqKv, D, pooled.qa.get(), pooled.kaT.get(), p.layout},
+      qBlocks + heads * nk, dtype, noWait);
+  return pooled;
 }
 
 }  // namespace cpu

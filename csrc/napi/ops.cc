@@ -212,7 +212,19 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
                                                : cuda::MaskKernel::Auto;
   rereadHostOperands(env, {&q, &k, &counts, &indices, &map});
   const bool async = readAsync(info);
-  if (async) {
+  // An async op must not read q and k after the call returns (JS may transfer or shrink them). On
+  // the CPU the mask reads them only to pool them, so the call pools them here, on this thread,
+  // instead of copying them: one read of q and k, 1/64 of their size written, and no pooling left
+  // for the op (the copy cost as much as the whole mask at 4 heads of 4096 tokens).
+  std::shared_ptr<const cpu::MaskPooling> pooled;
+  if (async && !where.cuda) {
+    try {
+      pooled = std::make_shared<const cpu::MaskPooling>(cpu::poolForMask(p, q.data, k.data, dtype, /*noWait=*/true));
+    } catch (const std::bad_alloc&) {
+      throw toJsError(env,
+                      OpError("out of host memory pooling q and k for an async mask", "ERR_NABLA_OUT_OF_HOST_MEMORY"));
+    }
+  } else if (async) {
     ownHostInput(env, q, holds);
     ownHostInput(env, k, holds);
   }
@@ -221,8 +233,11 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
     MaskParams params = p;
     params.blockDoc = blockDoc.empty() ? nullptr : blockDoc.data();
     if (!where.cuda) {
-      cpu::nablaMask(params, q.data, k.data, dtype, static_cast<int32_t*>(counts.data),
-                     static_cast<int32_t*>(indices.data), static_cast<float*>(map.data));
+      auto* cd = static_cast<int32_t*>(counts.data);
+      auto* id = static_cast<int32_t*>(indices.data);
+      auto* md = static_cast<float*>(map.data);
+      if (pooled) cpu::nablaMask(params, *pooled, cd, id, md);
+      else cpu::nablaMask(params, q.data, k.data, dtype, cd, id, md);
       return "cpu";
     }
     CudaStage stage(where.device);
