@@ -16,7 +16,7 @@
 #   overhead       bench/overhead.js where the tree has it: host overhead per op (wall minus CUDA-event time)
 #   memcheck       compute-sanitizer memcheck, every kernel on tiny shapes (gpu-check --sanitizer)
 #   hopper         the Hopper kernel's ladder (bench/hopper/ladder.sh, where the tree has it)
-#   ncu            Nsight Compute on one launch each of dense and NABLA thr 0.7 sparse attention
+#   ncu            Nsight Compute on one launch each of dense and NABLA thr 0.7 sparse attention, per kernel
 #   racecheck      compute-sanitizer racecheck, every kernel on tiny shapes
 # --dry-run  runs nothing: checks that every step's command resolves here (files, node scripts
 #            parse and answer --help, tools found), exit 1 if one does not
@@ -33,7 +33,7 @@
 # Environment: OUT (default ${TMPDIR:-/tmp}/nabla-gpu-run), RUN_NAME (instead of
 # <date>-<card>-runN), BUDGET (seconds for all steps, default 330), T_<STEP> (one step's limit,
 # e.g. T_GPU_CHECK=200), GPU_CHECK_ARGS (extra gpu-check arguments), NCU_SHAPE (small or 720p,
-# default small), NABLA_GPU_DATA (where gpu-check's .npy inputs go; they stay on the machine).
+# default small), NCU_KERNELS (attention kernels the ncu step profiles, default "fast fast2"), NABLA_GPU_DATA (where gpu-check's .npy inputs go; they stay on the machine).
 # Exit status: 0 when every step that ran passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -259,7 +259,7 @@ for s in "${ALL_STEPS[@]}"; do
       fi ;;
     ncu)
       if [ -z "$NCU" ]; then record "$s" "SKIPPED (ncu not found)"
-      else step "$s" ncu.log bash bench/ncu-attention.sh "$NCU" "$WORK" "${NCU_SHAPE:-small}"
+      else step "$s" ncu.log bash bench/ncu-attention.sh "$NCU" "$WORK" "${NCU_SHAPE:-small}" 0.7 "${NCU_KERNELS:-fast fast2}"
       fi ;;
   esac
 done

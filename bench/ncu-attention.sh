@@ -5,13 +5,15 @@
 # sparse tile cost more than a dense one in time, DRAM bytes, L2 hits, shared-memory wavefronts
 # or occupancy? Called by bench/gpu-run.sh (step ncu):
 #
-#   bash bench/ncu-attention.sh NCU WORKDIR [small|720p] [THRESHOLD]
+#   bash bench/ncu-attention.sh NCU WORKDIR [small|720p] [THRESHOLD] [KERNELS]
 #
 # Writes WORKDIR/ncu/{dense,sparse}.ncu-rep, {dense,sparse}-details.txt (every section's page),
-# {dense,sparse}-raw.csv and WORKDIR/ncu.md (the table).
+# {dense,sparse}-raw.csv and WORKDIR/ncu.md (the table). KERNELS (e.g. "fast fast2"): profile each
+# named attention kernel instead of the default one, each in WORKDIR/ncu/<kernel>/, with one table
+# per kernel in ncu.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-NCU=$1 WORK=$2 SHAPE=${3:-small} THR=${4:-0.7}
+NCU=$1 WORK=$2 SHAPE=${3:-small} THR=${4:-0.7} KERNELS=${5:-}
 mkdir -p "$WORK/ncu"
 
 # By name: what the question needs. Names this ncu does not know are dropped (with a note) rather
@@ -62,20 +64,39 @@ fi
 metric_list=$(IFS=,; echo "${metrics[*]}")
 
 rc=0
-for what in dense sparse; do
-  echo "=== ncu: $what attention, shape $SHAPE"
-  "$NCU" --target-processes all --kernel-name regex:Attention --launch-count 1 "${sections[@]}" \
-    --metrics "$metric_list" -f -o "$WORK/ncu/$what" \
-    node bench/one-launch.js "$what" --shape "$SHAPE" --threshold "$THR" 2>&1 | tee "$WORK/ncu/$what.log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-  if [ -f "$WORK/ncu/$what.ncu-rep" ]; then
-    "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page details >"$WORK/ncu/$what-details.txt" 2>&1 || rc=1
-    # --print-units base (no auto-scaled units) where this ncu has it
-    "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page raw --csv --print-units base >"$WORK/ncu/$what-raw.csv" 2>&1 ||
-      "$NCU" --import "$WORK/ncu/$what.ncu-rep" --page raw --csv >"$WORK/ncu/$what-raw.csv" 2>&1 || rc=1
-  else
-    echo "ncu: no report for $what"; rc=1
-  fi
-done
-python3 bench/ncu_table.py "$WORK/ncu" "${METRICS[@]}" | tee "$WORK/ncu.md" || rc=1
+# profile DIR [KERNEL]: one dense and one sparse launch into DIR, then their table on stdout
+profile() {
+  local dir=$1 kernel=${2:-} what
+  local kernelArgs=()
+  [ -n "$kernel" ] && kernelArgs=(--kernel "$kernel")
+  mkdir -p "$dir"
+  for what in dense sparse; do
+    echo "=== ncu: $what attention, shape $SHAPE${kernel:+, kernel $kernel}" >&2
+    "$NCU" --target-processes all --kernel-name regex:Attention --launch-count 1 "${sections[@]}" \
+      --metrics "$metric_list" -f -o "$dir/$what" \
+      node bench/one-launch.js "$what" --shape "$SHAPE" --threshold "$THR" "${kernelArgs[@]}" 2>&1 | tee "$dir/$what.log" >&2
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    if [ -f "$dir/$what.ncu-rep" ]; then
+      "$NCU" --import "$dir/$what.ncu-rep" --page details >"$dir/$what-details.txt" 2>&1 || rc=1
+      # --print-units base (no auto-scaled units) where this ncu has it
+      "$NCU" --import "$dir/$what.ncu-rep" --page raw --csv --print-units base >"$dir/$what-raw.csv" 2>&1 ||
+        "$NCU" --import "$dir/$what.ncu-rep" --page raw --csv >"$dir/$what-raw.csv" 2>&1 || rc=1
+    else
+      echo "ncu: no report for $what${kernel:+ (kernel $kernel)}" >&2; rc=1
+    fi
+  done
+  python3 bench/ncu_table.py "$dir" "${METRICS[@]}" || rc=1
+}
+
+if [ -z "$KERNELS" ]; then
+  profile "$WORK/ncu" >"$WORK/ncu.md"
+else
+  : >"$WORK/ncu.md"
+  for kernel in $KERNELS; do
+    { echo "### attention kernel '$kernel'"; echo; } >>"$WORK/ncu.md"
+    profile "$WORK/ncu/$kernel" "$kernel" >>"$WORK/ncu.md"
+    echo >>"$WORK/ncu.md"
+  done
+fi
+cat "$WORK/ncu.md"
 exit $rc

@@ -228,6 +228,30 @@ describe('the Nsight Compute pieces', () => {
     },
   );
 
+  (hasPython ? test : test.skip)('ncu-attention.sh with a kernel list: one directory and one table per kernel', () => {
+    const work = path.join(dir, 'ncu-kernels');
+    const r = run('bash', [
+      'bench/ncu-attention.sh',
+      path.join(ROOT, 'test', 'fake-ncu.sh'),
+      work,
+      'small',
+      '0.7',
+      'fast simple',
+    ]);
+    expect(r.code).toBe(0);
+    const table = fs.readFileSync(path.join(work, 'ncu.md'), 'utf8');
+    const headings = table.split('\n').filter((l) => l.startsWith('### attention kernel'));
+    expect(headings).toEqual(["### attention kernel 'fast'", "### attention kernel 'simple'"]);
+    for (const kernel of ['fast', 'simple']) {
+      for (const what of ['dense', 'sparse']) {
+        const log = fs.readFileSync(path.join(work, 'ncu', kernel, `${what}.log`), 'utf8');
+        expect(log).toMatch(/^one-launch: tiles \d+$/m);
+        expect(fs.existsSync(path.join(work, 'ncu', kernel, `${what}-raw.csv`))).toBe(true);
+      }
+    }
+    expect(table.split('tiles: dense 128, sparse').length - 1).toBe(2);
+  });
+
   (hasPython ? test : test.skip)('ncu_table.py puts counts per tile and rates side by side', () => {
     const d = path.join(dir, 'ncu');
     fs.mkdirSync(d);
