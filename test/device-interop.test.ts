@@ -2,7 +2,7 @@
 // waitForExternal, deviceStream and recordEvent, in JS and again at the native boundary in the
 // same words, and ERR_NABLA_CUDA_UNAVAILABLE after them where CUDA cannot be used. Runs on any
 // machine; what needs a device (wrapping, ordering, owners kept alive) is in
-// test/device-interop-cuda.test.ts.
+// test/cuda-interop.test.ts.
 import { DevicePointerSpec, backends, deviceStream, fromDevicePointer, recordEvent, waitForExternal } from '../lib';
 import { addressText } from '../lib/interop';
 import { native } from '../lib/native';

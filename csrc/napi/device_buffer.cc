@@ -87,7 +87,7 @@ static std::string pointerKindText(const cuda::PointerInfo& info) {
     case cuda::PointerKind::Host: return "page-locked host memory";
     case cuda::PointerKind::Unregistered: break;
   }
-  return "an address CUDA does not know (pageable host memory, or none)";
+  return "an address CUDA does not know: pageable host memory, or none";
 }
 
 // The checks of lib/interop.ts again (the native boundary trusts no JS), then the runtime's word on

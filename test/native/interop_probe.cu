@@ -1,5 +1,5 @@
 // Test-only addon (nabla_interop_probe.node, built beside the package's addon by CUDA builds):
-// stands in for "another library's GPU code in the process" in test/device-interop-cuda.test.ts.
+// stands in for "another library's GPU code in the process" in test/cuda-interop.test.ts.
 // It owns a stream, memory and events of its own and enqueues slow work, so that the tests can
 // tell whether the package's stream really waits for it (and it for the package's stream).
 #include <cuda_runtime.h>
