@@ -81,11 +81,7 @@ function dimsText(dims: readonly number[]): string {
 export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor {
   const buffer: unknown = x.buffer;
   if (!(buffer instanceof native.DeviceBuffer))
-    throw typeError(
-      `${param}.buffer`,
-      'a device buffer made by toDevice(), emptyDevice() or fromDevicePointer()',
-      buffer,
-    );
+    throw typeError(`${param}.buffer`, 'a device buffer made by toDevice() or emptyDevice()', buffer);
   if (x.disposed) throw typeErrorWorded(param, 'a live device tensor', 'a disposed device tensor');
   checkDType(x.type, `${param}.type`);
   checkDims(x.dims, `${param}.dims`);
