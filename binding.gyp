@@ -12,6 +12,7 @@
         "csrc/napi/args.cc",
         "csrc/napi/cuda_stage.cc",
         "csrc/napi/device_buffer.cc",
+        "csrc/napi/device_interop.cc",
         "csrc/napi/errors.cc",
         "csrc/napi/host_copy.cc",
         "csrc/napi/ops.cc",

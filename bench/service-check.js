@@ -2,8 +2,9 @@
 // @ts-check
 // What a service that calls this package sees, on whichever backend is present (CUDA when a
 // device is usable, else the CPU): start-up cost against the steady state, host overhead per op,
-// device memory over many calls, the out-of-memory path, dispose() under a pending op, and async
-// uploads. CUDA-only rows say SKIPPED with the reason on the CPU.
+// device memory over many calls, the out-of-memory path, dispose() under a pending op, async
+// uploads, and interop with other GPU code (wrapped memory, waits across streams). CUDA-only rows
+// say SKIPPED with the reason on the CPU.
 //
 //   node bench/service-check.js [--backend auto|cpu|cuda] [--shape tiny|small] [--calls N]
 //                               [--requests N] [--out DIR] [--no-oom]
@@ -527,6 +528,113 @@ async function asyncUpload() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. Interop with other GPU code: an op on wrapped memory (fromDevicePointer over our own tensors'
+//    pointers) gives the first request's result; waits across streams in both directions, with
+//    the test-only probe addon standing in for another library (a CUDA build of a checkout makes
+//    build/Release/nabla_interop_probe.node); the host cost of a wait and of an event.
+
+const PROBE_PATH = path.join(__dirname, '..', 'build', 'Release', 'nabla_interop_probe.node');
+
+/** @param {Tensor} reference */
+function interopWrapped(reference) {
+  const check = 'interop: op on wrapped device memory';
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  const owned = [qh, kh, vh].map((t) => nabla.toDeviceSync(t));
+  /** @type {DeviceTensor[]} */
+  let wraps = [];
+  try {
+    wraps = owned.map((t) =>
+      nabla.fromDevicePointer({ pointer: t.pointer, dims: t.dims, type: t.type, device: t.device, owner: t }),
+    );
+    const { output, mask } = nabla.nablaAttentionSync(wraps[0], wraps[1], wraps[2], {
+      threshold: THRESHOLD,
+      grid,
+      ...PLACE,
+    });
+    const result = download(output);
+    free(output);
+    free(mask);
+    const diff = differing(result, reference);
+    const aliased = wraps.every((w, i) => w.pointer === owned[i].pointer && w.external && !owned[i].external);
+    row(
+      check,
+      diff === 0 && aliased ? 'PASS' : 'FAIL',
+      `${diff} elements differ`,
+      '0 differ, the wraps alias the tensors',
+      `nablaAttentionSync on fromDevicePointer wraps of q, k, v; aliased: ${aliased}`,
+    );
+  } catch (e) {
+    row(check, 'FAIL', `threw ${codeOf(e)}: ${firstLine(e)}`, '0 differ', '');
+  } finally {
+    for (const t of [...wraps, ...owned]) free(t);
+  }
+}
+
+function interopOrdering() {
+  const check = 'interop: waits across streams';
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  if (!fs.existsSync(PROBE_PATH))
+    return skip(check, `no ${path.relative(process.cwd(), PROBE_PATH)} (a CMake CUDA build makes it)`);
+  const probe = require(PROBE_PATH);
+  const n = 1 << 22;
+  const delayMs = 200;
+  const stream = probe.createStream(0);
+  const theirs = probe.malloc(0, n * 4);
+  const wrapped = nabla.fromDevicePointer({ pointer: theirs, dims: [n], type: 'float32', device: 0, owner: null });
+  const ours = nabla.emptyDevice([n], 'float32');
+  /** @param {DeviceTensor} t @param {number} value */
+  const wrong = (t, value) => t.toHostSync().data.filter((x) => x !== value).length;
+  try {
+    // theirs -> ours: their late write, then our read after waitForExternal
+    wrapped.buffer.fill(0);
+    probe.fillAfterDelay(stream, theirs, n, 7, delayMs);
+    nabla.waitForExternal(0, { stream });
+    const intoOurs = wrong(wrapped, 7);
+    // ours -> theirs: a late write on our stream, then their copy after our event
+    ours.buffer.fill(0);
+    wrapped.buffer.fill(0);
+    probe.fillAfterDelay(nabla.deviceStream(0), ours.pointer, n, 5, delayMs);
+    const event = nabla.recordEvent(0);
+    probe.waitEvent(stream, event.handle);
+    probe.copy(stream, theirs, ours.pointer, n * 4);
+    event.dispose();
+    probe.synchronize(stream);
+    const intoTheirs = wrong(wrapped, 5);
+    nabla.waitForExternal(0, { stream });
+    row(
+      check,
+      intoOurs === 0 && intoTheirs === 0 ? 'PASS' : 'FAIL',
+      `${intoOurs} + ${intoTheirs} elements wrong`,
+      '0 + 0',
+      `${n} floats written ${delayMs} ms late on one stream, read on the other: waitForExternal, then recordEvent`,
+    );
+  } catch (e) {
+    row(check, 'FAIL', `threw ${codeOf(e)}: ${firstLine(e)}`, '0 + 0', '');
+  } finally {
+    free(wrapped);
+    free(ours);
+    probe.free(theirs);
+    probe.destroyStream(stream);
+  }
+}
+
+async function interopCost() {
+  const check = 'interop: host cost of waitForExternal + recordEvent';
+  if (!ON_CUDA) return skip(check, NOT_CUDA);
+  const stream = nabla.deviceStream(0);
+  const perCall = await medianWall(
+    () => {
+      const event = nabla.recordEvent(0);
+      nabla.waitForExternal(0, { stream });
+      return event;
+    },
+    (event) => event.dispose(),
+    1000,
+  );
+  row(check, 'INFO', ms(perCall), '', 'one recordEvent and one waitForExternal on the device stream, median of 1000');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   const reference = startup();
@@ -534,6 +642,9 @@ async function main() {
   memoryLoop();
   await disposePending(reference);
   await asyncUpload();
+  interopWrapped(reference);
+  interopOrdering();
+  await interopCost();
   outOfMemory(reference);
 
   const device = ON_CUDA ? `${info.devices[0].name} (cc ${info.devices[0].computeCapability})` : 'the CPU backend';

@@ -22,9 +22,27 @@ export class DeviceTensor {
     return this.buffer.disposed;
   }
 
-  /** Frees the device memory now. Throws while a pending op still uses it. */
+  /**
+   * Frees the device memory now (in stream order); for a wrapped tensor, drops the reference to
+   * its owner and frees nothing. Throws while a pending op still uses it.
+   */
   dispose(): void {
     this.buffer.dispose();
+  }
+
+  /**
+   * The device address of the first element, for other CUDA code in the process (see "Interop
+   * with other GPU code" in README.md: the memory stays this package's, and freeing it is ordered
+   * on the device's stream only). Throws once disposed.
+   */
+  get pointer(): bigint {
+    this.checkLive();
+    return this.buffer.pointer;
+  }
+
+  /** Whether this tensor wraps another library's memory (fromDevicePointer), which it never frees. */
+  get external(): boolean {
+    return this.buffer.external;
   }
 
   private checkLive(): void {

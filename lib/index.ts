@@ -16,6 +16,8 @@ export { tensor, zeros, cast, toFloat32Array } from './tensor';
 export type { Tensor } from './tensor';
 export { DeviceTensor, toDevice, toDeviceSync, toHost, emptyDevice, deviceMemory, trimDeviceMemory } from './device';
 export type { DeviceMemory } from './device';
+export { fromDevicePointer, deviceStream, waitForExternal, recordEvent } from './interop';
+export type { DeviceEvent, DevicePointerSpec, ExternalWork } from './interop';
 export { BlockMask, blockPool, blockPoolSync, nablaMask, nablaMaskSync } from './mask';
 export type { MaskDims, MaskKernel, MaskOptions, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';

@@ -15,6 +15,28 @@ export interface NativeDeviceBuffer {
   download(host: ArrayBufferView, async: false): void;
   download(host: ArrayBufferView, async: true): Promise<void>;
   fill(byteValue: number): void;
+  /** The device address (throws once disposed). */
+  readonly pointer: bigint;
+  /** Whether the memory is another library's, wrapped (never freed by this package). */
+  readonly external: boolean;
+}
+
+/** How the native layer wraps another library's device memory (csrc/napi/device_buffer.h). */
+export interface NativeExternalMemory {
+  pointer: bigint;
+  /** Referenced by the buffer until dispose() or its finaliser. */
+  owner: unknown;
+  /** Bytes per element: the pointer must be a multiple (2 or 4). */
+  elementBytes: number;
+}
+
+/** A CUDA event recorded on a device's stream (csrc/napi/device_interop.h). */
+export interface NativeDeviceEvent {
+  /** The cudaEvent_t (throws once disposed). */
+  readonly handle: bigint;
+  readonly device: number;
+  readonly disposed: boolean;
+  dispose(): void;
 }
 
 export interface NativeMemoryUsage {
@@ -122,7 +144,15 @@ export interface NativeAddon {
   blockPool: Op<NativePoolArgs, NativePoolKernelRan>;
   nablaMask: Op<NativeMaskArgs, NativeMaskKernelRan>;
   attention: Op<NativeAttentionArgs, NativeAttentionKernelRan>;
-  DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
+  DeviceBuffer: new (device: number, bytes: number, external?: NativeExternalMemory) => NativeDeviceBuffer;
+  /** Creates an event and records it on the device's stream. */
+  DeviceEvent: new (
+    device: number,
+  ) => NativeDeviceEvent;
+  /** The cudaStream_t that every op on the device runs on. */
+  deviceStream(device: number): bigint;
+  /** The device's stream waits for a stream's work so far or an event: exactly one of them given. */
+  waitForExternal(device: number, stream: bigint | undefined, event: bigint | undefined): void;
   /** Bytes of this package's memory pool on the device: handed out, and held from the device. */
   deviceMemory(device: number): NativeMemoryUsage;
   /** Waits for the device's stream, then returns the pool's unused memory to the device. */

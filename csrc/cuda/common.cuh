@@ -120,6 +120,20 @@ Status onDevice(int device, const char* op, Body&& body) {
   return status;
 }
 
+// Runs body(queue) on `device` without waiting for the stream: for calls that only enqueue or
+// touch the pool. A failure clears the (non-sticky) error state and names the op.
+template <typename Body>
+Status enqueueOnDevice(int device, const char* op, Body&& body) {
+  DeviceQueue queue;
+  Status status = enterDevice(device, &queue);
+  if (status.ok()) status = std::forward<Body>(body)(queue);
+  if (!status.ok()) {
+    cudaGetLastError();
+    status.message = std::string(op) + ": " + status.message;
+  }
+  return status;
+}
+
 // Status of the kernel launch just made (configuration errors surface here, faults at the sync).
 inline Status launched(const char* kernel) {
   const cudaError_t error = cudaGetLastError();

@@ -61,6 +61,38 @@ Status copyToDevice(int device, void* dst, const void* hostSrc, size_t bytes);
 Status copyToHost(int device, void* hostDst, const void* src, size_t bytes);
 Status fill(int device, void* dst, int byteValue, size_t bytes);
 
+// ---- Interop with other CUDA code in the process (README "Interop with other GPU code") ----
+// Streams and events cross this header as opaque handles (cudaStream_t / cudaEvent_t values).
+
+// What the runtime knows of an address (cudaPointerGetAttributes).
+enum class PointerKind : int32_t {
+  Device = 0,        // device memory (cudaMalloc, a memory pool, ...)
+  Managed = 1,       // managed memory (cudaMallocManaged)
+  Host = 2,          // page-locked host memory (cudaMallocHost, cudaHostRegister)
+  Unregistered = 3,  // not known to CUDA: pageable host memory or no memory at all
+};
+struct PointerInfo {
+  PointerKind kind = PointerKind::Unregistered;
+  int device = -1;  // the device of device and managed memory
+};
+// Asks the runtime about `address` (with `device` current, whose context the query needs).
+Status pointerInfo(int device, uintptr_t address, PointerInfo* info);
+
+// The device's own stream, on which every op of this package on that device runs in order
+// (created on first use; never destroyed).
+Status deviceStream(int device, uintptr_t* stream);
+// The device that a stream handle belongs to (cudaStreamGetDevice), or -1 where the runtime
+// cannot tell (built against CUDA before 12.8).
+Status streamDevice(int device, uintptr_t stream, int* streamDevice);
+// Make the device's stream wait, without blocking the host, for the work enqueued so far on
+// `stream` (through an event recorded there; 0 is the legacy default stream) or for `event`.
+Status waitForStream(int device, uintptr_t stream);
+Status waitForEvent(int device, uintptr_t event);
+// Creates an event (no timing) and records it on the device's stream: it completes when the work
+// enqueued so far on the device is done. destroyEvent frees it (safe while still pending).
+Status recordEvent(int device, uintptr_t* event);
+Status destroyEvent(uintptr_t event);
+
 // Device time of op bodies (CUDA events around each op's enqueued work), for benchmarks. Turns
 // timing on or off and returns what was accumulated since the previous call (then resets it).
 struct BodyTime {

@@ -233,20 +233,6 @@ Status devices(std::vector<DeviceInfo>* out) {
   return Status{};
 }
 
-// Runs body(queue) on `device` without waiting for the stream: for calls that only enqueue or
-// touch the pool. A failure clears the (non-sticky) error state and names the op.
-template <typename Body>
-static Status enqueueOnDevice(int device, const char* op, Body&& body) {
-  DeviceQueue queue;
-  Status status = enterDevice(device, &queue);
-  if (status.ok()) status = std::forward<Body>(body)(queue);
-  if (!status.ok()) {
-    cudaGetLastError();
-    status.message = std::string(op) + ": " + status.message;
-  }
-  return status;
-}
-
 Status allocate(int device, size_t bytes, void** ptr) {
   *ptr = nullptr;
   return enqueueOnDevice(device, "allocate", [&](const DeviceQueue& queue) -> Status {

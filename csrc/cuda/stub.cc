@@ -43,6 +43,26 @@ Status copyToDevice(int, void*, const void*, size_t) { return notCompiled("copyT
 Status copyToHost(int, void*, const void*, size_t) { return notCompiled("copyToHost"); }
 Status fill(int, void*, int, size_t) { return notCompiled("fill"); }
 
+Status pointerInfo(int, uintptr_t, PointerInfo* info) {
+  *info = PointerInfo{};
+  return notCompiled("pointerInfo");
+}
+Status deviceStream(int, uintptr_t* stream) {
+  *stream = 0;
+  return notCompiled("deviceStream");
+}
+Status streamDevice(int, uintptr_t, int* owner) {
+  *owner = -1;
+  return notCompiled("streamDevice");
+}
+Status waitForStream(int, uintptr_t) { return notCompiled("waitForExternal"); }
+Status waitForEvent(int, uintptr_t) { return notCompiled("waitForExternal"); }
+Status recordEvent(int, uintptr_t* event) {
+  *event = 0;
+  return notCompiled("recordEvent");
+}
+Status destroyEvent(uintptr_t) { return notCompiled("destroyEvent"); }
+
 Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&) {
   return notCompiled("blockPool");
 }

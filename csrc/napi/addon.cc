@@ -6,6 +6,7 @@
 #include "../cuda/cuda_backend.h"
 #include "args.h"
 #include "device_buffer.h"
+#include "device_interop.h"
 #include "errors.h"
 #include "ops.h"
 
@@ -92,6 +93,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceMemory", Napi::Function::New<DeviceMemoryUsage>(env, "deviceMemory"));
   exports.Set("bodyTime", Napi::Function::New<BodyTime>(env, "bodyTime"));
   exports.Set("trimDeviceMemory", Napi::Function::New<TrimDeviceMemory>(env, "trimDeviceMemory"));
+  exports.Set("DeviceEvent", DeviceEvent::Define(env));
+  exports.Set("deviceStream", Napi::Function::New<DeviceStream>(env, "deviceStream"));
+  exports.Set("waitForExternal", Napi::Function::New<WaitForExternal>(env, "waitForExternal"));
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("blockSize", kBlockSize);
   limits.Set("tileSide", kTileSide);

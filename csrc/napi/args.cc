@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 
+#include "device_interop.h"
 #include "errors.h"
 
 namespace nabla {
@@ -138,6 +139,12 @@ Operand readOperand(const Napi::Object& args, const char* name, Storage storage,
     if (buf->bytes() != bytes)
       throwRangeError(env, name, "a device buffer of " + std::to_string(bytes) + " bytes",
                       std::to_string(buf->bytes()) + " bytes");
+    // memory wrapped from another library is checked against its dtype when wrapped; a buffer
+    // read as another element type must still be aligned to it (a misaligned load on the device
+    // is an error that ends the CUDA context)
+    if (reinterpret_cast<uintptr_t>(buf->memory()->data) % storageBytes(storage) != 0)
+      throwRangeError(env, name, "a device buffer aligned to " + std::to_string(storageBytes(storage)) + " bytes",
+                      addressText(uint64_t(reinterpret_cast<uintptr_t>(buf->memory()->data))));
     op.memory = buf->memory();
     op.data = op.memory->data;
     op.bytes = bytes;

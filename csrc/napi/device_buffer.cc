@@ -3,6 +3,7 @@
 #include "../cuda/cuda_backend.h"
 #include "args.h"
 #include "cuda_stage.h"
+#include "device_interop.h"
 #include "errors.h"
 #include "worker.h"
 
@@ -29,6 +30,8 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
           Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetBytes>("bytes"),
           Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDevice>("device"),
           Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDisposed>("disposed"),
+          Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetPointer>("pointer"),
+          Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetExternal>("external"),
       });
   return ctor;
 }
@@ -40,11 +43,13 @@ bool DeviceBuffer::Is(Napi::Env env, const Napi::Value& v) {
 }
 
 // Stream-ordered and without waiting (so cheap enough for the GC finaliser): every op that used the
-// memory enqueued its work on the device's one stream before this free.
-DeviceMemory::~DeviceMemory() { cuda::release(device, data); }
+// memory enqueued its work on the device's one stream before this free. Wrapped memory belongs to
+// its owner, who frees it.
+DeviceMemory::~DeviceMemory() {
+  if (!external) cuda::release(device, data);
+}
 
-// Reads a CUDA device index (the runtime reports whether that device exists).
-static int readDeviceIndex(Napi::Env env, const Napi::Value& device) {
+int readDeviceIndex(Napi::Env env, const Napi::Value& device) {
   if (!device.IsNumber()) throwTypeError(env, "device", "a device index", device);
   const double index = device.As<Napi::Number>().DoubleValue();
   if (!(index >= 0 && index <= 1023 && index == double(int(index))))
@@ -62,11 +67,66 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
     throwRangeError(env, "bytes", "a byte count in [0, 2^53)", describe(bytes));
   device_ = index;
   bytes_ = size_t(count);
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    wrapExternal(env, info[2]);
+    checkNapi(env, napi_type_tag_object(env, info.This(), &kDeviceBufferTag), "napi_type_tag_object");
+    return;
+  }
   void* p = nullptr;
   cuda::Status s = cuda::allocate(device_, bytes_ ? bytes_ : 1, &p);
   if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
   memory_ = std::make_shared<DeviceMemory>(device_, p, bytes_);
   checkNapi(env, napi_type_tag_object(env, info.This(), &kDeviceBufferTag), "napi_type_tag_object");
+}
+
+// What the runtime says of an address, for messages: "page-locked host memory".
+static std::string pointerKindText(const cuda::PointerInfo& info) {
+  switch (info.kind) {
+    case cuda::PointerKind::Device: return "device memory of cuda:" + std::to_string(info.device);
+    case cuda::PointerKind::Managed: return "managed memory of cuda:" + std::to_string(info.device);
+    case cuda::PointerKind::Host: return "page-locked host memory";
+    case cuda::PointerKind::Unregistered: break;
+  }
+  return "an address CUDA does not know: pageable host memory, or none";
+}
+
+// The checks of lib/interop.ts again (the native boundary trusts no JS), then the runtime's word on
+// where the first and the last byte are: both in device (or managed) memory of device_. Whether
+// the bytes between belong to one allocation the runtime API cannot tell.
+void DeviceBuffer::wrapExternal(Napi::Env env, const Napi::Value& specValue) {
+  if (!specValue.IsObject()) throwTypeError(env, "external", "an object { pointer, owner, elementBytes }", specValue);
+  Napi::Object spec = specValue.As<Napi::Object>();
+  Napi::Value elementValue = spec.Get("elementBytes");
+  if (!elementValue.IsNumber()) throwTypeError(env, "elementBytes", "2 or 4", elementValue);
+  const double elementBytes = elementValue.As<Napi::Number>().DoubleValue();
+  if (elementBytes != 2 && elementBytes != 4) throwRangeError(env, "elementBytes", "2 or 4", describe(elementValue));
+  const uint64_t pointer = readAddress(env, spec.Get("pointer"), "pointer", "a device address", 1);
+  const uint64_t element = uint64_t(elementBytes);
+  if (pointer % element != 0)
+    throwRangeError(env, "pointer",
+                    "an address aligned to " + std::to_string(element) + " bytes (the size of an element)",
+                    addressText(pointer));
+  if (bytes_ == 0 || bytes_ % element != 0)
+    throwRangeError(env, "bytes", "a positive multiple of " + std::to_string(element) + " bytes",
+                    std::to_string(bytes_));
+  // the last byte's address, pointer + bytes - 1, must not wrap past 2^64
+  if (bytes_ - 1 > UINT64_MAX - pointer)
+    throwRangeError(env, "dims", "a size whose bytes end below 2^64",
+                    std::to_string(bytes_) + " bytes from " + addressText(pointer));
+  for (const uint64_t address : {pointer, pointer + (bytes_ - 1)}) {
+    cuda::PointerInfo where;
+    cuda::Status s = cuda::pointerInfo(device_, uintptr_t(address), &where);
+    if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+    const bool onDevice = where.kind == cuda::PointerKind::Device || where.kind == cuda::PointerKind::Managed;
+    if (!onDevice || where.device != device_)
+      throwRangeError(env, "pointer", "an address of device memory on cuda:" + std::to_string(device_),
+                      addressText(address) + " (" + pointerKindText(where) + ")");
+  }
+  Napi::Value owner = spec.Get("owner");
+  // a primitive owner needs no reference (nothing collects it while the tensor needs it)
+  if (owner.IsObject() || owner.IsFunction()) owner_ = Napi::Persistent(owner);
+  memory_ = std::make_shared<DeviceMemory>(device_, reinterpret_cast<void*>(uintptr_t(pointer)), bytes_, true);
+  external_ = true;
 }
 
 // The memory outlives this object while a pending op still shares it.
@@ -83,6 +143,7 @@ Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
                                         "in use; await the op first",
                                         "ERR_NABLA_IN_USE"));
   memory_.reset();
+  owner_.Reset();
   return info.Env().Undefined();
 }
 
@@ -99,6 +160,14 @@ Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) {
 }
 Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), self(info)->disposed());
+}
+Napi::Value DeviceBuffer::GetPointer(const Napi::CallbackInfo& info) {
+  DeviceBuffer* buffer = self(info);
+  if (buffer->disposed()) throw disposedError(info.Env());
+  return Napi::BigInt::New(info.Env(), uint64_t(reinterpret_cast<uintptr_t>(buffer->memory_->data)));
+}
+Napi::Value DeviceBuffer::GetExternal(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), self(info)->external_);
 }
 
 // Reads info[0] as a host typed array of exactly bytes_ bytes.

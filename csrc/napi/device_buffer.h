@@ -3,6 +3,10 @@
 // the garbage collector's finaliser. Ops share the memory and hold a use count:
 // dispose() refuses while an op uses it, and memory whose buffer was finalised (an environment
 // torn down under a pending op) is freed by the last op to let go of it.
+//
+// A buffer can also wrap memory that other code in the process allocated (fromDevicePointer in
+// lib/device.ts): it is never freed here, and the buffer holds a reference to the JS value that
+// owns it until dispose() or the finaliser (see "Interop with other GPU code" in README.md).
 #pragma once
 
 #include <napi.h>
@@ -15,7 +19,8 @@ namespace nabla {
 namespace napi {
 
 struct DeviceMemory {
-  DeviceMemory(int device, void* data, size_t bytes) : device(device), data(data), bytes(bytes) {}
+  DeviceMemory(int device, void* data, size_t bytes, bool external = false)
+      : device(device), data(data), bytes(bytes), external(external) {}
   ~DeviceMemory();
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
@@ -25,6 +30,7 @@ struct DeviceMemory {
   const int device;
   void* const data;
   const size_t bytes;
+  const bool external;  // another library's memory: never released here
   std::atomic<int> uses{0};
 };
 
@@ -36,7 +42,9 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
     return Napi::ObjectWrap<DeviceBuffer>::Unwrap(v.As<Napi::Object>());
   }
 
-  // new DeviceBuffer(device, bytes)
+  // new DeviceBuffer(device, bytes): memory from the device's pool.
+  // new DeviceBuffer(device, bytes, { pointer, owner, elementBytes }): wraps `bytes` of another
+  // library's device memory at `pointer` (a BigInt), keeping `owner` referenced.
   explicit DeviceBuffer(const Napi::CallbackInfo& info);
   ~DeviceBuffer() override;
 
@@ -53,6 +61,12 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   static Napi::Value GetBytes(const Napi::CallbackInfo& info);
   static Napi::Value GetDevice(const Napi::CallbackInfo& info);
   static Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  // The device address as a BigInt (throws once disposed).
+  static Napi::Value GetPointer(const Napi::CallbackInfo& info);
+  // Whether the memory is another library's (wrapped, never freed here).
+  static Napi::Value GetExternal(const Napi::CallbackInfo& info);
+  // The external constructor's checks, then the wrap (device memory of `device` at `pointer`).
+  void wrapExternal(Napi::Env env, const Napi::Value& spec);
   // upload(hostTypedArray, async): copy host -> device (sizes must match); a Promise when async.
   Napi::Value Upload(const Napi::CallbackInfo& info);
   // download(hostTypedArray, async): copy device -> host; a Promise when async.
@@ -64,7 +78,12 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   std::shared_ptr<DeviceMemory> memory_;  // null once disposed
   size_t bytes_ = 0;
   int device_ = 0;
+  bool external_ = false;
+  Napi::Reference<Napi::Value> owner_;  // set for wrapped memory whose owner is an object
 };
+
+// Reads a CUDA device index in [0, 1023] (the runtime reports whether that device exists).
+int readDeviceIndex(Napi::Env env, const Napi::Value& device);
 
 // deviceMemory(device) -> { inUse, reserved }: bytes of the device's pool (cuda::memoryUsage).
 Napi::Value DeviceMemoryUsage(const Napi::CallbackInfo& info);

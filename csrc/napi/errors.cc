@@ -16,6 +16,7 @@ std::string describe(const Napi::Value& v) {
     if (s.size() > 40) s = s.substr(0, 40) + "...";
     return "'" + s + "'";
   }
+  if (v.IsBigInt()) return v.ToString().Utf8Value();  // decimal, as String(value) in lib/errors.ts
   if (v.IsTypedArray()) {
     Napi::TypedArray t = v.As<Napi::TypedArray>();
     Napi::Value ctor = t.Get("constructor");

@@ -1108,6 +1108,96 @@ function deviceCase(R, entry) {
   }
 }
 
+// Interop (lib/interop.ts). No case hands over a live-looking handle other than the legacy default
+// stream (0n): CUDA cannot check a stream or event handle, so a made-up one would be a real misuse,
+// not a fuzz case. The only address offered as valid is 0x1000 (the first page, never mapped), so
+// that on a GPU the runtime refuses it before any stream or event in the spec is used.
+const GOOD_POINTER = 0x1000n;
+const BAD_POINTERS = [0n, -4096n, 2n ** 64n, 0x1001n, 4096, '0x1000', null, undefined, {}];
+const BAD_STREAMS = [-1n, 2n ** 64n, 1, '0', null, {}];
+const BAD_EVENTS = [0n, -1n, 2n ** 64n, 7, 'e', {}];
+const BAD_DEVICES = [-1, 1.5, NaN, Infinity, '0', null, undefined, 0n];
+
+function interopCase(R, entry) {
+  const spoil = R.chance(0.5);
+  const device = spoil && R.chance(0.3) ? R.pick(BAD_DEVICES) : R.pick([0, 1]);
+  const deviceOk = Number.isInteger(device) && device >= 0;
+  switch (entry) {
+    case 'deviceStream':
+      return {
+        label: `device ${fmt(device)}`,
+        expect: deviceOk ? 'either' : 'invalid',
+        run: () => lib.deviceStream(device),
+        check: (s) => (typeof s === 'bigint' && s !== 0n ? null : `returned ${fmt(s)}`),
+      };
+    case 'recordEvent':
+      return {
+        label: `device ${fmt(device)}`,
+        expect: deviceOk ? 'either' : 'invalid',
+        run: () => lib.recordEvent(device),
+        check: (e) => {
+          const problem = e && typeof e.handle === 'bigint' && e.device === device ? null : `returned ${fmt(e)}`;
+          if (e && typeof e.dispose === 'function') e.dispose();
+          return problem;
+        },
+      };
+    case 'waitForExternal': {
+      const after = spoil
+        ? R.pick([
+            { stream: R.pick(BAD_STREAMS) },
+            { event: R.pick(BAD_EVENTS) },
+            { stream: 0n, event: 1n },
+            {},
+            null,
+            0n,
+          ])
+        : { stream: 0n };
+      const afterOk = !spoil;
+      return {
+        label: `device ${fmt(device)}, after ${
+          after && typeof after === 'object'
+            ? `{ ${Object.entries(after)
+                .map(([k, v]) => `${k}: ${fmt(v)}`)
+                .join(', ')} }`
+            : fmt(after)
+        }`,
+        expect: deviceOk && afterOk ? 'either' : 'invalid',
+        run: () => lib.waitForExternal(device, after),
+        check: (r) => (r === undefined ? null : `returned ${fmt(r)}`),
+      };
+    }
+    default: {
+      // fromDevicePointer: a spec valid but for CUDA, or with one field spoiled
+      const type = R.pick(DTYPES);
+      const spec = { pointer: GOOD_POINTER, dims: [R.int(4) + 1, 64], type, device: R.pick([0, 1]), owner: null };
+      if (spoil) {
+        const field = R.pick(['pointer', 'dims', 'type', 'device', 'owner', 'stream', 'event', 'both']);
+        if (field === 'pointer') spec.pointer = R.pick(BAD_POINTERS);
+        else if (field === 'dims') spec.dims = R.pick([...BAD_DIMS, [2 ** 30, 2 ** 30, 2 ** 30]]);
+        else if (field === 'type') spec.type = R.pick(['int8', 'float64', 1, null]);
+        else if (field === 'device') spec.device = R.pick(BAD_DEVICES);
+        else if (field === 'owner') delete spec.owner;
+        else if (field === 'stream') spec.stream = R.pick(BAD_STREAMS);
+        else if (field === 'event') spec.event = R.pick(BAD_EVENTS);
+        else Object.assign(spec, { stream: 0n, event: 1n });
+      } else if (R.chance(0.3)) spec.stream = 0n;
+      const label = Object.entries(spec)
+        .map(([k, v]) => `${k}: ${fmt(v)}`)
+        .join(', ');
+      return {
+        label: `{ ${label} }`,
+        // never valid: on a GPU the runtime places 0x1000 in no memory (a RangeError)
+        expect: spoil ? 'invalid' : 'either',
+        run: () => lib.fromDevicePointer(spec),
+        check: (t) => {
+          if (t instanceof lib.DeviceTensor) t.dispose();
+          return `accepted ${label}`;
+        },
+      };
+    }
+  }
+}
+
 /** Every public entry point and the generator of its cases. */
 const ENTRY_POINTS = {
   tensor: tensorCase,
@@ -1149,6 +1239,10 @@ const ENTRY_POINTS = {
   backends: deviceCase,
   deviceMemory: deviceCase,
   trimDeviceMemory: deviceCase,
+  fromDevicePointer: interopCase,
+  deviceStream: interopCase,
+  waitForExternal: interopCase,
+  recordEvent: interopCase,
 };
 const ENTRY_NAMES = Object.keys(ENTRY_POINTS);
 
