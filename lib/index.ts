@@ -17,7 +17,7 @@ export type { Tensor } from './tensor';
 export { DeviceTensor, toDevice, toDeviceSync, toHost, emptyDevice, deviceMemory, trimDeviceMemory } from './device';
 export type { DeviceMemory } from './device';
 export { BlockMask, blockPool, blockPoolSync, nablaMask, nablaMaskSync } from './mask';
-export type { MaskDims, MaskKernel, MaskOptions, PoolOptions } from './mask';
+export type { MaskDims, MaskKernel, MaskOptions, PoolKernel, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';
 export type { TileOptions } from './tiles';
 export {

@@ -43,7 +43,8 @@ Status copyToDevice(int, void*, const void*, size_t) { return notCompiled("copyT
 Status copyToHost(int, void*, const void*, size_t) { return notCompiled("copyToHost"); }
 Status fill(int, void*, int, size_t) { return notCompiled("fill"); }
 
-Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&) {
+Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&, PoolKernel,
+                 PoolKernel*) {
   return notCompiled("blockPool");
 }
 
