@@ -1,12 +1,15 @@
-// The per-row half of the NABLA mask (docs/nabla.md 1.2-1.5), shared by both mask kernels: from one row's
+// The per-row half of the NABLA mask (docs/nabla.md 1.2-1.5), shared by the mask kernels: from one row's
 // logits to its softmax, the selection (CDF or topk), STA, documents, frame-causality and the
 // kvIndices row. A key block is visible to a row when it is in the row's document and (causal
 // masks) not in a later frame; invisible blocks get logit -inf, are never kept (STA included) and
 // do not count for topk.
 //
 // A row is processed by a "team" of threads: the whole CTA (simple kernel, CtaTeam) or one warp
-// (fast kernel, WarpTeam). A team offers rank() (0 .. kSize-1), reduce() (every member receives the
-// same total, combined in a fixed order) and exclusiveCount() (prefix count of a flag in rank order).
+// (fast and fast2 kernels, WarpTeam). A team offers rank() (0 .. kSize-1), reduce() (every member
+// receives the same total, combined in a fixed order) and exclusiveCount() (prefix count of a flag
+// in rank order). The row lives in shared memory (SharedRow: simple, fast) or in the warp's
+// registers (RegisterRow: fast2); both visit a member's blocks in the same order, so a warp gives
+// the same bits from either.
 //
 // Selection without sorting: every probability becomes a 30-bit key that orders like the value
 // (key = bits(P) + 1 for visible blocks, 0 for invisible ones), and the boundary key

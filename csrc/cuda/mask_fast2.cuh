@@ -10,17 +10,22 @@
 //     into the lane's registers (RegisterRow, slot m = key block 32m + lane), and the softmax, the
 //     30 bisection rounds and the lists work on registers and warp shuffles.
 //
-// Bytes per mask row at 720p (B1 H40, nk = nq = 1050, D 128; estimates, to be confirmed by a GPU run):
-//   L2 -> SM:      ka once per CTA: nk * D * 4 / 16 rows = 33.6 KB (fast: / 8 rows = 67 KB);
-//                  qa 0.5 KB; map (when asked) and lists 8.4 KB out.
-//   shared memory: staging 33.6 KB written; logits loads, per 4 columns of one chunk, 8 warps x
-//                  (8 broadcasts + 2 x 4 wavefronts) = 128 wavefronts of 128 B for 16 rows x 256 keys:
-//                  nk * D * 1 B = 134 KB per row; logits 4.2 KB written + 4.2 KB read once
-//                  (fast: the same 4.2 KB read in each of the ~36 passes over the row, ~150 KB).
-//   720p total: 42,000 rows -> 1.41 GB L2 reads (fast: 2.82 GB), 5.6 G shared-memory bytes
-//   (44 M wavefronts, 0.17 ms at one wavefront per clock on 132 SMs), 5.65 G FMA (0.17 ms at the
-//   fp32 peak; both limits about equal), selection ~0.1 ms of issue: ~0.25-0.3 ms with two CTAs per
-//   SM overlapping the two phases; with the vectorised pooling (~0.33 ms) ~0.6-0.65 ms for the mask.
+// Bytes per mask row at 720p (B1 H40, nk = nq = 1050, D 128; counts, and estimates to be confirmed
+// by a GPU run; fast kernel in brackets):
+//   L2 -> SM:      ka once per CTA: nk * D * 4 / 16 rows = 33.6 KB [/ 8 rows: 67.2 KB]; qa 0.5 KB;
+//                  out: lists 8.4 KB (+ 4.2 KB map when asked).
+//   shared memory: ka staging 33.6 KB written [67.2 KB]; logit loads, per 4 columns of a 256-key
+//                  chunk, 8 warps x (8 qa broadcasts + 2 ka float4 loads of 4 wavefronts) = 128
+//                  wavefronts of 128 B for 16 rows x 256 keys: nk * D * 1 B = 134 KB
+//                  [8 x (8 + 4) = 96 wavefronts for 8 rows: 1.5 B, 202 KB]; logits 4.2 KB written
+//                  and read once [read again in each of the ~36 passes of the selection: ~150 KB].
+//   720p totals:   42,000 rows: 1.41 GB of L2 reads [2.82 GB]; 44 M shared-memory wavefronts
+//                  (0.17 ms at one per clock on 132 SMs at 1.98 GHz); 5.65 G FMA (0.17 ms at the
+//                  fp32 peak); issue: 0.18 G FFMA + 0.04 G LDS warp instructions for the logits and
+//                  ~0.19 G for the selection (~36 passes over a lane's 33 slots at ~4 instructions),
+//                  0.41 G in all = 0.39 ms at 4 per clock per SM, the binding limit. Estimate
+//                  0.35-0.45 ms for this kernel; with the vectorised pooling (q and k, 1.38 GB, read
+//                  once: 0.32 ms at 4.3 TB/s) 0.7-0.8 ms for the mask, against 2.9 ms measured.
 // Shared memory: 16 nk + 16 * ceil(D/16)*16 + 256 * 20 floats: 95.7 KB at 720p (two CTAs per SM on
 // Hopper; fits the 99 KB of sm_86/89/120). Needs headDim % 4 == 0 and nk <= 32 * kFast2Slots.
 #pragma once

@@ -9,6 +9,7 @@
 // column is summed in the same order, so both kernels give the same bits.
 #pragma once
 
+#include <cstddef>  // block_rules.h uses size_t
 #include <cstdint>
 
 #include "../core/block_rules.h"
