@@ -37,6 +37,7 @@ const { randn, uniform, waveTokens } = require('../dist/synthetic');
 const { summarize } = require('../dist/timing');
 const oracle = require('../dist/oracle');
 const { markdownTable } = require('./common');
+const { blockPoolRan } = require('../dist/mask');
 
 /**
  * @typedef {import('../dist').DType} DType
@@ -316,40 +317,74 @@ function header() {
 function checkPool() {
   say('## Correctness: blockPool (device vs CPU; pass: max |diff| <= 1e-5 x max(1, max |cpu|))');
   say();
-  const dims = args.sanitizer ? [1, 2, 128, 40] : [2, 3, 256, 40];
-  const values = randn(
-    dims.reduce((a, b) => a * b),
-    1,
-  );
-  for (const type of nabla.DTYPES) {
-    const x = asType(values, dims, type);
-    const xd = put(x);
-    const out = nabla.blockPoolSync(xd, DEV);
-    const got = host(out).data;
-    free(xd, out);
-    const want = nabla.blockPoolSync(x, CPU).data;
-    const diff = oracle.maxAbsDiff(got, want);
-    const scale = Math.max(1, ...Array.from(want, Math.abs));
-    report.correctness.pool.push({
-      op: 'blockPool',
-      dtype: SHORT[type],
-      shape: `[${dims}]`,
-      'max abs diff': fmt(diff),
-      result: diff <= 1e-5 * scale ? 'PASS' : 'FAIL',
-    });
+  say("Kernels: 'simple' (one CTA per pooled block) and 'fast2' (one warp per pooled block, 16-byte loads; the simple");
+  say('kernel where the head dim is not a multiple of 8). Both add each column in the same order: fast2 must give');
+  say("simple's bits (column 'same bits as simple'), whatever the data.");
+  say();
+  /** @type {{ dims: number[], grid?: TokenGrid }[]} */
+  const shapes = args.sanitizer
+    ? [{ dims: [1, 2, 128, 40] }, { dims: [1, 1, 117, 64], grid: [1, 9, 13] }]
+    : [{ dims: [2, 3, 256, 40] }, { dims: [1, 4, 1024, 128] }, { dims: [1, 2, 1170, 64], grid: [2, 45, 13] }];
+  for (const { dims, grid } of shapes) {
+    // values over many binades: a different summation order would change the bits
+    const values = randn(
+      dims.reduce((a, b) => a * b),
+      1,
+    ).map((v, i) => v * 2 ** ((i % 23) - 11));
+    for (const type of nabla.DTYPES) {
+      const x = asType(values, dims, type);
+      const xd = put(x);
+      const want = nabla.blockPoolSync(x, { grid, ...CPU }).data;
+      const scale = Math.max(1, ...Array.from(want, Math.abs));
+      /** @type {Float32Array | undefined} */
+      let simple;
+      for (const kernel of POOL_KERNELS) {
+        const { pooled, kernel: ran } = blockPoolRan(xd, { grid, poolKernel: kernel, ...DEV });
+        const got = /** @type {Float32Array} */ (host(pooled).data);
+        free(pooled);
+        if (kernel === 'simple') simple = got;
+        const diff = oracle.maxAbsDiff(got, want);
+        const sameBits = simple !== undefined && sameFloatBits(got, simple);
+        report.correctness.pool.push({
+          op: 'blockPool',
+          kernel,
+          ran,
+          dtype: SHORT[type],
+          shape: `[${dims}]${grid ? ` grid ${grid.join('x')}` : ''}`,
+          'max abs diff': fmt(diff),
+          'same bits as simple': kernel === 'simple' ? '' : sameBits ? 'yes' : 'NO',
+          result: diff <= 1e-5 * scale && (kernel === 'simple' || sameBits) ? 'PASS' : 'FAIL',
+        });
+      }
+      free(xd);
+    }
   }
   table(report.correctness.pool);
+}
+
+/**
+ * Whether two fp32 arrays hold the same bits.
+ * @param {Float32Array} a
+ * @param {Float32Array} b
+ */
+function sameFloatBits(a, b) {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  return x.every((v, i) => v === y[i]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Correctness: nablaMask
 
 /**
- * Runs fn() with the CUDA backend's mask kernel `kernel`: 'fast' (the default) or 'simple' (selected by
- * NABLA_MASK_KERNEL=simple, which the native side reads when each mask call starts; the CPU backend
+ * Runs fn() with the CUDA backend's mask kernel `kernel`: 'fast' (the default), 'simple' or 'fast2'
+ * (selected by NABLA_MASK_KERNEL, which the op reads when each mask call starts; the CPU backend
  * ignores it). The caller's own setting is restored afterwards.
  */
-const MASK_KERNELS = ['fast', 'simple'];
+const MASK_KERNELS = ['fast', 'simple', 'fast2'];
+/** The CUDA pooling kernels (blockPool's poolKernel option). */
+const POOL_KERNELS = /** @type {const} */ (['simple', 'fast2']);
 /**
  * @template T
  * @param {string} kernel
@@ -358,8 +393,8 @@ const MASK_KERNELS = ['fast', 'simple'];
  */
 function withMaskKernel(kernel, fn) {
   const before = process.env.NABLA_MASK_KERNEL;
-  if (kernel === 'simple') process.env.NABLA_MASK_KERNEL = 'simple';
-  else delete process.env.NABLA_MASK_KERNEL;
+  if (kernel === 'fast') delete process.env.NABLA_MASK_KERNEL;
+  else process.env.NABLA_MASK_KERNEL = kernel;
   try {
     return fn();
   } finally {
@@ -396,6 +431,8 @@ function checkMask() {
     `A differing block is "at the cut" for cdf when its ascending running sum in the CPU map is within ${tol.cdf} of 1 - thr;`,
   );
   say(`for topk when it swapped with a block of the same row whose probability is within ${tol.topk} (a near tie).`);
+  say("fast2 pools in the per-block kernel's order and computes the same fp32 logits and selection as fast: its lists");
+  say("must equal fast's exactly (column 'same as fast'); a difference there is a bug, not rounding at the cut.");
   say();
   /** @type {{ grid: TokenGrid, H: number, D: number }[]} */
   const shapes = args.sanitizer
@@ -436,9 +473,15 @@ function checkMask() {
       try {
         for (const c of cases) {
           const cpu = nabla.nablaMaskSync(q, k, { ...c.opts, returnMap: true, ...CPU });
+          /** @type {Record<string, Int32Array[]>} */
+          const lists = {};
           for (const kernel of MASK_KERNELS) {
-            const dense = readDeviceMask(kernel, qd, kd, c.opts, (m) => m.toDense());
+            const dense = readDeviceMask(kernel, qd, kd, c.opts, (m) => {
+              lists[kernel] = [m.kvCounts, m.kvIndices];
+              return m.toDense();
+            });
             const { differing, offCut } = oracle.compareMasks(dense, cpu, c.opts.method ?? 'cdf', c.opts.threshold);
+            const sameAsFast = kernel !== 'fast2' || sameLists(lists.fast2, lists.fast);
             report.correctness.mask.push({
               op: 'nablaMask',
               kernel,
@@ -448,7 +491,8 @@ function checkMask() {
               'cpu density': fmt(cpu.density()),
               'blocks differing': differing,
               'all at cut': offCut.length === 0 ? 'yes' : `no (${offCut.length} not)`,
-              result: offCut.length === 0 ? 'PASS' : 'FAIL',
+              'same as fast': kernel === 'fast2' ? (sameAsFast ? 'yes' : 'NO') : '',
+              result: offCut.length === 0 && sameAsFast ? 'PASS' : 'FAIL',
             });
           }
         }
@@ -459,6 +503,15 @@ function checkMask() {
   }
   checkMaskTies();
   table(report.correctness.mask);
+}
+
+/**
+ * Whether two masks' lists (kvCounts, kvIndices) are equal.
+ * @param {Int32Array[]} a
+ * @param {Int32Array[]} b
+ */
+function sameLists(a, b) {
+  return a.every((list, n) => list.length === b[n].length && list.every((v, i) => v === b[n][i]));
 }
 
 /**
@@ -819,33 +872,40 @@ function timeShape(s, exporter) {
       }
     }
     const denseFast = dense.fast;
+    rows.push(...poolTimings(qd, grid, base));
     for (const threshold of THRESHOLD_SWEEP) {
       const label = { ...base, threshold: String(threshold) };
       try {
-        const tms = Object.fromEntries(
-          MASK_KERNELS.map((kernel) => [
-            kernel,
-            withMaskKernel(kernel, () =>
+        /** @type {Record<string, { median: number, min: number, max: number } | string>} */
+        const tms = {};
+        for (const kernel of MASK_KERNELS) {
+          try {
+            tms[kernel] = withMaskKernel(kernel, () =>
               timeSync(
                 () => nabla.nablaMaskSync(qd, kd, { threshold, ...DEV }),
                 (m) => free(m),
               ),
-            ),
-          ]),
-        );
+            );
+          } catch (e) {
+            tms[kernel] = `error: ${firstLine(e)}`;
+          }
+        }
         const tm = tms.fast;
+        if (typeof tm === 'string') throw new Error(`nablaMask (fast): ${tm}`);
         const mask = nabla.nablaMaskSync(qd, kd, { threshold, ...DEV });
         try {
           const density = mask.density();
-          for (const kernel of MASK_KERNELS)
+          for (const kernel of MASK_KERNELS) {
+            const t = tms[kernel];
             rows.push({
               ...label,
               op: 'nablaMask',
               kernel,
               density,
-              ms: tms[kernel].median,
-              'min-max ms': `${fmt(tms[kernel].min)}-${fmt(tms[kernel].max)}`,
+              ms: typeof t === 'string' ? t : t.median,
+              'min-max ms': typeof t === 'string' ? '' : `${fmt(t.min)}-${fmt(t.max)}`,
             });
+          }
           const ta = timeSync(
             () => nabla.blockSparseAttentionSync(qd, kd, vd, mask, { ...DEV, kernel: 'fast' }),
             (o) => free(o),
@@ -902,6 +962,35 @@ function timeShape(s, exporter) {
   return { rows, exp };
 }
 
+/**
+ * blockPool of q alone with each pooling kernel: the mask's first step, timed by itself. The bytes
+ * read are q's (B*H*S*D bf16); the floor is that at the device's memory bandwidth.
+ * @param {Tensor | DeviceTensor} qd
+ * @param {TokenGrid} grid
+ * @param {Row} base
+ * @returns {Row[]}
+ */
+function poolTimings(qd, grid, base) {
+  const bytes = qd.dims.reduce((a, b) => a * b) * 2;
+  return POOL_KERNELS.map((kernel) => {
+    const label = { ...base, op: 'blockPool (q)', kernel, threshold: '', density: '' };
+    try {
+      const t = timeSync(
+        () => blockPoolRan(qd, { grid, poolKernel: kernel, ...DEV }).pooled,
+        (o) => free(o),
+      );
+      return {
+        ...label,
+        ms: t.median,
+        'min-max ms': `${fmt(t.min)}-${fmt(t.max)}`,
+        'GB/s': bytes / t.median / 1e6,
+      };
+    } catch (e) {
+      return { ...label, ms: `error: ${firstLine(e)}` };
+    }
+  });
+}
+
 /** @param {Exporter | undefined} exporter */
 function timings(exporter) {
   say(
@@ -934,6 +1023,7 @@ function timings(exporter) {
     'density',
     'ms',
     'min-max ms',
+    'GB/s',
     'TFLOP/s',
     'mask % of sparse',
     '% of dense TFLOP/s',

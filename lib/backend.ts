@@ -1,7 +1,14 @@
 // Backend discovery and choice: 'cpu', 'cuda', or 'auto' (CUDA when a device is present).
 import { KernelImage, kernelImageFor } from './archs';
 import { typeError, rangeError, describe } from './errors';
-import { NativeAttentionKernelRan, NativeBackends, NativeMaskKernelRan, NativePlacement, native } from './native';
+import {
+  NativeAttentionKernelRan,
+  NativeBackends,
+  NativeMaskKernelRan,
+  NativePlacement,
+  NativePoolKernelRan,
+  native,
+} from './native';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 export const BACKENDS: readonly Backend[] = ['auto', 'cpu', 'cuda'];
@@ -107,14 +114,21 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
 
 /** CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'). */
 export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper';
-/** CUDA mask: one warp per row ('fast') or one block of threads per row ('simple'). */
-export type MaskKernel = 'auto' | 'fast' | 'simple';
+/**
+ * CUDA mask: one warp per row ('fast'), one block of threads per row ('simple'), or 16 rows per
+ * block with each row's keys in registers and q and k pooled in one vectorised launch ('fast2',
+ * opt-in until a GPU run has timed it).
+ */
+export type MaskKernel = 'auto' | 'fast' | 'simple' | 'fast2';
+/** CUDA blockPool: one block of threads per pooled block ('simple', what 'auto' runs) or one warp with 16-byte loads ('fast2'). */
+export type PoolKernel = 'auto' | 'simple' | 'fast2';
 /** CPU attention: AVX2 + FMA + F16C ('avx2') or portable C++ ('scalar'). */
 export type CpuKernel = 'auto' | 'avx2' | 'scalar';
 
 /** The kernel that ran, as the native op reports it. */
 export type AttentionKernelRan = NativeAttentionKernelRan;
 export type MaskKernelRan = NativeMaskKernelRan;
+export type PoolKernelRan = NativePoolKernelRan;
 
 export interface KernelSwitch<K extends string> {
   /** The op option. */
@@ -132,7 +146,12 @@ export const ATTENTION_KERNEL: KernelSwitch<AttentionKernel> = {
 export const MASK_KERNEL: KernelSwitch<MaskKernel> = {
   option: 'maskKernel',
   env: 'NABLA_MASK_KERNEL',
-  values: ['auto', 'fast', 'simple'],
+  values: ['auto', 'fast', 'simple', 'fast2'],
+};
+export const POOL_KERNEL: KernelSwitch<PoolKernel> = {
+  option: 'poolKernel',
+  env: 'NABLA_POOL_KERNEL',
+  values: ['auto', 'simple', 'fast2'],
 };
 export const CPU_KERNEL: KernelSwitch<CpuKernel> = {
   option: 'cpuKernel',

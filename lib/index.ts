@@ -19,7 +19,7 @@ export type { DeviceMemory } from './device';
 export { fromDevicePointer, deviceStream, waitForExternal, recordEvent } from './interop';
 export type { DeviceEvent, DevicePointerSpec, ExternalWork } from './interop';
 export { BlockMask, blockPool, blockPoolSync, nablaMask, nablaMaskSync } from './mask';
-export type { MaskDims, MaskKernel, MaskOptions, PoolOptions } from './mask';
+export type { MaskDims, MaskKernel, MaskOptions, PoolKernel, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';
 export type { TileOptions } from './tiles';
 export {

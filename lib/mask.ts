@@ -14,7 +14,17 @@ import {
   numel,
 } from './shapes';
 import { tileLayout } from './layout';
-import { MASK_KERNEL, MaskKernel, MaskKernelRan, PlacementOptions, chooseKernel, resolvePlacement } from './backend';
+import {
+  MASK_KERNEL,
+  MaskKernel,
+  MaskKernelRan,
+  POOL_KERNEL,
+  PlacementOptions,
+  PoolKernel,
+  PoolKernelRan,
+  chooseKernel,
+  resolvePlacement,
+} from './backend';
 import { Tensor } from './tensor';
 import {
   AnyTensor,
@@ -32,7 +42,7 @@ import {
   checkWindow,
 } from './validate';
 
-export type { MaskKernel, MaskKernelRan } from './backend';
+export type { MaskKernel, MaskKernelRan, PoolKernel, PoolKernelRan } from './backend';
 export type MaskDims = readonly [batch: number, heads: number, queryBlocks: number, keyBlocks: number];
 
 interface HostLists {
@@ -340,6 +350,13 @@ function checkMaskDims(dims: unknown): MaskDims {
 export interface PoolOptions extends PlacementOptions {
   /** Token grid (T, Ht, Wt) of the tile-ordered sequence: one block per tile (edge tiles smaller). */
   grid?: TokenGrid;
+  /**
+   * CUDA pooling kernel: 'simple' (one block of threads per pooled block), 'fast2' (one warp per
+   * pooled block, 16-byte loads; the simple kernel runs where it does not apply: head dims that are
+   * not a multiple of 8, tensors not 16-byte aligned) or 'auto' (simple). Both give the same bits.
+   * Default: NABLA_POOL_KERNEL or 'auto'. Ignored on the CPU.
+   */
+  poolKernel?: PoolKernel;
 }
 type Pooled<T> = T extends DeviceTensor ? DeviceTensor : Tensor;
 
@@ -347,13 +364,15 @@ interface PoolCall {
   x: AnyTensor & { dims: readonly [number, number, number, number] };
   grid?: TokenGrid;
   place: NativePlacement;
+  poolKernel: PoolKernel;
 }
 
 function checkPool(x: unknown, options: unknown): PoolCall {
   const opts = checkOptions<PoolOptions>(options);
   const t = check4d(x, 'x', opts.grid !== undefined);
   const grid = opts.grid !== undefined ? checkGridTokens(opts.grid, t.dims[2]) : undefined;
-  return { x: t, grid, place: resolvePlacement(opts, devicesOf(t)) };
+  const poolKernel = chooseKernel(POOL_KERNEL, opts.poolKernel);
+  return { x: t, grid, place: resolvePlacement(opts, devicesOf(t)), poolKernel };
 }
 
 /** Blocks of a sequence of `seq` tokens: one per tile of the grid, else one per 64 tokens. */
@@ -361,7 +380,7 @@ export function blockCount(seq: number, grid?: TokenGrid): number {
   return grid !== undefined ? tileLayout(grid).blocks : seq / BLOCK_SIZE;
 }
 
-function poolOp({ x, grid, place }: PoolCall) {
+function poolOp({ x, grid, place, poolKernel }: PoolCall) {
   const [B, H, S, D] = x.dims;
   const dims = [B, H, blockCount(S, grid), D];
   const out: Tensor | DeviceTensor = isDeviceTensor(x)
@@ -375,6 +394,7 @@ function poolOp({ x, grid, place }: PoolCall) {
     headDim: D,
     out: operandOf(out),
     tokenGrid: grid ? Int32Array.from(grid) : undefined,
+    poolKernel,
     ...place,
   };
   return { args, out };
@@ -391,9 +411,17 @@ export async function blockPool<T extends AnyTensor>(x: T, options?: PoolOptions
 }
 
 export function blockPoolSync<T extends AnyTensor>(x: T, options?: PoolOptions): Pooled<T> {
+  return blockPoolRan(x, options).pooled;
+}
+
+/** @internal blockPoolSync, reporting which kernel pooled (for tests and benchmarks). */
+export function blockPoolRan<T extends AnyTensor>(
+  x: T,
+  options?: PoolOptions,
+): { pooled: Pooled<T>; kernel: PoolKernelRan } {
   const { args, out } = poolOp(checkPool(x, options));
-  native.blockPool(args, false);
-  return out as Pooled<T>;
+  const kernel = native.blockPool(args, false);
+  return { pooled: out as Pooled<T>, kernel };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,8 +446,10 @@ export interface MaskOptions extends PlacementOptions {
   /** Keep the block map P on the result (mask.map); host masks only. */
   returnMap?: boolean;
   /**
-   * CUDA mask kernel: 'fast' (one warp per row), 'simple' (one block of threads per row) or 'auto'
-   * (fast). Default: NABLA_MASK_KERNEL or 'auto'. Ignored on the CPU.
+   * CUDA mask kernel: 'fast' (one warp per row), 'simple' (one block of threads per row), 'fast2'
+   * (16 rows per block, keys in registers, one vectorised pooling launch; opt-in, same masks as
+   * 'fast'; an error where it does not apply) or 'auto' (fast). Default: NABLA_MASK_KERNEL or
+   * 'auto'. Ignored on the CPU.
    */
   maskKernel?: MaskKernel;
 }

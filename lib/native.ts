@@ -52,12 +52,14 @@ export interface NativePlacement {
 }
 
 export type NativeCpuKernel = 'auto' | 'avx2' | 'scalar';
-export type NativeMaskKernel = 'auto' | 'fast' | 'simple';
+export type NativeMaskKernel = 'auto' | 'fast' | 'simple' | 'fast2';
+export type NativePoolKernel = 'auto' | 'simple' | 'fast2';
 
 /** The kernel an op ran, as each op reports it. */
 export type NativeAttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper';
-export type NativeMaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple';
-export type NativePoolKernelRan = 'cpu' | 'cuda';
+export type NativeMaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple' | 'cuda-fast2';
+/** 'cuda': the per-block kernel ('simple'). */
+export type NativePoolKernelRan = 'cpu' | 'cuda' | 'cuda-fast2';
 
 export interface NativePoolArgs extends NativePlacement {
   x: NativeOperand;
@@ -68,6 +70,8 @@ export interface NativePoolArgs extends NativePlacement {
   out: NativeOperand;
   /** Token grid (T, Ht, Wt) with T*Ht*Wt == seq: one block per tile; absent: blocks of 64 tokens. */
   tokenGrid?: Int32Array;
+  /** CUDA pooling kernel; undefined = 'auto' (the per-block kernel). 'fast2' runs the per-block kernel where it does not apply. */
+  poolKernel?: NativePoolKernel;
 }
 
 export interface NativeMaskArgs extends NativePlacement {
@@ -92,7 +96,7 @@ export interface NativeMaskArgs extends NativePlacement {
   kvCounts: NativeOperand;
   kvIndices: NativeOperand;
   map?: NativeOperand;
-  /** CUDA mask kernel; undefined = 'auto' (fast where it applies). Ignored by the CPU backend. */
+  /** CUDA mask kernel; undefined = 'auto' (fast where it applies; never fast2). Ignored by the CPU backend. */
   maskKernel?: NativeMaskKernel;
 }
 

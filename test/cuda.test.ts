@@ -3,6 +3,7 @@
 import {
   BlockMask,
   DeviceTensor,
+  MaskOptions,
   Tensor,
   attentionSync,
   blockPool,
@@ -21,15 +22,30 @@ import {
 import { operandOf } from '../lib/device';
 import { DTYPE_CODE, storageOf, toFloat32 } from '../lib/dtype';
 import { blockLength, blockStart, tileLayout } from '../lib/layout';
+import { blockPoolRan, nablaMaskRan } from '../lib/mask';
 import { native } from '../lib/native';
 import { MaskMethod } from '../lib/shapes';
 import { compareMasks, nonZeroInEmptyRows, normalisedMse, poisonedAttentionSync, randomBlockMask } from '../lib/oracle';
 import { randn } from './reference';
-import { CPU, causalChecks, cudaSuite, qkCase } from './helpers';
+import { CPU, causalChecks, cudaSuite, expectSameBits, qkCase } from './helpers';
 
 const CUDA = { backend: 'cuda' } as const;
 
 const describeCuda = cudaSuite('CUDA tests');
+
+/**
+ * The fast2 mask kernel against the fast one on host q and k: the same lists and the same map, bit
+ * for bit (same pooled sums, same fp32 logits, same selection; mask_fast2.cuh), each reported by
+ * name.
+ */
+function expectFast2LikeFast(q: Tensor, k: Tensor, options: MaskOptions) {
+  const fast = nablaMaskRan(q, k, { ...options, returnMap: true, maskKernel: 'fast', ...CUDA }, false);
+  const fast2 = nablaMaskRan(q, k, { ...options, returnMap: true, maskKernel: 'fast2', ...CUDA }, false);
+  expect([fast.kernel, fast2.kernel]).toEqual(['cuda-fast', 'cuda-fast2']);
+  expect(Array.from(fast2.mask.kvCounts)).toEqual(Array.from(fast.mask.kvCounts));
+  expect(Array.from(fast2.mask.kvIndices)).toEqual(Array.from(fast.mask.kvIndices));
+  expectSameBits(fast2.mask.map as Float32Array, fast.mask.map as Float32Array);
+}
 
 /** Blocks where the CPU and CUDA masks differ must lie at the cut (within fp32 rounding): none off it. */
 function expectMasksMatch(gpu: BlockMask, cpu: BlockMask, threshold: number, method: MaskMethod = 'cdf') {
@@ -42,6 +58,43 @@ describeCuda('CUDA blockPool', () => {
     const gpu = await blockPool(x, CUDA);
     const cpu = blockPoolSync(x, CPU);
     for (let i = 0; i < cpu.data.length; i++) expect(Math.abs(gpu.data[i] - cpu.data[i])).toBeLessThan(1e-5);
+  });
+
+  test.each(['float32', 'float16', 'bfloat16'] as const)(
+    '%s: the fast2 kernel gives the simple kernel bits; head dims not a multiple of 8 run the simple one',
+    (type) => {
+      for (const D of [8, 40, 64, 128, 256, 44, 12]) {
+        // values over many binades: a different summation order would change the bits
+        const values = randn(2 * 3 * 256 * D, D).map((v, i) => v * 2 ** ((i % 23) - 11));
+        const x = cast(tensor(values, [2, 3, 256, D]), type);
+        const simple = blockPoolRan(x, { poolKernel: 'simple', ...CUDA });
+        const fast2 = blockPoolRan(x, { poolKernel: 'fast2', ...CUDA });
+        expect([simple.kernel, fast2.kernel]).toEqual(['cuda', D % 8 === 0 ? 'cuda-fast2' : 'cuda']);
+        expectSameBits(fast2.pooled.data as Float32Array, simple.pooled.data as Float32Array);
+        const cpu = blockPoolSync(x, CPU).data;
+        const scale = Math.max(1, ...Array.from(cpu, Math.abs));
+        for (let i = 0; i < cpu.length; i++) expect(Math.abs(fast2.pooled.data[i] - cpu[i])).toBeLessThan(1e-5 * scale);
+      }
+    },
+  );
+
+  test('NABLA_POOL_KERNEL=fast2 picks the vectorised kernel; device tensors in and out', () => {
+    const x = cast(tensor(randn(2 * 512 * 64, 3), [1, 2, 512, 64]), 'bfloat16');
+    const saved = process.env.NABLA_POOL_KERNEL;
+    process.env.NABLA_POOL_KERNEL = 'fast2';
+    try {
+      const xd = toDeviceSync(x);
+      const ran = blockPoolRan(xd, CUDA);
+      expect(ran.kernel).toBe('cuda-fast2');
+      expect(ran.pooled).toBeInstanceOf(DeviceTensor);
+      const simple = blockPoolSync(x, { poolKernel: 'simple', ...CUDA }).data as Float32Array;
+      expectSameBits((ran.pooled as DeviceTensor).toHostSync().data as Float32Array, simple);
+      (ran.pooled as DeviceTensor).dispose();
+      xd.dispose();
+    } finally {
+      if (saved === undefined) delete process.env.NABLA_POOL_KERNEL;
+      else process.env.NABLA_POOL_KERNEL = saved;
+    }
   });
 });
 
@@ -64,6 +117,7 @@ describeCuda('CUDA nablaMask', () => {
         let worst = 0;
         for (let i = 0; i < cpuMap.length; i++) worst = Math.max(worst, Math.abs(gpuMap[i] - cpuMap[i]));
         expect(worst).toBeLessThan(1e-5);
+        expectFast2LikeFast(q, k, { threshold });
       });
     }
 
@@ -79,12 +133,16 @@ describeCuda('CUDA nablaMask', () => {
       ]) {
         const gpu = await nablaMask(qh, kh, { ...opts, ...CUDA });
         expectMasksMatch(gpu, nablaMaskSync(qh, kh, { ...opts, returnMap: true, ...CPU }), opts.threshold);
+        expectFast2LikeFast(qh, kh, opts);
       }
       for (const threshold of [0.1, 0.5]) {
-        const gpu = await nablaMask(qh, kh, { threshold, method: 'topk', ...CUDA });
         const cpu = nablaMaskSync(qh, kh, { threshold, method: 'topk', ...CPU });
-        expect(Array.from(gpu.kvCounts)).toEqual(Array.from(cpu.kvCounts));
-        expect(Array.from(gpu.kvIndices)).toEqual(Array.from(cpu.kvIndices));
+        for (const maskKernel of ['auto', 'fast2'] as const) {
+          const gpu = await nablaMask(qh, kh, { threshold, method: 'topk', maskKernel, ...CUDA });
+          expect(Array.from(gpu.kvCounts)).toEqual(Array.from(cpu.kvCounts));
+          expect(Array.from(gpu.kvIndices)).toEqual(Array.from(cpu.kvIndices));
+        }
+        expectFast2LikeFast(qh, kh, { threshold, method: 'topk' });
       }
     }
   });
@@ -92,12 +150,13 @@ describeCuda('CUDA nablaMask', () => {
   test('exact ties are broken like the CPU: equal probabilities keep the lower block index', async () => {
     // constant q and k: every P is exactly 1/8, every running sum exact; thr 0.5 keeps blocks 0..4
     const q = tensor(new Float32Array(2 * 512 * 16).fill(0.25), [1, 2, 512, 16]);
-    for (const method of ['cdf', 'topk'] as const) {
-      const gpu = await nablaMask(q, q, { threshold: 0.5, method, ...CUDA });
-      const cpu = nablaMaskSync(q, q, { threshold: 0.5, method, ...CPU });
-      expect(Array.from(gpu.kvCounts)).toEqual(Array.from(cpu.kvCounts));
-      expect(Array.from(gpu.kvIndices)).toEqual(Array.from(cpu.kvIndices));
-    }
+    for (const method of ['cdf', 'topk'] as const)
+      for (const maskKernel of ['auto', 'fast2'] as const) {
+        const gpu = await nablaMask(q, q, { threshold: 0.5, method, maskKernel, ...CUDA });
+        const cpu = nablaMaskSync(q, q, { threshold: 0.5, method, ...CPU });
+        expect(Array.from(gpu.kvCounts)).toEqual(Array.from(cpu.kvCounts));
+        expect(Array.from(gpu.kvIndices)).toEqual(Array.from(cpu.kvIndices));
+      }
     expect(Array.from(nablaMaskSync(q, q, { threshold: 0.5, ...CPU }).kvIndices.subarray(0, 8))).toEqual([
       0, 1, 2, 3, 4, 5, 6, 7,
     ]);
@@ -111,6 +170,52 @@ describeCuda('CUDA nablaMask', () => {
     const gpu = await nablaMask(q, q, { threshold: 0.7, ...CUDA });
     const cpu = nablaMaskSync(q, q, { threshold: 0.7, returnMap: true, ...CPU });
     expectMasksMatch(gpu, cpu, 0.7);
+    // more key blocks than fast2 holds in registers: an error naming it, never a silent fallback
+    expect(() => nablaMaskSync(q, q, { threshold: 0.7, maskKernel: 'fast2', ...CUDA })).toThrow(
+      /fast2 mask kernel does not apply.*1280 key blocks \(got 4096\)/,
+    );
+  });
+
+  test('fast2 at its limits: rows of 1280 key blocks (every register slot), 1281 refused; 17 and 33 rows', () => {
+    const D = 16;
+    for (const blocks of [1280, 17, 33, 1]) {
+      const S = blocks * 64;
+      const q = tensor(randn(S * D, blocks, 0.5), [1, 1, S, D]);
+      const k = tensor(randn(S * D, blocks + 1, 0.5), [1, 1, S, D]);
+      // 1280 rows of logits need 101 KiB of shared memory per block: more than sm_86/89/120 give
+      // (99 KiB); there the refusal must say so
+      if (blocks === 1280) {
+        let refusal = '';
+        try {
+          nablaMaskSync(q, k, { maskKernel: 'fast2', ...CUDA });
+        } catch (e) {
+          refusal = (e as Error).message;
+        }
+        const has = /(\d+) bytes of shared memory per block \(this device has (\d+)\)/.exec(refusal);
+        if (refusal !== '') {
+          expect(has).not.toBeNull();
+          expect(Number(has?.[2])).toBeLessThan(Number(has?.[1]));
+          continue;
+        }
+      }
+      for (const threshold of [0.3, 0.9]) {
+        expectFast2LikeFast(q, k, { threshold });
+        expectFast2LikeFast(q, k, { threshold, method: 'topk' });
+      }
+    }
+    const S = 1281 * 64;
+    const q = tensor(randn(S * D, 2, 0.5), [1, 1, S, D]);
+    expect(() => nablaMaskSync(q, q, { maskKernel: 'fast2', ...CUDA })).toThrow(/\(got 1281\)/);
+    expect(nablaMaskRan(q, q, CUDA, false).kernel).toBe('cuda-fast'); // auto never picks fast2
+  });
+
+  test('fast2: head dims not a multiple of 4 are refused by name; cross attention (nq != nk)', () => {
+    const q = tensor(randn(2 * 512 * 18, 4), [1, 2, 512, 18]);
+    expect(() => nablaMaskSync(q, q, { maskKernel: 'fast2', ...CUDA })).toThrow(/fast2 mask kernel does not apply/);
+    const q2 = tensor(randn(2 * 320 * 24, 5), [1, 2, 320, 24]);
+    const k2 = tensor(randn(2 * 1216 * 24, 6), [1, 2, 1216, 24]);
+    expectFast2LikeFast(q2, k2, { threshold: 0.6 });
+    expectFast2LikeFast(q2, k2, { threshold: 0.6, method: 'topk' });
   });
 });
 
@@ -296,6 +401,16 @@ describeCuda('CUDA ragged grids', () => {
         const cpu = blockPoolSync(x, { grid, ...CPU });
         expect(gpu.dims).toEqual([2, 3, tileLayout(grid).blocks, 40]);
         for (let i = 0; i < cpu.data.length; i++) expect(Math.abs(gpu.data[i] - cpu.data[i])).toBeLessThan(1e-5);
+        // the vectorised kernel on blocks of 1..64 tokens: the same bits (head dims of 1, 5, 8 and 32 pieces)
+        for (const D of [8, 40, 64, 256]) {
+          const xd = cast(tensor(randn(2 * S * D, D + grid[2]), [1, 2, S, D]), type);
+          const fast2 = blockPoolRan(xd, { grid, poolKernel: 'fast2', ...CUDA });
+          expect(fast2.kernel).toBe('cuda-fast2');
+          expectSameBits(
+            fast2.pooled.data as Float32Array,
+            blockPoolSync(xd, { grid, poolKernel: 'simple', ...CUDA }).data as Float32Array,
+          );
+        }
       }
       // a 1-token block (1x9x9, block 3 = token 80) is that token
       const x = tensor(randn(81 * 8, 2), [1, 1, 81, 8]);
@@ -304,7 +419,7 @@ describeCuda('CUDA ragged grids', () => {
     },
   );
 
-  for (const maskKernel of ['fast', 'simple'] as const)
+  for (const maskKernel of ['fast', 'simple', 'fast2'] as const)
     test(`nablaMask (${maskKernel} kernel): cdf, topk, STA and documents equal the CPU`, async () => {
       for (const grid of RAGGED) {
         const { q, k } = qkCase(1, 2, grid, 64, grid[1] + grid[2]);
@@ -316,6 +431,10 @@ describeCuda('CUDA ragged grids', () => {
           const cpuTop = nablaMaskSync(q, k, { grid, threshold, method: 'topk', ...CPU });
           expect(Array.from(top.kvCounts)).toEqual(Array.from(cpuTop.kvCounts));
           expect(Array.from(top.kvIndices)).toEqual(Array.from(cpuTop.kvIndices));
+          if (maskKernel === 'fast2') {
+            expectFast2LikeFast(q, k, { grid, threshold });
+            expectFast2LikeFast(q, k, { grid, threshold, method: 'topk' });
+          }
         }
       }
       const grid: Grid = [4, 13, 20];
@@ -326,9 +445,10 @@ describeCuda('CUDA ragged grids', () => {
         nablaMaskSync(q, k, { ...opts, returnMap: true, ...CPU }),
         0.4,
       );
+      if (maskKernel === 'fast2') expectFast2LikeFast(q, k, opts);
     });
 
-  for (const maskKernel of ['fast', 'simple'] as const)
+  for (const maskKernel of ['fast', 'simple', 'fast2'] as const)
     test(`frame-causal nablaMask (${maskKernel} kernel) equals the CPU and keeps no future frame`, async () => {
       const grid: Grid = [4, 11, 16];
       const l = tileLayout(grid),
@@ -366,6 +486,7 @@ describeCuda('CUDA ragged grids', () => {
         // future frames are out of the pooled softmax: P = 0 there, each row sums to 1 over the rest
         const map = gpu.map as Float32Array;
         expectCausalMap(map);
+        if (maskKernel === 'fast2') expectFast2LikeFast(q, k, { grid, threshold, causal: true, ...v });
       }
       // topk keeps max(1, floor(thr * visible blocks)) per row
       const top = await nablaMask(q, k, { grid, threshold: 0.5, method: 'topk', causal: true, maskKernel, ...CUDA });

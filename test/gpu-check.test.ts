@@ -48,7 +48,12 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   const report = JSON.parse(fs.readFileSync(path.join(out, 'gpu-check.json'), 'utf8'));
   expect(report.errors).toEqual([]);
   const { pool, mask, attention } = report.correctness as Record<string, { result: string }[]>;
-  expect([pool.length, mask.length, attention.length]).toEqual([3, 2 * 3 * 8 * 2 + 3 * 2, 2 * 2 * 2 + 2 + 4 + 3]);
+  // pool: 3 shapes x 3 dtypes x kernels simple, fast2; mask: (2 shapes x 3 dtypes x 8 cases + 3 tie cases) x fast, simple, fast2
+  expect([pool.length, mask.length, attention.length]).toEqual([3 * 3 * 2, (2 * 3 * 8 + 3) * 3, 2 * 2 * 2 + 2 + 4 + 3]);
+  const fast2Pool = pool as unknown as Record<string, string>[];
+  expect(fast2Pool.filter((row) => row.kernel === 'fast2').map((row) => row['same bits as simple'])).toEqual(
+    Array(9).fill('yes'),
+  );
   const all = [...pool, ...mask, ...attention];
   expect(all.filter((row) => row.result !== 'PASS')).toEqual([]);
   expect(r.stdout).toContain(`correctness: ${all.length} passed, 0 failed`);
@@ -56,13 +61,21 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   const timings = report.timings as {
     shape: string;
     op: string;
+    kernel: string;
     threshold: string;
     ms: unknown;
     'TFLOP/s'?: unknown;
   }[];
   expect(timings.filter((row) => typeof row.ms !== 'number')).toEqual([]);
   // TFLOP/s of every attention row: a positive finite number (FLOPs from lib/flops over the median)
-  const rates = timings.filter((row) => row.op !== 'nablaMask').map((row) => row['TFLOP/s']);
+  const rates = timings
+    .filter((row) => row.op !== 'nablaMask' && row.op !== 'blockPool (q)')
+    .map((row) => row['TFLOP/s']);
+  // pooling alone, both kernels, per shape; every mask kernel per threshold
+  expect(timings.filter((row) => row.op === 'blockPool (q)').map((row) => `${row.shape} ${row.kernel}`)).toEqual(
+    ['selftest-small', 'selftest-large'].flatMap((s) => [`${s} simple`, `${s} fast2`]),
+  );
+  expect(timings.filter((row) => row.op === 'nablaMask').length).toBe(2 * THRESHOLD_SWEEP.length * 3);
   expect(rates.filter((x) => !(typeof x === 'number' && Number.isFinite(x) && x > 0))).toEqual([]);
   const sparse = timings.filter((row) => row.op === 'blockSparseAttention');
   expect(sparse.map((row) => `${row.shape} ${row.threshold}`)).toEqual(

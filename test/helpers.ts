@@ -85,3 +85,13 @@ export function causalChecks(grid: readonly [number, number, number]) {
     },
   };
 }
+
+/** Two fp32 arrays with the same bits, element for element (+0 and -0, NaN payloads told apart). */
+export function expectSameBits(got: Float32Array, want: Float32Array): void {
+  expect(got.length).toBe(want.length);
+  const a = new Uint32Array(got.buffer, got.byteOffset, got.length),
+    b = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  let first = -1;
+  for (let i = 0; i < b.length && first < 0; i++) if (a[i] !== b[i]) first = i;
+  expect(first < 0 ? 'same bits' : `element ${first}: ${got[first]} vs ${want[first]}`).toBe('same bits');
+}

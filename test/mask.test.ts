@@ -4,7 +4,7 @@ import { BlockMask, attention, blockPoolSync, nablaMask, nablaMaskSync, tensor, 
 import { randn, refMask, refPool } from './reference';
 import { CPU, qkCase } from './helpers';
 import * as backend from '../lib/backend';
-import { nablaMaskRan } from '../lib/mask';
+import { blockPoolRan, nablaMaskRan } from '../lib/mask';
 import * as validate from '../lib/validate';
 
 /** Dense masks equal except where the reference running sum is within `eps` of 1 - thr. */
@@ -247,6 +247,38 @@ describe('async', () => {
   });
 });
 
+describe('choosing the pooling kernel', () => {
+  const x = tensor(randn(2 * 256 * 16, 4), [1, 2, 256, 16]);
+  const saved = process.env.NABLA_POOL_KERNEL;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NABLA_POOL_KERNEL;
+    else process.env.NABLA_POOL_KERNEL = saved;
+  });
+
+  test('the CPU backend reports its one kernel whatever poolKernel says', () => {
+    const expected = blockPoolSync(x, CPU).data;
+    for (const poolKernel of ['auto', 'simple', 'fast2'] as const) {
+      const ran = blockPoolRan(x, { ...CPU, poolKernel });
+      expect(ran.kernel).toBe('cpu');
+      expect(Array.from(ran.pooled.data)).toEqual(Array.from(expected));
+    }
+  });
+
+  test('bad values name the option or NABLA_POOL_KERNEL, read when the op is called', () => {
+    expect(() => blockPoolSync(x, { ...CPU, poolKernel: 'wide' as never })).toThrow(
+      "Expected one of 'auto', 'simple', 'fast2' for poolKernel but received 'wide'",
+    );
+    expect(() => blockPoolSync(x, { ...CPU, poolKernel: 2 as never })).toThrow(TypeError);
+    process.env.NABLA_POOL_KERNEL = 'wide';
+    expect(() => blockPoolSync(x, CPU)).toThrow(
+      "Expected one of 'auto', 'simple', 'fast2' for NABLA_POOL_KERNEL but received 'wide'",
+    );
+    expect(blockPoolRan(x, { ...CPU, poolKernel: 'fast2' }).kernel).toBe('cpu'); // the option wins
+    process.env.NABLA_POOL_KERNEL = 'fast2';
+    expect(blockPoolRan(x, CPU).kernel).toBe('cpu');
+  });
+});
+
 describe('choosing the mask kernel', () => {
   const { q, k } = qkCase(1, 2, [2, 16, 16], 16, 3);
   const saved = process.env.NABLA_MASK_KERNEL;
@@ -257,7 +289,7 @@ describe('choosing the mask kernel', () => {
 
   test('the CPU backend reports its one kernel whatever maskKernel says', async () => {
     const expected = nablaMaskSync(q, k, CPU).toDense();
-    for (const maskKernel of ['auto', 'fast', 'simple'] as const) {
+    for (const maskKernel of ['auto', 'fast', 'simple', 'fast2'] as const) {
       const ran = nablaMaskRan(q, k, { ...CPU, maskKernel }, false);
       expect(ran.kernel).toBe('cpu');
       expect(Array.from(ran.mask.toDense())).toEqual(Array.from(expected));
@@ -267,12 +299,12 @@ describe('choosing the mask kernel', () => {
 
   test('bad values name the option or NABLA_MASK_KERNEL, read when the op is called', async () => {
     expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 'warp' as never })).toThrow(
-      "Expected one of 'auto', 'fast', 'simple' for maskKernel but received 'warp'",
+      "Expected one of 'auto', 'fast', 'simple', 'fast2' for maskKernel but received 'warp'",
     );
     expect(() => nablaMaskSync(q, k, { ...CPU, maskKernel: 1 as never })).toThrow(TypeError);
     process.env.NABLA_MASK_KERNEL = 'warp';
     expect(() => nablaMaskSync(q, k, CPU)).toThrow(
-      "Expected one of 'auto', 'fast', 'simple' for NABLA_MASK_KERNEL but received 'warp'",
+      "Expected one of 'auto', 'fast', 'simple', 'fast2' for NABLA_MASK_KERNEL but received 'warp'",
     );
     await expect(nablaMask(q, k, CPU)).rejects.toThrow(RangeError);
     expect(nablaMaskRan(q, k, { ...CPU, maskKernel: 'simple' }, false).kernel).toBe('cpu'); // the option wins

@@ -599,7 +599,25 @@ describe('the kernel is chosen by the call, not by the environment', () => {
       ),
     );
     expect(m.constructor.name).toBe('RangeError');
-    expect(m.message).toBe("Expected one of 'auto', 'fast', 'simple' for maskKernel but received 'turbo'");
+    expect(m.message).toBe("Expected one of 'auto', 'fast', 'simple', 'fast2' for maskKernel but received 'turbo'");
+    const pool = thrown(() =>
+      native.blockPool(
+        {
+          x: new Float32Array(256 * 16),
+          dtype: 0,
+          rows: 1,
+          seq: 256,
+          headDim: 16,
+          out: new Float32Array(4 * 16),
+          backend: 'cpu',
+          device: 0,
+          poolKernel: 'wide' as never,
+        },
+        false,
+      ),
+    );
+    expect(pool.constructor.name).toBe('RangeError');
+    expect(pool.message).toBe("Expected one of 'auto', 'simple', 'fast2' for poolKernel but received 'wide'");
   });
 });
 

@@ -101,19 +101,30 @@ struct BodyTime {
 };
 BodyTime bodyTime(bool enable);
 
+enum class PoolKernel : int32_t {
+  Auto = 0,    // the per-block kernel (Simple), until a GPU run has timed Fast2
+  Simple = 1,  // one CTA per (row, block), one element per thread per load: every head dim
+  Fast2 = 2,   // one warp per (row, block), 16-byte loads, q and k in one launch; where it does not
+               // apply (head dim not a multiple of 8, x or out not 16-byte aligned) Simple runs
+};
+
 // x [rows, S, D] -> out [rows, nb, D] fp32 block means (nb = layout.blocks(S): S/64 without a grid,
-// the tiles of the token grid with one; each block's mean is over its own tokens).
+// the tiles of the token grid with one; each block's mean is over its own tokens). Both kernels
+// add each column in the same order (same bits). *ran (when not null) receives the kernel that ran.
 Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out,
-                 const TileLayout& layout = TileLayout{});
+                 const TileLayout& layout = TileLayout{}, PoolKernel kernel = PoolKernel::Auto,
+                 PoolKernel* ran = nullptr);
 
 enum class MaskKernel : int32_t {
   Auto = 0,    // the fast kernel where it applies and fits, else the simple one
   Fast = 1,    // 8 rows per CTA; error where it does not apply
   Simple = 2,  // one CTA per row: every head dim
+  Fast2 = 3,   // 16 rows per CTA, each row's keys in registers, vectorised pooling of q and k in one
+               // launch; opt-in until a GPU run has timed it; error where it does not apply
 };
 
 // Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).
-// map may be null. *ran receives the kernel that ran (Fast or Simple).
+// map may be null. *ran receives the kernel that ran (Fast, Simple or Fast2).
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
                  int32_t* kvIndices, float* map, MaskKernel kernel, MaskKernel* ran);
 

@@ -8,7 +8,12 @@
 //   simple (mask_simple.cuh): one CTA per row. Runs where the fast one does not apply (head dim not
 //          a multiple of 4, or 8 rows of logits do not fit the device's shared memory), or when the
 //          caller asks for it (MaskKernel::Simple, from the op's maskKernel option).
+//   fast2  (mask_fast2.cuh): 16 rows per CTA, each row's keys in registers during the selection, q
+//          and k pooled in one launch of the vectorised pooling kernel (pool_vector.cuh; the
+//          per-block kernel where that does not apply). Only when asked for (MaskKernel::Fast2)
+//          until a GPU run has timed it; same bits as fast.
 #include "mask_fast.cuh"
+#include "mask_fast2.cuh"
 #include "mask_simple.cuh"
 #include "pool.cuh"
 
@@ -16,6 +21,59 @@ namespace nabla {
 namespace cuda {
 
 using mask::MaskKernelParams;
+
+namespace {
+
+// The kernel a call runs, its launch shape, or why the requested kernel cannot run.
+struct Launch {
+  MaskKernel kernel = MaskKernel::Simple;
+  const void* function = nullptr;
+  const char* name = "";        // for launch errors
+  const char* sharedNeed = "";  // for shared-memory errors
+  size_t sharedBytes = 0;
+  int rowsPerCta = 1;
+  std::string error;
+};
+
+// auto: the fast kernel where it applies and fits, else the simple one; fast and fast2: that
+// kernel or an error; simple: the simple kernel.
+Launch chooseLaunch(MaskKernel choice, int64_t nk, int64_t headDim, size_t optIn) {
+  Launch l;
+  if (choice == MaskKernel::Fast2) {
+    l.sharedBytes = mask::fast2MaskSharedBytes(nk, headDim);
+    if (!mask::fast2MaskApplies(headDim, nk) || l.sharedBytes > optIn)
+      l.error = "the fast2 mask kernel does not apply: it needs a head dim that is a multiple of 4, at most " +
+                std::to_string(32 * mask::kFast2Slots) + " key blocks (got " + std::to_string(nk) + ") and " +
+                std::to_string(l.sharedBytes) + " bytes of shared memory per block (this device has " +
+                std::to_string(optIn) + "); use the fast or simple kernel (or auto) for these inputs";
+    l.kernel = MaskKernel::Fast2;
+    l.function = reinterpret_cast<const void*>(&mask::fast2MaskKernel);
+    l.name = l.sharedNeed = "fast2MaskKernel";
+    l.rowsPerCta = mask::kFast2Rows;
+    return l;
+  }
+  const size_t fastBytes = mask::fastMaskSharedBytes(nk, headDim);
+  const bool fastFits = mask::fastMaskApplies(headDim) && fastBytes <= optIn;
+  if (choice == MaskKernel::Fast && !fastFits)
+    l.error = "the fast mask kernel does not apply: it needs a head dim that is a multiple of 4 and " +
+              std::to_string(fastBytes) + " bytes of shared memory per block (this device has " +
+              std::to_string(optIn) + "); use the simple kernel (or auto) for these inputs";
+  if (choice != MaskKernel::Simple && fastFits) {
+    l.kernel = MaskKernel::Fast;
+    l.function = reinterpret_cast<const void*>(&mask::fastMaskKernel);
+    l.name = l.sharedNeed = "fastMaskKernel";
+    l.sharedBytes = fastBytes;
+    l.rowsPerCta = mask::kFastRows;
+    return l;
+  }
+  l.function = reinterpret_cast<const void*>(&mask::simpleMaskKernel);
+  l.name = "simpleMaskKernel";
+  l.sharedNeed = "simpleMaskKernel (4 bytes per key block)";
+  l.sharedBytes = mask::simpleMaskSharedBytes(nk, headDim);
+  return l;
+}
+
+}  // namespace
 
 Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, DType dtype, int32_t* kvCounts,
                  int32_t* kvIndices, float* map, MaskKernel kernelChoice, MaskKernel* ran) {
@@ -38,24 +96,15 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
                           std::to_string(nk) + ", " + std::to_string(p.grid.blocks()) + ")");
     if (rows > int64_t(0x7fffffff)) return invalidValue("too many mask rows for one grid: " + std::to_string(rows));
 
-    // the fast kernel where it applies and fits, else the simple one
     int optIn = 0;
     NABLA_CUDA_TRY(cudaDeviceGetAttribute(&optIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    // batchHeads * groups fast CTAs: no more than rows, which was checked to fit one grid above
-    const int64_t groups = (nq + mask::kFastRows - 1) / mask::kFastRows;
-    const size_t fastBytes = mask::fastMaskSharedBytes(nk, p.headDim);
-    const bool fastFits = mask::fastMaskApplies(p.headDim) && fastBytes <= size_t(optIn);
-    if (kernelChoice == MaskKernel::Fast && !fastFits)
-      return invalidValue("the fast mask kernel does not apply: it needs a head dim that is a multiple of 4 and " +
-                          std::to_string(fastBytes) + " bytes of shared memory per block (this device has " +
-                          std::to_string(optIn) + "); use the simple kernel (or auto) for these inputs");
-    const bool fast = kernelChoice != MaskKernel::Simple && fastFits;
-    *ran = fast ? MaskKernel::Fast : MaskKernel::Simple;
-    const void* kernel = fast ? reinterpret_cast<const void*>(&mask::fastMaskKernel)
-                              : reinterpret_cast<const void*>(&mask::simpleMaskKernel);
-    const size_t sharedBytes = fast ? fastBytes : mask::simpleMaskSharedBytes(nk, p.headDim);
-    Status status =
-        allowSharedMemory(kernel, sharedBytes, fast ? "fastMaskKernel" : "simpleMaskKernel (4 bytes per key block)");
+    const Launch launch = chooseLaunch(kernelChoice, nk, p.headDim, size_t(optIn));
+    if (!launch.error.empty()) return invalidValue(launch.error);
+    // CTAs: no more than rows, which was checked to fit one grid above
+    const int64_t ctas =
+        launch.rowsPerCta == 1 ? rows : batchHeads * ((nq + launch.rowsPerCta - 1) / launch.rowsPerCta);
+    *ran = launch.kernel;
+    Status status = allowSharedMemory(launch.function, launch.sharedBytes, launch.sharedNeed);
     if (!status.ok()) {
       status.message += "; rows of " + std::to_string(nk) + " key blocks are too long for this device";
       return status;
@@ -71,10 +120,17 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
       NABLA_CUDA_TRY(
           cudaMemcpyAsync(blockDoc, p.blockDoc, size_t(nq) * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
     }
-    if (!(status = enqueueBlockPool(q, dtype, batchHeads, p.seqQ, p.headDim, p.layout, qPooled, stream)).ok())
-      return status;
-    if (!(status = enqueueBlockPool(k, dtype, batchHeads, p.seqKv, p.headDim, p.layout, kPooled, stream)).ok())
-      return status;
+    if (launch.kernel == MaskKernel::Fast2 && vectorPoolApplies(q, qPooled, p.headDim) &&
+        vectorPoolApplies(k, kPooled, p.headDim)) {
+      status = enqueueVectorPool(q, batchHeads, p.seqQ, qPooled, k, batchHeads, p.seqKv, kPooled, dtype, p.headDim,
+                                 p.layout, stream);
+      if (!status.ok()) return status;
+    } else {
+      if (!(status = enqueueBlockPool(q, dtype, batchHeads, p.seqQ, p.headDim, p.layout, qPooled, stream)).ok())
+        return status;
+      if (!(status = enqueueBlockPool(k, dtype, batchHeads, p.seqKv, p.headDim, p.layout, kPooled, stream)).ok())
+        return status;
+    }
 
     MaskKernelParams kp{};
     kp.qPooled = qPooled;
@@ -94,12 +150,16 @@ Status nablaMask(int device, const MaskParams& p, const void* q, const void* k, 
     kp.kvCounts = kvCounts;
     kp.kvIndices = kvIndices;
     kp.map = map;
-    if (fast) {
-      mask::fastMaskKernel<<<unsigned(batchHeads * groups), mask::kFastThreads, sharedBytes, stream>>>(kp);
-      return launched("fastMaskKernel");
+    switch (launch.kernel) {
+      case MaskKernel::Fast2:
+        mask::fast2MaskKernel<<<unsigned(ctas), mask::kFast2Threads, launch.sharedBytes, stream>>>(kp);
+        break;
+      case MaskKernel::Fast:
+        mask::fastMaskKernel<<<unsigned(ctas), mask::kFastThreads, launch.sharedBytes, stream>>>(kp);
+        break;
+      default: mask::simpleMaskKernel<<<unsigned(ctas), mask::kSimpleThreads, launch.sharedBytes, stream>>>(kp);
     }
-    mask::simpleMaskKernel<<<unsigned(rows), mask::kSimpleThreads, sharedBytes, stream>>>(kp);
-    return launched("simpleMaskKernel");
+    return launched(launch.name);
   });
 }
 

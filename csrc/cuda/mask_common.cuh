@@ -1,12 +1,15 @@
-// The per-row half of the NABLA mask (docs/nabla.md 1.2-1.5), shared by both mask kernels: from one row's
+// The per-row half of the NABLA mask (docs/nabla.md 1.2-1.5), shared by the mask kernels: from one row's
 // logits to its softmax, the selection (CDF or topk), STA, documents, frame-causality and the
 // kvIndices row. A key block is visible to a row when it is in the row's document and (causal
 // masks) not in a later frame; invisible blocks get logit -inf, are never kept (STA included) and
 // do not count for topk.
 //
 // A row is processed by a "team" of threads: the whole CTA (simple kernel, CtaTeam) or one warp
-// (fast kernel, WarpTeam). A team offers rank() (0 .. kSize-1), reduce() (every member receives the
-// same total, combined in a fixed order) and exclusiveCount() (prefix count of a flag in rank order).
+// (fast and fast2 kernels, WarpTeam). A team offers rank() (0 .. kSize-1), reduce() (every member
+// receives the same total, combined in a fixed order) and exclusiveCount() (prefix count of a flag
+// in rank order). The row lives in shared memory (SharedRow: simple, fast) or in the warp's
+// registers (RegisterRow: fast2); both visit a member's blocks in the same order, so a warp gives
+// the same bits from either.
 //
 // Selection without sorting: every probability becomes a 30-bit key that orders like the value
 // (key = bits(P) + 1 for visible blocks, 0 for invisible ones), and the boundary key
@@ -130,48 +133,146 @@ struct WarpTeam {
   }
 };
 
-// Row `row` = (b*H + h) * nq + i of the mask. On entry slot[0 .. nk) (shared memory, used by this
-// team only) holds the logits qa_i . ka_j / sqrt(D) as float bits; it is reused for P, the keys and
-// the keep flags. Writes map[row] (when requested), kvCounts[row] and kvIndices[row]. Every member
-// of the team touches only the j with j % kSize == rank().
-template <typename Team>
-__device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t row, int32_t i, uint32_t* slot) {
-  constexpr int kStride = Team::kSize;
+// Which key blocks row i sees: those of its document and (causal masks) not of a later frame.
+struct Visibility {
+  const int32_t* blockDoc;  // null: one document
+  int32_t rowDoc;
+  int visibleEnd;  // causal: blocks of frames <= frame(i) are the ids below (frame(i) + 1) * framePlane
+
+  __device__ bool operator()(int j) const { return j < visibleEnd && (blockDoc == nullptr || blockDoc[j] == rowDoc); }
+};
+
+__device__ __forceinline__ Visibility visibilityOf(const MaskKernelParams& p, int32_t i) {
+  const int visibleEnd = p.framePlane > 0 ? (i / p.framePlane + 1) * p.framePlane : p.kvBlocks;
+  return Visibility{p.blockDoc, p.blockDoc != nullptr ? p.blockDoc[i] : 0, visibleEnd};
+}
+
+// Where a team keeps one row's per-key-block quantity (logit -> P -> key -> keep flag, as bits):
+// each member owns the j with j % stride == rank, in ascending j. Two storages, same visiting order:
+//   SharedRow   slot[0 .. nk) in shared memory (any nk; the simple and fast kernels);
+//   RegisterRow the kSlots registers of each lane of a warp, slot m = key block 32m + lane (nk <=
+//               32 * kSlots; fast2), so the 30 bisection rounds read registers, not shared memory;
+//               which slots are visible is one 64-bit mask, worked out once per row.
+// see(visible) first; then
+// each(f):       f(j, value, seen) for the member's j < nk, ascending (value by reference: f may
+//                rewrite it; seen = visible(j)).
+// chunks(f):     f(j, valid, value, seen) for j = base + rank, base = 0, stride, ... < nk, on every
+//                member (valid = j < nk; value 0, seen false when not), for team-wide ballots per
+//                chunk; f returns the new value (stored when valid).
+// chunksRead(f): the same, f returns nothing and nothing is stored.
+struct SharedRow {
+  uint32_t* slot;
+  int nk, rank, stride;
+  Visibility visible;
+
+  __device__ __forceinline__ void see(const Visibility& v) { visible = v; }
+  template <typename F>
+  __device__ __forceinline__ void each(F&& f) {
+    for (int j = rank; j < nk; j += stride) f(j, slot[j], visible(j));
+  }
+  template <typename F>
+  __device__ __forceinline__ void chunks(F&& f) {
+    for (int base = 0; base < nk; base += stride) {
+      const int j = base + rank;
+      const bool valid = j < nk;
+      const uint32_t value = f(j, valid, valid ? slot[j] : 0u, valid && visible(j));
+      if (valid) slot[j] = value;
+    }
+  }
+  template <typename F>
+  __device__ __forceinline__ void chunksRead(F&& f) {
+    for (int base = 0; base < nk; base += stride) {
+      const int j = base + rank;
+      const bool valid = j < nk;
+      f(j, valid, valid ? slot[j] : 0u, valid && visible(j));
+    }
+  }
+};
+
+template <int kSlots>
+struct RegisterRow {
+  static_assert(kSlots <= 64, "visibility is one 64-bit mask");
+  uint32_t value[kSlots];
+  int nk, lane, slots;  // slots = ceil(nk / 32) <= kSlots, the same on every lane
+  uint64_t seen;        // bit m: key block 32m + lane is visible
+
+  __device__ __forceinline__ void see(const Visibility& visible) {
+    seen = 0;
+#pragma unroll
+    for (int m = 0; m < kSlots; ++m) {
+      if (m >= slots) break;
+      const int j = 32 * m + lane;
+      if (j < nk && visible(j)) seen |= uint64_t(1) << m;
+    }
+  }
+  __device__ __forceinline__ bool seenAt(int m) const { return (seen >> m) & 1u; }
+  template <typename F>
+  __device__ __forceinline__ void each(F&& f) {
+#pragma unroll
+    for (int m = 0; m < kSlots; ++m) {
+      if (m >= slots) break;
+      const int j = 32 * m + lane;
+      if (j < nk) f(j, value[m], seenAt(m));
+    }
+  }
+  template <typename F>
+  __device__ __forceinline__ void chunks(F&& f) {
+#pragma unroll
+    for (int m = 0; m < kSlots; ++m) {
+      if (m >= slots) break;
+      const int j = 32 * m + lane;
+      value[m] = f(j, j < nk, j < nk ? value[m] : 0u, seenAt(m));
+    }
+  }
+  template <typename F>
+  __device__ __forceinline__ void chunksRead(F&& f) {
+#pragma unroll
+    for (int m = 0; m < kSlots; ++m) {
+      if (m >= slots) break;
+      const int j = 32 * m + lane;
+      f(j, j < nk, j < nk ? value[m] : 0u, seenAt(m));
+    }
+  }
+};
+
+// Row `row` = (b*H + h) * nq + i of the mask. On entry the team's row storage `slots` (above) holds
+// the logits qa_i . ka_j / sqrt(D) as float bits; it is reused for P, the keys and the keep flags.
+// Writes map[row] (when requested), kvCounts[row] and kvIndices[row]. Every member of the team
+// touches only its own j (j % kSize == rank()). Invisible blocks (other documents, later frames)
+// have logit -inf.
+template <typename Team, typename Row>
+__device__ __forceinline__ void selectRowIn(const MaskKernelParams& p, const Team& team, int64_t row, int32_t i,
+                                            Row& slots) {
   const int nk = p.kvBlocks, tid = team.rank();
-  const bool documents = p.blockDoc != nullptr;
-  const int32_t rowDoc = documents ? p.blockDoc[i] : 0;
-  // causal: blocks of frames <= frame(i) are the ids below (frame(i) + 1) * framePlane
-  const int visibleEnd = p.framePlane > 0 ? (i / p.framePlane + 1) * p.framePlane : nk;
-  // other documents and later frames: -inf
-  auto visible = [&](int j) { return j < visibleEnd && (!documents || p.blockDoc[j] == rowDoc); };
+  slots.see(visibilityOf(p, i));
 
   // m = max_j logit_j
   float rowMax = -INFINITY;
-  for (int j = tid; j < nk; j += kStride)
-    if (visible(j)) rowMax = fmaxf(rowMax, __uint_as_float(slot[j]));
+  slots.each([&](int, uint32_t& s, bool seen) {
+    if (seen) rowMax = fmaxf(rowMax, __uint_as_float(s));
+  });
   rowMax = team.reduce(rowMax, MaxOp{});
 
   // e_j = exp(logit_j - m), Z = sum_j e_j
   float rowSum = 0.f;
-  for (int j = tid; j < nk; j += kStride) {
-    const float e = visible(j) ? expf(__uint_as_float(slot[j]) - rowMax) : 0.f;
-    slot[j] = __float_as_uint(e);
+  slots.each([&](int, uint32_t& s, bool seen) {
+    const float e = seen ? expf(__uint_as_float(s) - rowMax) : 0.f;
+    s = __float_as_uint(e);
     rowSum += e;
-  }
+  });
   rowSum = team.reduce(rowSum, SumOp{});
 
   // P_j = e_j / Z (the optional map output), then key_j (0 for invisible blocks)
   uint32_t maxKey = 0;
   int visibleKeys = 0;  // key blocks the row sees
-  for (int j = tid; j < nk; j += kStride) {
-    const float prob = __uint_as_float(slot[j]) / rowSum;
+  slots.each([&](int j, uint32_t& s, bool seen) {
+    const float prob = __uint_as_float(s) / rowSum;
     if (p.map != nullptr) p.map[row * nk + j] = prob;
-    const bool seen = visible(j);
     const uint32_t key = seen ? __float_as_uint(prob) + 1u : 0u;
-    slot[j] = key;
+    s = key;
     maxKey = key > maxKey ? key : maxKey;
     visibleKeys += seen ? 1 : 0;
-  }
+  });
   maxKey = team.reduce(maxKey, MaxOp{});
   visibleKeys = team.reduce(visibleKeys, SumOp{});
 
@@ -184,18 +285,19 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
       for (int bit = kKeyBits - 1; bit >= 0; --bit) {
         const uint32_t candidate = cut | (1u << bit);
         float below = 0.f;
-        for (int j = tid; j < nk; j += kStride)
-          if (slot[j] < candidate) below += valueOfKey(slot[j]);
+        slots.each([&](int, uint32_t& s, bool) {
+          if (s < candidate) below += valueOfKey(s);
+        });
         if (team.reduce(below, SumOp{}) < p.dropMass) cut = candidate;
       }
     }
     cut = cut < maxKey ? cut : maxKey;  // the largest block is always kept
     float below = 0.f;                  // L(cut)
     int ties = 0;                       // #{key_j == cut}
-    for (int j = tid; j < nk; j += kStride) {
-      if (slot[j] < cut) below += valueOfKey(slot[j]);
-      ties += slot[j] == cut ? 1 : 0;
-    }
+    slots.each([&](int, uint32_t& s, bool) {
+      if (s < cut) below += valueOfKey(s);
+      ties += s == cut ? 1 : 0;
+    });
     below = team.reduce(below, SumOp{});
     ties = team.reduce(ties, SumOp{});
     // Ties are visited highest index first (the CPU's ascending order by (P, -index)); the s-th
@@ -220,47 +322,49 @@ __device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t r
     for (int bit = kKeyBits - 1; bit >= 0; --bit) {
       const uint32_t candidate = cut | (1u << bit);
       int atLeast = 0;
-      for (int j = tid; j < nk; j += kStride) atLeast += slot[j] >= candidate ? 1 : 0;
+      slots.each([&](int, uint32_t& s, bool) { atLeast += s >= candidate ? 1 : 0; });
       if (team.reduce(atLeast, SumOp{}) >= keep) cut = candidate;
     }
     int above = 0;
-    for (int j = tid; j < nk; j += kStride) above += slot[j] > cut ? 1 : 0;
+    slots.each([&](int, uint32_t& s, bool) { above += s > cut ? 1 : 0; });
     above = team.reduce(above, SumOp{});
     keptTies = keep - above;
   }
 
   // keep_j = (key_j > cut or one of the keptTies lowest-index ties) | STA(i, j), & visible;
-  // slot[j] becomes keep_j. Chunks of kStride consecutive j so that tie ranks follow the block index.
+  // the slot becomes keep_j. Chunks of kSize consecutive j so that tie ranks follow the block index.
   int tiesBefore = 0, keptTotal = 0;
-  for (int base = 0; base < nk; base += kStride) {
-    const int j = base + tid;
-    const bool valid = j < nk;
-    const uint32_t key = valid ? slot[j] : 0u;
+  slots.chunks([&](int j, bool valid, uint32_t key, bool seen) {
     const bool tie = valid && key == cut;
     int chunkTies = 0, chunkKept = 0;
     const int rank = tiesBefore + team.exclusiveCount(tie, &chunkTies);
     bool keep = valid && (key > cut || (tie && rank < keptTies));
     if (valid && p.sta && staKeeps(p.grid, p.window, i, j)) keep = true;
-    if (valid && !visible(j)) keep = false;
-    if (valid) slot[j] = keep ? 1u : 0u;
+    if (!seen) keep = false;
     team.exclusiveCount(keep, &chunkKept);
     tiesBefore += chunkTies;
     keptTotal += chunkKept;
-  }
+    return keep ? 1u : 0u;
+  });
 
   // kvIndices row: kept ids ascending, then dropped ids ascending (every entry a valid id)
   int32_t* indices = p.kvIndices + row * nk;
   int keptBefore = 0;
-  for (int base = 0; base < nk; base += kStride) {
-    const int j = base + tid;
-    const bool valid = j < nk;
-    const bool keep = valid && slot[j] != 0u;
+  slots.chunksRead([&](int j, bool valid, uint32_t flag, bool) {
+    const bool keep = valid && flag != 0u;
     int chunkKept = 0;
     const int position = keptBefore + team.exclusiveCount(keep, &chunkKept);
     if (valid) indices[keep ? position : keptTotal + (j - position)] = j;
     keptBefore += chunkKept;
-  }
+  });
   if (tid == 0) p.kvCounts[row] = keptTotal;
+}
+
+// selectRowIn on a row in shared memory: slot[0 .. nk), used by this team only.
+template <typename Team>
+__device__ void selectRow(const MaskKernelParams& p, const Team& team, int64_t row, int32_t i, uint32_t* slot) {
+  SharedRow slots{slot, p.kvBlocks, team.rank(), Team::kSize, Visibility{}};
+  selectRowIn(p, team, row, i, slots);
 }
 
 }  // namespace mask

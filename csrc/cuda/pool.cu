@@ -1,6 +1,10 @@
 // Block pooling (docs/nabla.md 1.1): out[r, i, :] = mean of block i's own tokens of x[r] (64 of them
-// without a grid; blockLength(i) in 1..64 for a tile of a token grid), accumulated in fp32.
+// without a grid; blockLength(i) in 1..64 for a tile of a token grid), accumulated in fp32. Two
+// kernels, same sums in the same order (pool_split.h): the per-block one below (every head dim) and
+// the vectorised one (pool_vector.cuh: q and k in one launch, 16-byte loads; head dims that are a
+// multiple of 8 and 16-byte aligned pointers).
 #include "pool.cuh"
+#include "pool_vector.cuh"
 
 namespace nabla {
 namespace cuda {
@@ -56,10 +60,39 @@ Status enqueueBlockPool(const void* x, DType dtype, int64_t rows, int64_t seq, i
   });
 }
 
+bool vectorPoolApplies(const void* x, const float* out, int64_t headDim) {
+  return vectorPoolFits(headDim, reinterpret_cast<uintptr_t>(x), reinterpret_cast<uintptr_t>(out));
+}
+
+Status enqueueVectorPool(const void* q, int64_t qRows, int64_t seqQ, float* qOut, const void* k, int64_t kRows,
+                         int64_t seqKv, float* kOut, DType dtype, int64_t headDim, const TileLayout& layout,
+                         cudaStream_t stream) {
+  const pool::PoolSource qs{q, qOut, qRows, seqQ, layout.blocks(seqQ)};
+  const pool::PoolSource ks{k, kOut, kRows, seqKv, k != nullptr ? layout.blocks(seqKv) : 0};
+  const int64_t items = qs.rows * qs.blocks + ks.rows * ks.blocks;
+  if (items == 0) return Status{};
+  if (!vectorPoolApplies(q, qOut, headDim) || (ks.blocks > 0 && !vectorPoolApplies(k, kOut, headDim)))
+    return invalidValue(
+        "the vectorised pooling kernel needs a head dim that is a multiple of 8 and 16-byte aligned "
+        "pointers, got head dim " +
+        std::to_string(headDim));
+  const int64_t ctas = (items + pool::kVectorWarps - 1) / pool::kVectorWarps;
+  if (ctas > int64_t(0x7fffffff))
+    return invalidValue("blockPool: too many (row, block) pairs for one grid: " + std::to_string(items));
+  return withElementType(dtype, [&](auto element) -> Status {
+    using T = decltype(element);
+    pool::vectorPoolKernel<T><<<unsigned(ctas), pool::kVectorThreads, 0, stream>>>(qs, ks, int(headDim), layout);
+    return launched("vectorPoolKernel");
+  });
+}
+
 Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t seq, int64_t headDim, float* out,
-                 const TileLayout& layout) {
+                 const TileLayout& layout, PoolKernel kernel, PoolKernel* ran) {
+  const bool vector = kernel == PoolKernel::Fast2 && vectorPoolApplies(x, out, headDim);
+  if (ran != nullptr) *ran = vector ? PoolKernel::Fast2 : PoolKernel::Simple;
   return onDevice(device, "blockPool", [&](cudaStream_t stream, Scratch&) {
-    return enqueueBlockPool(x, dtype, rows, seq, headDim, layout, out, stream);
+    return vector ? enqueueVectorPool(x, rows, seq, out, nullptr, 0, 0, nullptr, dtype, headDim, layout, stream)
+                  : enqueueBlockPool(x, dtype, rows, seq, headDim, layout, out, stream);
   });
 }
 

@@ -63,7 +63,8 @@ Status recordEvent(int, uintptr_t* event) {
 }
 Status destroyEvent(uintptr_t) { return notCompiled("destroyEvent"); }
 
-Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&) {
+Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&, PoolKernel,
+                 PoolKernel*) {
   return notCompiled("blockPool");
 }
 

@@ -110,6 +110,22 @@ const char* cudaAttentionKernelName(cuda::AttentionKernel launched) {
   return "cuda-auto";
 }
 
+// What native.nablaMask reports for each CUDA mask kernel; a new kernel adds its case here.
+const char* cudaMaskKernelName(cuda::MaskKernel launched) {
+  switch (launched) {
+    case cuda::MaskKernel::Fast: return "cuda-fast";
+    case cuda::MaskKernel::Simple: return "cuda-simple";
+    case cuda::MaskKernel::Fast2: return "cuda-fast2";
+    case cuda::MaskKernel::Auto: break;
+  }
+  return "cuda-auto";
+}
+
+// What native.blockPool reports for each CUDA pooling kernel ("cuda": the per-block kernel).
+const char* cudaPoolKernelName(cuda::PoolKernel launched) {
+  return launched == cuda::PoolKernel::Fast2 ? "cuda-fast2" : "cuda";
+}
+
 Napi::Object readArgs(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject())
     throwTypeError(info.Env(), "args", "an object", info.Length() ? info[0] : info.Env().Undefined());
@@ -131,6 +147,10 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
   Operand out =
       readOperand(args, "out", Storage::Float32, elementCount(env, "out", {rows, layout.blocks(seq), headDim}), holds);
   Placement where = readPlacement(args, {&x, &out});
+  const std::string kernelName = readOptionalString(args, "poolKernel", {"auto", "simple", "fast2"}, "auto");
+  const auto kernel = kernelName == "fast2"    ? cuda::PoolKernel::Fast2
+                      : kernelName == "simple" ? cuda::PoolKernel::Simple
+                                               : cuda::PoolKernel::Auto;
   rereadHostOperands(env, {&x, &out});
   const bool async = readAsync(info);
   if (async) ownHostInput(env, x, holds);
@@ -142,9 +162,10 @@ Napi::Value BlockPool(const Napi::CallbackInfo& info) {
     CudaStage stage(where.device);
     const void* xd = stage.input(x);
     float* od = static_cast<float*>(stage.output(out));
-    checkCuda(cuda::blockPool(where.device, xd, dtype, rows, seq, headDim, od, layout));
+    cuda::PoolKernel launched = cuda::PoolKernel::Simple;
+    checkCuda(cuda::blockPool(where.device, xd, dtype, rows, seq, headDim, od, layout, kernel, &launched));
     stage.finish();
-    return "cuda";
+    return cudaPoolKernelName(launched);
   });
 }
 
@@ -206,9 +227,10 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
   Operand map =
       readOptionalOperand(args, "map", Storage::Float32, elementCount(env, "map", {p.batch, p.heads, nq, nk}), holds);
   Placement where = readPlacement(args, {&q, &k, &counts, &indices, &map});
-  const std::string kernelName = readOptionalString(args, "maskKernel", {"auto", "fast", "simple"}, "auto");
+  const std::string kernelName = readOptionalString(args, "maskKernel", {"auto", "fast", "simple", "fast2"}, "auto");
   const auto kernel = kernelName == "fast"     ? cuda::MaskKernel::Fast
                       : kernelName == "simple" ? cuda::MaskKernel::Simple
+                      : kernelName == "fast2"  ? cuda::MaskKernel::Fast2
                                                : cuda::MaskKernel::Auto;
   rereadHostOperands(env, {&q, &k, &counts, &indices, &map});
   const bool async = readAsync(info);
@@ -249,7 +271,7 @@ Napi::Value NablaMask(const Napi::CallbackInfo& info) {
     cuda::MaskKernel launched = kernel == cuda::MaskKernel::Simple ? kernel : cuda::MaskKernel::Fast;
     checkCuda(cuda::nablaMask(where.device, params, qd, kd, dtype, cd, id, md, kernel, &launched));
     stage.finish();
-    return launched == cuda::MaskKernel::Simple ? "cuda-simple" : "cuda-fast";
+    return cudaMaskKernelName(launched);
   });
 }
 
