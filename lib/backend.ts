@@ -105,8 +105,11 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
 // from an environment variable read here, on the JS thread, when the op is called (native code reads
 // no environment: a libuv thread calling getenv races process.env writes), then 'auto'.
 
-/** CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'). */
-export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper';
+/**
+ * CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'),
+ * tensor cores with a 2x2 warp grid ('fast2', opt-in).
+ */
+export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
 /** CUDA mask: one warp per row ('fast') or one block of threads per row ('simple'). */
 export type MaskKernel = 'auto' | 'fast' | 'simple';
 /** CPU attention: AVX2 + FMA + F16C ('avx2') or portable C++ ('scalar'). */
@@ -127,7 +130,7 @@ export interface KernelSwitch<K extends string> {
 export const ATTENTION_KERNEL: KernelSwitch<AttentionKernel> = {
   option: 'kernel',
   env: 'NABLA_ATTENTION_KERNEL',
-  values: ['auto', 'fast', 'simple', 'hopper'],
+  values: ['auto', 'fast', 'simple', 'hopper', 'fast2'],
 };
 export const MASK_KERNEL: KernelSwitch<MaskKernel> = {
   option: 'maskKernel',

@@ -33,7 +33,7 @@ export type NativeCpuKernel = 'auto' | 'avx2' | 'scalar';
 export type NativeMaskKernel = 'auto' | 'fast' | 'simple';
 
 /** The kernel an op ran, as each op reports it. */
-export type NativeAttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper';
+export type NativeAttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper' | 'cuda-fast2';
 export type NativeMaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple';
 export type NativePoolKernelRan = 'cpu' | 'cuda';
 
@@ -87,7 +87,7 @@ export interface NativeAttentionArgs extends NativePlacement {
   headDim: number;
   valueDim: number;
   scale: number;
-  kernel: 'auto' | 'fast' | 'simple' | 'hopper';
+  kernel: 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
   /** CPU attention kernel; undefined = 'auto'. 'avx2' where it cannot run throws ERR_NABLA_KERNEL_UNAVAILABLE. */
   cpuKernel?: NativeCpuKernel;
   kvCounts?: NativeOperand;
