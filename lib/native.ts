@@ -33,7 +33,13 @@ export type NativeCpuKernel = 'auto' | 'avx2' | 'scalar';
 export type NativeMaskKernel = 'auto' | 'fast' | 'simple';
 
 /** The kernel an op ran, as each op reports it. */
-export type NativeAttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper' | 'cuda-fast2';
+export type NativeAttentionKernelRan =
+  | 'cpu-avx2'
+  | 'cpu-scalar'
+  | 'cuda-fast'
+  | 'cuda-simple'
+  | 'cuda-hopper'
+  | 'cuda-fast2';
 export type NativeMaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple';
 export type NativePoolKernelRan = 'cpu' | 'cuda';
 

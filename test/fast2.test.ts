@@ -29,7 +29,16 @@ const NVCC_FLAGS = ['-std=c++17', '-O3', '--expt-relaxed-constexpr'];
 
 (hasCxx ? test : test.skip)('fast2_layout.cc: fragments, ldmatrix steps, softmax merge, block spans', () => {
   const binary = path.join(work, 'fast2_layout');
-  const compiled = run(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', 'test/native/fast2_layout.cc', '-o', binary]);
+  const compiled = run(cxx, [
+    '-std=c++17',
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    'test/native/fast2_layout.cc',
+    '-o',
+    binary,
+  ]);
   expect(compiled.out).toBe('');
   expect(compiled.status).toBe(0);
   const r = run(binary, []);
@@ -89,7 +98,7 @@ describe('ptxas report of the fast2 instances (sm_90a)', () => {
 
   test('the report parser reads spills and registers', () => {
     const report = [
-      "ptxas info    : Function properties for _Z20fast2AttentionKernel",
+      'ptxas info    : Function properties for _Z20fast2AttentionKernel',
       '    8 bytes stack frame, 8 bytes spill stores, 12 bytes spill loads',
       'ptxas info    : Used 255 registers, used 1 barriers, 8 bytes cumulative stack size',
     ].join('\n');
@@ -97,22 +106,32 @@ describe('ptxas report of the fast2 instances (sm_90a)', () => {
   });
 });
 
-(hasNvcc ? test : test.skip)('PTX of fast2 (sm_80): ex2.approx.ftz, mma.sync, ldmatrix, cp.async, no local memory', () => {
-  const ptx = path.join(work, 'fast2.ptx');
-  const r = run('nvcc', [...NVCC_FLAGS, '-arch=sm_80', '-ptx', 'csrc/cuda/kernels/attention_fast2_bf16_d128.cu', '-o', ptx]);
-  expect(r.status).toBe(0);
-  const text = fs.readFileSync(ptx, 'utf8');
-  expect(text).toMatch(/\.entry\s+\S*fast2AttentionKernel/);
-  for (const instruction of [
-    'ex2.approx.ftz.f32',
-    'mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32',
-    'ldmatrix.sync.aligned.m8n8.x4.shared.b16',
-    'ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16',
-    'cp.async.wait_group 1',
-    'vote.sync.any.pred',
-  ])
-    expect(text).toContain(instruction);
-  // the softmax uses the ftz form only (exp2f would add the non-ftz ex2.approx.f32)
-  expect(text).not.toMatch(/ex2\.approx\.f32/);
-  expect(text).not.toMatch(/ld\.local|st\.local/);
-});
+(hasNvcc ? test : test.skip)(
+  'PTX of fast2 (sm_80): ex2.approx.ftz, mma.sync, ldmatrix, cp.async, no local memory',
+  () => {
+    const ptx = path.join(work, 'fast2.ptx');
+    const r = run('nvcc', [
+      ...NVCC_FLAGS,
+      '-arch=sm_80',
+      '-ptx',
+      'csrc/cuda/kernels/attention_fast2_bf16_d128.cu',
+      '-o',
+      ptx,
+    ]);
+    expect(r.status).toBe(0);
+    const text = fs.readFileSync(ptx, 'utf8');
+    expect(text).toMatch(/\.entry\s+\S*fast2AttentionKernel/);
+    for (const instruction of [
+      'ex2.approx.ftz.f32',
+      'mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32',
+      'ldmatrix.sync.aligned.m8n8.x4.shared.b16',
+      'ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16',
+      'cp.async.wait_group 1',
+      'vote.sync.any.pred',
+    ])
+      expect(text).toContain(instruction);
+    // the softmax uses the ftz form only (exp2f would add the non-ftz ex2.approx.f32)
+    expect(text).not.toMatch(/ex2\.approx\.f32/);
+    expect(text).not.toMatch(/ld\.local|st\.local/);
+  },
+);

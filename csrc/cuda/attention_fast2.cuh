@@ -96,7 +96,8 @@ __device__ __forceinline__ void waitAsyncCopiesBut() {
 }  // namespace fast2
 
 template <class Traits, bool kRagged>
-__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm) fast2AttentionKernel(const AttentionKernelParams p) {
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
+    fast2AttentionKernel(const AttentionKernelParams p) {
   using Elem = typename Traits::Elem;
   using FastTraits = FastAttentionTraits<Elem, Traits::kHeadDim>;
   constexpr int D = Traits::kHeadDim;
@@ -168,9 +169,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm) fast2
   for (int n = 0; n < count; ++n) {
     const int stage = n % kStages;
     fast2::waitAsyncCopiesBut<kStages - 2>();  // tile n has landed (for this thread's copies)
-    __syncthreads();  // ... for every thread's; all warps are done with tile n - 1 and with Q
+    __syncthreads();                           // ... for every thread's; all warps are done with tile n - 1 and with Q
     if (n + kStages - 1 < count) loadKeyValueTile(n + kStages - 1);  // into tile n - 1's stage
-    ptx::commitAsyncCopies();                                         // (an empty group at the end)
+    ptx::commitAsyncCopies();                                        // (an empty group at the end)
     const Elem* sK = tileK(stage);
     const Elem* sV = tileV(stage);
     // opaque copies: recomputing the steps each tile is cheaper than a register per address
@@ -293,7 +294,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm) fast2
   // warp keyHalf finalises column tiles [keyHalf kHalfTiles, + kHalfTiles) and sends the others to
   // its partner; the branch is warp-uniform and keeps every register index a constant
   const bool keepsUpper = fast2::keyHalf(warp) == 1;
-  auto exchangeSlot = [&](int w, int mt, int t) { return exchange + ((w * kRowTiles + mt) * kHalfTiles + t) * 32 + lane; };
+  auto exchangeSlot = [&](int w, int mt, int t) {
+    return exchange + ((w * kRowTiles + mt) * kHalfTiles + t) * 32 + lane;
+  };
 #pragma unroll
   for (int j = 0; j < fast2::kRowsPerLane; ++j) {  // l of the row: the quad's four shares
     rowSum[j] += __shfl_xor_sync(0xffffffffu, rowSum[j], 1);

@@ -8,13 +8,12 @@
 //   - the online softmax per key half (exponentBase, the skipped rescale) merged as the kernel's
 //     epilogue does equals a direct softmax, also when a half sees only masked keys;
 //   - blockSpan (32-bit divisions) equals TileLayout::blockStart / blockLength.
-#include "../../csrc/cuda/attention_fast2_layout.h"
-
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "../../csrc/cuda/attention_fast2_layout.h"
 #include "check.h"
 
 using namespace nabla::cuda::fast2;
@@ -78,7 +77,8 @@ void mma(float (&c)[32][4], const Pair (&a)[32][4], const Pair (&b0)[32], const 
 void fillTile(Tile& tile, std::mt19937& random) {
   std::uniform_int_distribution<int> value(-3, 3);
   for (int row = 0; row < 64; ++row)
-    for (int col = 0; col < tile.headDim; ++col) tile.data[swizzledOffset(tile.headDim, row, col)] = float(value(random));
+    for (int col = 0; col < tile.headDim; ++col)
+      tile.data[swizzledOffset(tile.headDim, row, col)] = float(value(random));
 }
 
 void checkOffsets(int headDim) {
@@ -111,7 +111,7 @@ void checkProducts(int headDim, std::mt19937& random) {
     for (auto& a : s)
       for (auto& b : a)
         for (auto& c : b) std::fill(c, c + 4, 0.f);
-    const auto spotOffsets = [&](int (&offsets)[32], auto spotOf) {
+    const auto spotOffsets = [&](int(&offsets)[32], auto spotOf) {
       for (int lane = 0; lane < 32; ++lane) {
         const TileSpot spot = spotOf(lane);
         offsets[lane] = swizzledOffset(headDim, spot.row, spot.col);
@@ -130,7 +130,8 @@ void checkProducts(int headDim, std::mt19937& random) {
         Fragment b;
         loadMatrix(k, offsets, false, b);
         Pair b0[32], b1[32], b2[32], b3[32];
-        for (int lane = 0; lane < 32; ++lane) b0[lane] = b[lane][0], b1[lane] = b[lane][1], b2[lane] = b[lane][2], b3[lane] = b[lane][3];
+        for (int lane = 0; lane < 32; ++lane)
+          b0[lane] = b[lane][0], b1[lane] = b[lane][1], b2[lane] = b[lane][2], b3[lane] = b[lane][3];
         for (int mt = 0; mt < kRowTiles; ++mt) {
           mma(s[mt][2 * pair], a[mt], b0, b1);
           mma(s[mt][2 * pair + 1], a[mt], b2, b3);
@@ -144,8 +145,8 @@ void checkProducts(int headDim, std::mt19937& random) {
             const int row = fragmentRow(warp, lane, mt, e), key = fragmentKey(warp, lane, nt, e);
             float direct = 0;
             for (int d = 0; d < headDim; ++d) direct += q.at(row, d) * k.at(key, d);
-            CHECK(s[mt][nt][lane][e] == direct, "S D%d warp %d lane %d mt %d nt %d e %d: %g != %g", headDim, warp,
-                  lane, mt, nt, e, s[mt][nt][lane][e], direct);
+            CHECK(s[mt][nt][lane][e] == direct, "S D%d warp %d lane %d mt %d nt %d e %d: %g != %g", headDim, warp, lane,
+                  mt, nt, e, s[mt][nt][lane][e], direct);
             ++covered[row * 64 + key];
             rowOf[(warp * 32 + lane) * kRowsPerLane + 2 * mt + e / 2] = row;
           }
@@ -169,7 +170,8 @@ void checkProducts(int headDim, std::mt19937& random) {
         Fragment b;
         loadMatrix(v, offsets, true, b);
         Pair b0[32], b1[32], b2[32], b3[32];
-        for (int lane = 0; lane < 32; ++lane) b0[lane] = b[lane][0], b1[lane] = b[lane][1], b2[lane] = b[lane][2], b3[lane] = b[lane][3];
+        for (int lane = 0; lane < 32; ++lane)
+          b0[lane] = b[lane][0], b1[lane] = b[lane][1], b2[lane] = b[lane][2], b3[lane] = b[lane][3];
         for (int mt = 0; mt < kRowTiles; ++mt) {
           mma(*reinterpret_cast<float(*)[32][4]>(oTile(mt, 2 * pair)), p[mt], b0, b1);
           mma(*reinterpret_cast<float(*)[32][4]>(oTile(mt, 2 * pair + 1)), p[mt], b2, b3);
@@ -191,7 +193,8 @@ void checkProducts(int headDim, std::mt19937& random) {
                   lane, mt, t, e, oTile(mt, t)[lane][e], direct);
           }
   }
-  for (int i = 0; i < 64 * 64; ++i) CHECK(covered[i] == 1, "(row %d, key %d) covered %d times", i / 64, i % 64, covered[i]);
+  for (int i = 0; i < 64 * 64; ++i)
+    CHECK(covered[i] == 1, "(row %d, key %d) covered %d times", i / 64, i % 64, covered[i]);
   for (int warp = 0; warp < kWarps; ++warp)
     for (int j = 0; j < 32 * kRowsPerLane; ++j)
       CHECK(rowOf[warp * 32 * kRowsPerLane + j] == rowOf[partner(warp) * 32 * kRowsPerLane + j],
@@ -292,8 +295,8 @@ void checkBlockSpan() {
         layout.t = t, layout.ht = ht, layout.wt = wt;
         for (int64_t b = 0; b < layout.blocks(0); ++b) {
           const BlockSpan span = blockSpan(layout, int32_t(b));
-          CHECK(span.start == layout.blockStart(b) && span.length == layout.blockLength(b),
-                "grid %dx%dx%d block %lld", t, ht, wt, static_cast<long long>(b));
+          CHECK(span.start == layout.blockStart(b) && span.length == layout.blockLength(b), "grid %dx%dx%d block %lld",
+                t, ht, wt, static_cast<long long>(b));
         }
       }
   const TileLayout none;
