@@ -17,20 +17,28 @@
 //   fast:  4 warps x (K 16 KB + V 16 KB + Q 4 KB) ldmatrix = 144 KB + 32 KB cp.async = 176 KB
 //   fast2: 4 warps x (K  8 KB + V  8 KB + Q 8 KB) ldmatrix =  96 KB + 32 KB cp.async = 128 KB (-27%)
 // At 128 B/clk/SM that moves the shared-memory cap from ~345-390 to ~475-535 TFLOP/s (H200), above
-// FlashAttention-2's 370. The merge costs 36 KB once per row (O halves + statistics) and the output
-// staging 16 KB: 0.3% of a 720p row of 164 kept tiles (thr 0.7), 2.5% of a 16-tile row.
-// Q fragments are re-read each tile, not kept in registers: with O (128 registers at D128) and S
-// (32) live, Q's 64 registers spill (ptxas sm_90a: 255 registers + 160 bytes spilled); at D64
-// they would fit (175 registers) but cost the third CTA per SM (168 registers at most).
+// FlashAttention-2's 370. Once per row, the merge writes and reads 36 KB (O halves + statistics)
+// and the output staging 16 KB: 104 KB, 0.5% of a 720p row of 164 kept tiles (thr 0.7), 5% of a
+// 16-tile row. Q fragments are re-read each tile, not kept in registers: with O (128 registers
+// at D128) and S (32) live, Q's 64 more spill (ptxas sm_90a: 255 registers and 144-192 bytes
+// spilled); at D64 they fit only above 168 registers (175 unbounded; bounded to 168, 48 bytes
+// spilled), i.e. at 2 CTAs per SM instead of 3.
 // ldmatrix addresses are one XOR + constant step from one offset per lane and operand
 // (fast2::steppedOffset): one register per address made D64 take 198 registers.
 //
-// Shared memory: kStages stages of (K, V) 64 x kHeadDim tiles plus the Q tile. 2 stages: 80 KiB at
-// D128, 40 KiB at D64; 3 stages: 112 / 56 KiB. The launcher takes 3 stages where they keep the
-// CTAs per SM of 2 (H100/H200/B200, 228 KiB per SM: 2 CTAs at D128, 3 at D64), else 2 (A100
-// 164 KiB, sm_86/89/120 100 KiB). Registers (ptxas, 0 spills, 0 stack, every arch of the default
-// list; table in bench/RESULTS.md): <= 255 at D128 (2 CTAs = 8 warps per SM, as the fast kernel,
-// by registers and by shared memory), <= 168 at D64 (3 CTAs = 12 warps per SM, as the fast kernel).
+// Shared memory (dynamic; no static): kStages stages of (K, V) 64 x kHeadDim tiles plus the Q tile.
+// 2 stages: 80 KiB at D128, 40 KiB at D64; 3 stages: 112 / 56 KiB. The launcher takes 3 stages
+// where they keep the CTAs per SM of 2 (H100/H200/B200, 228 KiB per SM: 2 CTAs at D128, 3 at D64),
+// else 2 (A100 164 KiB; sm_86/89/120 100 KiB). Registers aimed at: <= 255 at D128 (2 CTAs = 8
+// warps per SM, as the fast kernel; shared memory allows 2 as well), <= 168 at D64 (3 CTAs = 12
+// warps, as the fast kernel), by __launch_bounds__. ptxas (nvcc 13.0, -O3), registers of each
+// instance, bf16 and fp16 alike, 0 bytes spilled and 0 bytes stack in every one:
+//   arch          D64: 2 stages  ragged  3 stages   D128: 2 stages  ragged  3 stages
+//   sm_80/86/89         165       160      165             254       246      252
+//   sm_90a              168       164      168             254       246      254
+//   sm_100              164       167      165             242       252      242
+//   sm_120              164       160      165             246       254      246
+// The ragged instance has 2 stages only (with 3, sm_100's ptxas spilled 4 bytes of it).
 // After the last tile the stages hold the merge buffers and the output staging tile.
 //
 // Ragged layouts run the kRagged instance, as the fast kernel does: tile rows past a block's length
@@ -355,17 +363,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   }
 }
 
-template <class Traits>
-const void* fast2Instance(bool ragged) {
-  return ragged ? reinterpret_cast<const void*>(&fast2AttentionKernel<Traits, true>)
-                : reinterpret_cast<const void*>(&fast2AttentionKernel<Traits, false>);
-}
-
-template <class Traits>
-Status launchFast2Stages(const AttentionKernelParams& p, bool ragged, cudaStream_t stream) {
-  if (ragged)
-    fast2AttentionKernel<Traits, true><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
-  else fast2AttentionKernel<Traits, false><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
+template <class Traits, bool kRagged>
+Status launchFast2Instance(const AttentionKernelParams& p, cudaStream_t stream) {
+  fast2AttentionKernel<Traits, kRagged><<<unsigned(p.rows), Traits::kThreads, Traits::kSharedBytes, stream>>>(p);
   return launched("fast2AttentionKernel");
 }
 
@@ -376,12 +376,17 @@ Status launchFast2Attention(const AttentionKernelParams& p, cudaStream_t stream)
   if (p.rows == 0) return Status{};
   if (p.rows > int64_t(0x7fffffff))
     return invalidValue("too many query blocks for one grid: " + std::to_string(p.rows));
-  const bool ragged = p.layout.ragged();  // the predicated instance only where a block can be short
-  const void* two = fast2Instance<TwoStages>(ragged);
-  const void* three = fast2Instance<ThreeStages>(ragged);
+  const void* two = reinterpret_cast<const void*>(&fast2AttentionKernel<TwoStages, false>);
+  const void* twoRagged = reinterpret_cast<const void*>(&fast2AttentionKernel<TwoStages, true>);
+  const void* three = reinterpret_cast<const void*>(&fast2AttentionKernel<ThreeStages, false>);
+  // the predicated instance only where a block can be shorter than 64 tokens (two stages)
+  if (p.layout.ragged()) {
+    const Status allowed = allowSharedMemory(twoRagged, TwoStages::kSharedBytes, "fast2AttentionKernel");
+    return allowed.ok() ? launchFast2Instance<TwoStages, true>(p, stream) : allowed;
+  }
   const Status allowed = allowSharedMemory(two, TwoStages::kSharedBytes, "fast2AttentionKernel");
   if (!allowed.ok()) return allowed;
-  // A third stage where the device has the shared memory for it at the same CTAs per SM.
+  // a third stage where the device has the shared memory for it at the same CTAs per SM
   bool deep = allowSharedMemory(three, ThreeStages::kSharedBytes, "fast2AttentionKernel").ok();
   if (deep) {
     int ctasTwo = 0, ctasThree = 0;
@@ -391,7 +396,7 @@ Status launchFast2Attention(const AttentionKernelParams& p, cudaStream_t stream)
                                                                  ThreeStages::kSharedBytes));
     deep = ctasThree >= ctasTwo;
   }
-  return deep ? launchFast2Stages<ThreeStages>(p, ragged, stream) : launchFast2Stages<TwoStages>(p, ragged, stream);
+  return deep ? launchFast2Instance<ThreeStages, false>(p, stream) : launchFast2Instance<TwoStages, false>(p, stream);
 }
 
 }  // namespace cuda
