@@ -89,6 +89,10 @@ __device__ __forceinline__ float exp2Fast(float x) {
   return y;
 }
 
+struct Exp2Fast {
+  __device__ __forceinline__ float operator()(float x) const { return exp2Fast(x); }
+};
+
 // x, which the compiler must treat as unknown: values derived from it are not hoisted out of loops.
 __device__ __forceinline__ int opaque(int x) {
   asm volatile("" : "+r"(x));
@@ -242,11 +246,11 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
           scoreMax = fmaxf(scoreMax, fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
         scoreMax = fmaxf(scoreMax, __shfl_xor_sync(0xffffffffu, scoreMax, 1));  // a quad shares a row
         scoreMax = fmaxf(scoreMax, __shfl_xor_sync(0xffffffffu, scoreMax, 2));
-        const float mNew = fmaxf(rowMax[j], scoreMax * p.scaleLog2);
-        moved |= mNew > rowMax[j];
-        const float base = fast2::exponentBase(mNew);
-        alpha[half] = fast2::exp2Fast(rowMax[j] - base);  // 1 when m did not move; 0 from m = -inf
-        rowMax[j] = mNew;
+        const fast2::RowStep step = fast2::rowStep(rowMax[j], scoreMax, p.scaleLog2, fast2::Exp2Fast{});
+        const float base = step.base;
+        moved |= step.moved;
+        alpha[half] = step.alpha;
+        rowMax[j] = step.rowMax;
         float sum = 0.f;
 #pragma unroll
         for (int nt = 0; nt < kKeyTiles; ++nt)
@@ -328,12 +332,10 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   float ownWeight[fast2::kRowsPerLane], otherWeight[fast2::kRowsPerLane];
 #pragma unroll
   for (int j = 0; j < fast2::kRowsPerLane; ++j) {
-    const float base = fast2::exponentBase(fmaxf(rowMax[j], otherMax[j]));
-    const float own = fast2::exp2Fast(rowMax[j] - base), theirs = fast2::exp2Fast(otherMax[j] - base);
-    const float l = own * rowSum[j] + theirs * otherSum[j];
-    const float inverse = l > 0.f ? 1.f / l : 0.f;
-    ownWeight[j] = own * inverse;
-    otherWeight[j] = theirs * inverse;
+    const fast2::MergeWeights w =
+        fast2::mergeWeights(rowMax[j], rowSum[j], otherMax[j], otherSum[j], fast2::Exp2Fast{});
+    ownWeight[j] = w.own;
+    otherWeight[j] = w.other;
   }
 #pragma unroll
   for (int mt = 0; mt < kRowTiles; ++mt)

@@ -105,6 +105,36 @@ NABLA_HD inline BlockSpan blockSpan(const TileLayout& layout, int32_t b) {
 // are 0 instead of NaN (-inf - -inf).
 NABLA_HD inline float exponentBase(float rowMax) { return rowMax == -INFINITY ? 0.f : rowMax; }
 
+// One tile of a row's online softmax in one warp (exp2: the kernel's ex2.approx.ftz, the host's
+// std::exp2): m' = max(m, scale log2e max_key S) (scale > 0, so the raw max is scaled once),
+// P = 2^(S scale log2e - base) with base = exponentBase(m'), alpha = 2^(m - base) (1 when m did
+// not move, 0 from m = -inf), l' = alpha l + sum P (the caller adds sum P).
+struct RowStep {
+  float rowMax, base, alpha;
+  bool moved;
+};
+template <class Exp2>
+NABLA_HD inline RowStep rowStep(float rowMax, float scoreMax, float scaleLog2, Exp2 exp2) {
+  const float mNew = fmaxf(rowMax, scoreMax * scaleLog2);
+  const float base = exponentBase(mNew);
+  return {mNew, base, exp2(rowMax - base), mNew > rowMax};
+}
+
+// The weights of the two key halves' unnormalised outputs in a row's output, out = own O_own +
+// other O_other: m = max(m_own, m_other), w_i = 2^(m_i - m), l = w_own l_own + w_other l_other,
+// weight_i = w_i / l (0 for a row with no key: l = 0).
+struct MergeWeights {
+  float own, other;
+};
+template <class Exp2>
+NABLA_HD inline MergeWeights mergeWeights(float maxOwn, float sumOwn, float maxOther, float sumOther, Exp2 exp2) {
+  const float base = exponentBase(fmaxf(maxOwn, maxOther));
+  const float own = exp2(maxOwn - base), other = exp2(maxOther - base);
+  const float l = own * sumOwn + other * sumOther;
+  const float inverse = l > 0.f ? 1.f / l : 0.f;
+  return {own * inverse, other * inverse};
+}
+
 }  // namespace fast2
 }  // namespace cuda
 }  // namespace nabla

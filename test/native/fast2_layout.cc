@@ -213,7 +213,13 @@ double mergedError(const std::vector<std::vector<float>>& scores, const std::vec
   const int dims = int(values[0].size());
   HalfState halves[2];
   for (auto& h : halves) h.o.assign(dims, 0.0);
-  auto base = [&](float m) { return guard ? exponentBase(m) : m; };
+  const auto exp2 = [](float x) { return std::exp2(x); };
+  // the kernel's formulas (rowStep, mergeWeights), or the same without the -inf guard
+  auto step = [&](float m, float scoreMax) {
+    if (guard) return rowStep(m, scoreMax, scaleLog2, exp2);
+    const float mNew = std::max(m, scoreMax * scaleLog2);
+    return RowStep{mNew, mNew, exp2(m - mNew), mNew > m};
+  };
   for (size_t t = 0; t < scores.size(); ++t)
     for (int half = 0; half < 2; ++half) {
       HalfState& h = halves[half];
@@ -224,24 +230,33 @@ double mergedError(const std::vector<std::vector<float>>& scores, const std::vec
         s[key] = tileKey < valid[t] ? scores[t][tileKey] : -INFINITY;
         scoreMax = std::max(scoreMax, s[key]);
       }
-      const float mNew = std::max(h.m, scoreMax * scaleLog2);
-      const bool moved = mNew > h.m;
-      const float alpha = std::exp2(h.m - base(mNew));
-      h.m = mNew;
-      float sum = 0;
+      const RowStep st = step(h.m, scoreMax);
+      h.m = st.rowMax;
+      float sum = 0, largest = 0;
       for (int key = 0; key < kWarpKeys; ++key) {
-        s[key] = std::exp2(std::fma(s[key], scaleLog2, -base(mNew)));
+        s[key] = std::exp2(std::fma(s[key], scaleLog2, -st.base));
         sum += s[key];
+        largest = std::max(largest, s[key]);
       }
-      h.l = alpha * h.l + sum;
-      if (moved)
-        for (double& x : h.o) x *= alpha;
+      // the base is the row max: P <= 1, and 1 at the key that moved it (no overflow for any scores)
+      if (guard && st.moved) CHECK(std::fabs(largest - 1.f) < 1e-6f, "largest P %g after the max moved", largest);
+      if (guard) CHECK(largest <= 1.f + 1e-6f, "P %g > 1", largest);
+      h.l = st.alpha * h.l + sum;
+      if (st.moved)  // the kernel skips the rescale when no row max moved (alpha = 1)
+        for (double& x : h.o) x *= st.alpha;
+      else CHECK(!guard || st.alpha == 1.f || h.l == 0.f, "a row whose max did not move has alpha %g", st.alpha);
       for (int key = 0; key < kWarpKeys; ++key)
         for (int d = 0; d < dims; ++d) h.o[d] += double(s[key]) * values[t * 64 + kWarpKeys * half + key][d];
     }
-  const float b = base(std::max(halves[0].m, halves[1].m));
-  const float w0 = std::exp2(halves[0].m - b), w1 = std::exp2(halves[1].m - b);
-  const float l = w0 * halves[0].l + w1 * halves[1].l;
+  MergeWeights w = mergeWeights(halves[0].m, halves[0].l, halves[1].m, halves[1].l, exp2);
+  if (!guard) {
+    const float m = std::max(halves[0].m, halves[1].m), w0 = exp2(halves[0].m - m), w1 = exp2(halves[1].m - m);
+    const float l = w0 * halves[0].l + w1 * halves[1].l;
+    w = {w0 / l, w1 / l};
+  }
+  // partner warps: each computes its own weights with the roles swapped; they must agree
+  const MergeWeights swapped = mergeWeights(halves[1].m, halves[1].l, halves[0].m, halves[0].l, exp2);
+  if (guard) CHECK(swapped.own == w.other && swapped.other == w.own, "the merge is not symmetric");
   // direct softmax over the valid keys, in double
   double top = -INFINITY;
   for (size_t t = 0; t < scores.size(); ++t)
@@ -256,7 +271,7 @@ double mergedError(const std::vector<std::vector<float>>& scores, const std::vec
     }
   double error = 0;
   for (int d = 0; d < dims; ++d) {
-    const double got = (w0 * halves[0].o[d] + w1 * halves[1].o[d]) / l;
+    const double got = w.own * halves[0].o[d] + w.other * halves[1].o[d];
     error = std::max(error, std::isnan(got) ? INFINITY : std::fabs(got - want[d] / total));
   }
   return error;
@@ -287,6 +302,15 @@ void checkMerge(std::mt19937& random) {
   }
 }
 
+// A row no key reached (both halves m = -inf, l = 0) has weights 0, not NaN: its output is zero.
+void checkEmptyMerge() {
+  const auto exp2 = [](float x) { return std::exp2(x); };
+  const MergeWeights w = mergeWeights(-INFINITY, 0.f, -INFINITY, 0.f, exp2);
+  CHECK(w.own == 0.f && w.other == 0.f, "empty row: weights %g, %g", w.own, w.other);
+  const RowStep st = rowStep(-INFINITY, -INFINITY, 0.18f, exp2);
+  CHECK(st.alpha == 0.f && !st.moved && st.base == 0.f, "masked tile on an empty row: alpha %g", st.alpha);
+}
+
 void checkBlockSpan() {
   for (int t = 1; t <= 3; ++t)
     for (int ht = 1; ht <= 26; ht += 3)
@@ -312,6 +336,7 @@ int main() {
   checkProducts(64, random);
   checkProducts(128, random);
   checkMerge(random);
+  checkEmptyMerge();
   checkBlockSpan();
   return finish("fast2_layout");
 }
