@@ -302,12 +302,10 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   float4* exchange = reinterpret_cast<float4*>(sharedBytes);
   float4* stats = reinterpret_cast<float4*>(sharedBytes + Traits::kExchangeBytes);  // [warp][lane][m, l]
   Elem* staging = reinterpret_cast<Elem*>(sharedBytes + Traits::kExchangeBytes + Traits::kStatsBytes);
-  constexpr int kHalfTiles = Traits::kDimTiles / 2;
-  // warp keyHalf finalises column tiles [keyHalf kHalfTiles, + kHalfTiles) and sends the others to
-  // its partner; the branch is warp-uniform and keeps every register index a constant
-  const bool keepsUpper = fast2::keyHalf(warp) == 1;
+  // each warp finalises half of the column tiles and sends the others to its partner
+  // (fast2::finalisesColumnTile: a warp-uniform test that keeps every register index a constant)
   auto exchangeSlot = [&](int w, int mt, int t) {
-    return exchange + ((w * kRowTiles + mt) * kHalfTiles + t) * 32 + lane;
+    return exchange + fast2::exchangeSlot(w, mt, t, lane, Traits::kDimTiles);
   };
 #pragma unroll
   for (int j = 0; j < fast2::kRowsPerLane; ++j) {  // l of the row: the quad's four shares
@@ -318,8 +316,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   for (int mt = 0; mt < kRowTiles; ++mt)
 #pragma unroll
     for (int t = 0; t < Traits::kDimTiles; ++t)
-      if ((t >= kHalfTiles) != keepsUpper)
-        *exchangeSlot(warp, mt, t % kHalfTiles) = make_float4(o[mt][t][0], o[mt][t][1], o[mt][t][2], o[mt][t][3]);
+      if (!fast2::finalisesColumnTile(warp, t, Traits::kDimTiles))
+        *exchangeSlot(warp, mt, t) = make_float4(o[mt][t][0], o[mt][t][1], o[mt][t][2], o[mt][t][3]);
   stats[warp * 64 + lane * 2] = make_float4(rowMax[0], rowMax[1], rowMax[2], rowMax[3]);
   stats[warp * 64 + lane * 2 + 1] = make_float4(rowSum[0], rowSum[1], rowSum[2], rowSum[3]);
   __syncthreads();
@@ -341,8 +339,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   for (int mt = 0; mt < kRowTiles; ++mt)
 #pragma unroll
     for (int t = 0; t < Traits::kDimTiles; ++t) {
-      if ((t >= kHalfTiles) != keepsUpper) continue;
-      const float4 y4 = *exchangeSlot(other, mt, t % kHalfTiles);
+      if (!fast2::finalisesColumnTile(warp, t, Traits::kDimTiles)) continue;
+      const float4 y4 = *exchangeSlot(other, mt, t);
       const float y[4] = {y4.x, y4.y, y4.z, y4.w};
       float merged[4];
 #pragma unroll

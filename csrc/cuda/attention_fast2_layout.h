@@ -83,6 +83,17 @@ NABLA_HD inline int steppedOffset(int headDim, int spotOffset, int rowSteps, int
   return (spotOffset ^ (16 * colSteps)) + 16 * rowSteps * headDim;
 }
 
+// The epilogue. Warp w finalises output column tiles t with finalisesColumnTile(w, t) (its key half
+// of them: tiles [keyHalf dimTiles / 2, + dimTiles / 2)) and sends the others to its partner through
+// float4 slot exchangeSlot(w, mt, t, lane) (in lane order: a warp's store is 512 contiguous bytes).
+NABLA_HD inline bool finalisesColumnTile(int warp, int t, int dimTiles) {
+  return (t >= dimTiles / 2) == (keyHalf(warp) == 1);
+}
+NABLA_HD inline int exchangeSlot(int warp, int mt, int t, int lane, int dimTiles) {
+  const int half = dimTiles / 2;
+  return ((warp * kRowTiles + mt) * half + t % half) * 32 + lane;
+}
+
 // Block b of a token grid: its first token and its number of tokens, as TileLayout::blockStart and
 // blockLength give them, with 32-bit divisions (b and the grid's sides are int32; a 64-bit division
 // is a subroutine call whose registers spilled the ragged kernel).

@@ -5,10 +5,13 @@
 //   - S = Q K^T and O = P V computed through the warp grid's fragments equal the direct products at
 //     the (row, key) and (row, column) the glossary gives, and the 4 warps cover each of the 64 x 64
 //     (row, key) pairs once; partner warps hold the same rows and columns in the same lanes;
-//   - the online softmax per key half (exponentBase, the skipped rescale) merged as the kernel's
-//     epilogue does equals a direct softmax, also when a half sees only masked keys;
+//   - the online softmax per key half (rowStep: exponentBase, the skipped rescale) merged with
+//     mergeWeights equals a direct softmax, also when a half sees only masked keys;
+//   - the epilogue's exchange slots: each output element is merged once, from the same row and
+//     column of the partner warp;
 //   - blockSpan (32-bit divisions) equals TileLayout::blockStart / blockLength.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -302,6 +305,60 @@ void checkMerge(std::mt19937& random) {
   }
 }
 
+// The epilogue's exchange, replayed for all 4 warps: each lane's O fragment values and row
+// statistics of its key half, the slots each warp writes for its partner and reads back, the
+// merge; every output element is written once, with the merge of the two halves of its row.
+void checkEpilogue(int headDim, std::mt19937& random) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const int dimTiles = headDim / 8;
+  // per key half: row max (log2 units), row sum and unnormalised O
+  std::vector<float> rowMax[2], rowSum[2], o[2];
+  for (int h = 0; h < 2; ++h) {
+    rowMax[h].resize(64), rowSum[h].resize(64), o[h].resize(64 * headDim);
+    for (int r = 0; r < 64; ++r) rowMax[h][r] = 4 * normal(random), rowSum[h][r] = 1 + std::fabs(normal(random));
+    for (float& x : o[h]) x = normal(random);
+  }
+  const auto exp2 = [](float x) { return std::exp2(x); };
+  std::vector<std::array<float, 4>> exchange(size_t(kWarps) * kRowTiles * (dimTiles / 2) * 32);
+  for (int warp = 0; warp < kWarps; ++warp)
+    for (int mt = 0; mt < kRowTiles; ++mt)
+      for (int t = 0; t < dimTiles; ++t)
+        for (int lane = 0; lane < 32; ++lane)
+          if (!finalisesColumnTile(warp, t, dimTiles)) {
+            const size_t index = size_t(exchangeSlot(warp, mt, t, lane, dimTiles));
+            CHECK(index < exchange.size(), "slot %zu past the exchange buffer", index);
+            if (index >= exchange.size()) return;
+            std::array<float, 4>& slot = exchange[index];
+            for (int e = 0; e < 4; ++e)
+              slot[e] = o[keyHalf(warp)][fragmentRow(warp, lane, mt, e) * headDim + fragmentColumn(lane, t, e)];
+          }
+  std::vector<int> written(64 * headDim, 0);
+  for (int warp = 0; warp < kWarps; ++warp)
+    for (int mt = 0; mt < kRowTiles; ++mt)
+      for (int t = 0; t < dimTiles; ++t)
+        for (int lane = 0; lane < 32; ++lane) {
+          if (!finalisesColumnTile(warp, t, dimTiles)) continue;
+          const std::array<float, 4>& theirs = exchange[exchangeSlot(partner(warp), mt, t, lane, dimTiles)];
+          for (int e = 0; e < 4; ++e) {
+            const int row = fragmentRow(warp, lane, mt, e), col = fragmentColumn(lane, t, e);
+            const int own = keyHalf(warp), other = keyHalf(partner(warp));
+            // the statistics the partner lane published are those of the same row
+            const MergeWeights w =
+                mergeWeights(rowMax[own][row], rowSum[own][row], rowMax[other][row], rowSum[other][row], exp2);
+            const float got = o[own][row * headDim + col] * w.own + theirs[e] * w.other;
+            const double m = std::max(rowMax[0][row], rowMax[1][row]);
+            const double w0 = std::exp2(rowMax[0][row] - m), w1 = std::exp2(rowMax[1][row] - m);
+            const double want = (w0 * o[0][row * headDim + col] + w1 * o[1][row * headDim + col]) /
+                                (w0 * rowSum[0][row] + w1 * rowSum[1][row]);
+            CHECK(std::fabs(got - want) < 1e-5 * (1 + std::fabs(want)), "D%d (%d, %d): %g != %g", headDim, row, col,
+                  got, want);
+            ++written[row * headDim + col];
+          }
+        }
+  for (int i = 0; i < 64 * headDim; ++i)
+    CHECK(written[i] == 1, "D%d (%d, %d) written %d times", headDim, i / headDim, i % headDim, written[i]);
+}
+
 // A row no key reached (both halves m = -inf, l = 0) has weights 0, not NaN: its output is zero.
 void checkEmptyMerge() {
   const auto exp2 = [](float x) { return std::exp2(x); };
@@ -337,6 +394,8 @@ int main() {
   checkProducts(128, random);
   checkMerge(random);
   checkEmptyMerge();
+  checkEpilogue(64, random);
+  checkEpilogue(128, random);
   checkBlockSpan();
   return finish("fast2_layout");
 }
