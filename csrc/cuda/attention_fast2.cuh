@@ -191,7 +191,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
     const int valueOffset = fast2::opaque(valueLane);
     const int keys = blockKeys(n);  // before S is live: the ragged layout's divisions need registers
 
-    // S = Q K^T over this warp's 32 keys: each K fragment feeds both row tiles
+    // S = Q K^T over this warp's 32 keys: each K fragment feeds both row tiles. Two k16 steps per
+    // iteration: unrolled fully, D128 takes 253-255 registers on sm_100/120 (no margin before a
+    // spill); a candidate for the GPU round to time.
     float s[kRowTiles][kKeyTiles][4];
 #pragma unroll
     for (int mt = 0; mt < kRowTiles; ++mt)
