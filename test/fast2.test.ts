@@ -1,11 +1,14 @@
 // The fast2 attention kernel (csrc/cuda/attention_fast2.cuh): what can be checked without a GPU --
 // the host test of its warp-grid index math and softmax merge (test/native/fast2_layout.cc), the
 // ptxas report (no spills, no stack, the register budget of its CTAs per SM) and the instructions
-// its PTX must contain. Its results on a GPU are checked against the CPU in test/cuda.test.ts.
+// its PTX must contain, and that the native layer knows its name. Its results on a GPU are checked
+// against the CPU in test/cuda.test.ts (and test/mask-rules.test.ts, bench/gpu-check.js).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+
+import { native } from '../lib/native';
 
 const ROOT = path.resolve(__dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-fast2-'));
@@ -135,3 +138,40 @@ describe('ptxas report of the fast2 instances (sm_90a)', () => {
     expect(text).not.toMatch(/ld\.local|st\.local/);
   },
 );
+
+describe("the native layer knows 'fast2'", () => {
+  const S = 128,
+    D = 16;
+  const problem = () => ({
+    q: new Float32Array(S * D).fill(0.25),
+    k: new Float32Array(S * D).fill(0.5),
+    v: new Float32Array(S * D).fill(1),
+    out: new Float32Array(S * D),
+    dtype: 0,
+    batch: 1,
+    heads: 1,
+    seqQ: S,
+    seqKv: S,
+    headDim: D,
+    valueDim: D,
+    scale: 0.25,
+    backend: 'cpu' as const,
+    device: 0,
+  });
+
+  test("kernel 'fast2' is a CUDA option: the CPU backend runs its own kernel and ignores it", () => {
+    const a = problem();
+    expect(native.attention({ ...a, kernel: 'fast2' }, false)).toMatch(/^cpu-(avx2|scalar)$/);
+    expect(Array.from(a.out.subarray(0, 4))).toEqual([1, 1, 1, 1]); // every v is 1
+  });
+
+  test('an unknown kernel name lists fast2 among the values', () => {
+    let message = '';
+    try {
+      native.attention({ ...problem(), kernel: 'turbo' as never }, false);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toBe("Expected one of 'auto', 'fast', 'simple', 'hopper', 'fast2' for kernel but received 'turbo'");
+  });
+});
