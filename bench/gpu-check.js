@@ -2,7 +2,9 @@
 // @ts-check
 // GPU check: correctness of every CUDA op against the CPU backend (the oracle) and an fp64
 // reference, then timings of the mask, block-sparse and dense attention at a small shape and at
-// the wan2.1-14b-720p preset. Plain CommonJS on the compiled package (dist/) and the addon
+// the wan2.1-14b-720p preset. Both mma.sync kernels, 'fast' and the opt-in 'fast2', are checked and
+// timed in the same run on the same inputs and masks (one dense row and one sparse row per
+// threshold each, the sparse rate against the same kernel's dense rate). Plain CommonJS on the compiled package (dist/) and the addon
 // (build/Release): no npm needed, so it runs on the GPU machine as it is (see bench/gpu-run.sh).
 // The oracle (fp64 reference, comparisons, check masks, poisoned-output runner) is dist/oracle,
 // the one the jest suites use; test/gpu-check.test.ts runs this script's --backend cpu self-test.
@@ -559,7 +561,7 @@ function checkMaskTies() {
 
 /**
  * @typedef {{ B: number, H: number, Sq: number, Skv: number, D: number, Dv: number }} AttnShape
- * @typedef {{ kernel: 'fast' | 'simple', type: DType, shape: string, sparse: boolean }} AttnCase
+ * @typedef {{ kernel: 'fast' | 'fast2' | 'simple', type: DType, shape: string, sparse: boolean }} AttnCase
  */
 
 /**
@@ -585,22 +587,28 @@ function attentionShapes(tiny) {
   };
 }
 
+/**
+ * The mma.sync attention kernels, checked and timed side by side: 'fast' and the opt-in 'fast2'.
+ * @type {readonly ('fast' | 'fast2')[]}
+ */
+const TENSOR_CORE_KERNELS = ['fast', 'fast2'];
+/** @type {readonly ('fast' | 'fast2' | 'simple')[]} */
+const TENSOR_CORE_AND_SIMPLE = [...TENSOR_CORE_KERNELS, 'simple'];
+
 /** @returns {AttnCase[]} */
 function attentionCases() {
   /** @type {AttnCase[]} */
   const cases = [];
-  for (const kernel of /** @type {const} */ (['fast', 'simple']))
+  for (const kernel of TENSOR_CORE_AND_SIMPLE)
     for (const type of HALF_TYPES)
       for (const shape of ['a64', 'c128']) cases.push({ kernel, type, shape, sparse: true });
-  for (const kernel of /** @type {const} */ (['fast', 'simple']))
-    cases.push({ kernel, type: 'bfloat16', shape: 'c128', sparse: false });
+  for (const kernel of TENSOR_CORE_AND_SIMPLE) cases.push({ kernel, type: 'bfloat16', shape: 'c128', sparse: false });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'a64', sparse: true });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'odd', sparse: true });
   cases.push({ kernel: 'simple', type: 'float32', shape: 'odd', sparse: false });
   cases.push({ kernel: 'simple', type: 'bfloat16', shape: 'odd', sparse: true });
-  for (const kernel of /** @type {const} */ (['fast', 'simple']))
-    cases.push({ kernel, type: 'bfloat16', shape: 'long', sparse: true });
-  cases.push({ kernel: 'fast', type: 'bfloat16', shape: 'long', sparse: false });
+  for (const kernel of TENSOR_CORE_AND_SIMPLE) cases.push({ kernel, type: 'bfloat16', shape: 'long', sparse: true });
+  for (const kernel of TENSOR_CORE_KERNELS) cases.push({ kernel, type: 'bfloat16', shape: 'long', sparse: false });
   return cases;
 }
 
@@ -737,7 +745,7 @@ function structuredBf16(B, H, grid, D, seed, genHeads, kind) {
 
 /**
  * @typedef {{ name: string, B: number, H: number, grid: TokenGrid, D: number, genHeads: number,
- *   denseKernels: ('fast' | 'simple')[], export: boolean }} TimedShape
+ *   denseKernels: readonly ('fast' | 'fast2' | 'simple')[], export: boolean }} TimedShape
  * @returns {TimedShape[]}
  */
 function timingShapes() {
@@ -750,7 +758,7 @@ function timingShapes() {
         grid: [4, 16, 16],
         D: 128,
         genHeads: 2,
-        denseKernels: ['fast', 'simple'],
+        denseKernels: TENSOR_CORE_AND_SIMPLE,
         export: true,
       },
       {
@@ -760,7 +768,7 @@ function timingShapes() {
         grid: [3, 16, 32],
         D: 128,
         genHeads: 1,
-        denseKernels: ['fast'],
+        denseKernels: TENSOR_CORE_KERNELS,
         export: false,
       },
     ];
@@ -773,7 +781,7 @@ function timingShapes() {
       grid: [16, 32, 32],
       D: 128,
       genHeads: 8,
-      denseKernels: ['fast', 'simple'],
+      denseKernels: TENSOR_CORE_AND_SIMPLE,
       export: true,
     },
   ];
@@ -786,7 +794,7 @@ function timingShapes() {
       grid: preset.grid,
       D: preset.headDim,
       genHeads: args.genHeads ?? (args.quick ? 2 : 4),
-      denseKernels: ['fast'],
+      denseKernels: TENSOR_CORE_KERNELS,
       export: false,
     });
   return shapes;
@@ -871,7 +879,6 @@ function timeShape(s, exporter) {
         });
       }
     }
-    const denseFast = dense.fast;
     rows.push(...poolTimings(qd, grid, base));
     for (const threshold of THRESHOLD_SWEEP) {
       const label = { ...base, threshold: String(threshold) };
@@ -906,24 +913,33 @@ function timeShape(s, exporter) {
               'min-max ms': typeof t === 'string' ? '' : `${fmt(t.min)}-${fmt(t.max)}`,
             });
           }
-          const ta = timeSync(
-            () => nabla.blockSparseAttentionSync(qd, kd, vd, mask, { ...DEV, kernel: 'fast' }),
-            (o) => free(o),
-          );
+          // each tensor-core kernel on the same mask, against its own dense time
+          /** @type {Record<string, { median: number, min: number, max: number }>} */
+          const sparseTimes = {};
+          for (const kernel of TENSOR_CORE_KERNELS) {
+            const ta = timeSync(
+              () => nabla.blockSparseAttentionSync(qd, kd, vd, mask, { ...DEV, kernel }),
+              (o) => free(o),
+            );
+            sparseTimes[kernel] = ta;
+            const tflops = attentionFlops(size, density) / ta.median / 1e9;
+            const denseOwn = dense[kernel];
+            const denseTflops = denseOwn ? flopsDense / denseOwn.median / 1e9 : undefined;
+            rows.push({
+              ...label,
+              op: 'blockSparseAttention',
+              kernel,
+              density,
+              ms: ta.median,
+              'min-max ms': `${fmt(ta.min)}-${fmt(ta.max)}`,
+              'TFLOP/s': tflops,
+              'mask % of sparse': (100 * tm.median) / ta.median,
+              '% of dense TFLOP/s': denseTflops ? (100 * tflops) / denseTflops : 'n/a',
+              'ms / (density x dense ms)': denseOwn ? ta.median / (density * denseOwn.median) : 'n/a',
+            });
+          }
+          const ta = sparseTimes.fast;
           const tflops = attentionFlops(size, density) / ta.median / 1e9;
-          const denseTflops = denseFast ? flopsDense / denseFast.median / 1e9 : undefined;
-          rows.push({
-            ...label,
-            op: 'blockSparseAttention',
-            kernel: 'fast',
-            density,
-            ms: ta.median,
-            'min-max ms': `${fmt(ta.min)}-${fmt(ta.max)}`,
-            'TFLOP/s': tflops,
-            'mask % of sparse': (100 * tm.median) / ta.median,
-            '% of dense TFLOP/s': denseTflops ? (100 * tflops) / denseTflops : 'n/a',
-            'ms / (density x dense ms)': denseFast ? ta.median / (density * denseFast.median) : 'n/a',
-          });
           /** @type {Record<string, unknown>} */
           const entry = { density, maskMs: tm.median, oursMs: ta.median, oursTflops: tflops };
           if (exporter) {

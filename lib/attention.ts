@@ -27,7 +27,8 @@ export interface AttentionOptions extends PlacementOptions {
   scale?: number;
   /**
    * CUDA kernel: 'fast' (tensor cores, fp16/bf16, head dim 64/128), 'simple' (scalar reference
-   * kernel, every shape), 'hopper' (wgmma, sm_90 only, opt-in) or 'auto' (fast where it applies).
+   * kernel, every shape), 'hopper' (wgmma, sm_90 only, opt-in), 'fast2' (tensor cores with a 2x2
+   * warp grid, the fast kernel's inputs, opt-in) or 'auto' (fast where it applies).
    * Default: NABLA_ATTENTION_KERNEL or 'auto'. Ignored on the CPU.
    */
   kernel?: AttentionKernel;

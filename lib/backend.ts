@@ -112,8 +112,11 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
 // from an environment variable read here, on the JS thread, when the op is called (native code reads
 // no environment: a libuv thread calling getenv races process.env writes), then 'auto'.
 
-/** CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'). */
-export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper';
+/**
+ * CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'),
+ * tensor cores with a 2x2 warp grid ('fast2', opt-in).
+ */
+export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
 /**
  * CUDA mask: one warp per row ('fast'), one block of threads per row ('simple'), or 16 rows per
  * block with each row's keys in registers and q and k pooled in one vectorised launch ('fast2',
@@ -141,7 +144,7 @@ export interface KernelSwitch<K extends string> {
 export const ATTENTION_KERNEL: KernelSwitch<AttentionKernel> = {
   option: 'kernel',
   env: 'NABLA_ATTENTION_KERNEL',
-  values: ['auto', 'fast', 'simple', 'hopper'],
+  values: ['auto', 'fast', 'simple', 'hopper', 'fast2'],
 };
 export const MASK_KERNEL: KernelSwitch<MaskKernel> = {
   option: 'maskKernel',

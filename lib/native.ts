@@ -56,7 +56,13 @@ export type NativeMaskKernel = 'auto' | 'fast' | 'simple' | 'fast2';
 export type NativePoolKernel = 'auto' | 'simple' | 'fast2';
 
 /** The kernel an op ran, as each op reports it. */
-export type NativeAttentionKernelRan = 'cpu-avx2' | 'cpu-scalar' | 'cuda-fast' | 'cuda-simple' | 'cuda-hopper';
+export type NativeAttentionKernelRan =
+  | 'cpu-avx2'
+  | 'cpu-scalar'
+  | 'cuda-fast'
+  | 'cuda-simple'
+  | 'cuda-hopper'
+  | 'cuda-fast2';
 export type NativeMaskKernelRan = 'cpu' | 'cuda-fast' | 'cuda-simple' | 'cuda-fast2';
 /** 'cuda': the per-block kernel ('simple'). */
 export type NativePoolKernelRan = 'cpu' | 'cuda' | 'cuda-fast2';
@@ -113,7 +119,7 @@ export interface NativeAttentionArgs extends NativePlacement {
   headDim: number;
   valueDim: number;
   scale: number;
-  kernel: 'auto' | 'fast' | 'simple' | 'hopper';
+  kernel: 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
   /** CPU attention kernel; undefined = 'auto'. 'avx2' where it cannot run throws ERR_NABLA_KERNEL_UNAVAILABLE. */
   cpuKernel?: NativeCpuKernel;
   kvCounts?: NativeOperand;

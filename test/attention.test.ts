@@ -255,7 +255,7 @@ describe('choosing the kernel', () => {
     try {
       process.env.NABLA_ATTENTION_KERNEL = 'turbo';
       expect(() => attentionSync(q, k, v, CPU)).toThrow(
-        "Expected one of 'auto', 'fast', 'simple', 'hopper' for NABLA_ATTENTION_KERNEL but received 'turbo'",
+        "Expected one of 'auto', 'fast', 'simple', 'hopper', 'fast2' for NABLA_ATTENTION_KERNEL but received 'turbo'",
       );
       expect(attentionRan(q, k, v, undefined, { ...CPU, kernel: 'simple' }, false).kernel).toMatch(/^cpu-/); // the option wins
       process.env.NABLA_ATTENTION_KERNEL = 'simple';

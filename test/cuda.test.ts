@@ -19,6 +19,7 @@ import {
   toDeviceSync,
   toFloat32Array as asFloat,
 } from '../lib';
+import { attentionRan } from '../lib/attention';
 import { operandOf } from '../lib/device';
 import { DTYPE_CODE, storageOf, toFloat32 } from '../lib/dtype';
 import { blockLength, blockStart, tileLayout } from '../lib/layout';
@@ -220,7 +221,7 @@ describeCuda('CUDA nablaMask', () => {
 });
 
 describeCuda('CUDA attention', () => {
-  const kernels = ['fast', 'simple'] as const;
+  const kernels = ['fast', 'fast2', 'simple'] as const;
   const shapes = [
     { B: 1, H: 2, Sq: 256, Skv: 256, D: 64, Dv: 64 },
     { B: 2, H: 1, Sq: 192, Skv: 320, D: 128, Dv: 128 },
@@ -261,10 +262,37 @@ describeCuda('CUDA attention', () => {
     );
   });
 
-  test("'fast' refuses what it cannot run; 'auto' falls back", () => {
+  test("'fast' and 'fast2' refuse what they cannot run; 'auto' falls back", () => {
     const q = tensor(randn(128 * 40, 7), [1, 1, 128, 40]);
     expect(() => attentionSync(q, q, q, { kernel: 'fast', ...CUDA })).toThrow(/fast|head dim|float/i);
+    expect(() => attentionSync(q, q, q, { kernel: 'fast2', ...CUDA })).toThrow(
+      /the fast2 attention kernel does not apply: it takes float16 or bfloat16/,
+    );
+    const q16 = cast(q, 'float16');
+    expect(() => attentionSync(q16, q16, q16, { kernel: 'fast2', ...CUDA })).toThrow(/head dims 64 and 128, not 40/);
     expect(normalisedMse(attentionSync(q, q, q, CUDA).data, attentionSync(q, q, q, CPU).data)).toBeLessThan(1e-10);
+  });
+
+  test("'fast2' runs when asked for, by option or NABLA_ATTENTION_KERNEL, and equals 'fast'; 'auto' runs 'fast'", () => {
+    const q = cast(tensor(randn(2 * 192 * 128, 8), [1, 2, 192, 128]), 'bfloat16');
+    const k = cast(tensor(randn(2 * 320 * 128, 9), [1, 2, 320, 128]), 'bfloat16');
+    const v = cast(tensor(randn(2 * 320 * 128, 10), [1, 2, 320, 128]), 'bfloat16');
+    const fast2 = attentionRan(q, k, v, undefined, { ...CUDA, kernel: 'fast2' }, false);
+    expect(fast2.kernel).toBe('cuda-fast2');
+    const fast = attentionRan(q, k, v, undefined, { ...CUDA, kernel: 'fast' }, false);
+    expect(fast.kernel).toBe('cuda-fast');
+    // both round P and the output to bf16 (each about 1e-6 from fp32); a wrong merge is off by > 1e-2
+    expect(normalisedMse(asFloat(fast2.output), asFloat(fast.output))).toBeLessThan(1e-4);
+    const before = process.env.NABLA_ATTENTION_KERNEL;
+    try {
+      process.env.NABLA_ATTENTION_KERNEL = 'fast2';
+      expect(attentionRan(q, k, v, undefined, CUDA, false).kernel).toBe('cuda-fast2');
+      delete process.env.NABLA_ATTENTION_KERNEL;
+      expect(attentionRan(q, k, v, undefined, CUDA, false).kernel).toBe('cuda-fast');
+    } finally {
+      if (before === undefined) delete process.env.NABLA_ATTENTION_KERNEL;
+      else process.env.NABLA_ATTENTION_KERNEL = before;
+    }
   });
 
   test('device tensors in, device tensors out; NABLA step without host copies', async () => {
@@ -348,7 +376,7 @@ function poisonedGridAttention(
   v: Tensor,
   mask: BlockMask,
   grid: Grid,
-  kernel: 'fast' | 'simple',
+  kernel: 'fast' | 'fast2' | 'simple',
 ): Float32Array {
   const [B, H, S, D] = q.dims,
     Dv = v.dims[3];
@@ -502,7 +530,7 @@ describeCuda('CUDA ragged grids', () => {
     { grid: [2, 45, 24], D: 64 },
     { grid: [2, 16, 24], D: 64 },
   ];
-  for (const kernel of ['fast', 'simple'] as const)
+  for (const kernel of ['fast', 'fast2', 'simple'] as const)
     for (const type of ['bfloat16', 'float16'] as const)
       for (const c of attentionCases)
         test(`${kernel} ${type} D${c.D} grid ${c.grid}: equals the CPU, empty blocks zero, every real token written`, () => {

@@ -48,8 +48,10 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   const report = JSON.parse(fs.readFileSync(path.join(out, 'gpu-check.json'), 'utf8'));
   expect(report.errors).toEqual([]);
   const { pool, mask, attention } = report.correctness as Record<string, { result: string }[]>;
-  // pool: 3 shapes x 3 dtypes x kernels simple, fast2; mask: (2 shapes x 3 dtypes x 8 cases + 3 tie cases) x fast, simple, fast2
-  expect([pool.length, mask.length, attention.length]).toEqual([3 * 3 * 2, (2 * 3 * 8 + 3) * 3, 2 * 2 * 2 + 2 + 4 + 3]);
+  // pool: 3 shapes x 3 dtypes x kernels simple, fast2; mask: (2 shapes x 3 dtypes x 8 cases + 3 tie cases) x fast, simple, fast2;
+  // attention: fast, fast2, simple x (a64, c128) x (bf16, fp16) sparse; the three dense at c128; four
+  // simple-only rows; long rows: three sparse, fast and fast2 dense
+  expect([pool.length, mask.length, attention.length]).toEqual([3 * 3 * 2, (2 * 3 * 8 + 3) * 3, 3 * 2 * 2 + 3 + 4 + 5]);
   const fast2Pool = pool as unknown as Record<string, string>[];
   expect(fast2Pool.filter((row) => row.kernel === 'fast2').map((row) => row['same bits as simple'])).toEqual(
     Array(9).fill('yes'),
@@ -57,7 +59,8 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   const all = [...pool, ...mask, ...attention];
   expect(all.filter((row) => row.result !== 'PASS')).toEqual([]);
   expect(r.stdout).toContain(`correctness: ${all.length} passed, 0 failed`);
-  // per timed shape: dense rows, then per threshold of the sweep two mask rows and one sparse row
+  // per timed shape: dense rows, then per threshold of the sweep two mask rows and a sparse row per
+  // tensor-core kernel (fast, fast2)
   const timings = report.timings as {
     shape: string;
     op: string;
@@ -78,9 +81,21 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   expect(timings.filter((row) => row.op === 'nablaMask').length).toBe(2 * THRESHOLD_SWEEP.length * 3);
   expect(rates.filter((x) => !(typeof x === 'number' && Number.isFinite(x) && x > 0))).toEqual([]);
   const sparse = timings.filter((row) => row.op === 'blockSparseAttention');
-  expect(sparse.map((row) => `${row.shape} ${row.threshold}`)).toEqual(
-    ['selftest-small', 'selftest-large'].flatMap((s) => THRESHOLD_SWEEP.map((t) => `${s} ${t}`)),
+  expect(sparse.map((row) => `${row.shape} ${row.threshold} ${row.kernel}`)).toEqual(
+    ['selftest-small', 'selftest-large'].flatMap((s) =>
+      THRESHOLD_SWEEP.flatMap((t) => ['fast', 'fast2'].map((kernel) => `${s} ${t} ${kernel}`)),
+    ),
   );
+  const denseKernels = timings
+    .filter((row) => row.op === 'attention (dense)')
+    .map((row) => `${row.shape} ${row.kernel}`);
+  expect(denseKernels).toEqual([
+    'selftest-small fast',
+    'selftest-small fast2',
+    'selftest-small simple',
+    'selftest-large fast',
+    'selftest-large fast2',
+  ]);
   const meta = JSON.parse(fs.readFileSync(path.join(out, 'meta.json'), 'utf8'));
   const files: string[] = meta.shapes.flatMap(
     (s: { masks: Record<string, { file: string; out?: string }>; files?: Record<string, string> }) => [
@@ -107,7 +122,7 @@ test('--sanitizer: every sparse case keeps blocks, has an empty row, and the lon
     expect(row['empty rows != 0']).toBe('0');
   }
   const long = sparse.filter((row) => Number(/Skv(\d+)/.exec(row.shape)?.[1]) > 64 * 32);
-  expect(long.length).toBe(2);
+  expect(long.length).toBe(3); // fast, fast2, simple
   for (const row of long) expect(Number(row['max kept / row'])).toBeGreaterThan(32);
 });
 

@@ -120,7 +120,7 @@ describe('an empty row writes zeros over whatever the output held', () => {
     D: number;
     Dv: number;
     backend: 'cpu' | 'cuda';
-    kernel: 'auto' | 'fast' | 'simple';
+    kernel: 'auto' | 'fast' | 'fast2' | 'simple';
     async: boolean;
   }
 
@@ -183,7 +183,7 @@ describe('an empty row writes zeros over whatever the output held', () => {
       test(`cpu ${type} ${async ? 'async' : 'sync'}`, () =>
         check({ type, D: 16, Dv: 24, backend: 'cpu', kernel: 'auto', async }));
 
-  // the same on a device output (CUDA machines only): the simple kernel, and the tensor-core one
+  // the same on a device output (CUDA machines only): the simple kernel, and the tensor-core ones
   const cudaTest = backends().cuda ? test : test.skip;
   if (!backends().cuda) test.skip(`CUDA cases: skipped, ${backends().reason ?? 'no CUDA device'}`, () => undefined);
   cudaTest('cuda float32, simple kernel', () =>
@@ -194,5 +194,11 @@ describe('an empty row writes zeros over whatever the output held', () => {
   );
   cudaTest('cuda bfloat16, fast kernel, async', () =>
     check({ type: 'bfloat16', D: 128, Dv: 128, backend: 'cuda', kernel: 'fast', async: true }),
+  );
+  cudaTest('cuda float16, fast2 kernel', () =>
+    check({ type: 'float16', D: 64, Dv: 64, backend: 'cuda', kernel: 'fast2', async: false }),
+  );
+  cudaTest('cuda bfloat16, fast2 kernel, async', () =>
+    check({ type: 'bfloat16', D: 128, Dv: 128, backend: 'cuda', kernel: 'fast2', async: true }),
   );
 });

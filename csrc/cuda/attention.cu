@@ -1,5 +1,5 @@
-// attention(): picks the kernel (fast where it applies, else simple; Hopper only when asked for) and
-// its instance. No kernel code here; the fast and Hopper instances are compiled in kernels/, the
+// attention(): picks the kernel (fast where it applies, else simple; Hopper and fast2 only when asked
+// for) and its instance. No kernel code here; the fast and Hopper instances are compiled in kernels/, the
 // simple kernel in attention_simple.cu.
 #include <cmath>
 
@@ -12,7 +12,7 @@ namespace {
 
 bool aligned16(const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; }
 
-// Empty when the fast kernel applies, else why not.
+// Empty when the fast kernel applies, else why not. The fast2 kernel takes the same inputs.
 std::string fastKernelMismatch(const AttentionParams& p, const AttentionKernelParams& kp, DType dtype) {
   if (dtype != DType::Float16 && dtype != DType::BFloat16)
     return std::string("it takes float16 or bfloat16, not ") + dtypeName(dtype);
@@ -29,6 +29,11 @@ std::string fastKernelMismatch(const AttentionParams& p, const AttentionKernelPa
 template <typename Elem>
 Status launchFastForHeadDim(const AttentionKernelParams& p, cudaStream_t stream) {
   return p.headDim == 64 ? launchFastAttention<Elem, 64>(p, stream) : launchFastAttention<Elem, 128>(p, stream);
+}
+
+template <typename Elem>
+Status launchFast2ForHeadDim(const AttentionKernelParams& p, cudaStream_t stream) {
+  return p.headDim == 64 ? launchFast2Attention<Elem, 64>(p, stream) : launchFast2Attention<Elem, 128>(p, stream);
 }
 
 // Empty when the Hopper kernel can run here, else why not.
@@ -112,6 +117,16 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
       return launchHopper(kp, dtype, stream, scratch);
     }
     const std::string mismatch = fastKernelMismatch(p, kp, dtype);
+    // The fast2 kernel is opt-in until a GPU run has timed it against the fast one: 'auto' never picks it.
+    if (kernel == AttentionKernel::Fast2) {
+      if (!mismatch.empty())
+        return invalidValue("the fast2 attention kernel does not apply: " + mismatch +
+                            "; use the simple kernel (or auto) for these inputs");
+      *ran = AttentionKernel::Fast2;
+      if (kp.rows == 0) return Status{};
+      return dtype == DType::Float16 ? launchFast2ForHeadDim<__half>(kp, stream)
+                                     : launchFast2ForHeadDim<__nv_bfloat16>(kp, stream);
+    }
     if (kernel == AttentionKernel::Fast && !mismatch.empty())
       return invalidValue("the fast attention kernel does not apply: " + mismatch +
                           "; use the simple kernel (or auto) for these inputs");

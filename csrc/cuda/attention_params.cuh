@@ -33,5 +33,9 @@ Status launchSimpleAttention(const AttentionKernelParams& p, DType dtype, cudaSt
 template <typename Elem, int kHeadDim>
 Status launchFastAttention(const AttentionKernelParams& p, cudaStream_t stream);
 
+// The same inputs, 2x2 warp grid (attention_fast2.cuh); kernels/attention_fast2_*.cu. Opt-in.
+template <typename Elem, int kHeadDim>
+Status launchFast2Attention(const AttentionKernelParams& p, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace nabla

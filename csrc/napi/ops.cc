@@ -105,6 +105,7 @@ const char* cudaAttentionKernelName(cuda::AttentionKernel launched) {
     case cuda::AttentionKernel::Fast: return "cuda-fast";
     case cuda::AttentionKernel::Simple: return "cuda-simple";
     case cuda::AttentionKernel::Hopper: return "cuda-hopper";
+    case cuda::AttentionKernel::Fast2: return "cuda-fast2";
     case cuda::AttentionKernel::Auto: break;
   }
   return "cuda-auto";
@@ -310,8 +311,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   if (!(scale > 0 && scale <= kMaxScale))
     throwRangeError(env, "scale", "a positive number of at most 65536", describe(args.Get("scale")));
   p.scale = float(scale);
-  const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple", "hopper"});
+  const std::string kernelName = readString(args, "kernel", {"auto", "fast", "simple", "hopper", "fast2"});
   const auto kernel = kernelName == "fast"     ? cuda::AttentionKernel::Fast
+                      : kernelName == "fast2"  ? cuda::AttentionKernel::Fast2
                       : kernelName == "hopper" ? cuda::AttentionKernel::Hopper
                       : kernelName == "simple" ? cuda::AttentionKernel::Simple
                                                : cuda::AttentionKernel::Auto;

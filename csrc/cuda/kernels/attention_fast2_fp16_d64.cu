@@ -1,0 +1,10 @@
+// Fast2 attention instance: float16, head dim 64 (one instance per file so builds parallelise).
+#include "../attention_fast2.cuh"
+
+namespace nabla {
+namespace cuda {
+
+template Status launchFast2Attention<__half, 64>(const AttentionKernelParams& p, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace nabla
