@@ -47,6 +47,8 @@
 // block's real query rows are written.
 #pragma once
 
+#include <atomic>
+
 #include "attention_fast.cuh"  // swizzled, loadTileAsync (the fast kernel's tile copy, same tiles)
 #include "attention_fast2_layout.h"
 
@@ -388,16 +390,32 @@ Status launchFast2Attention(const AttentionKernelParams& p, cudaStream_t stream)
   }
   const Status allowed = allowSharedMemory(two, TwoStages::kSharedBytes, "fast2AttentionKernel");
   if (!allowed.ok()) return allowed;
-  // a third stage where the device has the shared memory for it at the same CTAs per SM
-  bool deep = allowSharedMemory(three, ThreeStages::kSharedBytes, "fast2AttentionKernel").ok();
-  if (deep) {
-    int ctasTwo = 0, ctasThree = 0;
-    NABLA_CUDA_TRY(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctasTwo, two, TwoStages::kThreads, TwoStages::kSharedBytes));
-    NABLA_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctasThree, three, ThreeStages::kThreads,
-                                                                 ThreeStages::kSharedBytes));
-    deep = ctasThree >= ctasTwo;
+  // A third stage where the device has the shared memory for it at the same CTAs per SM, decided
+  // once per device (0: not yet known, else the stage count); devices past the cache decide per call.
+  constexpr int kCachedDevices = 64;
+  static std::atomic<int> stagesOf[kCachedDevices] = {};
+  int device = 0, optIn = 0;
+  NABLA_CUDA_TRY(cudaGetDevice(&device));
+  int stages = device < kCachedDevices ? stagesOf[device].load(std::memory_order_relaxed) : 0;
+  if (stages == 0) {
+    stages = 2;
+    NABLA_CUDA_TRY(cudaDeviceGetAttribute(&optIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    if (size_t(ThreeStages::kSharedBytes) <= size_t(optIn)) {
+      int ctasTwo = 0, ctasThree = 0;
+      NABLA_CUDA_TRY(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctasTwo, two, TwoStages::kThreads, TwoStages::kSharedBytes));
+      const Status deep = allowSharedMemory(three, ThreeStages::kSharedBytes, "fast2AttentionKernel");
+      if (!deep.ok()) return deep;  // a CUDA error: the device fits the stages, so not a refusal
+      NABLA_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctasThree, three, ThreeStages::kThreads,
+                                                                   ThreeStages::kSharedBytes));
+      if (ctasThree >= ctasTwo) stages = 3;
+    }
+    if (device < kCachedDevices) stagesOf[device].store(stages, std::memory_order_relaxed);
+  } else if (stages == 3) {
+    const Status deep = allowSharedMemory(three, ThreeStages::kSharedBytes, "fast2AttentionKernel");
+    if (!deep.ok()) return deep;
   }
+  const bool deep = stages == 3;
   return deep ? launchFast2Instance<ThreeStages, false>(p, stream) : launchFast2Instance<TwoStages, false>(p, stream);
 }
 

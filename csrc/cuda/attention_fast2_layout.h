@@ -128,7 +128,10 @@ template <class Exp2>
 NABLA_HD inline RowStep rowStep(float rowMax, float scoreMax, float scaleLog2, Exp2 exp2) {
   const float mNew = fmaxf(rowMax, scoreMax * scaleLog2);
   const float base = exponentBase(mNew);
-  return {mNew, base, exp2(rowMax - base), mNew > rowMax};
+  // alpha is exactly 1 when m did not move (ex2.approx promises only ~2^-22 of 2^0), so that the
+  // kernel's skipped O rescale and the l update agree bit for bit
+  const bool moved = mNew > rowMax;
+  return {mNew, base, moved ? exp2(rowMax - base) : 1.f, moved};
 }
 
 // The weights of the two key halves' unnormalised outputs in a row's output, out = own O_own +

@@ -1,6 +1,7 @@
 // Devices, streams, memory and error translation: everything in cuda_backend.h that is not a kernel.
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -174,6 +175,9 @@ BodyTime bodyTime(bool enable) {
   return total;
 }
 
+// The limit only ever rises, per (device, kernel), under one lock: concurrent ops on libuv threads
+// would otherwise lower it between another op's setting and its launch (A sets 110 KB, B sets 60 KB,
+// A's launch fails).
 Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelName) {
   constexpr size_t kDefaultLimit = 48 * 1024;
   if (bytes <= kDefaultLimit) return Status{};
@@ -184,7 +188,13 @@ Status allowSharedMemory(const void* kernel, size_t bytes, const char* kernelNam
     return invalidValue(std::string(kernelName) + " needs " + std::to_string(bytes) +
                         " bytes of shared memory per block for these shapes but device " + std::to_string(device) +
                         " allows at most " + std::to_string(optIn));
+  static std::mutex mutex;
+  static std::map<std::pair<int, const void*>, size_t> allowed;  // the limit set so far
+  std::lock_guard<std::mutex> lock(mutex);
+  size_t& limit = allowed[{device, kernel}];
+  if (bytes <= limit) return Status{};
   NABLA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  limit = bytes;
   return Status{};
 }
 
