@@ -247,7 +247,7 @@ double mergedError(const std::vector<std::vector<float>>& scores, const std::vec
       h.l = st.alpha * h.l + sum;
       if (st.moved)  // the kernel skips the rescale when no row max moved (alpha = 1)
         for (double& x : h.o) x *= st.alpha;
-      else CHECK(!guard || st.alpha == 1.f || h.l == 0.f, "a row whose max did not move has alpha %g", st.alpha);
+      else CHECK(!guard || st.alpha == 1.f, "a row whose max did not move has alpha %g, not exactly 1", st.alpha);
       for (int key = 0; key < kWarpKeys; ++key)
         for (int d = 0; d < dims; ++d) h.o[d] += double(s[key]) * values[t * 64 + kWarpKeys * half + key][d];
     }
@@ -364,8 +364,12 @@ void checkEmptyMerge() {
   const auto exp2 = [](float x) { return std::exp2(x); };
   const MergeWeights w = mergeWeights(-INFINITY, 0.f, -INFINITY, 0.f, exp2);
   CHECK(w.own == 0.f && w.other == 0.f, "empty row: weights %g, %g", w.own, w.other);
+  // a masked tile on an empty row: nothing moved, alpha exactly 1 (l and O stay 0)
   const RowStep st = rowStep(-INFINITY, -INFINITY, 0.18f, exp2);
-  CHECK(st.alpha == 0.f && !st.moved && st.base == 0.f, "masked tile on an empty row: alpha %g", st.alpha);
+  CHECK(st.alpha == 1.f && !st.moved && st.base == 0.f, "masked tile on an empty row: alpha %g", st.alpha);
+  // the first real key of a row: m moves from -inf, so the (zero) l and O are scaled by alpha 0
+  const RowStep first = rowStep(-INFINITY, 2.f, 0.18f, exp2);
+  CHECK(first.alpha == 0.f && first.moved, "first key of a row: alpha %g", first.alpha);
 }
 
 void checkBlockSpan() {
