@@ -80,13 +80,6 @@ Status enterDevice(int device, DeviceQueue* queue) {
   return Status{};
 }
 
-Status enterDevice(int device, cudaStream_t* stream) {
-  DeviceQueue queue;
-  Status status = enterDevice(device, &queue);
-  *stream = queue.stream;
-  return status;
-}
-
 Status streamAllocate(const DeviceQueue& queue, size_t bytes, void** ptr) {
   *ptr = nullptr;
   if (queue.pool == nullptr) {
