@@ -320,8 +320,9 @@ describeCuda('ordering across streams without synchronizing the device', () => {
 
 describeCuda('the two native classes never take one for the other', () => {
   test('each method and getter of DeviceBuffer on a DeviceEvent, and of DeviceEvent on a DeviceBuffer, is a TypeError (child process)', () => {
-    // Unchecked, `this` would be unwrapped as the other class: heap corruption, so a crash (or
-    // wrong values) is what the old code gives; the child process keeps that from ending jest.
+    // Each method checks its class's type tag before it unwraps `this`: an unchecked unwrap would
+    // read one class as the other (a crash, or wrong values), which the child process keeps from
+    // ending jest.
     const script = `
       const n = require('./dist');
       const tensor = n.emptyDevice([64], 'float32');

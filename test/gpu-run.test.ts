@@ -116,7 +116,7 @@ describe('bench/gpu-run.sh', () => {
     expect(r.stdout).toContain('CPU REHEARSAL (--cpu)');
     // the start-up target is a timing: met or missed, either way no failure
     expect(lines.slice(at).find((l) => l.startsWith('- service: '))).toMatch(
-      /^- service: service-check: 1 passed, 0 failed, [01] targets missed, 4 skipped \(cpu\)$/,
+      /^- service: service-check: 1 passed, 0 failed, [01] targets missed, 7 skipped \(cpu\)$/,
     );
     expect(lines.slice(at).find((l) => l.startsWith('- gpu-check: '))).toMatch(
       /^- gpu-check: correctness: \d+ passed, 0 failed$/,
@@ -162,6 +162,9 @@ describe('bench/service-check.js on the CPU', () => {
       'device memory over 20 calls',
       'dispose while an op is pending',
       'async upload gives the same bytes',
+      'interop: op on wrapped device memory',
+      'interop: waits across streams',
+      'interop: host cost of waitForExternal + recordEvent',
       'out of memory leaves the device usable',
     ])
       expect(byCheck[check]).toMatchObject({ result: 'SKIPPED', note: expect.stringContaining('CUDA only') });
@@ -175,7 +178,7 @@ describe('bench/service-check.js on the CPU', () => {
       expect(Number(/^([\d.]+) ms$/.exec(byCheck[check].measured)?.[1])).toBeGreaterThan(0);
     expect(byCheck['first request / steady'].measured).toMatch(/^[\d.]+x$/);
     expect(['MET', 'MISSED']).toContain(byCheck['first request / steady'].result);
-    expect(r.stdout).toMatch(/^service-check: 1 passed, 0 failed, [01] targets missed, 4 skipped \(cpu\)$/m);
+    expect(r.stdout).toMatch(/^service-check: 1 passed, 0 failed, [01] targets missed, 7 skipped \(cpu\)$/m);
     expect(fs.readFileSync(path.join(out, 'service-check.md'), 'utf8')).toContain(
       '| every request gives the first result | PASS |',
     );

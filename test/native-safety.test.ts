@@ -700,10 +700,10 @@ describe('native errors keep the one format', () => {
 });
 
 // The methods of the addon's two classes (DeviceBuffer, DeviceEvent) taken off the prototype and
-// called on anything but an instance of their own class. Unchecked, `this` would be unwrapped as the
-// wrong class (heap corruption) or not at all; a TypeError is the one answer. Instances of either
-// class need CUDA to exist, so each class's methods on the other class's instance are in
-// test/cuda-interop.test.ts; here, objects any machine can make.
+// called on anything but an instance of their own class: a TypeError in the one format (each method
+// checks the class's type tag before it unwraps `this`; the engine's "Illegal invocation" is not
+// that format). Instances of either class need CUDA to exist, so each class's methods on the other
+// class's instance are in test/cuda-interop.test.ts; here, objects any machine can make.
 describe('class methods called on another object', () => {
   test('every DeviceBuffer and DeviceEvent method throws a TypeError naming this (child process)', () => {
     const r = runChild(`

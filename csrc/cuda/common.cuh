@@ -34,28 +34,19 @@ struct DeviceQueue {
 // Gives the calling thread back its current device when the scope ends. Calls run on the JS thread
 // (sync ops, interop calls, the garbage collector's finalisers), where other addons' CUDA code
 // expects the current device it set to survive a call into this package. Declared before
-// enterDevice switches devices; a thread already on the op's device pays one cudaGetDevice.
+// enterDevice switches devices; a thread already on the op's device pays two cudaGetDevice calls.
+// A previous device whose primary context is not active is the runtime's default (device 0 on a
+// thread that never chose one), not a choice: switching back would create that context (memory on
+// a GPU the process does not use), so the thread stays on the op's device then.
 class DeviceRestore {
  public:
-  DeviceRestore() {
-    if (cudaGetDevice(&previous_) != cudaSuccess) {
-      cudaGetLastError();
-      previous_ = -1;
-    }
-  }
-  ~DeviceRestore() {
-    if (previous_ < 0) return;
-    int current = -1;
-    const cudaError_t error = cudaGetDevice(&current);
-    if (error == cudaSuccess && current == previous_) return;
-    // a failure here must not leave the error state set for the thread's next CUDA call
-    if (error != cudaSuccess || cudaSetDevice(previous_) != cudaSuccess) cudaGetLastError();
-  }
+  DeviceRestore();
+  ~DeviceRestore();
   DeviceRestore(const DeviceRestore&) = delete;
   DeviceRestore& operator=(const DeviceRestore&) = delete;
 
  private:
-  int previous_ = -1;
+  int previous_ = -1;  // -1: unknown, nothing to restore
 };
 
 // cudaSetDevice(device) and the device's queue (created on first use, thread-safe). Callers hold a

@@ -55,10 +55,11 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   bool disposed() const { return memory_ == nullptr; }
 
  private:
-  // Every method and getter on the prototype is static and starts with self(): called on another
-  // object (a DeviceEvent, Object.create of the prototype, a Proxy, a plain object) it throws a
-  // TypeError in the one format. ObjectWrap's instance callbacks would unwrap `this` unchecked and
-  // read a DeviceEvent as a DeviceBuffer.
+  // Every method and getter on the prototype is a plain static function that starts with self():
+  // called on anything but a DeviceBuffer (a DeviceEvent, Object.create of the prototype, a Proxy,
+  // a plain object) it throws a TypeError in the one format. The type tag, not the engine's receiver
+  // check on class methods (a TypeError "Illegal invocation", outside that format), is what stands
+  // between `this` and the unchecked napi_unwrap of Unwrap.
   static DeviceBuffer* self(const Napi::CallbackInfo& info);
   static Napi::Value Dispose(const Napi::CallbackInfo& info);
   static Napi::Value GetBytes(const Napi::CallbackInfo& info);
@@ -85,8 +86,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   Napi::Reference<Napi::Value> owner_;  // set for wrapped memory whose owner is an object
 };
 
-// A method on a class's prototype that is a plain function (not an ObjectWrap instance method, which
-// unwraps `this` without a type check): fn checks `this` itself.
+// A method on a class's prototype that is a plain function (not an ObjectWrap instance method, whose
+// wrapper unwraps `this` before fn runs): fn checks `this` itself, with the class's type tag.
 template <Napi::Value (*fn)(const Napi::CallbackInfo&)>
 Napi::PropertyDescriptor prototypeMethod(Napi::Env env, const char* name) {
   return Napi::PropertyDescriptor::Value(name, Napi::Function::New<fn>(env, name));
