@@ -47,6 +47,7 @@ interface Probe {
   waitEvent(stream: bigint, event: bigint): void;
   copy(device: number, stream: bigint, dst: bigint, src: bigint, bytes: number): void;
   synchronize(stream: bigint): void;
+  currentDevice(): number;
 }
 
 const PROBE_MISSING = fs.existsSync(PROBE_PATH)
@@ -54,8 +55,8 @@ const PROBE_MISSING = fs.existsSync(PROBE_PATH)
   : `no ${path.relative(ROOT, PROBE_PATH)} (a CMake build with nvcc makes it; node-gyp and prebuilt binaries do not)`;
 /** A test that needs the probe: skipped, with the reason in its title and on the console, without it. */
 function probeTest(name: string, fn: () => void): void {
-  if (PROBE_MISSING === undefined) return test(name, fn);
-  test.skip(`${name}: skipped, ${PROBE_MISSING}`, () => undefined);
+  if (PROBE_MISSING === undefined) test(name, fn);
+  else test.skip(`${name}: skipped, ${PROBE_MISSING}`, () => undefined);
 }
 if (PROBE_MISSING !== undefined && backends().cuda)
   console.warn(`CUDA interop tests that need the probe addon skipped: ${PROBE_MISSING}`);
@@ -196,6 +197,27 @@ describeCuda('wrapping device memory (fromDevicePointer)', () => {
       } finally {
         probe.destroyStream(stream);
         probe.free(other);
+      }
+    });
+
+  if (!twoDevices)
+    test.skip('the JS thread keeps its current device: skipped, this machine has one CUDA device', () => undefined);
+  else
+    probeTest('calls on device 0 give the JS thread back the device other code made current', () => {
+      const probe = loadProbe();
+      const stream = probe.createStream(1); // makes device 1 current on this thread, as another addon would
+      try {
+        expect(probe.currentDevice()).toBe(1);
+        // an interop call, an event and its dispose(), an allocation, a sync op and a free, all on device 0
+        expect(deviceStream(0)).not.toBe(0n);
+        recordEvent(0).dispose();
+        const t = emptyDevice([64], 'float32');
+        t.buffer.fill(0);
+        expect(differingFrom(t, 0)).toBe(0);
+        t.dispose();
+        expect(probe.currentDevice()).toBe(1);
+      } finally {
+        probe.destroyStream(stream);
       }
     });
 

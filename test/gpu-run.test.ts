@@ -82,7 +82,7 @@ describe('bench/gpu-run.sh', () => {
     });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    const table = lines.slice(lines.findIndex((l) => l === '| step | result |'));
+    const table = lines.slice(lines.indexOf('| step | result |'));
     expect(table.slice(2)).toEqual(['gpu-check', 'service'].map((s) => `| ${s} | SKIPPED (budget of 0s spent) |`));
     const files = fs.readdirSync(path.join(out, 'budget-run')).sort();
     expect(files).toEqual(['logs.tar.gz', 'summary.md']);
@@ -101,7 +101,7 @@ describe('bench/gpu-run.sh', () => {
     });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    const at = lines.findIndex((l) => l === '| step | result |');
+    const at = lines.indexOf('| step | result |');
     const steps = lines
       .slice(at + 2)
       .filter((l) => l.startsWith('| '))

@@ -1,7 +1,6 @@
 // Shared by every .cu of the CUDA backend: runtime errors as Status, the per-device stream and
 // memory pool, the op runner (set device -> enqueue -> synchronize -> translate errors -> give the
-// thread its device back) and scratch
-// allocations that are freed in stream order when the op ends.
+// thread its device back) and scratch allocations that are freed in stream order when the op ends.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -111,6 +111,13 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// currentDevice() -> number: the JS thread's current device
+Napi::Value CurrentDevice(const Napi::CallbackInfo& info) {
+  int current = -1;
+  check(info.Env(), probe::currentDevice(&current));
+  return Napi::Number::New(info.Env(), current);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createStream", Napi::Function::New<CreateStream>(env));
   exports.Set("destroyStream", Napi::Function::New<DestroyStream>(env));
@@ -124,6 +131,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitEvent", Napi::Function::New<WaitEvent>(env));
   exports.Set("copy", Napi::Function::New<Copy>(env));
   exports.Set("synchronize", Napi::Function::New<Synchronize>(env));
+  exports.Set("currentDevice", Napi::Function::New<CurrentDevice>(env));
   return exports;
 }
 

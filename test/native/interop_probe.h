@@ -28,5 +28,7 @@ std::string waitEvent(uint64_t stream, uint64_t event);
 // device to device, enqueued on `stream` (of `device`)
 std::string copy(int device, uint64_t stream, uint64_t dst, uint64_t src, uint64_t bytes);
 std::string synchronize(uint64_t stream);
+// the calling thread's current device (cudaGetDevice)
+std::string currentDevice(int* device);
 
 }  // namespace probe

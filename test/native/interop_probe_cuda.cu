@@ -112,4 +112,6 @@ std::string synchronize(uint64_t stream) {
   return failed(cudaStreamSynchronize(as<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
 
+std::string currentDevice(int* device) { return failed(cudaGetDevice(device), "cudaGetDevice"); }
+
 }  // namespace probe
