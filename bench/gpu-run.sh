@@ -88,6 +88,9 @@ if [ $dry = 1 ]; then
   ok() { printf '  %-14s ok: %s\n' "$1" "$2"; }
   no() { printf '  %-14s MISSING: %s\n' "$1" "$2"; bad=1; }
   note() { printf '  %-14s note: %s\n' "$1" "$2"; }
+  PROBE=build/Release/nabla_interop_probe.node
+  # the interop tests and service-check's interop row need the probe addon; without it they skip
+  probe_note() { [ -e "$PROBE" ] && ok "$1" "$PROBE" || note "$1" "no $PROBE (a CMake CUDA build makes it): the interop checks that need it will be skipped"; }
   need_file() { if [ -e "$2" ]; then ok "$1" "$2"; else no "$1" "$2"; fi; }
   need_node() {  # need_node STEP SCRIPT: parses, and --help exits 0
     if [ ! -f "$2" ]; then no "$1" "$2"; return; fi
@@ -104,7 +107,8 @@ if [ $dry = 1 ]; then
       jest-cuda)
         need_file "$s" "$JEST"
         [ ${#JEST_FILES[@]} -gt 0 ] && ok "$s" "${JEST_FILES[*]}" || no "$s" "no test/cuda*.test.ts"
-        command -v npm >/dev/null && ok "$s" "npm (jest's global setup runs build:ts)" || no "$s" "npm is not on PATH" ;;
+        command -v npm >/dev/null && ok "$s" "npm (jest's global setup runs build:ts)" || no "$s" "npm is not on PATH"
+        probe_note "$s" ;;
       gpu-check) need_node "$s" bench/gpu-check.js ;;
       compare-torch)
         need_file "$s" bench/compare_torch.py
@@ -112,7 +116,7 @@ if [ $dry = 1 ]; then
           python3 -m py_compile bench/compare_torch.py 2>/dev/null && python3 bench/compare_torch.py --help >/dev/null 2>&1 \
             && ok "$s" "python3 bench/compare_torch.py --help" || no "$s" "bench/compare_torch.py --help fails"
         else note "$s" "no python3 here"; fi ;;
-      service) need_node "$s" bench/service-check.js ;;
+      service) need_node "$s" bench/service-check.js; probe_note "$s" ;;
       overhead)
         if [ -f bench/overhead.js ]; then node --check bench/overhead.js && ok "$s" "bench/overhead.js parses" || no "$s" "bench/overhead.js does not parse"
         else note "$s" "no bench/overhead.js in this tree: the step will say SKIPPED"; fi ;;

@@ -587,16 +587,16 @@ function interopOrdering() {
   try {
     // theirs -> ours: their late write, then our read after waitForExternal
     wrapped.buffer.fill(0);
-    probe.fillAfterDelay(stream, theirs, n, 7, delayMs);
+    probe.fillAfterDelay(0, stream, theirs, n, 7, delayMs);
     nabla.waitForExternal(0, { stream });
     const intoOurs = wrong(wrapped, 7);
     // ours -> theirs: a late write on our stream, then their copy after our event
     ours.buffer.fill(0);
     wrapped.buffer.fill(0);
-    probe.fillAfterDelay(nabla.deviceStream(0), ours.pointer, n, 5, delayMs);
+    probe.fillAfterDelay(0, nabla.deviceStream(0), ours.pointer, n, 5, delayMs);
     const event = nabla.recordEvent(0);
     probe.waitEvent(stream, event.handle);
-    probe.copy(stream, theirs, ours.pointer, n * 4);
+    probe.copy(0, stream, theirs, ours.pointer, n * 4);
     event.dispose();
     probe.synchronize(stream);
     const intoTheirs = wrong(wrapped, 5);

@@ -32,8 +32,9 @@ export class DeviceTensor {
 
   /**
    * The device address of the first element, for other CUDA code in the process (see "Interop
-   * with other GPU code" in README.md: the memory stays this package's, and freeing it is ordered
-   * on the device's stream only). Throws once disposed.
+   * with other GPU code" in README.md: the memory stays this package's, it is allocated and freed
+   * in order on the device's stream, so other code's stream first waits for recordEvent(device)).
+   * Throws once disposed.
    */
   get pointer(): bigint {
     this.checkLive();
@@ -81,7 +82,11 @@ function dimsText(dims: readonly number[]): string {
 export function checkDeviceTensor(x: DeviceTensor, param: string): DeviceTensor {
   const buffer: unknown = x.buffer;
   if (!(buffer instanceof native.DeviceBuffer))
-    throw typeError(`${param}.buffer`, 'a device buffer made by toDevice() or emptyDevice()', buffer);
+    throw typeError(
+      `${param}.buffer`,
+      'a device buffer made by toDevice(), emptyDevice() or fromDevicePointer()',
+      buffer,
+    );
   if (x.disposed) throw typeErrorWorded(param, 'a live device tensor', 'a disposed device tensor');
   checkDType(x.type, `${param}.type`);
   checkDims(x.dims, `${param}.dims`);

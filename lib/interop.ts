@@ -62,7 +62,11 @@ export interface DevicePointerSpec {
    * when nothing in JS owns the memory.
    */
   owner: unknown;
-  /** The memory is ready once the work enqueued so far on this stream is done (0n: legacy default stream). */
+  /**
+   * The memory is ready once the work enqueued so far on this stream is done (0n: legacy default
+   * stream; 2n: the calling thread's per-thread stream). Needed for memory allocated in stream
+   * order (cudaMallocAsync), which does not exist before its allocation has run.
+   */
   stream?: bigint;
   /** The memory is ready once this event completes. */
   event?: bigint;
@@ -112,6 +116,7 @@ export function fromDevicePointer(spec: DevicePointerSpec): DeviceTensor {
 /**
  * The cudaStream_t of a CUDA device on which every op of this package on that device runs, in the
  * order the ops start (created on first use, never destroyed). Ops wait for it before they resolve.
+ * Other code may enqueue on it and wait for it, never destroy it or capture it into a graph.
  */
 export function deviceStream(device: number): bigint {
   return native.deviceStream(checkDevice(device));
@@ -120,7 +125,8 @@ export function deviceStream(device: number): bigint {
 /**
  * Orders every later op on a CUDA device after other code's work, without blocking the host or
  * synchronizing the device: the device's stream waits for the work enqueued so far on `stream`
- * (an event is recorded there; 0n is the legacy default stream) or for `event`. The handle must be
+ * (an event is recorded there; 0n is the legacy default stream, 2n (cudaStreamPerThread) the calling
+ * JS thread's per-thread stream) or for `event`. The handle must be
  * a live stream or event of this process (the runtime cannot check that).
  */
 export function waitForExternal(device: number, after: ExternalWork): void {

@@ -82,7 +82,7 @@ describe('bench/gpu-run.sh', () => {
     });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    const table = lines.slice(lines.findIndex((l) => l === '| step | result |'));
+    const table = lines.slice(lines.indexOf('| step | result |'));
     expect(table.slice(2)).toEqual(['gpu-check', 'service'].map((s) => `| ${s} | SKIPPED (budget of 0s spent) |`));
     const files = fs.readdirSync(path.join(out, 'budget-run')).sort();
     expect(files).toEqual(['logs.tar.gz', 'summary.md']);
@@ -101,7 +101,7 @@ describe('bench/gpu-run.sh', () => {
     });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    const at = lines.findIndex((l) => l === '| step | result |');
+    const at = lines.indexOf('| step | result |');
     const steps = lines
       .slice(at + 2)
       .filter((l) => l.startsWith('| '))
@@ -162,6 +162,9 @@ describe('bench/service-check.js on the CPU', () => {
       'device memory over 20 calls',
       'dispose while an op is pending',
       'async upload gives the same bytes',
+      'interop: op on wrapped device memory',
+      'interop: waits across streams',
+      'interop: host cost of waitForExternal + recordEvent',
       'out of memory leaves the device usable',
       'interop: op on wrapped device memory',
       'interop: waits across streams',

@@ -698,3 +698,51 @@ describe('native errors keep the one format', () => {
     }
   });
 });
+
+// The methods of the addon's two classes (DeviceBuffer, DeviceEvent) taken off the prototype and
+// called on anything but an instance of their own class: a TypeError in the one format (each method
+// checks the class's type tag before it unwraps `this`; the engine's "Illegal invocation" is not
+// that format). Instances of either class need CUDA to exist, so each class's methods on the other
+// class's instance are in test/cuda-interop.test.ts; here, objects any machine can make.
+describe('class methods called on another object', () => {
+  test('every DeviceBuffer and DeviceEvent method throws a TypeError naming this (child process)', () => {
+    const r = runChild(`
+      const classes = {
+        DeviceBuffer: { proto: native.DeviceBuffer.prototype, methods: {
+          dispose: [], upload: [new Float32Array(4), false], download: [new Float32Array(4), false], fill: [0] } },
+        DeviceEvent: { proto: native.DeviceEvent.prototype, methods: { dispose: [] } },
+      };
+      const others = {
+        plain: {},
+        array: [],
+        fn: function () {},
+        bufferPrototype: Object.create(native.DeviceBuffer.prototype),
+        eventPrototype: Object.create(native.DeviceEvent.prototype),
+        proxy: new Proxy({}, {}),
+      };
+      const results = [];
+      for (const [name, { proto, methods }] of Object.entries(classes))
+        for (const [method, args] of Object.entries(methods))
+          for (const [what, other] of Object.entries(others)) {
+            let outcome = 'no throw';
+            try {
+              const value = proto[method].apply(other, args);
+              if (value && typeof value.then === 'function') await value;
+            } catch (e) {
+              outcome = e.constructor.name + ': ' + e.message;
+            }
+            results.push({ call: name + '.' + method + ' on ' + what, outcome });
+          }
+      console.log(JSON.stringify({ results }));`);
+    expectClean(r);
+    const results = r.result.results as { call: string; outcome: string }[];
+    expect(results).toHaveLength(5 * 6);
+    for (const { call, outcome } of results) {
+      const name = call.split('.')[0];
+      expect({ call, outcome }).toEqual({
+        call,
+        outcome: expect.stringMatching(new RegExp(`^TypeError: Expected a ${name} for this but received `)),
+      });
+    }
+  });
+});

@@ -311,7 +311,7 @@ describe('tensor data that is not what it claims', () => {
     expectError(
       () => nablaMaskSync(fake, k, CPU),
       TypeError,
-      /^Expected a device buffer made by toDevice\(\) or emptyDevice\(\) for q\.buffer but received null$/,
+      /^Expected a device buffer made by toDevice\(\), emptyDevice\(\) or fromDevicePointer\(\) for q\.buffer but received null$/,
     );
     expectError(
       () => nablaMaskSync(Object.create(DeviceTensor.prototype), k, CPU),

@@ -1,6 +1,6 @@
 // Shared by every .cu of the CUDA backend: runtime errors as Status, the per-device stream and
-// memory pool, the op runner (set device -> enqueue -> synchronize -> translate errors) and scratch
-// allocations that are freed in stream order when the op ends.
+// memory pool, the op runner (set device -> enqueue -> synchronize -> translate errors -> give the
+// thread its device back) and scratch allocations that are freed in stream order when the op ends.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -30,10 +30,27 @@ struct DeviceQueue {
   cudaMemPool_t pool = nullptr;
 };
 
-// cudaSetDevice(device) and the device's queue (created on first use, thread-safe).
+// Gives the calling thread back its current device when the scope ends. Calls run on the JS thread
+// (sync ops, interop calls, the garbage collector's finalisers), where other addons' CUDA code
+// expects the current device it set to survive a call into this package. Declared before
+// enterDevice switches devices; a thread already on the op's device pays two cudaGetDevice calls.
+// A previous device whose primary context is not active is the runtime's default (device 0 on a
+// thread that never chose one), not a choice: switching back would create that context (memory on
+// a GPU the process does not use), so the thread stays on the op's device then.
+class DeviceRestore {
+ public:
+  DeviceRestore();
+  ~DeviceRestore();
+  DeviceRestore(const DeviceRestore&) = delete;
+  DeviceRestore& operator=(const DeviceRestore&) = delete;
+
+ private:
+  int previous_ = -1;  // -1: unknown, nothing to restore
+};
+
+// cudaSetDevice(device) and the device's queue (created on first use, thread-safe). Callers hold a
+// DeviceRestore around it (onDevice and enqueueOnDevice do).
 Status enterDevice(int device, DeviceQueue* queue);
-// The same, for code that needs only the stream.
-Status enterDevice(int device, cudaStream_t* stream);
 
 // Memory ordered on queue.stream: usable by work enqueued after this call on that stream. Out of
 // memory drains the stream, returns the pool's unused memory to the device and tries once more.
@@ -100,6 +117,7 @@ class BodyTimer {
 // device stays usable, and the message is prefixed with the op's name.
 template <typename Body>
 Status onDevice(int device, const char* op, Body&& body) {
+  const DeviceRestore restore;  // destroyed last: after scratch frees and the drain
   DeviceQueue queue;
   Status status = enterDevice(device, &queue);
   if (status.ok()) {
@@ -124,6 +142,7 @@ Status onDevice(int device, const char* op, Body&& body) {
 // touch the pool. A failure clears the (non-sticky) error state and names the op.
 template <typename Body>
 Status enqueueOnDevice(int device, const char* op, Body&& body) {
+  const DeviceRestore restore;
   DeviceQueue queue;
   Status status = enterDevice(device, &queue);
   if (status.ok()) status = std::forward<Body>(body)(queue);

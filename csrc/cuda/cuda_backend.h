@@ -89,9 +89,10 @@ Status streamDevice(int device, uintptr_t stream, int* streamDevice);
 Status waitForStream(int device, uintptr_t stream);
 Status waitForEvent(int device, uintptr_t event);
 // Creates an event (no timing) and records it on the device's stream: it completes when the work
-// enqueued so far on the device is done. destroyEvent frees it (safe while still pending).
+// enqueued so far on the device is done. destroyEvent frees it (safe while still pending), with
+// the event's device current while it does.
 Status recordEvent(int device, uintptr_t* event);
-Status destroyEvent(uintptr_t event);
+Status destroyEvent(int device, uintptr_t event);
 
 // Device time of op bodies (CUDA events around each op's enqueued work), for benchmarks. Turns
 // timing on or off and returns what was accumulated since the previous call (then resets it).

@@ -1,4 +1,6 @@
 // Devices, streams, memory and error translation: everything in cuda_backend.h that is not a kernel.
+#include <cuda.h>  // driver types only: driver calls go through the runtime's entry points
+
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -58,6 +60,65 @@ Status createPool(int device, cudaMemPool_t* pool) {
 
 }  // namespace
 
+namespace {
+
+// A driver API function, looked up through the runtime so that nothing links libcuda; null where
+// the driver or the runtime (before 12.0) cannot give it.
+void* driverFunction(const char* symbol) {
+#if CUDART_VERSION >= 12000
+  void* function = nullptr;
+  cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+#if CUDART_VERSION >= 12050
+  const cudaError_t error = cudaGetDriverEntryPointByVersion(symbol, &function, 12000, cudaEnableDefault, &found);
+#else
+  const cudaError_t error = cudaGetDriverEntryPoint(symbol, &function, cudaEnableDefault, &found);
+#endif
+  if (error == cudaSuccess && found == cudaDriverEntryPointSuccess) return function;
+  cudaGetLastError();
+#else
+  (void)symbol;
+#endif
+  return nullptr;
+}
+
+// Whether the device's primary context is active; true where the driver cannot say.
+bool primaryContextActive(int device) {
+  using DeviceGet = CUresult (*)(CUdevice*, int);
+  using PrimaryContextState = CUresult (*)(CUdevice, unsigned int*, int*);
+  static const DeviceGet deviceGet = reinterpret_cast<DeviceGet>(driverFunction("cuDeviceGet"));
+  static const PrimaryContextState contextState =
+      reinterpret_cast<PrimaryContextState>(driverFunction("cuDevicePrimaryCtxGetState"));
+  CUdevice handle = 0;
+  unsigned int flags = 0;
+  int active = 0;
+  if (deviceGet == nullptr || contextState == nullptr || deviceGet(&handle, device) != CUDA_SUCCESS ||
+      contextState(handle, &flags, &active) != CUDA_SUCCESS)
+    return true;
+  return active != 0;
+}
+
+}  // namespace
+
+DeviceRestore::DeviceRestore() {
+  if (cudaGetDevice(&previous_) != cudaSuccess) {
+    cudaGetLastError();
+    previous_ = -1;
+  }
+}
+
+DeviceRestore::~DeviceRestore() {
+  if (previous_ < 0) return;
+  int current = -1;
+  const cudaError_t error = cudaGetDevice(&current);
+  if (error == cudaSuccess && current == previous_) return;
+  // a failure here must not leave the error state set for the thread's next CUDA call
+  if (error != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  if (primaryContextActive(previous_) && cudaSetDevice(previous_) != cudaSuccess) cudaGetLastError();
+}
+
 Status enterDevice(int device, DeviceQueue* queue) {
   // One stream and one pool per device for the life of the process (never destroyed: destroying
   // them during static destruction can race the driver's own teardown).
@@ -79,13 +140,6 @@ Status enterDevice(int device, DeviceQueue* queue) {
   }
   *queue = entry;
   return Status{};
-}
-
-Status enterDevice(int device, cudaStream_t* stream) {
-  DeviceQueue queue;
-  Status status = enterDevice(device, &queue);
-  *stream = queue.stream;
-  return status;
 }
 
 Status streamAllocate(const DeviceQueue& queue, size_t bytes, void** ptr) {

@@ -63,7 +63,8 @@ Status waitForStream(int device, uintptr_t stream) {
       error = cudaStreamWaitEvent(queue.stream, marker, 0);
       call = "cudaStreamWaitEvent(deviceStream, event)";
     }
-    cudaEventDestroy(marker);
+    // a failed destroy must not leave the error state set for the next call to find
+    if (cudaEventDestroy(marker) != cudaSuccess) cudaGetLastError();
     return statusOf(error, call);
   });
 }
@@ -82,7 +83,7 @@ Status recordEvent(int device, uintptr_t* event) {
     NABLA_CUDA_TRY(cudaEventCreateWithFlags(&marker, cudaEventDisableTiming));
     const cudaError_t error = cudaEventRecord(marker, queue.stream);
     if (error != cudaSuccess) {
-      cudaEventDestroy(marker);
+      if (cudaEventDestroy(marker) != cudaSuccess) cudaGetLastError();
       return statusOf(error, "cudaEventRecord(event, deviceStream)");
     }
     *event = reinterpret_cast<uintptr_t>(marker);
@@ -90,10 +91,13 @@ Status recordEvent(int device, uintptr_t* event) {
   });
 }
 
-Status destroyEvent(uintptr_t event) {
-  const cudaError_t error = cudaEventDestroy(asEvent(event));
-  if (error != cudaSuccess) cudaGetLastError();
-  return statusOf(error, "cudaEventDestroy");
+// Through enqueueOnDevice for its device guard: the event's device is current while it is
+// destroyed (from a finaliser too), and the thread's own device afterwards.
+Status destroyEvent(int device, uintptr_t event) {
+  return enqueueOnDevice(device, "destroyEvent", [&](const DeviceQueue&) -> Status {
+    NABLA_CUDA_TRY(cudaEventDestroy(asEvent(event)));
+    return Status{};
+  });
 }
 
 }  // namespace cuda

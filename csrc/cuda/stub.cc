@@ -61,7 +61,7 @@ Status recordEvent(int, uintptr_t* event) {
   *event = 0;
   return notCompiled("recordEvent");
 }
-Status destroyEvent(uintptr_t) { return notCompiled("destroyEvent"); }
+Status destroyEvent(int, uintptr_t) { return notCompiled("destroyEvent"); }
 
 Status blockPool(int, const void*, DType, int64_t, int64_t, int64_t, float*, const TileLayout&, PoolKernel,
                  PoolKernel*) {

@@ -17,16 +17,14 @@ constexpr napi_type_tag kDeviceBufferTag = {0x6e61626c61646576ULL, 0x69636562756
 }  // namespace
 
 Napi::Function DeviceBuffer::Define(Napi::Env env) {
-  Napi::Function ctor = DefineClass(env, "DeviceBuffer",
-                                    {
-                                        InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
-                                        InstanceMethod<&DeviceBuffer::Upload>("upload"),
-                                        InstanceMethod<&DeviceBuffer::Download>("download"),
-                                        InstanceMethod<&DeviceBuffer::Fill>("fill"),
-                                    });
+  Napi::Function ctor = DefineClass(env, "DeviceBuffer", {});
   ctor.Get("prototype")
       .As<Napi::Object>()
       .DefineProperties({
+          prototypeMethod<&DeviceBuffer::Dispose>(env, "dispose"),
+          prototypeMethod<&DeviceBuffer::Upload>(env, "upload"),
+          prototypeMethod<&DeviceBuffer::Download>(env, "download"),
+          prototypeMethod<&DeviceBuffer::Fill>(env, "fill"),
           Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetBytes>("bytes"),
           Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDevice>("device"),
           Napi::PropertyDescriptor::Accessor<&DeviceBuffer::GetDisposed>("disposed"),
@@ -138,12 +136,13 @@ static Napi::Error disposedError(Napi::Env env) {
 }
 
 Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
-  if (memory_ && memory_->uses > 0)
+  DeviceBuffer* buffer = self(info);
+  if (buffer->memory_ && buffer->memory_->uses > 0)
     throw toJsError(info.Env(), OpError("Expected a device tensor no pending op uses for dispose() but received one "
                                         "in use; await the op first",
                                         "ERR_NABLA_IN_USE"));
-  memory_.reset();
-  owner_.Reset();
+  buffer->memory_.reset();
+  buffer->owner_.Reset();
   return info.Env().Undefined();
 }
 
@@ -188,15 +187,16 @@ static Operand hostArrayOfSize(const Napi::CallbackInfo& info, size_t bytes, Hol
 }
 
 Napi::Value DeviceBuffer::Copy(const Napi::CallbackInfo& info, bool toDevice) {
-  if (disposed()) throw disposedError(info.Env());
+  DeviceBuffer* buffer = self(info);
+  if (buffer->disposed()) throw disposedError(info.Env());
   Holds holds;
-  Operand host = hostArrayOfSize(info, bytes_, holds);
+  Operand host = hostArrayOfSize(info, buffer->bytes_, holds);
   const bool async = readAsync(info);
   if (async && toDevice) ownHostInput(info.Env(), host, holds);
-  holds.objects.push_back(Value());
-  holds.memories.push_back(memory_);
-  void* deviceData = memory_->data;
-  int device = device_;
+  holds.objects.push_back(info.This().As<Napi::Object>());
+  holds.memories.push_back(buffer->memory_);
+  void* deviceData = buffer->memory_->data;
+  int device = buffer->device_;
   return runOp(info.Env(), async, std::move(holds), [=]() -> const char* {
     checkCuda(toDevice ? cuda::copyToDevice(device, deviceData, host.data, host.bytes)
                        : cuda::copyToHost(device, host.data, deviceData, host.bytes));
@@ -209,13 +209,14 @@ Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) { return Copy(i
 Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) { return Copy(info, false); }
 
 Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
-  if (disposed()) throw disposedError(info.Env());
+  DeviceBuffer* buffer = self(info);
+  if (buffer->disposed()) throw disposedError(info.Env());
   Napi::Value byte = info[0];
   if (!byte.IsNumber()) throwTypeError(info.Env(), "byteValue", "a byte value", byte);
   const double value = byte.As<Napi::Number>().DoubleValue();
   if (!(value >= 0 && value <= 255 && value == double(int(value))))
     throwRangeError(info.Env(), "byteValue", "an integer in [0, 255]", describe(byte));
-  cuda::Status s = cuda::fill(device_, memory_->data, int(value), bytes_);
+  cuda::Status s = cuda::fill(buffer->device_, buffer->memory_->data, int(value), buffer->bytes_);
   if (!s.ok()) throw toJsError(info.Env(), OpError(s.message, s.name, s.code));
   return info.Env().Undefined();
 }

@@ -38,6 +38,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
   static Napi::Function Define(Napi::Env env);
   static bool Is(Napi::Env env, const Napi::Value& v);
+  // Only for a value Is() accepted: napi_unwrap checks no type, so anything else is memory corruption.
   static DeviceBuffer* Unwrap(const Napi::Value& v) {
     return Napi::ObjectWrap<DeviceBuffer>::Unwrap(v.As<Napi::Object>());
   }
@@ -54,10 +55,13 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   bool disposed() const { return memory_ == nullptr; }
 
  private:
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-  // Getters on the prototype, static so that one called on another object (Object.create of the
-  // prototype, a Proxy) throws a TypeError in the one format instead of failing to unwrap.
+  // Every method and getter on the prototype is a plain static function that starts with self():
+  // called on anything but a DeviceBuffer (a DeviceEvent, Object.create of the prototype, a Proxy,
+  // a plain object) it throws a TypeError in the one format. The type tag, not the engine's receiver
+  // check on class methods (a TypeError "Illegal invocation", outside that format), is what stands
+  // between `this` and the unchecked napi_unwrap of Unwrap.
   static DeviceBuffer* self(const Napi::CallbackInfo& info);
+  static Napi::Value Dispose(const Napi::CallbackInfo& info);
   static Napi::Value GetBytes(const Napi::CallbackInfo& info);
   static Napi::Value GetDevice(const Napi::CallbackInfo& info);
   static Napi::Value GetDisposed(const Napi::CallbackInfo& info);
@@ -68,19 +72,26 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   // The external constructor's checks, then the wrap (device memory of `device` at `pointer`).
   void wrapExternal(Napi::Env env, const Napi::Value& spec);
   // upload(hostTypedArray, async): copy host -> device (sizes must match); a Promise when async.
-  Napi::Value Upload(const Napi::CallbackInfo& info);
+  static Napi::Value Upload(const Napi::CallbackInfo& info);
   // download(hostTypedArray, async): copy device -> host; a Promise when async.
-  Napi::Value Download(const Napi::CallbackInfo& info);
+  static Napi::Value Download(const Napi::CallbackInfo& info);
   // fill(byteValue): synchronous memset (tests poison outputs with it).
-  Napi::Value Fill(const Napi::CallbackInfo& info);
+  static Napi::Value Fill(const Napi::CallbackInfo& info);
   // Upload and Download: one host typed array of exactly bytes_, copied in the given direction.
-  Napi::Value Copy(const Napi::CallbackInfo& info, bool toDevice);
+  static Napi::Value Copy(const Napi::CallbackInfo& info, bool toDevice);
   std::shared_ptr<DeviceMemory> memory_;  // null once disposed
   size_t bytes_ = 0;
   int device_ = 0;
   bool external_ = false;
   Napi::Reference<Napi::Value> owner_;  // set for wrapped memory whose owner is an object
 };
+
+// A method on a class's prototype that is a plain function (not an ObjectWrap instance method, whose
+// wrapper unwraps `this` before fn runs): fn checks `this` itself, with the class's type tag.
+template <Napi::Value (*fn)(const Napi::CallbackInfo&)>
+Napi::PropertyDescriptor prototypeMethod(Napi::Env env, const char* name) {
+  return Napi::PropertyDescriptor::Value(name, Napi::Function::New<fn>(env, name));
+}
 
 // Reads a CUDA device index in [0, 1023] (the runtime reports whether that device exists).
 int readDeviceIndex(Napi::Env env, const Napi::Value& device);

@@ -62,10 +62,11 @@ uint64_t readAddress(Napi::Env env, const Napi::Value& v, const std::string& par
 }
 
 Napi::Function DeviceEvent::Define(Napi::Env env) {
-  Napi::Function ctor = DefineClass(env, "DeviceEvent", {InstanceMethod<&DeviceEvent::Dispose>("dispose")});
+  Napi::Function ctor = DefineClass(env, "DeviceEvent", {});
   ctor.Get("prototype")
       .As<Napi::Object>()
       .DefineProperties({
+          prototypeMethod<&DeviceEvent::Dispose>(env, "dispose"),
           Napi::PropertyDescriptor::Accessor<&DeviceEvent::GetHandle>("handle"),
           Napi::PropertyDescriptor::Accessor<&DeviceEvent::GetDevice>("device"),
           Napi::PropertyDescriptor::Accessor<&DeviceEvent::GetDisposed>("disposed"),
@@ -84,7 +85,7 @@ DeviceEvent::DeviceEvent(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Devi
 
 // cudaEventDestroy of an event still pending returns at once; the runtime frees it when it completes.
 void DeviceEvent::destroy() {
-  if (event_ != 0) cuda::destroyEvent(uintptr_t(event_));
+  if (event_ != 0) cuda::destroyEvent(device_, uintptr_t(event_));
   event_ = 0;
 }
 

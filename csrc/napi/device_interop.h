@@ -30,11 +30,12 @@ class DeviceEvent : public Napi::ObjectWrap<DeviceEvent> {
   ~DeviceEvent() override;
 
  private:
+  // Static, each starting with self()'s type-tag check, for the reason given in DeviceBuffer.
   static DeviceEvent* self(const Napi::CallbackInfo& info);
   static Napi::Value GetHandle(const Napi::CallbackInfo& info);
   static Napi::Value GetDevice(const Napi::CallbackInfo& info);
   static Napi::Value GetDisposed(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  static Napi::Value Dispose(const Napi::CallbackInfo& info);
   void destroy();
   uint64_t event_ = 0;  // 0 once disposed
   int device_ = 0;
