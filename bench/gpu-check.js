@@ -39,7 +39,7 @@ const { randn, uniform, waveTokens } = require('../dist/synthetic');
 const { summarize } = require('../dist/timing');
 const oracle = require('../dist/oracle');
 const { markdownTable } = require('./common');
-const { blockPoolRan } = require('../dist/mask');
+const { blockPoolRan, nablaMaskRan } = require('../dist/mask');
 
 /**
  * @typedef {import('../dist').DType} DType
@@ -321,7 +321,10 @@ function checkPool() {
   say();
   say("Kernels: 'simple' (one CTA per pooled block) and 'fast2' (one warp per pooled block, 16-byte loads; the simple");
   say('kernel where the head dim is not a multiple of 8). Both add each column in the same order: fast2 must give');
-  say("simple's bits (column 'same bits as simple'), whatever the data.");
+  say(
+    "simple's bits (column 'same bits as simple'), whatever the data. Column 'ran': the kernel the op reports; a row",
+  );
+  say('passes only if that is the one asked for where it applies, so a silent fallback cannot pass as the same bits.');
   say();
   /** @type {{ dims: number[], grid?: TokenGrid }[]} */
   const shapes = args.sanitizer
@@ -347,21 +350,34 @@ function checkPool() {
         if (kernel === 'simple') simple = got;
         const diff = oracle.maxAbsDiff(got, want);
         const sameBits = simple !== undefined && sameFloatBits(got, simple);
+        const wantRan = expectedPoolRan(kernel, dims[3]);
         report.correctness.pool.push({
           op: 'blockPool',
           kernel,
-          ran,
+          ran: ranCell(ran, wantRan),
           dtype: SHORT[type],
           shape: `[${dims}]${grid ? ` grid ${grid.join('x')}` : ''}`,
           'max abs diff': fmt(diff),
           'same bits as simple': kernel === 'simple' ? '' : sameBits ? 'yes' : 'NO',
-          result: diff <= 1e-5 * scale && (kernel === 'simple' || sameBits) ? 'PASS' : 'FAIL',
+          result: diff <= 1e-5 * scale && (kernel === 'simple' || sameBits) && ran === wantRan ? 'PASS' : 'FAIL',
         });
       }
       free(xd);
     }
   }
   table(report.correctness.pool);
+}
+
+/**
+ * The kernel a blockPool row must report: 'cuda-fast2' for fast2 where it applies (whole 8-element
+ * pieces, pool_split.h; the inputs here come from toDeviceSync and the outputs from the op, both on
+ * cudaMalloc's 256-byte boundaries), else the per-block kernel ('cuda'); 'cpu' in the self-test.
+ * @param {'simple' | 'fast2'} kernel
+ * @param {number} headDim
+ */
+function expectedPoolRan(kernel, headDim) {
+  if (SELF_TEST) return 'cpu';
+  return kernel === 'fast2' && headDim % 8 === 0 ? 'cuda-fast2' : 'cuda';
 }
 
 /**
@@ -406,23 +422,43 @@ function withMaskKernel(kernel, fn) {
 }
 
 /**
- * read(mask) of the device mask of q, k built by mask kernel `kernel`; the mask is freed after.
+ * read(mask) of the device mask of q, k built by mask kernel `kernel`, with the kernel the op
+ * reports having run; the mask is freed after.
  * @template T
  * @param {string} kernel
  * @param {Tensor | DeviceTensor} qd
  * @param {Tensor | DeviceTensor} kd
  * @param {MaskOptions} opts
  * @param {(mask: BlockMask) => T} read
+ * @returns {{ value: T, ran: string }}
  */
 function readDeviceMask(kernel, qd, kd, opts, read) {
   return withMaskKernel(kernel, () => {
-    const m = nabla.nablaMaskSync(qd, kd, { ...opts, ...DEV });
+    const { mask, kernel: ran } = nablaMaskRan(qd, kd, { ...opts, ...DEV }, false);
     try {
-      return read(m);
+      return { value: read(mask), ran };
     } finally {
-      free(m);
+      free(mask);
     }
   });
+}
+
+/**
+ * The kernel a nablaMask row must report: the one it asked for ('fast' comes from 'auto', which
+ * runs fast on these small shapes); 'cpu' in the self-test.
+ * @param {string} kernel
+ */
+function expectedMaskRan(kernel) {
+  return SELF_TEST ? 'cpu' : `cuda-${kernel}`;
+}
+
+/**
+ * The 'ran' cell: the reported kernel, flagged where it is not the expected one.
+ * @param {string} ran
+ * @param {string} want
+ */
+function ranCell(ran, want) {
+  return ran === want ? ran : `${ran} (NOT ${want})`;
 }
 
 function checkMask() {
@@ -435,6 +471,7 @@ function checkMask() {
   say(`for topk when it swapped with a block of the same row whose probability is within ${tol.topk} (a near tie).`);
   say("fast2 pools in the per-block kernel's order and computes the same fp32 logits and selection as fast: its lists");
   say("must equal fast's exactly (column 'same as fast'); a difference there is a bug, not rounding at the cut.");
+  say("Column 'ran': the kernel the op reports; a row passes only if it is the one asked for.");
   say();
   /** @type {{ grid: TokenGrid, H: number, D: number }[]} */
   const shapes = args.sanitizer
@@ -478,15 +515,17 @@ function checkMask() {
           /** @type {Record<string, Int32Array[]>} */
           const lists = {};
           for (const kernel of MASK_KERNELS) {
-            const dense = readDeviceMask(kernel, qd, kd, c.opts, (m) => {
+            const { value: dense, ran } = readDeviceMask(kernel, qd, kd, c.opts, (m) => {
               lists[kernel] = [m.kvCounts, m.kvIndices];
               return m.toDense();
             });
             const { differing, offCut } = oracle.compareMasks(dense, cpu, c.opts.method ?? 'cdf', c.opts.threshold);
             const sameAsFast = kernel !== 'fast2' || sameLists(lists.fast2, lists.fast);
+            const wantRan = expectedMaskRan(kernel);
             report.correctness.mask.push({
               op: 'nablaMask',
               kernel,
+              ran: ranCell(ran, wantRan),
               case: c.name,
               dtype: SHORT[type],
               shape: `H${s.H} grid ${grid.join('x')} D${s.D}`,
@@ -494,7 +533,7 @@ function checkMask() {
               'blocks differing': differing,
               'all at cut': offCut.length === 0 ? 'yes' : `no (${offCut.length} not)`,
               'same as fast': kernel === 'fast2' ? (sameAsFast ? 'yes' : 'NO') : '',
-              result: offCut.length === 0 && sameAsFast ? 'PASS' : 'FAIL',
+              result: offCut.length === 0 && sameAsFast && ran === wantRan ? 'PASS' : 'FAIL',
             });
           }
         }
@@ -530,7 +569,7 @@ function checkMaskTies() {
     for (const opts of cases) {
       const cpu = nabla.nablaMaskSync(q, q, { ...opts, ...CPU });
       for (const kernel of MASK_KERNELS) {
-        const same = readDeviceMask(
+        const { value: same, ran } = readDeviceMask(
           kernel,
           qd,
           qd,
@@ -538,16 +577,19 @@ function checkMaskTies() {
           (m) =>
             m.kvCounts.every((c, i) => c === cpu.kvCounts[i]) && m.kvIndices.every((x, i) => x === cpu.kvIndices[i]),
         );
+        const wantRan = expectedMaskRan(kernel);
         report.correctness.mask.push({
           op: 'nablaMask',
           kernel,
+          ran: ranCell(ran, wantRan),
           case: `exact ties, ${opts.method ?? 'cdf'} ${opts.threshold}`,
           dtype: 'fp32',
           shape: 'H2 8 blocks, constant q = k',
           'cpu density': fmt(cpu.density()),
           'blocks differing': same ? 0 : 'lists differ',
           'all at cut': same ? 'yes' : 'no',
-          result: same ? 'PASS' : 'FAIL',
+          'same as fast': '',
+          result: same && ran === wantRan ? 'PASS' : 'FAIL',
         });
       }
     }

@@ -43,9 +43,47 @@ function expectFast2LikeFast(q: Tensor, k: Tensor, options: MaskOptions) {
   const fast = nablaMaskRan(q, k, { ...options, returnMap: true, maskKernel: 'fast', ...CUDA }, false);
   const fast2 = nablaMaskRan(q, k, { ...options, returnMap: true, maskKernel: 'fast2', ...CUDA }, false);
   expect([fast.kernel, fast2.kernel]).toEqual(['cuda-fast', 'cuda-fast2']);
-  expect(Array.from(fast2.mask.kvCounts)).toEqual(Array.from(fast.mask.kvCounts));
-  expect(Array.from(fast2.mask.kvIndices)).toEqual(Array.from(fast.mask.kvIndices));
-  expectSameBits(fast2.mask.map as Float32Array, fast.mask.map as Float32Array);
+  expectSameMask(fast2.mask, fast.mask);
+}
+
+/** The same lists and, where both carry one, the same map bits. */
+function expectSameMask(got: BlockMask, want: BlockMask) {
+  expect(Array.from(got.kvCounts)).toEqual(Array.from(want.kvCounts));
+  expect(Array.from(got.kvIndices)).toEqual(Array.from(want.kvIndices));
+  expect(got.map === undefined).toBe(want.map === undefined);
+  if (got.map && want.map) expectSameBits(got.map, want.map);
+}
+
+/** fast2MaskSharedBytes (mask_fast2.cuh): 16 rows of logits, 16 qa rows padded to 16 columns, 256 x 20 staged ka. */
+function fast2SharedBytes(nk: number, D: number): number {
+  return 4 * (16 * nk + 16 * Math.ceil(D / 16) * 16 + 256 * 20);
+}
+
+/** The message of a fast2 mask call's refusal, or '' when it runs. */
+function fast2Refusal(q: Tensor, k: Tensor, options: MaskOptions = {}): string {
+  try {
+    nablaMaskSync(q, k, { ...options, maskKernel: 'fast2', ...CUDA });
+    return '';
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/**
+ * Whether fast2 refused rows of `nk` key blocks for shared memory alone (devices of 99 KiB per block
+ * cannot hold 16 rows of the longest): then the refusal names that need exactly, above the device's.
+ */
+function fast2RefusedForSharedMemory(q: Tensor, k: Tensor, nk: number, options: MaskOptions = {}): boolean {
+  const refusal = fast2Refusal(q, k, options);
+  if (refusal === '') return false;
+  const need = fast2SharedBytes(nk, q.dims[3]);
+  const has =
+    /it needs (\d+) bytes of shared memory per block \(this device has (\d+)\) for rows of (\d+) key blocks; use/.exec(
+      refusal,
+    );
+  expect(has?.slice(1).map(Number)).toEqual([need, expect.any(Number), nk]);
+  expect(Number(has?.[2])).toBeLessThan(need);
+  return true;
 }
 
 /** Blocks where the CPU and CUDA masks differ must lie at the cut (within fp32 rounding): none off it. */
@@ -171,10 +209,37 @@ describeCuda('CUDA nablaMask', () => {
     const gpu = await nablaMask(q, q, { threshold: 0.7, ...CUDA });
     const cpu = nablaMaskSync(q, q, { threshold: 0.7, returnMap: true, ...CPU });
     expectMasksMatch(gpu, cpu, 0.7);
-    // more key blocks than fast2 holds in registers: an error naming it, never a silent fallback
-    expect(() => nablaMaskSync(q, q, { threshold: 0.7, maskKernel: 'fast2', ...CUDA })).toThrow(
-      /fast2 mask kernel does not apply.*1280 key blocks \(got 4096\)/,
+    // more key blocks than fast2 holds in registers: an error naming that condition alone, never a
+    // silent fallback
+    expect(fast2Refusal(q, q, { threshold: 0.7 })).toMatch(
+      /fast2 mask kernel does not apply: it needs at most 1280 key blocks \(got 4096\); use the fast or simple kernel/,
     );
+  });
+
+  test('concurrent async fast2 masks whose rows need different shared memory: each equals its fast mask', async () => {
+    // D 16: rows of 1100 and 500 key blocks need 91,904 and 53,504 bytes per block, both above the
+    // 48 KiB default, so each call raises fast2's limit; were it set per call, one op could lower
+    // it between the other's setting and its launch (the 1100-block launch would then fail)
+    const D = 16;
+    const cases = [1100, 500].map((blocks) => {
+      const S = blocks * 64;
+      const q = tensor(randn(S * D, blocks, 0.5), [1, 1, S, D]);
+      const k = tensor(randn(S * D, blocks + 3, 0.5), [1, 1, S, D]);
+      const options: MaskOptions = { threshold: 0.6, returnMap: true, ...CUDA };
+      return { q, k, options, fast: nablaMaskRan(q, k, { ...options, maskKernel: 'fast' }, false) };
+    });
+    expect(cases.map((c) => c.fast.kernel)).toEqual(['cuda-fast', 'cuda-fast']);
+    expect(cases.map((c) => c.fast.mask.dims[3])).toEqual([1100, 500]);
+    for (let round = 0; round < 4; round++) {
+      const order = round % 2 === 0 ? cases : [...cases].reverse();
+      const ran = await Promise.all(
+        order.map((c) => nablaMaskRan(c.q, c.k, { ...c.options, maskKernel: 'fast2' }, true)),
+      );
+      ran.forEach((r, n) => {
+        expect(r.kernel).toBe('cuda-fast2');
+        expectSameMask(r.mask, order[n].fast.mask);
+      });
+    }
   });
 
   test('fast2 at its limits: rows of 1280 key blocks (every register slot), 1281 refused; 17 and 33 rows', () => {
@@ -185,20 +250,7 @@ describeCuda('CUDA nablaMask', () => {
       const k = tensor(randn(S * D, blocks + 1, 0.5), [1, 1, S, D]);
       // 1280 rows of logits need 101 KiB of shared memory per block: more than sm_86/89/120 give
       // (99 KiB); there the refusal must say so
-      if (blocks === 1280) {
-        let refusal = '';
-        try {
-          nablaMaskSync(q, k, { maskKernel: 'fast2', ...CUDA });
-        } catch (e) {
-          refusal = (e as Error).message;
-        }
-        const has = /(\d+) bytes of shared memory per block \(this device has (\d+)\)/.exec(refusal);
-        if (refusal !== '') {
-          expect(has).not.toBeNull();
-          expect(Number(has?.[2])).toBeLessThan(Number(has?.[1]));
-          continue;
-        }
-      }
+      if (blocks === 1280 && fast2RefusedForSharedMemory(q, k, blocks)) continue;
       for (const threshold of [0.3, 0.9]) {
         expectFast2LikeFast(q, k, { threshold });
         expectFast2LikeFast(q, k, { threshold, method: 'topk' });
@@ -206,13 +258,54 @@ describeCuda('CUDA nablaMask', () => {
     }
     const S = 1281 * 64;
     const q = tensor(randn(S * D, 2, 0.5), [1, 1, S, D]);
-    expect(() => nablaMaskSync(q, q, { maskKernel: 'fast2', ...CUDA })).toThrow(/\(got 1281\)/);
+    expect(fast2Refusal(q, q)).toMatch(/it needs at most 1280 key blocks \(got 1281\); use the fast or simple kernel/);
     expect(nablaMaskRan(q, q, CUDA, false).kernel).toBe('cuda-fast'); // auto never picks fast2
+  });
+
+  test('fast2 near its limit with causal, documents and STA: register slots 32..39 hold invisible blocks', () => {
+    // Tile grids of 1280 (every slot full), 1250 (slot 39 holds blocks 1248 and 1249 only) and
+    // 1240 key blocks (fits the 99 KiB of sm_86/89/120). Causal rows of early frames see none of
+    // the blocks >= 1024 (slots 32..39): the high bits of the 64-bit visibility mask are 0 there,
+    // 1 for late frames; documents also hide the low slots from rows of the last document.
+    const D = 16;
+    const cases: { grid: Grid; frames: number[]; sta: Grid; seed: number }[] = [
+      { grid: [20, 64, 64], frames: [0, 3, 11, 20], sta: [3, 3, 3], seed: 31 },
+      { grid: [10, 40, 200], frames: [0, 4, 10], sta: [1, 3, 5], seed: 32 },
+      { grid: [31, 40, 64], frames: [0, 2, 17, 31], sta: [5, 1, 3], seed: 33 },
+    ];
+    const ran: number[] = [];
+    for (const c of cases) {
+      const { q, k } = qkCase(1, 1, c.grid, D, c.seed);
+      const nk = tileLayout(c.grid).blocks;
+      const base = { grid: c.grid, causal: true, frames: c.frames, sta: c.sta };
+      if (fast2RefusedForSharedMemory(q, k, nk, { ...base, threshold: 0.5 })) continue;
+      ran.push(nk);
+      expectFast2LikeFast(q, k, { ...base, threshold: 0.5 });
+      expectFast2LikeFast(q, k, { ...base, threshold: 0.3, method: 'topk' });
+    }
+    expect(ran).toEqual(expect.arrayContaining([1240])); // every device holds rows of 1240 blocks
+  });
+
+  test("fast2 with head dims a multiple of 4 but not 8 (per-block pooling): the fast kernel's bits", async () => {
+    for (const D of [12, 20, 36])
+      for (const type of ['float32', 'bfloat16', 'float16'] as const) {
+        const c = qkCase(1, 2, [4, 16, 24], D, D);
+        const q = cast(c.q, type),
+          k = cast(c.k, type);
+        expectFast2LikeFast(q, k, { threshold: 0.6 });
+        expectFast2LikeFast(q, k, { threshold: 0.4, grid: c.grid, causal: true, frames: [0, 1, 4], sta: [1, 3, 3] });
+        expectFast2LikeFast(q, k, { threshold: 0.5, method: 'topk', grid: c.grid, sta: [3, 1, 1] });
+        const gpu = await nablaMask(q, k, { threshold: 0.6, maskKernel: 'fast2', ...CUDA });
+        expectMasksMatch(gpu, nablaMaskSync(q, k, { threshold: 0.6, returnMap: true, ...CPU }), 0.6);
+      }
   });
 
   test('fast2: head dims not a multiple of 4 are refused by name; cross attention (nq != nk)', () => {
     const q = tensor(randn(2 * 512 * 18, 4), [1, 2, 512, 18]);
-    expect(() => nablaMaskSync(q, q, { maskKernel: 'fast2', ...CUDA })).toThrow(/fast2 mask kernel does not apply/);
+    // the failing condition alone: 8 key blocks and their shared memory fit
+    expect(fast2Refusal(q, q)).toMatch(
+      /fast2 mask kernel does not apply: it needs a head dim that is a multiple of 4 \(got 18\); use the fast or simple kernel/,
+    );
     const q2 = tensor(randn(2 * 320 * 24, 5), [1, 2, 320, 24]);
     const k2 = tensor(randn(2 * 1216 * 24, 6), [1, 2, 1216, 24]);
     expectFast2LikeFast(q2, k2, { threshold: 0.6 });

@@ -56,11 +56,14 @@ test('self-test (--quick --no-720p --out): every correctness row passes, every s
   expect(fast2Pool.filter((row) => row.kernel === 'fast2').map((row) => row['same bits as simple'])).toEqual(
     Array(9).fill('yes'),
   );
+  // every pool and mask row names the kernel the op reported (here the CPU backend's), as expected
+  const ranCells = [...pool, ...mask].map((row) => (row as unknown as Record<string, string>).ran);
+  expect(ranCells.filter((ran) => ran !== 'cpu')).toEqual([]);
   const all = [...pool, ...mask, ...attention];
   expect(all.filter((row) => row.result !== 'PASS')).toEqual([]);
   expect(r.stdout).toContain(`correctness: ${all.length} passed, 0 failed`);
-  // per timed shape: dense rows, then per threshold of the sweep two mask rows and a sparse row per
-  // tensor-core kernel (fast, fast2)
+  // per timed shape: dense rows, pooling rows, then per threshold of the sweep three mask rows (fast,
+  // simple, fast2) and a sparse row per tensor-core kernel (fast, fast2)
   const timings = report.timings as {
     shape: string;
     op: string;

@@ -1,8 +1,8 @@
 // The NABLA mask (docs/nabla.md 1): pool q and k, then compute every row's P = softmax_j(qa_i . ka_j /
 // sqrt(D)), select the kept key blocks (CDF or topk), OR in the STA window, AND the document and
 // frame-causal masks, and write kvCounts / kvIndices directly. Blocks are the layout's: 64 tokens
-// without a token grid, the (possibly smaller edge) 8x8 tiles of the grid with one. Two kernels with the same semantics
-// (the per-row part, selectRow in mask_common.cuh, is literally shared):
+// without a token grid, the (possibly smaller edge) 8x8 tiles of the grid with one. Three kernels with the same
+// semantics (the per-row part, selectRowIn in mask_common.cuh, is literally shared):
 //   fast   (mask_fast.cuh): one CTA per (b, h, group of 8 query blocks); ka is staged through shared
 //          memory once per group and each warp then selects one row on its own. The default.
 //   simple (mask_simple.cuh): one CTA per row. Runs where the fast one does not apply (head dim not
@@ -41,11 +41,22 @@ Launch chooseLaunch(MaskKernel choice, int64_t nk, int64_t headDim, size_t optIn
   Launch l;
   if (choice == MaskKernel::Fast2) {
     l.sharedBytes = mask::fast2MaskSharedBytes(nk, headDim);
-    if (!mask::fast2MaskApplies(headDim, nk) || l.sharedBytes > optIn)
-      l.error = "the fast2 mask kernel does not apply: it needs a head dim that is a multiple of 4, at most " +
-                std::to_string(32 * mask::kFast2Slots) + " key blocks (got " + std::to_string(nk) + ") and " +
-                std::to_string(l.sharedBytes) + " bytes of shared memory per block (this device has " +
-                std::to_string(optIn) + "); use the fast or simple kernel (or auto) for these inputs";
+    // the refusal names only the conditions these inputs fail (shared memory only for rows that fit
+    // the registers: longer rows are refused whatever the device)
+    std::string unmet;
+    const auto need = [&unmet](bool met, const std::string& what) {
+      if (!met) unmet += (unmet.empty() ? "" : " and ") + what;
+    };
+    need(mask::fast2HeadDimFits(headDim), "a head dim that is a multiple of 4 (got " + std::to_string(headDim) + ")");
+    need(mask::fast2RowFits(nk),
+         "at most " + std::to_string(mask::kFast2MaxKeyBlocks) + " key blocks (got " + std::to_string(nk) + ")");
+    if (mask::fast2RowFits(nk))
+      need(l.sharedBytes <= optIn, std::to_string(l.sharedBytes) +
+                                       " bytes of shared memory per block (this device has " + std::to_string(optIn) +
+                                       ") for rows of " + std::to_string(nk) + " key blocks");
+    if (!unmet.empty())
+      l.error = "the fast2 mask kernel does not apply: it needs " + unmet +
+                "; use the fast or simple kernel (or auto) for these inputs";
     l.kernel = MaskKernel::Fast2;
     l.function = reinterpret_cast<const void*>(&mask::fast2MaskKernel);
     l.name = l.sharedNeed = "fast2MaskKernel";

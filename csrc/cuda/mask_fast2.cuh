@@ -26,8 +26,10 @@
 //                  0.41 G in all = 0.39 ms at 4 per clock per SM, the binding limit. Estimate
 //                  0.35-0.45 ms for this kernel; with the vectorised pooling (q and k, 1.38 GB, read
 //                  once: 0.32 ms at 4.3 TB/s) 0.7-0.8 ms for the mask, against 2.9 ms measured.
-// Shared memory: 16 nk + 16 * ceil(D/16)*16 + 256 * 20 floats: 95.7 KB at 720p (two CTAs per SM on
-// Hopper; fits the 99 KB of sm_86/89/120). Needs headDim % 4 == 0 and nk <= 32 * kFast2Slots.
+// Shared memory: 16 nk + 16 * ceil(D/16)*16 + 256 * 20 floats: 95,872 B at 720p (nk 1050; two CTAs
+// per SM on Hopper; fits the 99 KiB = 101,376 B of sm_86/89/120). The 720p-full preset (nk 1260)
+// needs 109,312 B: fast2 refuses it on those 99 KiB devices (two CTAs per SM still fit on Hopper).
+// Needs headDim % 4 == 0 and nk <= kFast2MaxKeyBlocks = 32 * kFast2Slots = 1280.
 #pragma once
 
 #include "mask_common.cuh"
@@ -47,9 +49,13 @@ constexpr int kFast2Slice = 16;                                                 
 // Staged key row pitch in floats: (pitch / 4) odd, so the float4 reads of 8 consecutive key rows
 // (one shared-memory wavefront) hit 32 distinct banks.
 constexpr int kFast2KeyPitch = ((kFast2Slice / 4) | 1) * 4;  // 20
-constexpr int kFast2Slots = 40;                              // registers per lane: rows of <= 2048 key blocks
+constexpr int kFast2Slots = 40;                              // registers per lane: rows of <= 32 x 40 = 1280 key blocks
+
+// float4 stores per thread to stage one chunk of ka (4)
+constexpr int kFast2StageSteps = kFast2Keys * (kFast2Slice / 4) / kFast2Threads;
 
 static_assert(kFast2Rows % kFast2Warps == 0, "every warp selects the same number of rows");
+static_assert(kFast2Keys * (kFast2Slice / 4) % kFast2Threads == 0, "every thread stages the same float4 count");
 static_assert(kFast2Warps % kFast2RowGroups == 0, "warps split evenly into row groups");
 
 // qa rows are zero-padded to whole slices so every slice is a full, unrolled kFast2Slice wide.
@@ -64,7 +70,12 @@ inline size_t fast2MaskSharedBytes(int64_t nk, int64_t headDim) {
          sizeof(float);
 }
 
-inline bool fast2MaskApplies(int64_t headDim, int64_t nk) { return headDim % 4 == 0 && nk <= 32 * kFast2Slots; }
+constexpr int64_t kFast2MaxKeyBlocks = 32 * kFast2Slots;  // one register slot per 32 key blocks
+
+// The inputs fast2 applies to (besides fast2MaskSharedBytes fitting the device): whole float4 columns,
+// and rows that fit the register slots.
+inline bool fast2HeadDimFits(int64_t headDim) { return headDim % 4 == 0; }
+inline bool fast2RowFits(int64_t nk) { return nk <= kFast2MaxKeyBlocks; }
 
 __global__ void __launch_bounds__(kFast2Threads, 2) fast2MaskKernel(const MaskKernelParams p) {
   extern __shared__ float4 fast2Shared[];
@@ -96,9 +107,11 @@ __global__ void __launch_bounds__(kFast2Threads, 2) fast2MaskKernel(const MaskKe
       for (int c = 0; c < kFast2TileKeys; ++c) dot[r][c] = 0.f;
     for (int d0 = 0; d0 < headDim; d0 += kFast2Slice) {
       __syncthreads();  // the previous slice has been read (first pass: qa is written)
-                        // stage ka[chunk .. chunk + kFast2Keys)[d0 .. d0 + kFast2Slice), zeros outside the matrix
+                        // stage ka[chunk .. chunk + kFast2Keys)[d0 .. d0 + kFast2Slice), zeros outside the matrix:
+                        // float4 e = tid + kFast2Threads * s, the same kFast2StageSteps on every thread
 #pragma unroll
-      for (int e = tid; e < kFast2Keys * (kFast2Slice / 4); e += kFast2Threads) {
+      for (int s = 0; s < kFast2StageSteps; ++s) {
+        const int e = tid + kFast2Threads * s;
         const int key = e / (kFast2Slice / 4), c = 4 * (e % (kFast2Slice / 4)), j = chunk + key;
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
         if (j < nk && d0 + c < headDim) v = *reinterpret_cast<const float4*>(keyPool + int64_t(j) * headDim + d0 + c);

@@ -38,6 +38,9 @@ struct PoolSplit {
   }
   // The most tokens any lane reads (lane 0's count): the warp's step count.
   NABLA_HD int steps(int length) const { return (length + groups - 1) / groups; }
+  // The lane holding partial sum g of lane l's piece: l + g*C, taken mod 32 so that every lane
+  // names a lane of the warp in the shuffle (only lanes l < C use the sum; for them l + g*C < G*C <= 32).
+  NABLA_HD int partialLane(int lane, int g) const { return (lane + g * pieces) % kPoolWarpLanes; }
 };
 
 // The vectorised kernel needs whole pieces (D % 8 == 0, which also makes every token row and every

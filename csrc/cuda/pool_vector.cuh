@@ -107,14 +107,14 @@ __global__ void __launch_bounds__(kVectorThreads, 2)
   }
 
   // column total = 0.f + partial_0 + partial_1 + ... + partial_{G-1}: lane l < C holds partial_0
-  // of piece l; partial_g of that piece is on lane l + g*C (< G*C <= 32)
+  // of piece l; partial_g of that piece is on lane split.partialLane(l, g)
   float total[kPoolPieceElements];
 #pragma unroll
   for (int c = 0; c < kPoolPieceElements; ++c) total[c] = 0.f + sum[c];
   for (int gg = 1; gg < split.groups; ++gg) {
 #pragma unroll
     for (int c = 0; c < kPoolPieceElements; ++c)
-      total[c] += __shfl_sync(0xffffffffu, sum[c], (lane + gg * split.pieces) % 32);
+      total[c] += __shfl_sync(0xffffffffu, sum[c], split.partialLane(lane, gg));
   }
   if (lane < split.pieces) {
     float4* mean = reinterpret_cast<float4*>(out + item * headDim + piece * kPoolPieceElements);

@@ -5,7 +5,7 @@
 //  - every piece starts on a 16-byte boundary for fp16/bf16/fp32, at every block start of ragged
 //    token grids (blocks of 1..64 tokens);
 //  - the fp32 sums, replayed in the kernel's order (each lane's tokens ascending from 0.f, then
-//    0.f + partial_0 + partial_1 + ... read from lanes l + g*C), have the same bits as the
+//    0.f + partial_0 + partial_1 + ... read from lanes partialLane(l, g)), have the same bits as the
 //    per-block kernel's order (pool.cu: thread (g, d) sums tokens g, g + 256/D, ... from 0.f;
 //    column = 0.f + partial_0 + partial_1 + ...), on data where the order changes the bits.
 #include "../../csrc/cuda/pool_split.h"
@@ -72,7 +72,7 @@ std::vector<float> splitOrder(const std::vector<float>& x, int length, int headD
   for (int lane = 0; lane < split.pieces; ++lane)
     for (int c = 0; c < kPiece; ++c) {
       float total = 0.f + sum[size_t(lane) * kPiece + c];
-      for (int g = 1; g < split.groups; ++g) total += sum[size_t((lane + g * split.pieces) % kLanes) * kPiece + c];
+      for (int g = 1; g < split.groups; ++g) total += sum[size_t(split.partialLane(lane, g)) * kPiece + c];
       column[size_t(kPiece * lane + c)] = total;
     }
   return column;
@@ -121,6 +121,14 @@ int main() {
     CHECK(split.groups == 256 / headDim, "D %d: %d token groups, the per-block kernel has %d", headDim, split.groups,
           256 / headDim);
     CHECK(split.groups * split.pieces <= kLanes, "D %d: %d lanes used", headDim, split.groups * split.pieces);
+    // the shuffle's source lane holds partial g of the reading lane's piece
+    for (int lane = 0; lane < split.pieces; ++lane)
+      for (int g = 0; g < split.groups; ++g) {
+        const int from = split.partialLane(lane, g);
+        CHECK(from >= 0 && from < kLanes && split.group(from) == g && split.piece(from) == split.piece(lane),
+              "D %d: partial %d of lane %d's piece read from lane %d (group %d, piece %d)", headDim, g, lane, from,
+              split.group(from), split.piece(from));
+      }
     for (int length = 1; length <= 64; ++length) {
       checkCoverage(headDim, length);
       const std::vector<float> x = blockValues(length, headDim, rng);
