@@ -87,6 +87,24 @@ export function causalChecks(grid: readonly [number, number, number]) {
 }
 
 /** Two fp32 arrays with the same bits, element for element (+0 and -0, NaN payloads told apart). */
+/**
+ * The same integers (mask lists) element for element; a mismatch names the first differing element
+ * and how many differ, rather than diffing arrays of millions of entries.
+ */
+export function expectSameInts(got: Int32Array, want: Int32Array, what: string): void {
+  expect(`${what}: ${got.length} elements`).toBe(`${what}: ${want.length} elements`);
+  let first = -1,
+    count = 0;
+  for (let i = 0; i < want.length; i++)
+    if (got[i] !== want[i]) {
+      if (first < 0) first = i;
+      count++;
+    }
+  expect(first < 0 ? 'same' : `${what}: ${count} differ, first element ${first}: ${got[first]} vs ${want[first]}`).toBe(
+    'same',
+  );
+}
+
 export function expectSameBits(got: Float32Array, want: Float32Array): void {
   expect(got.length).toBe(want.length);
   const a = new Uint32Array(got.buffer, got.byteOffset, got.length),
