@@ -23,6 +23,7 @@ import {
   toFloat32Array,
 } from '../lib';
 import { maxAbsDiff, poisonedAttentionSync, refAttention } from '../lib/oracle';
+import { hostTest } from './native-host';
 import { randn, rng } from './reference';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -32,10 +33,7 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 function found(command: string): boolean {
   return spawnSync(command, ['--version']).status === 0;
 }
-const cxx = process.env.CXX ?? 'g++';
-const hasCxx = found(cxx);
 const hasNvcc = found('nvcc');
-if (!hasCxx) console.warn(`hopper host tests skipped: no C++ compiler (${cxx}) on PATH`);
 if (!hasNvcc) console.warn('hopper PTX and ladder checks skipped: no nvcc on PATH');
 
 function run(command: string, args: string[], cwd = ROOT) {
@@ -44,26 +42,7 @@ function run(command: string, args: string[], cwd = ROOT) {
 }
 
 describe('host unit tests of the Hopper kernel', () => {
-  for (const name of ['hopper_layout', 'hopper_pipeline', 'hopper_row_order']) {
-    (hasCxx ? test : test.skip)(`${name}.cc`, () => {
-      const binary = path.join(work, name);
-      const compiled = run(cxx, [
-        '-std=c++17',
-        '-O2',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        `test/native/${name}.cc`,
-        '-o',
-        binary,
-      ]);
-      expect(compiled.out).toBe('');
-      expect(compiled.status).toBe(0);
-      const r = run(binary, []);
-      expect(r.out).toBe(`${name}: ok\n`);
-      expect(r.status).toBe(0);
-    });
-  }
+  for (const name of ['hopper_layout', 'hopper_pipeline', 'hopper_row_order']) hostTest(name, `${name}.cc`);
 });
 
 describe('build check: cmake/hopper-ptxas-check.sh', () => {
