@@ -446,13 +446,14 @@ double rowTilesError(const std::vector<std::vector<float>>& scores, const std::v
           for (int e = 0; e < 4; ++e) {
             if (rescale) st.o[mt][e] *= alpha[lane][e / 2];
             const int row = fragmentRow(warp, lane, mt, e), col = fragmentColumn(lane, 0, e);
-            // the row's P over this warp's keys, from the lanes of the quad that hold it
+            // O += P V over this warp's keys: the row's P is spread over the quad's four lanes
             for (int other = lane / 4 * 4; other < lane / 4 * 4 + 4; ++other)
               for (int nt = 0; nt < kKeyTiles; ++nt)
-                for (int f = 2 * (e / 2); f < 2 * (e / 2) + 2; ++f)
+                for (int f = 2 * (e / 2); f < 2 * (e / 2) + 2; ++f) {
+                  CHECK(fragmentRow(warp, other, mt, f) == row, "lane %d element %d: not row %d", other, f, row);
                   st.o[mt][e] +=
                       double(s[other][nt][f]) * values[size_t(t) * 64 + size_t(fragmentKey(warp, other, nt, f))][col];
-            (void)row;
+                }
           }
         }
       }
