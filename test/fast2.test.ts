@@ -1,8 +1,9 @@
 // The fast2 attention kernel (csrc/cuda/attention_fast2.cuh): what can be checked without a GPU --
-// the host test of its warp-grid index math and softmax merge (test/native/fast2_layout.cc), the
-// ptxas report (no spills, no stack, the register budget of its CTAs per SM) and the instructions
-// its PTX must contain, and that the native layer knows its name. Its results on a GPU are checked
-// against the CPU in test/cuda.test.ts (and test/mask-rules.test.ts, bench/gpu-check.js).
+// the host test of its warp-grid index math, softmax step and merge and copy pipeline
+// (test/native/fast2_layout.cc), the ptxas report (no spills, no stack, the register budget of its
+// CTAs per SM) and the instructions its PTX must contain, and that the native layer knows its
+// name. Its results on a GPU are checked against the CPU in test/cuda.test.ts (and
+// test/mask-rules.test.ts, bench/gpu-check.js).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -30,24 +31,27 @@ function run(command: string, args: string[]) {
 
 const NVCC_FLAGS = ['-std=c++17', '-O3', '--expt-relaxed-constexpr'];
 
-(hasCxx ? test : test.skip)('fast2_layout.cc: fragments, ldmatrix steps, softmax merge, block spans', () => {
-  const binary = path.join(work, 'fast2_layout');
-  const compiled = run(cxx, [
-    '-std=c++17',
-    '-O2',
-    '-Wall',
-    '-Wextra',
-    '-Werror',
-    'test/native/fast2_layout.cc',
-    '-o',
-    binary,
-  ]);
-  expect(compiled.out).toBe('');
-  expect(compiled.status).toBe(0);
-  const r = run(binary, []);
-  expect(r.out).toBe('fast2_layout: ok\n');
-  expect(r.status).toBe(0);
-});
+(hasCxx ? test : test.skip)(
+  "fast2_layout.cc: swizzle, fragments, ldmatrix steps, the lanes' softmax step and merge, block spans, cp.async pipeline",
+  () => {
+    const binary = path.join(work, 'fast2_layout');
+    const compiled = run(cxx, [
+      '-std=c++17',
+      '-O2',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      'test/native/fast2_layout.cc',
+      '-o',
+      binary,
+    ]);
+    expect(compiled.out).toBe('');
+    expect(compiled.status).toBe(0);
+    const r = run(binary, []);
+    expect(r.out).toBe('fast2_layout: ok\n');
+    expect(r.status).toBe(0);
+  },
+);
 
 /** Registers, stack and spill bytes of each kernel in a ptxas -v report. */
 function ptxasReport(out: string): { kernel: string; registers: number; stack: number; spills: number }[] {

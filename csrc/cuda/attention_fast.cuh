@@ -21,6 +21,7 @@
 
 #include "attention_params.cuh"
 #include "ptx.cuh"
+#include "tile_swizzle.h"
 
 namespace nabla {
 namespace cuda {
@@ -40,11 +41,11 @@ struct FastAttentionTraits {
   static_assert(kBlockSize == 16 * kWarps, "one warp per 16 queries of the 64-query block");
 };
 
-// Offset of element (row, col) in a [64][kHeadDim] tile whose 16-byte chunks are permuted by
-// chunk ^ (row % 8): the 8 rows an ldmatrix reads at one column land in 8 different bank groups.
+// Offset of element (row, col) in a [64][kHeadDim] tile (tile_swizzle.h: 16-byte chunks permuted by
+// chunk ^ (row % 8), so the 8 rows an ldmatrix reads at one column land in 8 different bank groups).
 template <int kHeadDim>
 __device__ __forceinline__ int swizzled(int row, int col) {
-  return row * kHeadDim + ((col >> 3) ^ (row & 7)) * 8 + (col & 7);
+  return swizzledOffset(kHeadDim, row, col);
 }
 
 // Starts the copy of 64 contiguous rows of kHeadDim elements into a swizzled tile; with kRagged only

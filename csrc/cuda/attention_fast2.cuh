@@ -34,11 +34,13 @@
 // warps, as the fast kernel), by __launch_bounds__. ptxas (nvcc 13.0, -O3), registers of each
 // instance, bf16 and fp16 alike, 0 bytes spilled and 0 bytes stack in every one:
 //   arch          D64: 2 stages  ragged  3 stages   D128: 2 stages  ragged  3 stages
-//   sm_80/86/89         165       160      165             254       246      252
-//   sm_90a              168       164      168             254       246      254
+//   sm_80/86/89         165       164      165             254       246      252
+//   sm_90a              168       168      168             254       249      254
 //   sm_100              164       167      165             242       252      242
-//   sm_120              164       160      165             246       254      246
-// The ragged instance has 2 stages only (with 3, sm_100's ptxas spilled 4 bytes of it).
+//   sm_120              163       162      164             246       254      246
+// The ragged instance has 2 stages only (with 3, sm_100's ptxas spilled 4 bytes of it). Reading the
+// next tile's key block one iteration ahead (a register instead of a global load after each
+// barrier) spilled 8 bytes at D128 on sm_80/86/89 and in the ragged D128 instance on sm_100.
 // After the last tile the stages hold the merge buffers and the output staging tile.
 //
 // Ragged layouts run the kRagged instance, as the fast kernel does: tile rows past a block's length
@@ -126,7 +128,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   // one swizzled offset per lane and operand; each ldmatrix address is an XOR + constant step from it
-  auto spotOffset = [](fast2::TileSpot spot) { return fast2::swizzledOffset(D, spot.row, spot.col); };
+  auto spotOffset = [](fast2::TileSpot spot) { return swizzledOffset(D, spot.row, spot.col); };
   const int queryLane = spotOffset(fast2::queryFragmentSpot(warp, lane, 0, 0));
   const int keyLane = spotOffset(fast2::keyFragmentSpot(warp, lane, 0, 0));
   const int valueLane = spotOffset(fast2::valueFragmentSpot(warp, lane, 0, 0));
@@ -154,18 +156,19 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   auto blockKeys = [&](int n) -> int { return span(keyBlock(n)).length; };
   auto loadKeyValueTile = [&](int n) {
     const fast2::BlockSpan keySpan = span(keyBlock(n));
-    const int stage = n % kStages, keys = keySpan.length;
+    const int stage = fast2::tileStage(n, kStages), keys = keySpan.length;
     const int64_t offset = headKeys + keySpan.start * D;
     loadTileAsync<FastTraits, kRagged>(tileK(stage), static_cast<const Elem*>(p.k) + offset, keys);
     loadTileAsync<FastTraits, kRagged>(tileV(stage), static_cast<const Elem*>(p.v) + offset, keys);
   };
 
-  // Prologue: copy group 0 = Q + tile 0, then groups 1 .. kStages - 2 = the next tiles (or empty).
+  // Prologue (fast2::prologueTiles): copy group 0 = Q + tile 0, then groups 1 .. kStages - 2 = the
+  // next tiles (or empty).
   loadTileAsync<FastTraits, kRagged>(sQ, q, queryRows);
   loadKeyValueTile(0);
   ptx::commitAsyncCopies();
 #pragma unroll
-  for (int n = 1; n < kStages - 1; ++n) {
+  for (int n = 1; n < fast2::prologueTiles(kStages); ++n) {
     if (n < count) loadKeyValueTile(n);
     ptx::commitAsyncCopies();
   }
@@ -175,17 +178,18 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   for (int mt = 0; mt < kRowTiles; ++mt)
 #pragma unroll
     for (int t = 0; t < Traits::kDimTiles; ++t) o[mt][t][0] = o[mt][t][1] = o[mt][t][2] = o[mt][t][3] = 0.f;
-  float rowMax[fast2::kRowsPerLane];  // m of rows j = 2 mt + half, in log2 units (scores x scale log2 e)
-  float rowSum[fast2::kRowsPerLane];  // this lane's share of l (quad-reduced at the end)
+  float rowMax[kRowTiles][2];  // m of rows j = 2 mt + half, in log2 units (scores x scale log2 e)
+  float rowSum[kRowTiles][2];  // this lane's share of l (quad-reduced at the end)
 #pragma unroll
-  for (int j = 0; j < fast2::kRowsPerLane; ++j) rowMax[j] = -INFINITY, rowSum[j] = 0.f;
+  for (int mt = 0; mt < kRowTiles; ++mt) rowMax[mt][0] = rowMax[mt][1] = -INFINITY, rowSum[mt][0] = rowSum[mt][1] = 0.f;
 
   for (int n = 0; n < count; ++n) {
-    const int stage = n % kStages;
-    fast2::waitAsyncCopiesBut<kStages - 2>();  // tile n has landed (for this thread's copies)
-    __syncthreads();                           // ... for every thread's; all warps are done with tile n - 1 and with Q
-    if (n + kStages - 1 < count) loadKeyValueTile(n + kStages - 1);  // into tile n - 1's stage
-    ptx::commitAsyncCopies();                                        // (an empty group at the end)
+    const int stage = fast2::tileStage(n, kStages);
+    fast2::waitAsyncCopiesBut<fast2::pendingCopyGroups(kStages)>();  // tile n has landed (this thread's copies)
+    __syncthreads();  // ... for every thread's; all warps are done with tile n - 1
+    if (fast2::tileIssuedAt(n, kStages) < count)
+      loadKeyValueTile(fast2::tileIssuedAt(n, kStages));  // tile n - 1's stage
+    ptx::commitAsyncCopies();                             // (an empty group at the end)
     const Elem* sK = tileK(stage);
     const Elem* sV = tileV(stage);
     // opaque copies: recomputing the steps each tile is cheaper than a register per address
@@ -224,47 +228,30 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
       if (keys < kBlockSize) {
 #pragma unroll
         for (int nt = 0; nt < kKeyTiles; ++nt) {
-          const int key = fast2::fragmentKey(warp, lane, nt, 0);  // e = 0, 2: key; e = 1, 3: key + 1
+          // e = 0, 2 hold one key, e = 1, 3 the next
+          const bool masked = fast2::keyMasked(warp, lane, nt, 0, keys);
+          const bool nextMasked = fast2::keyMasked(warp, lane, nt, 1, keys);
 #pragma unroll
           for (int mt = 0; mt < kRowTiles; ++mt) {
-            if (key >= keys) s[mt][nt][0] = s[mt][nt][2] = -INFINITY;
-            if (key + 1 >= keys) s[mt][nt][1] = s[mt][nt][3] = -INFINITY;
+            if (masked) s[mt][nt][0] = s[mt][nt][2] = -INFINITY;
+            if (nextMasked) s[mt][nt][1] = s[mt][nt][3] = -INFINITY;
           }
         }
       }
     }
 
     // m' = max(m, scale log2e max_key S) (scale > 0: the max of the raw scores, scaled once);
-    // P = 2^(S scale log2e - m'), one FFMA; alpha = 2^(m - m'); l = alpha l + sum_key P
+    // P = 2^(S scale log2e - m'), one FFMA; alpha = 2^(m - m'); l = alpha l + sum_key P (fast2::softmaxRowTile)
+    auto quadMax = [](float x) {  // the four lanes of a quad share a row
+      x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+      return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+    };
     uint32_t pFragment[kRowTiles][kKeyTiles / 2][4];  // P as Elem pairs: A fragments of P V, key steps kk
 #pragma unroll
     for (int mt = 0; mt < kRowTiles; ++mt) {
       float alpha[2];
-      bool moved = false;
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int j = 2 * mt + half;
-        float scoreMax = -INFINITY;
-#pragma unroll
-        for (int nt = 0; nt < kKeyTiles; ++nt)
-          scoreMax = fmaxf(scoreMax, fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
-        scoreMax = fmaxf(scoreMax, __shfl_xor_sync(0xffffffffu, scoreMax, 1));  // a quad shares a row
-        scoreMax = fmaxf(scoreMax, __shfl_xor_sync(0xffffffffu, scoreMax, 2));
-        const fast2::RowStep step = fast2::rowStep(rowMax[j], scoreMax, p.scaleLog2, fast2::Exp2Fast{});
-        const float base = step.base;
-        moved |= step.moved;
-        alpha[half] = step.alpha;
-        rowMax[j] = step.rowMax;
-        float sum = 0.f;
-#pragma unroll
-        for (int nt = 0; nt < kKeyTiles; ++nt)
-#pragma unroll
-          for (int e = 2 * half; e < 2 * half + 2; ++e) {
-            s[mt][nt][e] = fast2::exp2Fast(fmaf(s[mt][nt][e], p.scaleLog2, -base));
-            sum += s[mt][nt][e];
-          }
-        rowSum[j] = alpha[half] * rowSum[j] + sum;
-      }
+      const bool moved =
+          fast2::softmaxRowTile(s[mt], rowMax[mt], rowSum[mt], alpha, p.scaleLog2, quadMax, fast2::Exp2Fast{});
       // O = alpha O, unless alpha = 1 on all 16 rows of the tile in the warp (a warp-uniform branch)
       if (__any_sync(0xffffffffu, moved)) {
 #pragma unroll
@@ -313,8 +300,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
   };
 #pragma unroll
   for (int j = 0; j < fast2::kRowsPerLane; ++j) {  // l of the row: the quad's four shares
-    rowSum[j] += __shfl_xor_sync(0xffffffffu, rowSum[j], 1);
-    rowSum[j] += __shfl_xor_sync(0xffffffffu, rowSum[j], 2);
+    rowSum[j / 2][j % 2] += __shfl_xor_sync(0xffffffffu, rowSum[j / 2][j % 2], 1);
+    rowSum[j / 2][j % 2] += __shfl_xor_sync(0xffffffffu, rowSum[j / 2][j % 2], 2);
   }
 #pragma unroll
   for (int mt = 0; mt < kRowTiles; ++mt)
@@ -322,8 +309,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
     for (int t = 0; t < Traits::kDimTiles; ++t)
       if (!fast2::finalisesColumnTile(warp, t, Traits::kDimTiles))
         *exchangeSlot(warp, mt, t) = make_float4(o[mt][t][0], o[mt][t][1], o[mt][t][2], o[mt][t][3]);
-  stats[warp * 64 + lane * 2] = make_float4(rowMax[0], rowMax[1], rowMax[2], rowMax[3]);
-  stats[warp * 64 + lane * 2 + 1] = make_float4(rowSum[0], rowSum[1], rowSum[2], rowSum[3]);
+  stats[warp * 64 + lane * 2] = make_float4(rowMax[0][0], rowMax[0][1], rowMax[1][0], rowMax[1][1]);
+  stats[warp * 64 + lane * 2 + 1] = make_float4(rowSum[0][0], rowSum[0][1], rowSum[1][0], rowSum[1][1]);
   __syncthreads();
 
   // m = max(m_own, m_other); w = 2^(m_i - m); out = (w_own O_own + w_other O_other) / (w_own l_own + w_other l_other)
@@ -335,7 +322,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
 #pragma unroll
   for (int j = 0; j < fast2::kRowsPerLane; ++j) {
     const fast2::MergeWeights w =
-        fast2::mergeWeights(rowMax[j], rowSum[j], otherMax[j], otherSum[j], fast2::Exp2Fast{});
+        fast2::mergeWeights(rowMax[j / 2][j % 2], rowSum[j / 2][j % 2], otherMax[j], otherSum[j], fast2::Exp2Fast{});
     ownWeight[j] = w.own;
     otherWeight[j] = w.other;
   }

@@ -19,6 +19,14 @@
 #include <cstdint>
 
 #include "../core/block_rules.h"
+#include "tile_swizzle.h"
+
+// Fully unrolls the loops over a lane's fragment registers (indices must stay constants on the device).
+#if defined(__CUDACC__) || defined(__clang__)
+#define NABLA_FAST2_UNROLL _Pragma("unroll")
+#else
+#define NABLA_FAST2_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 namespace nabla {
 namespace cuda {
@@ -69,11 +77,8 @@ NABLA_HD inline TileSpot valueFragmentSpot(int warp, int lane, int kk, int pair)
   return {warpFirstKey(warp) + 16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, 16 * pair + (lane >> 4) * 8};
 }
 
-// Element offset of (row, col) in a [64][headDim] tile whose 16-byte chunks are permuted by
-// chunk ^ (row % 8), as attention_fast.cuh's swizzled() (bank-conflict-free ldmatrix).
-NABLA_HD inline int swizzledOffset(int headDim, int row, int col) {
-  return row * headDim + ((col >> 3) ^ (row & 7)) * 8 + (col & 7);
-}
+// Tiles are stored as swizzledOffset (tile_swizzle.h) lays them out, the fast kernel's layout: its
+// tile copy (loadTileAsync) and swizzled<D> fill and read them.
 // The offset of a spot 16 rowSteps rows and 16 colSteps columns past `spot` (col of spot < 16):
 // 16 rows keep row % 8, and 16 columns flip chunk bits above bit 0 only, so the swizzle is one
 // XOR of the spot's offset: swizzledOffset(spot.row + 16 rowSteps, spot.col + 16 colSteps) ==
@@ -111,10 +116,46 @@ NABLA_HD inline BlockSpan blockSpan(const TileLayout& layout, int32_t b) {
           rows * cols};
 }
 
+// The K/V pipeline: kStages shared-memory stages, one cp.async commit group per tile. The prologue
+// commits prologueTiles groups: group 0 = Q + tile 0, group g = tile g (empty past the row's count).
+// Iteration n waits until at most pendingCopyGroups are in flight (so groups 0 .. n, with Q and tile
+// n, have landed for this thread), passes the barrier (... for every thread; and every warp is done
+// with tile n - 1), then commits group n + prologueTiles with tile tileIssuedAt(n) (empty past the
+// count) into that tile's stage: tile n - 1's, which no warp reads any more. Tile n is read in
+// stage tileStage(n). test/native/fast2_layout.cc simulates this protocol.
+NABLA_HD constexpr int tileStage(int n, int stages) { return n % stages; }
+NABLA_HD constexpr int prologueTiles(int stages) { return stages - 1; }
+NABLA_HD constexpr int pendingCopyGroups(int stages) { return stages - 2; }
+NABLA_HD constexpr int tileIssuedAt(int n, int stages) { return n + stages - 1; }  // n + prologueTiles
+
 // What exp2 arguments are taken relative to: the row maximum m (log2 units), or 0 while m is -inf
 // (a row that has seen only masked keys), so that P = 2^(x - base) and alpha = 2^(m_old - base)
 // are 0 instead of NaN (-inf - -inf).
 NABLA_HD inline float exponentBase(float rowMax) { return rowMax == -INFINITY ? 0.f : rowMax; }
+
+// Ragged blocks: whether element e of S key tile nt is a key past the block's `keys` keys (a zero
+// row of K, whose score becomes -inf). Elements e = 0, 2 hold key fragmentKey(.., 0), e = 1, 3 key + 1.
+NABLA_HD inline bool keyMasked(int warp, int lane, int nt, int e, int keys) {
+  return fragmentKey(warp, lane, nt, e) >= keys;
+}
+
+// The largest of a lane's scores of one row of a row tile (s[nt][e], row half = e / 2), before the
+// quad's four lanes reduce it to the row's maximum.
+NABLA_HD inline float laneScoreMax(const float (&s)[kKeyTiles][4], int half) {
+  float scoreMax = -INFINITY;
+  NABLA_FAST2_UNROLL
+  for (int nt = 0; nt < kKeyTiles; ++nt) scoreMax = fmaxf(scoreMax, fmaxf(s[nt][2 * half], s[nt][2 * half + 1]));
+  return scoreMax;
+}
+
+// P = 2^(S scale log2e - base): one FFMA and one exp2 per score.
+template <class Exp2>
+NABLA_HD inline float probability(float score, float scaleLog2, float base, Exp2 exp2) {
+  return exp2(fmaf(score, scaleLog2, -base));
+}
+
+// l' = alpha l + sum_key P (a lane's share of l: its keys of the row).
+NABLA_HD inline float updatedRowSum(float rowSum, float alpha, float tileSum) { return fmaf(alpha, rowSum, tileSum); }
 
 // One tile of a row's online softmax in one warp (exp2: the kernel's ex2.approx.ftz, the host's
 // std::exp2): m' = max(m, scale log2e max_key S) (scale > 0, so the raw max is scaled once),
@@ -129,9 +170,38 @@ NABLA_HD inline RowStep rowStep(float rowMax, float scoreMax, float scaleLog2, E
   const float mNew = fmaxf(rowMax, scoreMax * scaleLog2);
   const float base = exponentBase(mNew);
   // alpha is exactly 1 when m did not move (ex2.approx promises only ~2^-22 of 2^0), so that the
-  // kernel's skipped O rescale and the l update agree bit for bit
+  // warp's skipped O rescale and the l update agree bit for bit, and a rescale that the warp does
+  // for another row's sake leaves this row's O as it is
   const bool moved = mNew > rowMax;
   return {mNew, base, moved ? exp2(rowMax - base) : 1.f, moved};
+}
+
+// One lane's online-softmax step on its scores of one row tile (rows half = 0, 1: elements e = 2 half,
+// 2 half + 1): the two rows' maxima (quadMax reduces a lane's value over the quad that shares the
+// row: shuffles on the device), rowStep, s replaced by P, the lane's l shares updated, alpha[half]
+// for the O rescale. Returns whether either of the lane's rows moved: the warp rescales the tile's
+// O, all 16 rows, when any lane's did (__any_sync; a warp-uniform branch), which leaves the rows
+// that did not move as they are (their alpha is exactly 1).
+template <class QuadMax, class Exp2>
+NABLA_HD inline bool softmaxRowTile(float (&s)[kKeyTiles][4], float (&rowMax)[2], float (&rowSum)[2], float (&alpha)[2],
+                                    float scaleLog2, QuadMax quadMax, Exp2 exp2) {
+  bool moved = false;
+  NABLA_FAST2_UNROLL
+  for (int half = 0; half < 2; ++half) {
+    const RowStep step = rowStep(rowMax[half], quadMax(laneScoreMax(s, half)), scaleLog2, exp2);
+    moved |= step.moved;
+    alpha[half] = step.alpha;
+    rowMax[half] = step.rowMax;
+    float sum = 0.f;
+    NABLA_FAST2_UNROLL
+    for (int nt = 0; nt < kKeyTiles; ++nt) NABLA_FAST2_UNROLL
+    for (int e = 2 * half; e < 2 * half + 2; ++e) {
+      s[nt][e] = probability(s[nt][e], scaleLog2, step.base, exp2);
+      sum += s[nt][e];
+    }
+    rowSum[half] = updatedRowSum(rowSum[half], step.alpha, sum);
+  }
+  return moved;
 }
 
 // The weights of the two key halves' unnormalised outputs in a row's output, out = own O_own +

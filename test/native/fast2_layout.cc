@@ -1,12 +1,21 @@
 // Host test of the fast2 attention kernel's index math (csrc/cuda/attention_fast2_layout.h), with the
 // kernel's loops replayed over a model of ldmatrix.x4 (plain and .trans) and mma.m16n8k16 as the PTX
 // ISA defines their fragments (csrc/cuda/ptx.cuh has the glossary). Checks:
+//   - swizzledOffset (tile_swizzle.h: the one layout the fast and fast2 kernels' tile copy, ldmatrix
+//     reads and output staging use) is a permutation of each tile row's 16-byte chunks, and the 8
+//     rows of every ldmatrix phase land in 8 different bank groups;
 //   - steppedOffset (one XOR + a constant) equals the swizzled offset of every spot the kernel reads;
 //   - S = Q K^T and O = P V computed through the warp grid's fragments equal the direct products at
 //     the (row, key) and (row, column) the glossary gives, and the 4 warps cover each of the 64 x 64
 //     (row, key) pairs once; partner warps hold the same rows and columns in the same lanes;
 //   - the online softmax per key half (rowStep: exponentBase, the skipped rescale) merged with
 //     mergeWeights equals a direct softmax, also when a half sees only masked keys;
+//   - the same through the kernel's own per-lane step (softmaxRowTile: laneScoreMax, probability,
+//     updatedRowSum; keyMasked on ragged tiles), replayed for every lane of the two warps of a row
+//     half with the quad's max reduction and the warp-level rescale rule (__any_sync over a row tile);
+//   - the cp.async pipeline (tileStage, prologueTiles, pendingCopyGroups, tileIssuedAt) under random
+//     interleavings of the 4 warps and of the copies landing: every tile is complete when read and
+//     no copy is issued into or lands in a stage while a warp reads it;
 //   - the epilogue's exchange slots: each output element is merged once, from the same row and
 //     column of the partner warp;
 //   - blockSpan (32-bit divisions) equals TileLayout::blockStart / blockLength.
@@ -14,6 +23,7 @@
 #include <array>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "../../csrc/cuda/attention_fast2_layout.h"
@@ -21,6 +31,7 @@
 
 using namespace nabla::cuda::fast2;
 using nabla::TileLayout;
+using nabla::cuda::swizzledOffset;
 
 namespace {
 
@@ -82,6 +93,28 @@ void fillTile(Tile& tile, std::mt19937& random) {
   for (int row = 0; row < 64; ++row)
     for (int col = 0; col < tile.headDim; ++col)
       tile.data[swizzledOffset(tile.headDim, row, col)] = float(value(random));
+}
+
+// The swizzle keeps each row's elements in the row, each 16-byte chunk contiguous (cp.async and
+// ldmatrix move whole chunks), and puts the 8 rows of each ldmatrix phase (8 consecutive rows at
+// one column chunk; every spot the kernels read starts at a row multiple of 8 plus lane % 8) in 8
+// different 16-byte bank groups of a 128-byte line.
+void checkSwizzle(int headDim) {
+  std::vector<int> hits(64 * headDim, 0);
+  for (int row = 0; row < 64; ++row)
+    for (int col = 0; col < headDim; ++col) {
+      const int offset = swizzledOffset(headDim, row, col);
+      const bool inside = offset >= row * headDim && offset < (row + 1) * headDim;
+      CHECK(inside && offset % 8 == col % 8, "D%d (%d, %d) -> %d", headDim, row, col, offset);
+      if (inside) ++hits[offset];
+    }
+  for (int i = 0; i < 64 * headDim; ++i) CHECK(hits[i] == 1, "D%d offset %d hit %d times", headDim, i, hits[i]);
+  for (int first = 0; first < 64; first += 8)
+    for (int col = 0; col < headDim; col += 8) {
+      int groups = 0;  // bit g: bank group g taken
+      for (int row = first; row < first + 8; ++row) groups |= 1 << ((swizzledOffset(headDim, row, col) / 8) % 8);
+      CHECK(groups == 0xff, "D%d rows %d.. at column %d share bank groups (0x%x)", headDim, first, col, groups);
+    }
 }
 
 void checkOffsets(int headDim) {
@@ -237,14 +270,14 @@ double mergedError(const std::vector<std::vector<float>>& scores, const std::vec
       h.m = st.rowMax;
       float sum = 0, largest = 0;
       for (int key = 0; key < kWarpKeys; ++key) {
-        s[key] = std::exp2(std::fma(s[key], scaleLog2, -st.base));
+        s[key] = probability(s[key], scaleLog2, st.base, exp2);
         sum += s[key];
         largest = std::max(largest, s[key]);
       }
       // the base is the row max: P <= 1, and 1 at the key that moved it (no overflow for any scores)
       if (guard && st.moved) CHECK(std::fabs(largest - 1.f) < 1e-6f, "largest P %g after the max moved", largest);
       if (guard) CHECK(largest <= 1.f + 1e-6f, "P %g > 1", largest);
-      h.l = st.alpha * h.l + sum;
+      h.l = updatedRowSum(h.l, st.alpha, sum);
       if (st.moved)  // the kernel skips the rescale when no row max moved (alpha = 1)
         for (double& x : h.o) x *= st.alpha;
       else CHECK(!guard || st.alpha == 1.f, "a row whose max did not move has alpha %g, not exactly 1", st.alpha);
@@ -359,6 +392,297 @@ void checkEpilogue(int headDim, std::mt19937& random) {
     CHECK(written[i] == 1, "D%d (%d, %d) written %d times", headDim, i / headDim, i % headDim, written[i]);
 }
 
+// The two warps of row half 0 (key halves 0 and 1) over tiles of 64 keys, lane by lane through the
+// kernel's own step: S fragments (keyMasked past a ragged tile's keys), laneScoreMax reduced over
+// each quad, softmaxRowTile, the warp's O rescale when any lane of the row tile moved, O += P V
+// (one n8 column tile: lane c holds columns 2c, 2c + 1); then l reduced over the quad and the
+// halves merged by mergeWeights, against the direct softmax.
+double rowTilesError(const std::vector<std::vector<float>>& scores, const std::vector<int>& valid,
+                     const std::vector<std::vector<float>>& values, float scaleLog2) {
+  const auto exp2 = [](float x) { return std::exp2(x); };
+  const int tiles = int(valid.size());
+  struct LaneState {
+    float rowMax[kRowTiles][2], rowSum[kRowTiles][2];
+    double o[kRowTiles][4];
+  };
+  std::vector<LaneState> lanes(2 * 32);  // [keyHalf][lane]
+  for (LaneState& st : lanes)
+    for (int mt = 0; mt < kRowTiles; ++mt) {
+      st.rowMax[mt][0] = st.rowMax[mt][1] = -INFINITY, st.rowSum[mt][0] = st.rowSum[mt][1] = 0.f;
+      std::fill(st.o[mt], st.o[mt] + 4, 0.0);
+    }
+  for (int t = 0; t < tiles; ++t)
+    for (int warp = 0; warp < 2; ++warp)
+      for (int mt = 0; mt < kRowTiles; ++mt) {
+        float s[32][kKeyTiles][4], laneMax[32][2], alpha[32][2];
+        bool moved[32];
+        for (int lane = 0; lane < 32; ++lane) {
+          for (int nt = 0; nt < kKeyTiles; ++nt)
+            for (int e = 0; e < 4; ++e) {
+              const float score = scores[size_t(t) * 64 + size_t(fragmentRow(warp, lane, mt, e))]
+                                        [size_t(fragmentKey(warp, lane, nt, e))];
+              s[lane][nt][e] = valid[t] < 64 && keyMasked(warp, lane, nt, e, valid[t]) ? -INFINITY : score;
+            }
+          for (int half = 0; half < 2; ++half) laneMax[lane][half] = laneScoreMax(s[lane], half);
+        }
+        for (int lane = 0; lane < 32; ++lane) {
+          int half = 0;  // softmaxRowTile asks for row half 0, then 1
+          const auto quadMax = [&](float x) {
+            CHECK(x == laneMax[lane][half], "lane %d half %d: the step reduces another value", lane, half);
+            float m = -INFINITY;
+            for (int c = 0; c < 4; ++c) m = std::max(m, laneMax[lane / 4 * 4 + c][half]);
+            ++half;
+            return m;
+          };
+          LaneState& st = lanes[warp * 32 + lane];
+          moved[lane] = softmaxRowTile(s[lane], st.rowMax[mt], st.rowSum[mt], alpha[lane], scaleLog2, quadMax, exp2);
+          // the base is the row max over every key seen: no P above 1
+          for (int nt = 0; nt < kKeyTiles; ++nt)
+            for (int e = 0; e < 4; ++e) CHECK(s[lane][nt][e] <= 1.f + 1e-6f, "lane %d: P %g > 1", lane, s[lane][nt][e]);
+        }
+        const bool rescale = std::any_of(moved, moved + 32, [](bool m) { return m; });  // __any_sync
+        for (int lane = 0; lane < 32; ++lane) {
+          LaneState& st = lanes[warp * 32 + lane];
+          for (int e = 0; e < 4; ++e) {
+            if (rescale) st.o[mt][e] *= alpha[lane][e / 2];
+            const int row = fragmentRow(warp, lane, mt, e), col = fragmentColumn(lane, 0, e);
+            // O += P V over this warp's keys: the row's P is spread over the quad's four lanes
+            for (int other = lane / 4 * 4; other < lane / 4 * 4 + 4; ++other)
+              for (int nt = 0; nt < kKeyTiles; ++nt)
+                for (int f = 2 * (e / 2); f < 2 * (e / 2) + 2; ++f) {
+                  CHECK(fragmentRow(warp, other, mt, f) == row, "lane %d element %d: not row %d", other, f, row);
+                  st.o[mt][e] +=
+                      double(s[other][nt][f]) * values[size_t(t) * 64 + size_t(fragmentKey(warp, other, nt, f))][col];
+                }
+          }
+        }
+      }
+  double error = 0;
+  for (int lane = 0; lane < 32; ++lane)
+    for (int mt = 0; mt < kRowTiles; ++mt)
+      for (int e = 0; e < 4; ++e) {
+        const int row = fragmentRow(0, lane, mt, e), col = fragmentColumn(lane, 0, e);
+        float sums[2];
+        for (int warp = 0; warp < 2; ++warp) {  // l: the quad's four shares
+          sums[warp] = 0;
+          for (int c = 0; c < 4; ++c) sums[warp] += lanes[warp * 32 + lane / 4 * 4 + c].rowSum[mt][e / 2];
+        }
+        const LaneState &own = lanes[lane], &other = lanes[32 + lane];
+        const MergeWeights w = mergeWeights(own.rowMax[mt][e / 2], sums[0], other.rowMax[mt][e / 2], sums[1], exp2);
+        const double got = w.own * own.o[mt][e] + w.other * other.o[mt][e];
+        double top = -INFINITY, total = 0, want = 0;
+        for (int t = 0; t < tiles; ++t)
+          for (int key = 0; key < valid[t]; ++key) top = std::max(top, double(scores[size_t(t) * 64 + row][key]));
+        for (int t = 0; t < tiles; ++t)
+          for (int key = 0; key < valid[t]; ++key) {
+            const double weight = std::exp2((scores[size_t(t) * 64 + row][key] - top) * scaleLog2);
+            total += weight;
+            want += weight * values[size_t(t) * 64 + key][col];
+          }
+        error = std::max(error, std::isnan(got) ? INFINITY : std::fabs(got - want / total));
+      }
+  return error;
+}
+
+void checkRowTiles(std::mt19937& random) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const float scaleLog2 = float(1.4426950408889634 / std::sqrt(64.0));
+  for (int trial = 0; trial < 24; ++trial) {
+    const int tiles = 1 + trial % 6;
+    std::vector<std::vector<float>> scores(size_t(tiles) * 64, std::vector<float>(64));  // [tile, row][key]
+    std::vector<std::vector<float>> values(size_t(tiles) * 64, std::vector<float>(8));   // [tile, key][col]
+    std::vector<int> valid(tiles, 64);
+    const float spread = trial % 2 ? 30.f : 3.f;
+    for (auto& row : scores)
+      for (float& x : row) x = spread * normal(random);
+    for (auto& row : values)
+      for (float& x : row) x = normal(random);
+    if (trial % 3 == 1)
+      for (int t = 0; t < tiles; ++t) valid[t] = 1 + int(random() % 64);
+    if (trial % 3 == 2)
+      for (int t = 0; t < tiles; ++t) valid[t] = 1 + int(random() % 32);
+    const double error = rowTilesError(scores, valid, values, scaleLog2);
+    CHECK(error < 1e-5, "trial %d (%d tiles): the lanes' online softmax off by %g", trial, tiles, error);
+  }
+}
+
+// The kernel's cp.async protocol for one CTA, each warp's program a sequence of steps (prologue;
+// per tile: wait_group, barrier, issue + commit, read; then wait_group 0, barrier, epilogue) and each
+// committed group landing at any time, in a random order. A warp's share of a tile is its threads'
+// chunks; a tile is complete when every warp's share landed. A warp reads its stage from the read
+// step until it arrives at the next barrier.
+struct PipelineModel {
+  int stages, count;
+  enum Phase { kPrologue, kWait, kBarrier, kIssue, kRead, kFinalWait, kFinalBarrier, kEpilogue, kDone };
+  struct Write {
+    int slot, tile;  // slot stages = Q
+  };
+  struct Group {
+    std::vector<Write> writes;
+    bool landed = false;
+  };
+  struct Warp {
+    Phase phase = kPrologue;
+    int n = 0;
+    bool arrived = false;
+    int reading = -1;  // stage read since the read step
+    std::vector<Group> groups;
+  };
+  struct Slot {
+    int tile = -1;
+    int landedShares = 0;
+  };
+  std::vector<Warp> warps{size_t(kWarps)};
+  std::vector<Slot> slots;  // stages, then Q
+  std::string error;
+
+  PipelineModel(int stageCount, int tileCount) : stages(stageCount), count(tileCount), slots(stageCount + 1) {}
+
+  void fail(const char* what, int warp, int n, int tile) {
+    if (error.empty())
+      error = std::string(what) + " (warp " + std::to_string(warp) + ", iteration " + std::to_string(n) + ", tile " +
+              std::to_string(tile) + ")";
+  }
+  bool readBy(int slot) const {
+    for (const Warp& w : warps)
+      if (w.reading == slot) return true;
+    return false;
+  }
+  void issue(int warp, Group& group, int slot, int tile) {
+    if (readBy(slot)) fail("copy issued into a stage a warp reads", warp, warps[warp].n, tile);
+    if (slots[slot].tile != tile) slots[slot] = {tile, 0};
+    group.writes.push_back({slot, tile});
+  }
+  void land(Group& group) {
+    for (const Write& w : group.writes) {
+      if (readBy(w.slot)) fail("copy lands in a stage a warp reads", -1, -1, w.tile);
+      if (slots[w.slot].tile == w.tile) ++slots[w.slot].landedShares;
+    }
+    group.landed = true;
+  }
+  int pendingGroups(const Warp& w) const {
+    int pending = 0;
+    for (const Group& g : w.groups) pending += g.landed ? 0 : 1;
+    return pending;
+  }
+  // wait_group N: every group but the N most recent has landed
+  bool waitDone(const Warp& w, int allowed) const {
+    for (size_t g = 0; g + size_t(allowed) < w.groups.size(); ++g)
+      if (!w.groups[g].landed) return false;
+    return true;
+  }
+  bool complete(int slot, int tile) const { return slots[slot].tile == tile && slots[slot].landedShares == kWarps; }
+
+  // one step of warp w if it can take one now
+  bool step(int index) {
+    Warp& w = warps[index];
+    const auto allArrived = [&](Phase phase) {
+      for (const Warp& x : warps)
+        if (x.phase != phase || !x.arrived) return false;
+      return true;
+    };
+    switch (w.phase) {
+      case kPrologue: {
+        if (count == 0) return w.phase = kDone, true;  // the kernel returns before any copy
+        w.groups.emplace_back();
+        issue(index, w.groups.back(), stages, -2);  // Q
+        issue(index, w.groups.back(), tileStage(0, stages), 0);
+        for (int n = 1; n < prologueTiles(stages); ++n) {
+          w.groups.emplace_back();
+          if (n < count) issue(index, w.groups.back(), tileStage(n, stages), n);
+        }
+        w.phase = kWait;
+        return true;
+      }
+      case kWait:
+        if (!waitDone(w, pendingCopyGroups(stages))) return false;
+        w.phase = kBarrier;
+        return true;
+      case kBarrier:
+      case kFinalBarrier: {
+        if (!w.arrived) {
+          w.arrived = true, w.reading = -1;  // done with the tile it read
+          return true;
+        }
+        if (!allArrived(w.phase)) return false;
+        const Phase next = w.phase == kBarrier ? kIssue : kEpilogue;
+        for (Warp& x : warps) x.arrived = false, x.phase = next;
+        return true;
+      }
+      case kIssue: {
+        w.groups.emplace_back();
+        const int tile = tileIssuedAt(w.n, stages);
+        if (tile < count) issue(index, w.groups.back(), tileStage(tile, stages), tile);
+        w.phase = kRead;
+        return true;
+      }
+      case kRead: {
+        const int stage = tileStage(w.n, stages);
+        if (!complete(stage, w.n)) fail("tile read before it is complete", index, w.n, w.n);
+        if (!complete(stages, -2)) fail("Q read before it is complete", index, w.n, -2);
+        w.reading = stage;
+        w.phase = ++w.n < count ? kWait : kFinalWait;
+        return true;
+      }
+      case kFinalWait:
+        if (!waitDone(w, 0)) return false;
+        w.phase = kFinalBarrier;
+        return true;
+      case kEpilogue:  // the merge buffers overwrite every stage
+        for (const Warp& x : warps)
+          if (pendingGroups(x) != 0) fail("a copy is in flight when the epilogue writes the stages", index, w.n, -1);
+        w.phase = kDone;
+        return true;
+      case kDone: return false;
+    }
+    return false;
+  }
+
+  // runs to the end under a random schedule; the error, or "" when every check held
+  std::string run(std::mt19937& random) {
+    for (;;) {
+      std::vector<int> choices;  // warps 0..3, then 4 + a pending group (warp * 1024 + group)
+      bool done = true;
+      for (int w = 0; w < kWarps; ++w) {
+        done = done && warps[w].phase == kDone;
+        if (warps[w].phase != kDone) choices.push_back(w);
+        for (size_t g = 0; g < warps[w].groups.size(); ++g)
+          if (!warps[w].groups[g].landed) choices.push_back(kWarps + w * 1024 + int(g));
+      }
+      if (done || !error.empty()) return error;
+      std::shuffle(choices.begin(), choices.end(), random);
+      bool moved = false;
+      for (int c : choices) {
+        if (c >= kWarps) {
+          land(warps[(c - kWarps) / 1024].groups[size_t((c - kWarps) % 1024)]);
+          moved = true;
+        } else {
+          moved = step(c);
+        }
+        if (moved) break;
+      }
+      if (!moved) {
+        std::string state = "deadlock:";
+        for (const Warp& w : warps) state += " " + std::to_string(int(w.phase)) + "/" + std::to_string(w.arrived);
+        return state;
+      }
+    }
+  }
+};
+
+void checkPipeline(std::mt19937& random) {
+  for (int stages = 2; stages <= 3; ++stages)
+    for (int count : {0, 1, 2, 3, 4, 5, 6, 300}) {
+      const int runs = count == 300 ? 4 : 200;
+      for (int r = 0; r < runs; ++r) {
+        PipelineModel model(stages, count);
+        const std::string error = model.run(random);
+        CHECK(error.empty(), "%d stages, %d tiles, schedule %d: %s", stages, count, r, error.c_str());
+        if (!error.empty()) return;
+      }
+    }
+}
+
 // A row no key reached (both halves m = -inf, l = 0) has weights 0, not NaN: its output is zero.
 void checkEmptyMerge() {
   const auto exp2 = [](float x) { return std::exp2(x); };
@@ -392,14 +716,18 @@ void checkBlockSpan() {
 
 int main() {
   std::mt19937 random(7);
+  checkSwizzle(64);
+  checkSwizzle(128);
   checkOffsets(64);
   checkOffsets(128);
   checkProducts(64, random);
   checkProducts(128, random);
   checkMerge(random);
+  checkRowTiles(random);
   checkEmptyMerge();
   checkEpilogue(64, random);
   checkEpilogue(128, random);
   checkBlockSpan();
+  checkPipeline(random);
   return finish("fast2_layout");
 }
