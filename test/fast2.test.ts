@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { native } from '../lib/native';
+import { hostTest } from './native-host';
 
 const ROOT = path.resolve(__dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-fast2-'));
@@ -18,10 +19,7 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 function found(command: string): boolean {
   return spawnSync(command, ['--version']).status === 0;
 }
-const cxx = process.env.CXX ?? 'g++';
-const hasCxx = found(cxx);
 const hasNvcc = found('nvcc');
-if (!hasCxx) console.warn(`fast2 host test skipped: no C++ compiler (${cxx}) on PATH`);
 if (!hasNvcc) console.warn('fast2 ptxas and PTX checks skipped: no nvcc on PATH');
 
 function run(command: string, args: string[]) {
@@ -31,26 +29,9 @@ function run(command: string, args: string[]) {
 
 const NVCC_FLAGS = ['-std=c++17', '-O3', '--expt-relaxed-constexpr'];
 
-(hasCxx ? test : test.skip)(
+hostTest(
+  'fast2_layout',
   "fast2_layout.cc: swizzle, fragments, ldmatrix steps, the lanes' softmax step and merge, block spans, cp.async pipeline",
-  () => {
-    const binary = path.join(work, 'fast2_layout');
-    const compiled = run(cxx, [
-      '-std=c++17',
-      '-O2',
-      '-Wall',
-      '-Wextra',
-      '-Werror',
-      'test/native/fast2_layout.cc',
-      '-o',
-      binary,
-    ]);
-    expect(compiled.out).toBe('');
-    expect(compiled.status).toBe(0);
-    const r = run(binary, []);
-    expect(r.out).toBe('fast2_layout: ok\n');
-    expect(r.status).toBe(0);
-  },
 );
 
 /** Registers, stack and spill bytes of each kernel in a ptxas -v report. */
