@@ -6,6 +6,9 @@
 #   bash bench/gpu-run.sh [--dry-run] [--cpu] [--list] [STEP ...]
 #
 # Steps, in the order they run (give names to run only those, e.g. a rerun of what failed):
+#   ladder         bench/kernel-ladder.js: each opt-in fast2 kernel (pooling, mask, attention) on tiny
+#                  cases, one process per rung, against the verified kernels and the CPU: which layer is
+#                  wrong, before a faulting kernel can take the later steps' CUDA contexts down with it
 #   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1, and
 #                  the suite of the oracle that gpu-check shares (test/oracle.test.ts)
 #   gpu-check      every op against the CPU backend, then timings (small shape and 720p, device masks)
@@ -38,8 +41,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_STEPS=(jest-cuda gpu-check compare-torch service overhead memcheck hopper ncu racecheck)
-declare -A LIMIT=([jest-cuda]=150 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
+ALL_STEPS=(ladder jest-cuda gpu-check compare-torch service overhead memcheck hopper ncu racecheck)
+declare -A LIMIT=([ladder]=90 [jest-cuda]=150 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
 RESERVE=8 # seconds kept for packing the results after the last step
 
 dry=0
@@ -110,6 +113,7 @@ if [ $dry = 1 ]; then
         command -v npm >/dev/null && ok "$s" "npm (jest's global setup runs build:ts)" || no "$s" "npm is not on PATH"
         probe_note "$s" ;;
       gpu-check) need_node "$s" bench/gpu-check.js ;;
+      ladder) need_node "$s" bench/kernel-ladder.js ;;
       compare-torch)
         need_file "$s" bench/compare_torch.py
         if command -v python3 >/dev/null; then
@@ -213,10 +217,12 @@ command -v node >/dev/null || echo "gpu-run: node is not on PATH"
 
 GPU_ONLY=(overhead memcheck hopper ncu racecheck)
 REQUIRE_CUDA=(env NABLA_REQUIRE_CUDA=1)
+LADDER_ON=()
 CHECK_ON=(--require-cuda)
 SERVICE_ON=(--backend cuda)
 if [ $cpu = 1 ]; then
   REQUIRE_CUDA=(env)
+  LADDER_ON=(--backend cpu)
   CHECK_ON=(--backend cpu --quick --no-720p)
   SERVICE_ON=(--backend cpu --calls 50)
 fi
@@ -225,6 +231,9 @@ for s in "${ALL_STEPS[@]}"; do
   selected "$s" || continue
   if [ $cpu = 1 ] && [[ " ${GPU_ONLY[*]} " == *" $s "* ]]; then record "$s" "SKIPPED (--cpu rehearsal: GPU only)"; continue; fi
   case $s in
+    ladder)
+      step "$s" kernel-ladder.log node bench/kernel-ladder.js ${LADDER_ON[@]+"${LADDER_ON[@]}"}
+      [ -f "$WORK/kernel-ladder.log" ] && add_note "ladder: $(line '^kernel-ladder:' kernel-ladder.log)" ;;
     jest-cuda)
       if [ ! -f "$JEST" ] || ! command -v npm >/dev/null; then
         record "$s" "SKIPPED (needs node_modules and npm: carry .device packed with --node-modules)"

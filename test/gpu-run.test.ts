@@ -10,6 +10,7 @@ import * as path from 'path';
 const ROOT = path.join(__dirname, '..');
 const RUN = path.join(ROOT, 'bench', 'gpu-run.sh');
 const STEPS = [
+  'ladder',
   'jest-cuda',
   'gpu-check',
   'compare-torch',
@@ -94,7 +95,7 @@ describe('bench/gpu-run.sh', () => {
 
   test('--cpu rehearsal: compare-torch brings gpu-check, steps run in order, GPU-only steps skip, headline files and the logs come back', () => {
     const out = path.join(dir, 'rehearsal');
-    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch'], {
+    const r = run('bash', [RUN, '--cpu', 'ncu', 'service', 'compare-torch', 'ladder'], {
       OUT: out,
       RUN_NAME: 'reh',
       TMPDIR: dir,
@@ -106,8 +107,9 @@ describe('bench/gpu-run.sh', () => {
       .slice(at + 2)
       .filter((l) => l.startsWith('| '))
       .map((l) => l.split(' | ')[0].slice(2));
-    expect(steps).toEqual(['gpu-check', 'compare-torch', 'service', 'ncu']);
-    expect(lines.slice(at + 2, at + 6).map((l) => l.split(' | ')[1].split(' ')[0])).toEqual([
+    expect(steps).toEqual(['ladder', 'gpu-check', 'compare-torch', 'service', 'ncu']);
+    expect(lines.slice(at + 2, at + 7).map((l) => l.split(' | ')[1].split(' ')[0])).toEqual([
+      'ok',
       'ok',
       'ok',
       'ok',
@@ -118,6 +120,7 @@ describe('bench/gpu-run.sh', () => {
     expect(lines.slice(at).find((l) => l.startsWith('- service: '))).toMatch(
       /^- service: service-check: 1 passed, 0 failed, [01] targets missed, 7 skipped \(cpu\)$/,
     );
+    expect(lines.slice(at).find((l) => l.startsWith('- ladder: '))).toBe('- ladder: kernel-ladder: 6 passed, 0 failed');
     expect(lines.slice(at).find((l) => l.startsWith('- gpu-check: '))).toMatch(
       /^- gpu-check: correctness: \d+ passed, 0 failed$/,
     );
@@ -126,6 +129,7 @@ describe('bench/gpu-run.sh', () => {
     const listed = spawnSync('tar', ['-tzf', path.join(dest, 'logs.tar.gz')], { encoding: 'utf8' }).stdout.split('\n');
     for (const f of [
       './summary.md',
+      './kernel-ladder.log',
       './gpu-check.log',
       './gpu-check/meta.json',
       './compare_torch.log',
