@@ -66,6 +66,19 @@ struct MaxOp {
 };
 
 // Butterfly over the warp: every lane ends with the same value (a + b == b + a exactly).
+// Stages the pooled queries of a CTA's kRows query blocks i0 .. i0 + kRows - 1 of head bh into
+// query [kRows][queryPitch], zeros past the head dim and past the last query block (the fast
+// kernels' logit loops then run whole, unpredicated column slices). kThreads threads stage together.
+template <int kRows, int kThreads>
+__device__ __forceinline__ void stageQueryRows(const MaskKernelParams& p, int64_t bh, int32_t i0, int queryPitch,
+                                               float* query) {
+  for (int e = threadIdx.x; e < kRows * queryPitch; e += kThreads) {
+    const int r = e / queryPitch, d = e % queryPitch;
+    const int32_t i = i0 + r;
+    query[e] = i < p.qBlocks && d < p.headDim ? p.qPooled[(bh * p.qBlocks + i) * p.headDim + d] : 0.f;
+  }
+}
+
 template <typename V, typename Op>
 __device__ __forceinline__ V warpReduce(V value, Op op) {
   for (int offset = 16; offset > 0; offset >>= 1) value = op(value, __shfl_xor_sync(0xffffffffu, value, offset));

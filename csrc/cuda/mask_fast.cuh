@@ -55,12 +55,7 @@ __global__ void __launch_bounds__(kFastThreads, kFastMinBlocks) fastMaskKernel(c
   float* query = logits + kFastRows * nk;                // [kFastRows][queryPitch]
   float* keys = query + kFastRows * queryPitch;          // [kFastKeys][kFastKeyPitch]
 
-  // qa of the group's rows; zeros past the head dim and past the last query block
-  for (int e = tid; e < kFastRows * queryPitch; e += kFastThreads) {
-    const int r = e / queryPitch, d = e % queryPitch;
-    const int32_t i = i0 + r;
-    query[e] = i < nq && d < headDim ? p.qPooled[(bh * nq + i) * headDim + d] : 0.f;
-  }
+  stageQueryRows<kFastRows, kFastThreads>(p, bh, i0, queryPitch, query);
 
   // logits[r][j] = qa_{i0+r} . ka_j / sqrt(D)
   const float* keyPool = p.kPooled + bh * nk * headDim;

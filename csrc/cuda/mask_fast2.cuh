@@ -88,12 +88,7 @@ __global__ void __launch_bounds__(kFast2Threads, 2) fast2MaskKernel(const MaskKe
   float* query = logits + kFast2Rows * nk;                // [kFast2Rows][queryPitch]
   float* keys = query + kFast2Rows * queryPitch;          // [kFast2Keys][kFast2KeyPitch]
 
-  // qa of the group's rows; zeros past the head dim and past the last query block
-  for (int e = tid; e < kFast2Rows * queryPitch; e += kFast2Threads) {
-    const int r = e / queryPitch, d = e % queryPitch;
-    const int32_t i = i0 + r;
-    query[e] = i < nq && d < headDim ? p.qPooled[(bh * nq + i) * headDim + d] : 0.f;
-  }
+  stageQueryRows<kFast2Rows, kFast2Threads>(p, bh, i0, queryPitch, query);
 
   // logits[r][j] = qa_{i0+r} . ka_j / sqrt(D): this thread's rows firstRow .. + 8, keys firstKey + 32c
   const int firstRow = kFast2TileRows * (warp % kFast2RowGroups);
