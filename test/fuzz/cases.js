@@ -92,8 +92,21 @@ function finiteLimit(q, k, v) {
 // Options that are not an options object.
 const NOT_OPTIONS = [null, 0, 'cpu', true, 10n, [], ['cpu'], () => {}];
 
-/** One spoiled option of an attention or mask call: [label, options, expect, extra check]. */
-function spoilOption(R, base, nabla, s) {
+// The kernel switches (lib/backend.ts): bad values, and good ones the CPU backend runs with (CUDA
+// kernel names are checked on every call, then ignored on the CPU; 'avx2' is left out, as a CPU
+// without AVX2 refuses it).
+const KERNEL_OPTIONS = {
+  kernel: { bad: ['FAST', 'SIMPLE', 'fast3', 7, true, ''], good: ['simple', 'fast', 'fast2', 'hopper', 'auto'] },
+  maskKernel: { bad: ['FAST2', 'wide', 0, null], good: ['simple', 'fast', 'fast2', 'auto'] },
+  poolKernel: { bad: ['fast', 'SIMPLE', 1.5, false], good: ['simple', 'fast2', 'auto'] },
+  cpuKernel: { bad: ['sse', 'AVX2', 2, ''], good: ['scalar', 'auto'] },
+};
+
+/**
+ * One spoiled option of an attention, mask or pooling call: [label, options, expect, extra check].
+ * `reads`: the kernel options the entry reads (a bad value of another is ignored).
+ */
+function spoilOption(R, base, nabla, s, reads) {
   const pick = R.int(nabla ? 12 : 8);
   switch (pick) {
     case 0: {
@@ -111,11 +124,15 @@ function spoilOption(R, base, nabla, s) {
       return [`device ${fmt(d)}`, { ...base, device: d }, 'invalid'];
     }
     case 4: {
-      const k = R.pick(['FAST', 'SIMPLE', 7, true, '']);
-      return [`kernel ${fmt(k)}`, { ...base, kernel: k }, 'invalid'];
+      const option = R.pick(Object.keys(KERNEL_OPTIONS));
+      const k = R.pick(KERNEL_OPTIONS[option].bad);
+      return [`${option} ${fmt(k)}`, { ...base, [option]: k }, reads.includes(option) ? 'invalid' : 'valid'];
     }
-    case 5:
-      return ["kernel 'simple'", { ...base, kernel: 'simple' }, 'valid'];
+    case 5: {
+      const option = R.pick(Object.keys(KERNEL_OPTIONS));
+      const k = R.pick(KERNEL_OPTIONS[option].good);
+      return [`${option} ${fmt(k)}`, { ...base, [option]: k }, 'valid'];
+    }
     case 6: {
       const sc = R.pick([0, -1, -0, NaN, Infinity, 3.5e38, 1e39, '1', null]);
       return [`scale ${fmt(sc)}`, { ...base, scale: sc }, 'invalid'];
@@ -345,7 +362,8 @@ function attentionCase(R, entry) {
     expect = x.expect;
     nonFinite = !!x.nonFinite;
   } else if (spoil === 1) {
-    const [l, o, e, extra] = spoilOption(R, options ?? {}, nabla, s);
+    const reads = nabla ? ['kernel', 'cpuKernel', 'maskKernel'] : ['kernel', 'cpuKernel'];
+    const [l, o, e, extra] = spoilOption(R, options ?? {}, nabla, s, reads);
     options = o;
     label += `, ${l}`;
     // dense attention reads only `grid` of the mask options (its token count must be Sq == Skv);
@@ -405,10 +423,10 @@ function maskCase(R, entry) {
     // k of another length is cross attention (no v here to disagree with)
     expect = x.label === 'k with other Skv' ? 'valid' : x.expect;
   } else if (R.chance(0.8)) {
-    const [l, o, e, extra] = spoilOption(R, options, true, s);
+    const [l, o, e, extra] = spoilOption(R, options, true, s, ['maskKernel']);
     options = o;
     label += `, ${l}`;
-    expect = /scale|kernel/.test(l) ? 'valid' : e; // attention options: ignored by nablaMask
+    expect = /scale/.test(l) ? 'valid' : e; // attention options: ignored by nablaMask
     full = extra === 'full';
   }
   const check = (m) => {
@@ -440,10 +458,10 @@ function poolCase(R, entry) {
     label += `, x ${m.label}`;
     expect = m.expect;
   } else if (R.chance(0.5)) {
-    const [l, o, e] = spoilOption(R, options ?? {}, false, s);
+    const [l, o, e] = spoilOption(R, options ?? {}, false, s, ['poolKernel']);
     options = o;
     label += `, ${l}`;
-    expect = /scale|kernel/.test(l) ? 'valid' : e;
+    expect = /scale/.test(l) ? 'valid' : e;
   }
   const check = (out) => {
     const problem = checkTensor(out, [s.B, s.H, s.Sq / 64, s.D], 'float32');
