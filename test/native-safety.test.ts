@@ -21,6 +21,19 @@ function problem(S, D, seed) {
     scale: 1 / Math.sqrt(D), kernel: 'auto', backend: 'cpu', device: 0,
   };
 }
+// Takes q and k away from their owner while an async op runs: q's new owner overwrites the memory
+// the op would read in place; k is transferred into a closed port, so its memory is freed, and new
+// arrays of fillerLength elements reuse it (returned: keep them until the op settles).
+function takeAway(q, k, fillerLength) {
+  const moved = new Float32Array(structuredClone(q.buffer, { transfer: [q.buffer] }));
+  moved.fill(NaN);
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(k.buffer, [k.buffer]);
+  port1.close(); port2.close();
+  global.gc();
+  const filler = []; for (let i = 0; i < 8; i++) filler.push(new Float32Array(fillerLength).fill(1e30));
+  return filler;
+}
 function sameBits(a, b) {
   if (a.length !== b.length) return false;
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length), y = new Uint32Array(b.buffer, b.byteOffset, b.length);
@@ -209,15 +222,7 @@ describe('inputs of async ops are read as they were at call time', () => {
       for (let round = 0; round < 3; round++) {
         const b = problem(2048, 64, 11);
         const pending = native.attention(b, true);
-        // q: its new owner overwrites the memory the op would read in place
-        const moved = new Float32Array(structuredClone(b.q.buffer, { transfer: [b.q.buffer] }));
-        moved.fill(NaN);
-        // k: transferred into a port that is closed, so the memory is freed
-        const { port1, port2 } = new MessageChannel();
-        port1.postMessage(b.k.buffer, [b.k.buffer]);
-        port1.close(); port2.close();
-        global.gc();
-        const filler = []; for (let i = 0; i < 8; i++) filler.push(new Float32Array(b.out.length).fill(1e30));
+        const filler = takeAway(b.q, b.k, b.out.length);
         const kernel = await pending;
         results.push({ kernel, detached: b.q.length === 0 && b.k.length === 0, equal: sameBits(b.out, reference) });
       }
@@ -240,13 +245,7 @@ describe('inputs of async ops are read as they were at call time', () => {
       for (let round = 0; round < 3; round++) {
         const b = maskArgs(problem(4096, 32, 21), new Float32Array(4096));
         const pending = native.nablaMask(b, true);
-        const moved = new Float32Array(structuredClone(b.q.buffer, { transfer: [b.q.buffer] }));
-        moved.fill(NaN);
-        const { port1, port2 } = new MessageChannel();
-        port1.postMessage(b.k.buffer, [b.k.buffer]);
-        port1.close(); port2.close();
-        global.gc();
-        const filler = []; for (let i = 0; i < 8; i++) filler.push(new Float32Array(4096 * 32).fill(1e30));
+        const filler = takeAway(b.q, b.k, 4096 * 32);
         const kernel = await pending;
         results.push({ kernel, detached: b.q.length === 0 && b.k.length === 0,
           equal: sameBits(b.kvCounts, reference.kvCounts) && sameBits(b.kvIndices, reference.kvIndices) &&
