@@ -7,6 +7,10 @@ void checkCuda(const cuda::Status& s) {
   if (!s.ok()) throw OpError(s.message, s.name.empty() ? "ERR_NABLA_CUDA" : s.name, s.code);
 }
 
+void checkCudaHere(Napi::Env env, const cuda::Status& s) {
+  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+}
+
 // Stream-ordered: the op's work on the device's stream is ahead of these frees.
 CudaStage::~CudaStage() {
   for (void* p : temps_) cuda::release(device_, p);

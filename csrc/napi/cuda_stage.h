@@ -12,8 +12,10 @@
 namespace nabla {
 namespace napi {
 
-// Throws OpError for a failed CUDA call.
+// Throws OpError for a failed CUDA call (in an op's body, which runOp turns into a rejection).
 void checkCuda(const cuda::Status& s);
+// The same on the JS thread: throws the JS error, its code the status's name.
+void checkCudaHere(Napi::Env env, const cuda::Status& s);
 
 class CudaStage {
  public:

@@ -71,8 +71,7 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
     return;
   }
   void* p = nullptr;
-  cuda::Status s = cuda::allocate(device_, bytes_ ? bytes_ : 1, &p);
-  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+  checkCudaHere(env, cuda::allocate(device_, bytes_ ? bytes_ : 1, &p));
   memory_ = std::make_shared<DeviceMemory>(device_, p, bytes_);
   checkNapi(env, napi_type_tag_object(env, info.This(), &kDeviceBufferTag), "napi_type_tag_object");
 }
@@ -113,8 +112,7 @@ void DeviceBuffer::wrapExternal(Napi::Env env, const Napi::Value& specValue) {
                     std::to_string(bytes_) + " bytes from " + addressText(pointer));
   for (const uint64_t address : {pointer, pointer + (bytes_ - 1)}) {
     cuda::PointerInfo where;
-    cuda::Status s = cuda::pointerInfo(device_, uintptr_t(address), &where);
-    if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+    checkCudaHere(env, cuda::pointerInfo(device_, uintptr_t(address), &where));
     const bool onDevice = where.kind == cuda::PointerKind::Device || where.kind == cuda::PointerKind::Managed;
     if (!onDevice || where.device != device_)
       throwRangeError(env, "pointer", "an address of device memory on cuda:" + std::to_string(device_),
@@ -216,8 +214,7 @@ Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   const double value = byte.As<Napi::Number>().DoubleValue();
   if (!(value >= 0 && value <= 255 && value == double(int(value))))
     throwRangeError(info.Env(), "byteValue", "an integer in [0, 255]", describe(byte));
-  cuda::Status s = cuda::fill(buffer->device_, buffer->memory_->data, int(value), buffer->bytes_);
-  if (!s.ok()) throw toJsError(info.Env(), OpError(s.message, s.name, s.code));
+  checkCudaHere(info.Env(), cuda::fill(buffer->device_, buffer->memory_->data, int(value), buffer->bytes_));
   return info.Env().Undefined();
 }
 
@@ -225,8 +222,7 @@ Napi::Value DeviceMemoryUsage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int device = readDeviceIndex(env, info[0]);
   cuda::MemoryUsage usage;
-  cuda::Status s = cuda::memoryUsage(device, &usage);
-  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+  checkCudaHere(env, cuda::memoryUsage(device, &usage));
   Napi::Object result = Napi::Object::New(env);
   result.Set("inUse", Napi::Number::New(env, double(usage.inUse)));
   result.Set("reserved", Napi::Number::New(env, double(usage.reserved)));
@@ -236,8 +232,7 @@ Napi::Value DeviceMemoryUsage(const Napi::CallbackInfo& info) {
 Napi::Value TrimDeviceMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int device = readDeviceIndex(env, info[0]);
-  cuda::Status s = cuda::trimMemory(device);
-  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
+  checkCudaHere(env, cuda::trimMemory(device));
   return env.Undefined();
 }
 

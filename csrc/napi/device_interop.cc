@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../cuda/cuda_backend.h"
+#include "cuda_stage.h"
 #include "device_buffer.h"
 #include "errors.h"
 
@@ -31,10 +32,6 @@ std::string hexOf(const std::vector<uint64_t>& words) {
 }
 
 Napi::Value bigintOf(Napi::Env env, uint64_t value) { return Napi::BigInt::New(env, value); }
-
-void checkStatus(Napi::Env env, const cuda::Status& s) {
-  if (!s.ok()) throw toJsError(env, OpError(s.message, s.name, s.code));
-}
 
 }  // namespace
 
@@ -78,7 +75,7 @@ DeviceEvent::DeviceEvent(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Devi
   Napi::Env env = info.Env();
   device_ = readDeviceIndex(env, info[0]);
   uintptr_t event = 0;
-  checkStatus(env, cuda::recordEvent(device_, &event));
+  checkCudaHere(env, cuda::recordEvent(device_, &event));
   event_ = event;
   checkNapi(env, napi_type_tag_object(env, info.This(), &kDeviceEventTag), "napi_type_tag_object");
 }
@@ -121,7 +118,7 @@ Napi::Value DeviceStream(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int device = readDeviceIndex(env, info[0]);
   uintptr_t stream = 0;
-  checkStatus(env, cuda::deviceStream(device, &stream));
+  checkCudaHere(env, cuda::deviceStream(device, &stream));
   return bigintOf(env, stream);
 }
 
@@ -134,16 +131,16 @@ Napi::Value WaitForExternal(const Napi::CallbackInfo& info) {
                                         (hasStream ? "both" : "neither"));
   if (hasEvent) {
     const uint64_t event = readAddress(env, info[2], "event", "a cudaEvent_t handle", 1);
-    checkStatus(env, cuda::waitForEvent(device, uintptr_t(event)));
+    checkCudaHere(env, cuda::waitForEvent(device, uintptr_t(event)));
     return env.Undefined();
   }
   const uint64_t stream = readAddress(env, info[1], "stream", "a cudaStream_t handle", 0);
   int owner = -1;
-  checkStatus(env, cuda::streamDevice(device, uintptr_t(stream), &owner));
+  checkCudaHere(env, cuda::streamDevice(device, uintptr_t(stream), &owner));
   if (owner >= 0 && owner != device)
     throwRangeError(env, "stream", "a stream of cuda:" + std::to_string(device),
                     "a stream of cuda:" + std::to_string(owner));
-  checkStatus(env, cuda::waitForStream(device, uintptr_t(stream)));
+  checkCudaHere(env, cuda::waitForStream(device, uintptr_t(stream)));
   return env.Undefined();
 }
 
