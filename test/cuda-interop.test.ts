@@ -348,7 +348,7 @@ describeCuda('the two native classes never take one for the other', () => {
     const script = `
       const n = require('./dist');
       const tensor = n.emptyDevice([64], 'float32');
-      tensor.buffer.fill(3);
+      tensor.buffer.fill(3); // every byte 3 (fill is a memset)
       const event = n.recordEvent(0);
       const handle = event.handle;
       const buffer = Object.getPrototypeOf(tensor.buffer), eventProto = Object.getPrototypeOf(event);
@@ -369,7 +369,7 @@ describeCuda('the two native classes never take one for the other', () => {
       }
       // both objects untouched: the event live with its handle, the buffer's contents intact
       const intact = event.disposed === false && event.handle === handle && tensor.disposed === false &&
-        Array.from(tensor.toHostSync().data).every((x) => x === 3);
+        new Uint8Array(tensor.toHostSync().data.buffer).every((x) => x === 3);
       event.dispose();
       tensor.dispose();
       console.log(JSON.stringify({ outcomes, intact }));`;
