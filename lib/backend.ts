@@ -118,12 +118,12 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
  */
 export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
 /**
- * CUDA mask: one warp per row ('fast'), one block of threads per row ('simple'), or 16 rows per
- * block with each row's keys in registers and q and k pooled in one vectorised launch ('fast2',
- * opt-in until a GPU run has timed it).
+ * CUDA mask: 16 rows per block with each row's keys in registers and q and k pooled in one
+ * vectorised launch ('fast2', what 'auto' runs where it applies), one warp per row ('fast', what
+ * 'auto' runs elsewhere), or one block of threads per row ('simple').
  */
 export type MaskKernel = 'auto' | 'fast' | 'simple' | 'fast2';
-/** CUDA blockPool: one block of threads per pooled block ('simple', what 'auto' runs) or one warp with 16-byte loads ('fast2'). */
+/** CUDA blockPool: one warp per pooled block with 16-byte loads ('fast2', what 'auto' runs where it applies) or one block of threads per pooled block ('simple'). */
 export type PoolKernel = 'auto' | 'simple' | 'fast2';
 /** CPU attention: AVX2 + FMA + F16C ('avx2') or portable C++ ('scalar'). */
 export type CpuKernel = 'auto' | 'avx2' | 'scalar';

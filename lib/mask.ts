@@ -353,7 +353,7 @@ export interface PoolOptions extends PlacementOptions {
   /**
    * CUDA pooling kernel: 'simple' (one block of threads per pooled block), 'fast2' (one warp per
    * pooled block, 16-byte loads; the simple kernel runs where it does not apply: head dims that are
-   * not a multiple of 8, tensors not 16-byte aligned) or 'auto' (simple). Both give the same bits.
+   * not a multiple of 8, tensors not 16-byte aligned) or 'auto' (fast2). Both give the same bits.
    * Default: NABLA_POOL_KERNEL or 'auto'. Ignored on the CPU.
    */
   poolKernel?: PoolKernel;
@@ -446,10 +446,11 @@ export interface MaskOptions extends PlacementOptions {
   /** Keep the block map P on the result (mask.map); host masks only. */
   returnMap?: boolean;
   /**
-   * CUDA mask kernel: 'fast' (one warp per row), 'simple' (one block of threads per row), 'fast2'
-   * (16 rows per block, keys in registers, one vectorised pooling launch; opt-in, same masks as
-   * 'fast'; an error where it does not apply) or 'auto' (fast). Default: NABLA_MASK_KERNEL or
-   * 'auto'. Ignored on the CPU.
+   * CUDA mask kernel: 'fast2' (16 rows per block, keys in registers, one vectorised pooling launch;
+   * an error where it does not apply: head dims not a multiple of 4, rows of more than 1280 key
+   * blocks, or 16 rows of logits beyond the device's shared memory), 'fast' (one warp per row; the
+   * same masks as fast2), 'simple' (one block of threads per row) or 'auto' (fast2 where it applies,
+   * else fast, else simple). Default: NABLA_MASK_KERNEL or 'auto'. Ignored on the CPU.
    */
   maskKernel?: MaskKernel;
 }

@@ -76,7 +76,7 @@ export interface NativePoolArgs extends NativePlacement {
   out: NativeOperand;
   /** Token grid (T, Ht, Wt) with T*Ht*Wt == seq: one block per tile; absent: blocks of 64 tokens. */
   tokenGrid?: Int32Array;
-  /** CUDA pooling kernel; undefined = 'auto' (the per-block kernel). 'fast2' runs the per-block kernel where it does not apply. */
+  /** CUDA pooling kernel; undefined = 'auto' (fast2 where it applies). 'auto' and 'fast2' run the per-block kernel where fast2 does not apply. */
   poolKernel?: NativePoolKernel;
 }
 
@@ -102,7 +102,7 @@ export interface NativeMaskArgs extends NativePlacement {
   kvCounts: NativeOperand;
   kvIndices: NativeOperand;
   map?: NativeOperand;
-  /** CUDA mask kernel; undefined = 'auto' (fast where it applies; never fast2). Ignored by the CPU backend. */
+  /** CUDA mask kernel; undefined = 'auto' (fast2 where it applies, else fast where it does, else simple). Ignored by the CPU backend. */
   maskKernel?: NativeMaskKernel;
 }
 

@@ -106,7 +106,12 @@ describeCuda('CUDA blockPool', () => {
         const x = cast(tensor(values, [2, 3, 256, D]), type);
         const simple = blockPoolRan(x, { poolKernel: 'simple', ...CUDA });
         const fast2 = blockPoolRan(x, { poolKernel: 'fast2', ...CUDA });
-        expect([simple.kernel, fast2.kernel]).toEqual(['cuda', D % 8 === 0 ? 'cuda-fast2' : 'cuda']);
+        const auto = blockPoolRan(x, CUDA); // auto: fast2 where it applies
+        expect([simple.kernel, fast2.kernel, auto.kernel]).toEqual([
+          'cuda',
+          ...Array(2).fill(D % 8 === 0 ? 'cuda-fast2' : 'cuda'),
+        ]);
+        expectSameBits(auto.pooled.data as Float32Array, simple.pooled.data as Float32Array);
         expectSameBits(fast2.pooled.data as Float32Array, simple.pooled.data as Float32Array);
         const cpu = blockPoolSync(x, CPU).data;
         const scale = Math.max(1, ...Array.from(cpu, Math.abs));
@@ -257,7 +262,10 @@ describeCuda('CUDA nablaMask', () => {
     const S = 1281 * 64;
     const q = tensor(randn(S * D, 2, 0.5), [1, 1, S, D]);
     expect(fast2Refusal(q, q)).toMatch(/it needs at most 1280 key blocks \(got 1281\); use the fast or simple kernel/);
-    expect(nablaMaskRan(q, q, CUDA, false).kernel).toBe('cuda-fast'); // auto never picks fast2
+    // auto: fast2 where it applies, the fast kernel past its 1280 blocks
+    expect(nablaMaskRan(q, q, CUDA, false).kernel).toBe('cuda-fast');
+    const q17 = tensor(randn(17 * 64 * D, 3, 0.5), [1, 1, 17 * 64, D]);
+    expect(nablaMaskRan(q17, q17, CUDA, false).kernel).toBe('cuda-fast2');
   });
 
   test('fast2 near its limit with causal, documents and STA: register slots 32..39 hold invisible blocks', () => {

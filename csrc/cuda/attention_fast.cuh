@@ -220,6 +220,9 @@ __global__ void __launch_bounds__(Traits::kThreads) fastAttentionKernel(const At
     inverse[half] = l > 0.f ? 1.f / l : 0.f;
   }
   const int stageRow = warp * 16 + quadRow;
+  // other lanes of this warp read these Q rows (ldmatrix) in the last tile: order those reads before
+  // the staging writes (compute-sanitizer racecheck reports the hazard without it)
+  __syncwarp();
 #pragma unroll
   for (int t = 0; t < Traits::kDimTiles; ++t) {
     const int col = t * 8 + 2 * quadCol;

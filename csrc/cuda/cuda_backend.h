@@ -103,7 +103,7 @@ struct BodyTime {
 BodyTime bodyTime(bool enable);
 
 enum class PoolKernel : int32_t {
-  Auto = 0,    // the per-block kernel (Simple), until a GPU run has timed Fast2
+  Auto = 0,    // Fast2 where it applies, else Simple (the same bits either way)
   Simple = 1,  // one CTA per (row, block), one element per thread per load: every head dim
   Fast2 = 2,   // one warp per (row, block), 16-byte loads, q and k in one launch; where it does not
                // apply (head dim not a multiple of 8, x or out not 16-byte aligned) Simple runs
@@ -117,11 +117,11 @@ Status blockPool(int device, const void* x, DType dtype, int64_t rows, int64_t s
                  PoolKernel* ran = nullptr);
 
 enum class MaskKernel : int32_t {
-  Auto = 0,    // the fast kernel where it applies and fits, else the simple one
+  Auto = 0,    // Fast2 where it applies and fits, else Fast where it does, else Simple
   Fast = 1,    // 8 rows per CTA; error where it does not apply
   Simple = 2,  // one CTA per row: every head dim
   Fast2 = 3,   // 16 rows per CTA, each row's keys in registers, vectorised pooling of q and k in one
-               // launch; opt-in until a GPU run has timed it; error where it does not apply
+               // launch; error where it does not apply
 };
 
 // Same semantics and output layout as cpu::nablaMask. p.blockDoc is a HOST pointer (copied in).

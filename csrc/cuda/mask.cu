@@ -3,15 +3,17 @@
 // frame-causal masks, and write kvCounts / kvIndices directly. Blocks are the layout's: 64 tokens
 // without a token grid, the (possibly smaller edge) 8x8 tiles of the grid with one. Three kernels with the same
 // semantics (the per-row part, selectRowIn in mask_common.cuh, is literally shared):
-//   fast   (mask_fast.cuh): one CTA per (b, h, group of 8 query blocks); ka is staged through shared
-//          memory once per group and each warp then selects one row on its own. The default.
-//   simple (mask_simple.cuh): one CTA per row. Runs where the fast one does not apply (head dim not
-//          a multiple of 4, or 8 rows of logits do not fit the device's shared memory), or when the
-//          caller asks for it (MaskKernel::Simple, from the op's maskKernel option).
 //   fast2  (mask_fast2.cuh): 16 rows per CTA, each row's keys in registers during the selection, q
 //          and k pooled in one launch of the vectorised pooling kernel (pool_vector.cuh; the
-//          per-block kernel where that does not apply). Only when asked for (MaskKernel::Fast2)
-//          until a GPU run has timed it; same bits as fast.
+//          per-block kernel where that does not apply). Same bits as fast. The default where it
+//          applies: head dim a multiple of 4, rows of at most 1280 key blocks, 16 rows of logits in
+//          the device's shared memory (H200, 720p: 2.0 ms against the fast kernel's 2.7; bench/RESULTS.md).
+//   fast   (mask_fast.cuh): one CTA per (b, h, group of 8 query blocks); ka is staged through shared
+//          memory once per group and each warp then selects one row on its own. The default where
+//          fast2 does not apply.
+//   simple (mask_simple.cuh): one CTA per row. Runs where neither applies (head dim not a multiple
+//          of 4, or 8 rows of logits do not fit the device's shared memory), or when the caller asks
+//          for it (MaskKernel::Simple, from the op's maskKernel option).
 #include "mask_fast.cuh"
 #include "mask_fast2.cuh"
 #include "mask_simple.cuh"
@@ -35,11 +37,17 @@ struct Launch {
   std::string error;
 };
 
-// auto: the fast kernel where it applies and fits, else the simple one; fast and fast2: that
-// kernel or an error; simple: the simple kernel.
+// Whether the fast2 kernel runs rows of nk key blocks of head dim headDim on a device with optIn
+// bytes of shared memory per block.
+bool fast2Fits(int64_t nk, int64_t headDim, size_t optIn) {
+  return mask::fast2HeadDimFits(headDim) && mask::fast2RowFits(nk) && mask::fast2MaskSharedBytes(nk, headDim) <= optIn;
+}
+
+// auto: the fast2 kernel where it applies and fits, else the fast one where it does, else the
+// simple one; fast and fast2: that kernel or an error; simple: the simple kernel.
 Launch chooseLaunch(MaskKernel choice, int64_t nk, int64_t headDim, size_t optIn) {
   Launch l;
-  if (choice == MaskKernel::Fast2) {
+  if (choice == MaskKernel::Fast2 || (choice == MaskKernel::Auto && fast2Fits(nk, headDim, optIn))) {
     l.sharedBytes = mask::fast2MaskSharedBytes(nk, headDim);
     // the refusal names only the conditions these inputs fail (shared memory only for rows that fit
     // the registers: longer rows are refused whatever the device)
