@@ -20,7 +20,7 @@
 # from the start, so the files' own limits fire before the caller's and the results are written.
 #
 # Then DIR/PREFIX.log, the headline: per file, in the order given, its verdict line and its jest
-# output. Printed last, one line per file in that order:
+# output (for a file cut off at its limit, which printed no results, its progress log). Printed last, one line per file in that order:
 #   jest-file: test/oracle.test.ts PASS in 12s: 40 passed, 0 failed, 0 skipped
 #   jest-file: test/cuda.test.ts FAIL (rc 1) in 50s: 79 passed, 1 failed, 0 skipped; failed: <test>
 #   jest-file: test/hopper.test.ts TIMEOUT after 120s (limit 120s): never ended: '<describe> <test>'
@@ -81,7 +81,7 @@ for arg in "$@"; do
   [ "$seconds" -lt 1 ] && seconds=1
   files+=("$file") limits+=("$seconds")
 done
-echo "jest-files: ${#files[@]} files at once: $(for i in "${!files[@]}"; do printf '%s (%ss) ' "${files[$i]}" "${limits[$i]}"; done)"
+echo "jest-files: ${#files[@]} at once: $(for i in "${!files[@]}"; do printf '%s (%ss) ' "${files[$i]}" "${limits[$i]}"; done)"
 for i in "${!files[@]}"; do
   file=${files[$i]} name=$(name_of "${files[$i]}")
   rm -f "$DIR/$PREFIX-$name.progress" "$DIR/$PREFIX-$name.rc"
