@@ -10,7 +10,11 @@
 #                  cases, one process per rung, against the verified kernels and the CPU: which layer is
 #                  wrong, before a faulting kernel can take the later steps' CUDA contexts down with it
 #   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1, and
-#                  the suite of the oracle that gpu-check shares (test/oracle.test.ts)
+#                  the suite of the oracle that gpu-check shares (test/oracle.test.ts), through
+#                  bench/jest-files.sh: each file in its own jest process, all at once, each under its
+#                  own limit (cuda.test.ts 150 s, hopper.test.ts 120 s, the others 60 s)
+#                  with a progress log, so a file that hangs is cut off, names the test that never
+#                  ended, and hides no other file's results; passes when every file passed
 #   gpu-check      every op against the CPU backend, then timings (small shape and 720p, device masks)
 #   compare-torch  PyTorch SDPA and FlexAttention on gpu-check's inputs and masks (runs gpu-check first
 #                  when it is not in this run)
@@ -30,7 +34,7 @@
 #
 # Output: $OUT/<date>-<card>-runN/ (N follows the highest run in bench/results/) holds at most 8
 # files: summary.md, logs.tar.gz (every log and table; unpack it into bench/results/<run>/), and
-# the headline logs jest-cuda.log, gpu-check.md, compare_torch.md, service-check.md, ncu.md. They
+# the headline logs jest-cuda.log (per test file: its verdict, then its jest output), gpu-check.md, compare_torch.md, service-check.md, ncu.md. They
 # are refreshed after every step, so a call cut short still brings back what ran.
 #
 # Environment: OUT (default ${TMPDIR:-/tmp}/nabla-gpu-run), RUN_NAME (instead of
@@ -42,7 +46,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_STEPS=(ladder jest-cuda gpu-check compare-torch service overhead memcheck hopper ncu racecheck)
-declare -A LIMIT=([ladder]=90 [jest-cuda]=150 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
+declare -A LIMIT=([ladder]=90 [jest-cuda]=170 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
 RESERVE=8 # seconds kept for packing the results after the last step
 
 dry=0
@@ -80,8 +84,13 @@ tool() {  # tool NAME: its path, from PATH or the CUDA toolkit's bin
 SAN=$(tool compute-sanitizer || true)
 NCU=$(tool ncu || true)
 JEST=node_modules/jest/bin/jest.js
+# the jest-cuda step's files and each one's own limit (they run at once: the step takes the longest
+# of them, plus building dist/ once, within its own limit)
+declare -A JEST_LIMIT=([test/cuda.test.ts]=150 [test/hopper.test.ts]=120)
 JEST_FILES=()
-for f in test/cuda*.test.ts test/hopper.test.ts test/oracle.test.ts; do [ -f "$f" ] && JEST_FILES+=("$f"); done
+for f in test/cuda*.test.ts test/hopper.test.ts test/oracle.test.ts; do
+  [ -f "$f" ] && JEST_FILES+=("$f:${JEST_LIMIT[$f]:-60}")
+done
 
 # ---------------------------------------------------------------------------------------------
 # --dry-run: every step's command resolves here
@@ -110,7 +119,15 @@ if [ $dry = 1 ]; then
       jest-cuda)
         need_file "$s" "$JEST"
         [ ${#JEST_FILES[@]} -gt 0 ] && ok "$s" "${JEST_FILES[*]}" || no "$s" "no test/cuda*.test.ts"
-        command -v npm >/dev/null && ok "$s" "npm (jest's global setup runs build:ts)" || no "$s" "npm is not on PATH"
+        if [ -f bench/jest-files.sh ]; then bash -n bench/jest-files.sh && ok "$s" "bench/jest-files.sh parses" || no "$s" "bench/jest-files.sh does not parse"
+        else no "$s" "bench/jest-files.sh"; fi
+        if [ -f scripts/jest-progress.js ]; then node --check scripts/jest-progress.js && ok "$s" "scripts/jest-progress.js parses" || no "$s" "scripts/jest-progress.js does not parse"
+        else no "$s" "scripts/jest-progress.js"; fi
+        # the progress log is wired in only while NABLA_TEST_PROGRESS is set
+        if NABLA_TEST_PROGRESS=x node -e "process.exit(String(require('./jest.config.js').setupFilesAfterEnv).includes('scripts/jest-progress.js') ? 0 : 1)" 2>/dev/null; then
+          ok "$s" "jest.config.js loads scripts/jest-progress.js under NABLA_TEST_PROGRESS"
+        else no "$s" "jest.config.js does not load scripts/jest-progress.js under NABLA_TEST_PROGRESS"; fi
+        command -v npm >/dev/null && ok "$s" "npm (jest-files.sh runs build:ts once)" || no "$s" "npm is not on PATH"
         probe_note "$s" ;;
       gpu-check) need_node "$s" bench/gpu-check.js ;;
       ladder) need_node "$s" bench/kernel-ladder.js ;;
@@ -191,7 +208,8 @@ pack() {  # refresh $DEST from $WORK (after every step, so that a cut-short call
 record() { names+=("$1"); results+=("$2"); pack; }
 
 # step NAME LOG CMD...: CMD under `timeout` (its limit, cut to what is left of the budget), output
-# to the terminal and $WORK/LOG
+# to the terminal and $WORK/LOG; CMD sees that limit as STEP_SECONDS (bench/jest-files.sh keeps its
+# files' limits inside it)
 step() {
   local name=$1 log=$2
   shift 2
@@ -201,7 +219,7 @@ step() {
   echo
   echo "=== $name (limit ${limit}s): $*"
   local t0=$SECONDS
-  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$WORK/$log"
+  STEP_SECONDS=$limit timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$WORK/$log"
   local rc=${PIPESTATUS[0]} verdict=ok
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then verdict=TIMEOUT; elif [ "$rc" -ne 0 ]; then verdict=FAIL; fi
   echo "=== $name: $verdict (rc $rc) in $((SECONDS - t0))s"
@@ -238,8 +256,13 @@ for s in "${ALL_STEPS[@]}"; do
       if [ ! -f "$JEST" ] || ! command -v npm >/dev/null; then
         record "$s" "SKIPPED (needs node_modules and npm: carry .device packed with --node-modules)"
       else
-        step "$s" jest-cuda.log "${REQUIRE_CUDA[@]}" node "$JEST" --ci --verbose "${JEST_FILES[@]}"
-        [ -f "$WORK/jest-cuda.log" ] && add_note "jest-cuda: $(line '^Tests:' jest-cuda.log)"
+        # jest-files.sh writes the headline jest-cuda.log and jest-cuda-<file>.log/.progress; its own
+        # output (a line per file: verdict, counts, the test that never ended) goes to jest-cuda-step.log
+        step "$s" jest-cuda-step.log "${REQUIRE_CUDA[@]}" bash bench/jest-files.sh "$WORK" jest-cuda "${JEST_FILES[@]}"
+        if [ -f "$WORK/jest-cuda-step.log" ]; then
+          while IFS= read -r l; do add_note "jest-cuda: ${l#jest-file: }"; done < <(grep '^jest-file: ' "$WORK/jest-cuda-step.log")
+          grep -q '^jest-file: ' "$WORK/jest-cuda-step.log" || add_note "jest-cuda: $(tail -n 1 "$WORK/jest-cuda-step.log")"
+        fi
       fi ;;
     gpu-check)
       # shellcheck disable=SC2086

@@ -649,17 +649,11 @@ describeCuda('CUDA ragged grids', () => {
     mask.dispose();
   });
 
-  test('the hopper kernel refuses a ragged grid by name; a grid of multiples of 8 is not refused for it', () => {
+  // the launch on a grid of multiples of 8 is in test/hopper.test.ts: on a compute capability 9.0
+  // device it runs the Hopper kernel, and a hang there must not take this suite with it
+  test('the hopper kernel refuses a ragged grid by name, before any launch', () => {
     const grid: Grid = [1, 9, 9];
     const q = cast(tensor(randn(81 * 64, 7), [1, 1, 81, 64]), 'bfloat16');
     expect(() => attentionSync(q, q, q, { grid, kernel: 'hopper', ...CUDA })).toThrow(/ragged token grid 1x9x9/);
-    const q8 = cast(tensor(randn(128 * 64, 7), [1, 1, 128, 64]), 'bfloat16');
-    let message = '';
-    try {
-      attentionSync(q8, q8, q8, { grid: [2, 8, 8], kernel: 'hopper', ...CUDA });
-    } catch (e) {
-      message = (e as Error).message;
-    }
-    expect(message).not.toMatch(/ragged/);
   });
 });

@@ -139,6 +139,67 @@ describe('bench/gpu-run.sh', () => {
   });
 });
 
+describe('bench/jest-files.sh: test files in parallel, each under its own limit', () => {
+  test('a test blocked in a native wait is cut off at its limit and named; the other files report PASS and FAIL; the headline keeps the order', () => {
+    const planted = path.join(dir, 'planted');
+    fs.mkdirSync(planted);
+    // Atomics.wait blocks the JS thread the way a sync call into a kernel that never ends does
+    fs.writeFileSync(
+      path.join(planted, 'hang.test.ts'),
+      "test('before', () => expect(1).toBe(1));\n" +
+        "test('blocked', () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });\n" +
+        "test('after', () => expect(1).toBe(1));\n",
+    );
+    fs.writeFileSync(path.join(planted, 'pass.test.ts'), "test('passes', () => expect(1 + 1).toBe(2));\n");
+    fs.writeFileSync(path.join(planted, 'fail.test.ts'), "test('fails on purpose', () => expect(1 + 1).toBe(3));\n");
+    const out = path.join(dir, 'jest-files');
+    const files = ['hang', 'pass', 'fail'].map((n) => path.join(planted, `${n}.test.ts`));
+    // 20 s leave the hanging file's jest time to start and reach the test on a loaded machine
+    const r = run('bash', ['bench/jest-files.sh', out, 'planted', `${files[0]}:20`, files[1], files[2]], {
+      JEST_ARGS: `--roots ${planted}`,
+      NABLA_JEST_NO_BUILD: '1', // dist/ is this run's; nothing may rebuild it under the other test files
+    });
+    expect(r.code).toBe(1);
+    const verdicts = r.stdout.split('\n').filter((l) => l.startsWith('jest-file: '));
+    expect(verdicts).toHaveLength(3);
+    expect(verdicts[0]).toMatch(
+      new RegExp(`^jest-file: ${files[0]} TIMEOUT after 2\\ds \\(limit 20s\\): never ended: 'blocked'$`),
+    );
+    expect(verdicts[1]).toMatch(new RegExp(`^jest-file: ${files[1]} PASS in \\d+s: 1 passed, 0 failed, 0 skipped$`));
+    expect(verdicts[2]).toMatch(
+      new RegExp(
+        `^jest-file: ${files[2]} FAIL \\(rc 1\\) in \\d+s: 0 passed, 1 failed, 0 skipped; failed: fails on purpose$`,
+      ),
+    );
+    // the progress log: load, then a start and an end per test, each line with its time
+    const progress = fs.readFileSync(path.join(out, 'planted-hang.progress'), 'utf8').trimEnd().split('\n');
+    const file = path.relative(ROOT, files[0]);
+    expect(progress.map((l) => l.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))).toEqual([
+      `load ${file}`,
+      `start ${file} › before`,
+      `end ${file} › before`,
+      `start ${file} › blocked`,
+    ]);
+    // the headline: per file, in the order given, its verdict line and its output
+    const headline = fs.readFileSync(path.join(out, 'planted.log'), 'utf8');
+    const sections = headline.split('\n').filter((l) => l.startsWith('=== '));
+    expect(sections).toEqual(verdicts.map((l) => `=== ${l.slice('jest-file: '.length)}`));
+    expect(headline).toContain(`start ${file} › blocked`);
+    expect(headline).toContain('✕ fails on purpose');
+  }, 90000);
+
+  test('jest loads the progress log only while NABLA_TEST_PROGRESS is set', () => {
+    const config = (env: Record<string, string>) =>
+      run(
+        process.execPath,
+        ['-p', "JSON.stringify(require('./jest.config.js').setupFilesAfterEnv)"],
+        env,
+      ).stdout.trim();
+    expect(config({ NABLA_TEST_PROGRESS: '' })).toBe('[]');
+    expect(config({ NABLA_TEST_PROGRESS: path.join(dir, 'progress') })).toBe('["<rootDir>/scripts/jest-progress.js"]');
+  });
+});
+
 describe('bench/service-check.js on the CPU', () => {
   test('the correctness row passes, the CUDA-only rows are skipped with the reason, files are written', () => {
     const out = path.join(dir, 'service');

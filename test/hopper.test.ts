@@ -12,6 +12,7 @@ import * as path from 'path';
 import {
   BlockMask,
   attention,
+  attentionSync,
   backends,
   bfloat16ToFloat,
   cast,
@@ -254,6 +255,23 @@ describe('the Hopper kernel on a GPU', () => {
           },
         );
 });
+
+// Any CUDA device: a token grid of multiples of 8 is not refused as ragged for the Hopper kernel
+// (test/cuda.test.ts checks that a ragged one is). On compute capability 9.0 this launches the
+// kernel, so it lives here, with the other launches of the opt-in kernel, and not in the main suite.
+(info.cuda ? test : test.skip)(
+  'the hopper kernel does not refuse a grid of multiples of 8 as ragged (on cc 9.0 it launches)',
+  () => {
+    const q8 = cast(tensor(randn(128 * 64, 7), [1, 1, 128, 64]), 'bfloat16');
+    let message = '';
+    try {
+      attentionSync(q8, q8, q8, { grid: [2, 8, 8], kernel: 'hopper', backend: 'cuda' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).not.toMatch(/ragged/);
+  },
+);
 
 // On a CUDA device that is not compute capability 9.0 the kernel must refuse with the reason.
 const otherGpu = info.cuda && device?.computeCapability !== '9.0';

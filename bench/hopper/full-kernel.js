@@ -9,8 +9,11 @@
 //        rule as the fast kernel's checks apply it (bench/gpu-check.js): the largest error
 //        against fp64 <= 2 x that of the naive same-precision computation (lib/oracle
 //        refAttention with rounding) + 2 x the rounding error of 0.3. The fast kernel's error is
-//        shown beside it.
-//        --tiny: one small case (for compute-sanitizer).
+//        shown beside it. A case whose fp64 output is all zeros outside the emptied row tests
+//        nothing and fails. Each case prints a line when it starts and its verdict when it ends
+//        (written synchronously, so a hang names its case); the table comes last.
+//        --tiny: one small case (for compute-sanitizer); every row but the emptied first keeps at
+//        least one block.
 //   node bench/hopper/full-kernel.js time [--iters N]  R7: fast vs Hopper, bf16, head dim 128,
 //        B=1 H=8 S=32768, dense and random masks at the kept fractions of the 720p masks at
 //        thresholds 0.4 / 0.7 / 0.9 (4% / 14% / 34%); medians of synchronous calls on device data.
@@ -19,9 +22,11 @@
 //        ticket reset and the device row order). That fixed cost is measured apart, on a tiny
 //        problem of the same path (dense or sparse) whose kernel takes microseconds, and the
 //        table shows each kernel's time with its own fixed cost taken off ("kernel ms, est."),
-//        so the two kernels are compared on kernel time.
+//        so the two kernels are compared on kernel time. Each (case, kernel) prints a line
+//        when it starts.
 // Exit status 0 when every check passes.
 'use strict';
+const fs = require('fs');
 const nabla = require('../../dist');
 const { native } = require('../../dist/native');
 const { refAttention, maxAbsDiff, poisonedAttentionSync } = require('../../dist/oracle');
@@ -35,11 +40,30 @@ const tiny = rest.includes('--tiny');
 const itersAt = rest.indexOf('--iters');
 const ITERS = itersAt >= 0 ? Number(rest[itersAt + 1]) : 5;
 
-function randomMask(B, H, nq, nk, density, seed, emptyFirstRow) {
+// Blocks kept at random with probability `density`; emptyFirstRow: the first row (batch 0, head 0,
+// query block 0) keeps nothing; everyOtherRowKeeps: a row left empty by chance (besides the first)
+// keeps block (row mod nk), so that every other row has an output that is not zero.
+function randomMask(B, H, nq, nk, density, seed, { emptyFirstRow = false, everyOtherRowKeeps = false } = {}) {
   const r = rng(seed);
   const dense = Uint8Array.from({ length: B * H * nq * nk }, () => (r() < density ? 1 : 0));
   if (emptyFirstRow) dense.fill(0, 0, nk);
+  if (everyOtherRowKeeps)
+    for (let row = emptyFirstRow ? 1 : 0; row < B * H * nq; row++)
+      if (!dense.subarray(row * nk, (row + 1) * nk).includes(1)) dense[row * nk + (row % nk)] = 1;
   return nabla.BlockMask.fromDense(dense, [B, H, nq, nk]);
+}
+
+// One line on stdout now: console.log to a pipe is asynchronous in node, and a process that hangs
+// in a sync call (or is killed) never flushes it.
+function say(line) {
+  const bytes = Buffer.from(`${line}\n`);
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += fs.writeSync(1, bytes, at);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e; // a full non-blocking pipe: try again
+    }
+  }
 }
 
 // attention into a device output filled with 0xff (NaN in fp16/bf16) by the oracle's poisoned
@@ -78,12 +102,23 @@ function check() {
         const q = make(c.B * c.H * c.Sq * c.D, 1),
           k = make(c.B * c.H * c.Skv * c.D, 2),
           v = make(c.B * c.H * c.Skv * c.D, 3);
-        const mask = density < 1 ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, c.D + c.Sq, true) : null;
+        const mask =
+          density < 1
+            ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, c.D + c.Sq, {
+                emptyFirstRow: true,
+                everyOtherRowKeeps: tiny,
+              })
+            : null;
+        const name = `${type} B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D} density ${density}`;
+        say(`case: ${name}`);
         const [qf, kf, vf] = [q, k, v].map(nabla.toFloat32Array);
         const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D },
           scale = 1 / Math.sqrt(c.D),
           dense = mask ? mask.toDense() : undefined;
         const want = refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense);
+        // a case whose output is zero wherever it is not forced to be cannot tell a kernel that
+        // writes zeros from one that computes
+        const vacuous = want.subarray(mask ? 64 * c.D : 0).every((x) => x === 0);
         const rnd = rounder(type);
         const naiveError = maxAbsDiff(refAttention(qf, kf, vf, dims, c.Skv, c.D, scale, dense, rnd), want);
         const atol = 2 * Math.abs(rnd(0.3) - 0.3);
@@ -99,7 +134,8 @@ function check() {
           fastError = maxAbsDiff(fast, want);
           const finite = hopper.every(Number.isFinite);
           const zeros = !mask || hopper.subarray(0, 64 * c.D).every((x) => x === 0);
-          if (!finite) verdict = 'FAIL: unwritten or non-finite elements';
+          if (vacuous) verdict = 'FAIL: vacuous case: the fp64 output is zero outside the emptied row';
+          else if (!finite) verdict = 'FAIL: unwritten or non-finite elements';
           else if (!zeros) verdict = 'FAIL: a row with no kept block is not zero';
           else if (!(hopperError <= 2 * naiveError + atol)) verdict = "FAIL: error above 2x the naive computation's";
         } catch (e) {
@@ -109,6 +145,9 @@ function check() {
           if (md) md.dispose();
         }
         if (verdict !== 'ok') ok = false;
+        say(
+          `case: ${name}: ${verdict} (hopper max err ${hopperError.toExponential(2)}, naive ${naiveError.toExponential(2)}, fast ${fastError.toExponential(2)})`,
+        );
         rows.push({
           type,
           shape: `B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D}`,
@@ -161,11 +200,12 @@ function time() {
     ['thr 0.7 (14%)', 0.14],
     ['thr 0.4 (4%)', 0.04],
   ]) {
-    const mask = density < 1 ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, 9, false) : null;
+    const mask = density < 1 ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, 9) : null;
     const md = mask ? mask.toDevice() : null;
     const kept = mask ? mask.density() : 1;
     const row = { case: label, kept: kept.toFixed(3) };
     for (const kernel of ['fast', 'hopper']) {
+      say(`case: ${label} ${kernel}`);
       try {
         const { wallMs, deviceMs } = timeCalls(attentionCall(kernel, qd, kd, vd, md), ITERS);
         const size = { batch: c.B, heads: c.H, seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.D };
