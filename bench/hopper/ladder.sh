@@ -17,7 +17,8 @@
 # and so do the addon's when it was built with NABLA_HOPPER_SPIN_LIMIT_NS (bench/hopper/README.md),
 # so a wrong phase ends a rung with an error instead of a hang. Logs: $OUT/hopper-ladder/<rung>.log.
 # Time: each rung has its own limit, and no rung runs past LADDER_SECONDS (280) from the start, so
-# the whole ladder ends within 5 minutes even when every rung hangs (bench/gpu-run.sh gives it 300 s); the rungs themselves take
+# the whole ladder ends within 5 minutes even when every rung hangs (under bench/gpu-run.sh, whose
+# step limit arrives as STEP_SECONDS, the budget is that limit less 5 s); the rungs themselves take
 # seconds (R6 and R7 tens of seconds). R6-memcheck and R7 run only when R6-full passed (a kernel
 # that is wrong or hangs is neither sanitized nor timed), and R6's 75 s limit caps what a hang
 # there costs. Exit status 0 when every rung passed.
@@ -29,7 +30,7 @@ mkdir -p "$LOGS"
 BIN=bench/hopper/build/hopper-ladder
 if [ ! -x "$BIN" ] && command -v nvcc >/dev/null; then bash bench/hopper/build-ladder.sh || true; fi
 
-LADDER_SECONDS=${LADDER_SECONDS:-280}
+if [ -n "${STEP_SECONDS:-}" ]; then LADDER_SECONDS=${LADDER_SECONDS:-$((STEP_SECONDS - 5))}; else LADDER_SECONDS=${LADDER_SECONDS:-280}; fi
 names=(); verdicts=()
 skip() {  # skip NAME WHY
   echo; echo "=== $1: skipped ($2)"
