@@ -7,7 +7,7 @@ import { DeviceTensor, emptyDevice, isDeviceTensor, toHost } from './device';
 import { typeError } from './errors';
 import { blockPool } from './mask';
 import { BLOCK_SIZE, MIN_HEAD_DIM } from './shapes';
-import { Tensor, checkDims, zeros } from './tensor';
+import { checkDims, zeros } from './tensor';
 import {
   AnyTensor,
   QKVShape,
@@ -90,8 +90,8 @@ function free(x: AnyTensor | { dispose(): void } | undefined): void {
  * The inputs are zeros: q and k pool to equal logits, so every row's softmax is uniform over its
  * n visible key blocks and 'cdf' keeps about ceil(threshold * n) of them ('topk' keeps
  * max(1, floor(threshold * n))): a density of about `threshold` (plus the STA window), often more
- * than real inputs keep, so the warm-up request takes at least as long as a typical one. The kernels
- * and memory are those of any input of this shape: neither depends on the values.
+ * than real inputs keep. The kernels and the memory are those of any input of this shape: neither
+ * depends on the values.
  *
  * `options` are nablaAttention's, checked by the same code, and errors are the ops' errors (the
  * shape's parameters named `spec.dims`, `spec.type`, `spec.valueDim`, `spec.kvSeq`). On CUDA the
@@ -108,7 +108,7 @@ export async function warmUp(spec: WarmUpSpec, options?: NablaAttentionOptions):
   const onDevice = host.place.backend === 'cuda';
   const plan = onDevice ? planNablaAttention(opts, shape, [], true, 'spec.kvSeq') : host;
   const { device } = plan.place;
-  // the first CUDA call creates the context (~0.1-0.2 s): an async op makes it on a worker thread
+  // the first CUDA call creates the context: an async op makes it on a worker thread, not this one
   // (its kernel named, so that NABLA_POOL_KERNEL, which nablaAttention never reads, is not read)
   if (onDevice)
     await blockPool(zeros([1, 1, BLOCK_SIZE, MIN_HEAD_DIM]), { backend: 'cuda', device, poolKernel: 'simple' });
@@ -121,7 +121,7 @@ export async function warmUp(spec: WarmUpSpec, options?: NablaAttentionOptions):
   ];
   const inputs: AnyTensor[] = [];
   try {
-    for (const d of dims) inputs.push(onDevice ? zeroDevice(d, type, device) : (zeros(d, type) as Tensor));
+    for (const d of dims) inputs.push(onDevice ? zeroDevice(d, type, device) : zeros(d, type));
     const [q, k, v] = inputs;
     const ran = await runNablaAttention(plan, q, k, v);
     try {
