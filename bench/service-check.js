@@ -4,7 +4,10 @@
 // device is usable, else the CPU): start-up cost against the steady state, host overhead per op,
 // device memory over many calls, the out-of-memory path, dispose() under a pending op, async
 // uploads, and interop with other GPU code (wrapped memory, waits across streams). CUDA-only rows
-// say SKIPPED with the reason on the CPU.
+// say SKIPPED with the reason on the CPU. Two fresh child processes (this script with --child)
+// split the cold start: one times the first CUDA call alone (context creation) and then its first
+// request, the other calls warmUp with the request's shape and options and then times its first
+// request. Both run the same request function as this process.
 //
 //   node bench/service-check.js [--backend auto|cpu|cuda] [--shape tiny|small] [--calls N]
 //                               [--requests N] [--out DIR] [--no-oom]
@@ -16,6 +19,7 @@
 // --requests  timed requests after the first one (default 20)
 // --out DIR   also write service-check.md and service-check.json there
 // --no-oom    skip the out-of-memory row (it fills the whole device for a moment)
+// --child context|warmup   (internal) run as one of the child processes above: print one JSON line
 //
 // A request is what a service does per call: upload q, k, v (CUDA), NABLA attention at threshold
 // 0.7 (mask, then block-sparse attention), download the output, free everything. Rows say PASS or
@@ -23,6 +27,8 @@
 // the exit status), INFO (a number without a target) or SKIPPED (with the reason).
 'use strict';
 const t00 = performance.now(); // ms since the process started (performance.timeOrigin)
+const childProcess = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const nabla = require('../dist');
@@ -56,8 +62,16 @@ const SHAPES = /** @type {const} */ ({
  * @param {string[]} argv
  */
 function parseArgs(argv) {
-  /** @type {{ backend: string, shape?: keyof typeof SHAPES, calls: number, requests: number, out?: string, oom: boolean }} */
-  const a = { backend: 'auto', shape: undefined, calls: 1000, requests: 20, out: undefined, oom: true };
+  /** @type {{ backend: string, shape?: keyof typeof SHAPES, calls: number, requests: number, out?: string, oom: boolean, child?: 'context' | 'warmup' }} */
+  const a = {
+    backend: 'auto',
+    shape: undefined,
+    calls: 1000,
+    requests: 20,
+    out: undefined,
+    oom: true,
+    child: undefined,
+  };
   /** @param {number} i @param {string} name */
   const value = (i, name) => {
     if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
@@ -80,7 +94,11 @@ function parseArgs(argv) {
     else if (f === '--requests') a.requests = count(value(i++, f), f);
     else if (f === '--out') a.out = value(i++, f);
     else if (f === '--no-oom') a.oom = false;
-    else if (f === '--help' || f === '-h') {
+    else if (f === '--child') {
+      const c = value(i++, f);
+      if (c !== 'context' && c !== 'warmup') throw new Error(`--child must be context or warmup, not ${c}`);
+      a.child = c;
+    } else if (f === '--help' || f === '-h') {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown argument ${f}`);
@@ -179,13 +197,16 @@ const kh = nabla.tensor(
 const vh = nabla.tensor(nabla.fromFloat32(uniform(qh.data.length, 23), 'bfloat16'), dims, 'bfloat16');
 const genMs = performance.now() - tGen0;
 
+/** The options of every request (and of the warm-up that prepares for them). */
+const REQUEST_OPTIONS = { threshold: THRESHOLD, grid, ...PLACE };
+
 /** One service request: upload, NABLA attention, download, free. */
 function request() {
   const q = upload(qh),
     k = upload(kh),
     v = upload(vh);
   try {
-    const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+    const { output, mask } = nabla.nablaAttentionSync(q, k, v, REQUEST_OPTIONS);
     try {
       return download(output);
     } finally {
@@ -285,7 +306,130 @@ function startup() {
     '0',
     `${args.requests + 1} later requests, bit for bit`,
   );
-  return firstResult;
+  return { reference: firstResult, steady };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. The cold start split (context creation vs the rest), and warmUp: fresh child processes (this
+//     script with --child) run the request function above and report one JSON line.
+
+/** @param {Tensor} t */
+function sha256(t) {
+  return crypto
+    .createHash('sha256')
+    .update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    .digest('hex');
+}
+
+/**
+ * In a child process: the timed first CUDA call then the first request ('context'), or warmUp then
+ * the first request ('warmup'). Prints { ...times, hash } (the hash of the first request's output).
+ * @param {'context' | 'warmup'} mode
+ */
+async function child(mode) {
+  /** @type {Record<string, unknown>} */
+  const report = {};
+  if (mode === 'context') {
+    const t0 = performance.now();
+    nabla.deviceMemory(0); // the first CUDA call: context, this package's stream and pool
+    report.contextMs = performance.now() - t0;
+  } else {
+    const t0 = performance.now();
+    const warm = await nabla.warmUp({ dims, type: 'bfloat16' }, REQUEST_OPTIONS);
+    report.warmUpMs = performance.now() - t0;
+    report.kernels = warm.kernels;
+  }
+  const first = timed(request);
+  report.firstMs = first.ms;
+  report.hash = sha256(/** @type {Tensor} */ (first.result));
+  console.log(JSON.stringify(report));
+}
+
+/**
+ * Runs this script as a fresh child process in `mode`; its last stdout line is JSON.
+ * @param {'context' | 'warmup'} mode
+ * @returns {{ ok: true, report: Record<string, any> } | { ok: false, why: string }}
+ */
+function runChild(mode) {
+  const r = childProcess.spawnSync(
+    process.execPath,
+    [__filename, '--child', mode, '--backend', BACKEND, '--shape', shapeName],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0 || r.signal !== null)
+    return { ok: false, why: `child exited ${r.status ?? r.signal}: ${(r.stderr || '').trim().split('\n').pop()}` };
+  try {
+    return { ok: true, report: JSON.parse(r.stdout.trim().split('\n').pop() ?? '') };
+  } catch {
+    return { ok: false, why: `child printed no JSON: ${r.stdout.trim().slice(-200)}` };
+  }
+}
+
+/**
+ * @param {Tensor} reference the first request's result in this process
+ * @param {number} steady this process's steady request (ms)
+ */
+function coldStartSplit(reference, steady) {
+  const contextCheck = 'first CUDA call (context creation)';
+  const restCheck = 'first request after the first CUDA call';
+  if (!ON_CUDA) {
+    skip(contextCheck, NOT_CUDA);
+    skip(restCheck, NOT_CUDA);
+  } else {
+    const c = runChild('context');
+    if (!c.ok) {
+      row(contextCheck, 'FAIL', c.why, '', 'fresh child process');
+      skip(restCheck, 'the child process failed');
+    } else {
+      row(
+        contextCheck,
+        'INFO',
+        ms(c.report.contextMs),
+        '',
+        'deviceMemory(0) in a fresh process before any op: context, stream and memory pool',
+      );
+      row(
+        restCheck,
+        'INFO',
+        ms(c.report.firstMs),
+        '',
+        `${(c.report.firstMs / steady).toFixed(2)}x steady: the cold first request less the context (kernel loading, pool growth, host copies)`,
+      );
+    }
+  }
+  const w = runChild('warmup');
+  const warmUpCheck = 'warmUp ms';
+  const afterCheck = 'first request after warmUp / steady';
+  const sameCheck = 'first request after warmUp gives the first result';
+  if (!w.ok) {
+    row(warmUpCheck, 'FAIL', w.why, '', 'fresh child process');
+    skip(afterCheck, 'the child process failed');
+    skip(sameCheck, 'the child process failed');
+    return;
+  }
+  const { warmUpMs, firstMs, kernels, hash } = w.report;
+  row(
+    warmUpCheck,
+    'INFO',
+    ms(warmUpMs),
+    '',
+    `await warmUp({ dims, type }, the request's options) in a fresh process; kernels: mask ${kernels.mask}, attention ${kernels.attention}`,
+  );
+  row(
+    afterCheck,
+    firstMs <= FIRST_REQUEST_TARGET * steady ? 'MET' : 'MISSED',
+    `${(firstMs / steady).toFixed(2)}x`,
+    `<= ${FIRST_REQUEST_TARGET}x`,
+    `${ms(firstMs)} in the warmed-up process against this process's steady ${ms(steady)}`,
+  );
+  const same = hash === sha256(reference);
+  row(
+    sameCheck,
+    same ? 'PASS' : 'FAIL',
+    same ? 'same bits' : 'different bits',
+    'same bits',
+    "sha256 of the output, against this process's first request",
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,7 +781,8 @@ async function interopCost() {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  const reference = startup();
+  const { reference, steady } = startup();
+  coldStartSplit(reference, steady);
   await hostOverhead();
   memoryLoop();
   await disposePending(reference);
@@ -668,7 +813,7 @@ async function main() {
   process.exitCode = failed > 0 ? 1 : 0;
 }
 
-main().catch((e) => {
+(args.child ? child(args.child) : main()).catch((e) => {
   console.error(`service-check: ${e instanceof Error ? e.stack : e}`);
   process.exitCode = 1;
 });

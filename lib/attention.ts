@@ -4,7 +4,16 @@
 import { DTYPE_CODE, storageOf } from './dtype';
 import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { rangeError, typeError } from './errors';
-import { BlockMask, MaskKernelRan, MaskOptions, blockCount, checkMaskRule, maskOperands, runMask } from './mask';
+import {
+  BlockMask,
+  MaskKernelRan,
+  MaskOptions,
+  MaskRule,
+  blockCount,
+  checkMaskRule,
+  maskOperands,
+  runMask,
+} from './mask';
 import { NativeAttentionArgs, NativeOperand, NativePlacement, native } from './native';
 import { TokenGrid, numel } from './shapes';
 import {
@@ -249,23 +258,63 @@ export interface NablaAttentionRan<O = Tensor | DeviceTensor> {
   kernels: { mask: MaskKernelRan; attention: AttentionKernelRan };
 }
 
+/** @internal A checked nablaAttention call, before its tensors are bound. */
+export interface NablaPlan {
+  shape: QKVShape;
+  rule: MaskRule;
+  attend: ReturnType<typeof checkAttentionOptions>;
+  place: NativePlacement;
+}
+
 /**
- * One check for both steps: q, k and v once, every option before any work (a bad attention option
- * costs no mask), placement once; the mask's lists then go straight to attention.
+ * @internal One check for both steps, on q, k and v of a checked shape: every option before any
+ * work (a bad attention option costs no mask), placement once. `devices` are the inputs' devices;
+ * `maskOnDevice` whether q and k live on one (the mask's lists then do too). `kvParam` names the
+ * key length in errors (a token grid needs Skv == Sq).
  */
+export function planNablaAttention(
+  opts: Partial<NablaAttentionOptions>,
+  shape: QKVShape,
+  devices: number[],
+  maskOnDevice: boolean,
+  kvParam = 'k.dims',
+): NablaPlan {
+  const rule = checkMaskRule(opts, shape, maskOnDevice, kvParam);
+  const attend = checkAttentionOptions(opts, shape);
+  return { shape, rule, attend, place: resolvePlacement(opts, devices) };
+}
+
 function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknown) {
   const opts = checkOptions<NablaAttentionOptions>(options);
   const shape = checkQKV(q, k, v, opts.grid !== undefined);
   const tensors = [q, k, v] as AnyTensor[];
-  const devices = devicesOf(...tensors);
-  const rule = checkMaskRule(opts, shape, devicesOf(q as AnyTensor, k as AnyTensor).length > 0);
-  const attend = checkAttentionOptions(opts, shape);
-  const place = resolvePlacement(opts, devices);
-  const [qt, kt, vt] = tensors;
-  return {
-    mask: { ...rule, q: qt, k: kt, shape, place },
-    attend: { q: qt, k: kt, v: vt, shape, ...attend, place, grid: rule.tokenGrid },
-  };
+  const plan = planNablaAttention(opts, shape, devicesOf(...tensors), devicesOf(tensors[0], tensors[1]).length > 0);
+  return { plan, q: tensors[0], k: tensors[1], v: tensors[2] };
+}
+
+/** @internal Runs a planned nablaAttention on q, k and v of its shape: the mask, then attention over it. */
+export async function runNablaAttention(
+  { shape, rule, attend, place }: NablaPlan,
+  q: AnyTensor,
+  k: AnyTensor,
+  v: AnyTensor,
+): Promise<NablaAttentionRan> {
+  const built = await runMask({ ...rule, q, k, shape, place }, true);
+  const lists = maskOperands(built.mask);
+  const ran = await runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, true);
+  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+}
+
+function runNablaAttentionSync(
+  { shape, rule, attend, place }: NablaPlan,
+  q: AnyTensor,
+  k: AnyTensor,
+  v: AnyTensor,
+): NablaAttentionRan {
+  const built = runMask({ ...rule, q, k, shape, place }, false);
+  const lists = maskOperands(built.mask);
+  const ran = runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, false);
+  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
 }
 
 /** @internal nablaAttention, reporting which kernels ran. */
@@ -276,9 +325,7 @@ export async function nablaAttentionRan<T extends AnyTensor>(
   options?: NablaAttentionOptions,
 ): Promise<NablaAttentionRan<Output<T>>> {
   const call = checkNablaAttention(q, k, v, options);
-  const built = await runMask(call.mask, true);
-  const ran = await runAttention({ ...call.attend, lists: maskOperands(built.mask) }, true);
-  return { output: ran.output as Output<T>, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  return (await runNablaAttention(call.plan, call.q, call.k, call.v)) as NablaAttentionRan<Output<T>>;
 }
 
 export function nablaAttentionRanSync<T extends AnyTensor>(
@@ -288,9 +335,7 @@ export function nablaAttentionRanSync<T extends AnyTensor>(
   options?: NablaAttentionOptions,
 ): NablaAttentionRan<Output<T>> {
   const call = checkNablaAttention(q, k, v, options);
-  const built = runMask(call.mask, false);
-  const ran = runAttention({ ...call.attend, lists: maskOperands(built.mask) }, false);
-  return { output: ran.output as Output<T>, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  return runNablaAttentionSync(call.plan, call.q, call.k, call.v) as NablaAttentionRan<Output<T>>;
 }
 
 /** The NABLA mask of q and k, then block-sparse attention over it. */

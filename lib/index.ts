@@ -19,7 +19,7 @@ export type { DeviceMemory } from './device';
 export { fromDevicePointer, deviceStream, waitForExternal, recordEvent } from './interop';
 export type { DeviceEvent, DevicePointerSpec, ExternalWork } from './interop';
 export { BlockMask, blockPool, blockPoolSync, nablaMask, nablaMaskSync } from './mask';
-export type { MaskDims, MaskKernel, MaskOptions, PoolKernel, PoolOptions } from './mask';
+export type { MaskDims, MaskKernel, MaskKernelRan, MaskOptions, PoolKernel, PoolOptions } from './mask';
 export { staMask, tileOrder, toTiles, fromTiles } from './tiles';
 export type { TileOptions } from './tiles';
 export {
@@ -32,11 +32,14 @@ export {
 } from './attention';
 export type {
   AttentionKernel,
+  AttentionKernelRan,
   AttentionOptions,
   CpuKernel,
   DenseAttentionOptions,
   NablaAttentionOptions,
 } from './attention';
+export { warmUp } from './warmup';
+export type { WarmUpReport, WarmUpSpec } from './warmup';
 export { BLOCK_SIZE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MAX_HEAD_DIM, MIN_HEAD_DIM } from './shapes';
 export type { BlockGrid, MaskMethod, StaWindow, TokenGrid } from './shapes';
 export { VERSION } from './version';

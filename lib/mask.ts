@@ -476,14 +476,22 @@ export interface MaskCall extends MaskRule {
   place: NativePlacement;
 }
 
-/** @internal Checks the mask options for q and k of a checked shape. */
-export function checkMaskRule(opts: Partial<MaskOptions>, shape: QKShape, onDevice: boolean): MaskRule {
+/**
+ * @internal Checks the mask options for q and k of a checked shape; `kvParam` names the key length
+ * in errors (a token grid needs Skv == Sq).
+ */
+export function checkMaskRule(
+  opts: Partial<MaskOptions>,
+  shape: QKShape,
+  onDevice: boolean,
+  kvParam = 'k.dims',
+): MaskRule {
   const threshold = checkThreshold(opts.threshold ?? DEFAULT_THRESHOLD);
   const method = checkMethod(opts.method ?? DEFAULT_METHOD);
   const needsGrid = opts.sta !== undefined || opts.frames !== undefined;
   if (needsGrid && opts.grid === undefined)
     throw typeError('grid', 'a token grid [T, Ht, Wt] (required with sta or frames)', undefined);
-  const tokenGrid = opts.grid !== undefined ? checkPairGrid(opts.grid, shape) : undefined;
+  const tokenGrid = opts.grid !== undefined ? checkPairGrid(opts.grid, shape, 'grid', kvParam) : undefined;
   const causal = checkCausal(opts.causal, tokenGrid !== undefined);
   const layout = tokenGrid !== undefined ? tileLayout(tokenGrid) : undefined;
   const grid = layout !== undefined ? ([layout.grid[0], layout.tilesH, layout.tilesW] as const) : undefined;

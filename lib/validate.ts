@@ -35,6 +35,13 @@ export function checkTensor(x: unknown, param: string): AnyTensor {
   return checkHostTensor(x, param);
 }
 
+/** A positive integer (a count or a size); `what` words the rule in errors. */
+export function checkPositiveInteger(x: unknown, param: string, what: string): number {
+  if (typeof x !== 'number' || !Number.isInteger(x)) throw typeError(param, what, x);
+  if (x < 1) throw rangeError(param, what, describe(x));
+  return x;
+}
+
 /** A token count: a positive multiple of the block size. */
 export function checkSeq(s: number, param: string): number {
   if (s % BLOCK_SIZE !== 0 || s > MAX_DIM)
@@ -53,29 +60,35 @@ export function checkHeadDim(d: number, param: string): number {
 }
 
 /**
+ * A token count of q, k or v: without a token grid (`gridded` false) a multiple of 64, with one
+ * any length (the caller then checks it against the grid).
+ */
+export function checkTokens(s: number, param: string, gridded: boolean): number {
+  if (!gridded) return checkSeq(s, param);
+  if (s > MAX_DIM) throw rangeError(param, `a sequence length of at most ${limitText(MAX_DIM)}`, String(s));
+  return s;
+}
+
+/** Dims [B, H, S, D] of a q, k or v (positive integers, as checkDims leaves them). */
+export function check4dDims(dims: readonly number[], param: string, gridded = false): Dims4 {
+  if (dims.length !== 4) throw rangeError(param, '4 dims [batch, heads, tokens, headDim]', dimsText(dims));
+  for (const d of dims.slice(0, 2))
+    if (d > MAX_DIM) throw rangeError(param, `batch and heads of at most ${limitText(MAX_DIM)}`, dimsText(dims));
+  checkTokens(dims[2], `${param}[2] (tokens)`, gridded);
+  checkHeadDim(dims[3], `${param}[3] (head dim)`);
+  return dims as Dims4;
+}
+
+export type Dims4 = readonly [number, number, number, number];
+
+/**
  * A [B, H, S, D] tensor. Without a token grid S is a multiple of 64; with one (`gridded`) any
  * length, which the caller then checks against the grid.
  */
-export function check4d(
-  x: unknown,
-  param: string,
-  gridded = false,
-): AnyTensor & { dims: readonly [number, number, number, number] } {
+export function check4d(x: unknown, param: string, gridded = false): AnyTensor & { dims: Dims4 } {
   const t = checkTensor(x, param);
-  if (t.dims.length !== 4)
-    throw rangeError(`${param}.dims`, '4 dims [batch, heads, tokens, headDim]', dimsText(t.dims));
-  for (const d of t.dims.slice(0, 2))
-    if (d > MAX_DIM)
-      throw rangeError(`${param}.dims`, `batch and heads of at most ${limitText(MAX_DIM)}`, dimsText(t.dims));
-  if (!gridded) checkSeq(t.dims[2], `${param}.dims[2] (tokens)`);
-  else if (t.dims[2] > MAX_DIM)
-    throw rangeError(
-      `${param}.dims[2] (tokens)`,
-      `a sequence length of at most ${limitText(MAX_DIM)}`,
-      String(t.dims[2]),
-    );
-  checkHeadDim(t.dims[3], `${param}.dims[3] (head dim)`);
-  return t as AnyTensor & { dims: readonly [number, number, number, number] };
+  check4dDims(t.dims, `${param}.dims`, gridded);
+  return t as AnyTensor & { dims: Dims4 };
 }
 
 export interface QKShape {
@@ -177,13 +190,18 @@ export function blockGridFor(grid: unknown, seq: number, param = 'grid'): BlockG
 
 /**
  * The token grid of a q/k pair of `shape`: T*Ht*Wt == Sq, and Sq == Skv (a grid describes one
- * sequence: self-attention only).
+ * sequence: self-attention only); `kvParam` names the key length in errors.
  */
-export function checkPairGrid(grid: unknown, shape: { seqQ: number; seqKv: number }, param = 'grid'): TokenGrid {
+export function checkPairGrid(
+  grid: unknown,
+  shape: { seqQ: number; seqKv: number },
+  param = 'grid',
+  kvParam = 'k.dims',
+): TokenGrid {
   const g = checkGridTokens(grid, shape.seqQ, param);
   if (shape.seqKv !== shape.seqQ)
     throw rangeError(
-      'k.dims',
+      kvParam,
       `${shape.seqQ} tokens like q (a token grid needs self-attention)`,
       `${shape.seqKv} tokens`,
     );

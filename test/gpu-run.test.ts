@@ -118,7 +118,7 @@ describe('bench/gpu-run.sh', () => {
     expect(r.stdout).toContain('CPU REHEARSAL (--cpu)');
     // the start-up target is a timing: met or missed, either way no failure
     expect(lines.slice(at).find((l) => l.startsWith('- service: '))).toMatch(
-      /^- service: service-check: 1 passed, 0 failed, [01] targets missed, 7 skipped \(cpu\)$/,
+      /^- service: service-check: 2 passed, 0 failed, [012] targets missed, 9 skipped \(cpu\)$/,
     );
     expect(lines.slice(at).find((l) => l.startsWith('- ladder: '))).toBe('- ladder: kernel-ladder: 6 passed, 0 failed');
     expect(lines.slice(at).find((l) => l.startsWith('- gpu-check: '))).toMatch(
@@ -246,7 +246,18 @@ describe('bench/service-check.js on the CPU', () => {
       expect(Number(/^([\d.]+) ms$/.exec(byCheck[check].measured)?.[1])).toBeGreaterThan(0);
     expect(byCheck['first request / steady'].measured).toMatch(/^[\d.]+x$/);
     expect(['MET', 'MISSED']).toContain(byCheck['first request / steady'].result);
-    expect(r.stdout).toMatch(/^service-check: 1 passed, 0 failed, [01] targets missed, 7 skipped \(cpu\)$/m);
+    // the cold start split: the context row is CUDA only; warmUp runs in a fresh child process on the CPU too
+    for (const check of ['first CUDA call (context creation)', 'first request after the first CUDA call'])
+      expect(byCheck[check]).toMatchObject({ result: 'SKIPPED', note: expect.stringContaining('CUDA only') });
+    expect(byCheck['warmUp ms']).toMatchObject({ result: 'INFO', note: expect.stringContaining('kernels: mask cpu') });
+    expect(Number(/^([\d.]+) ms$/.exec(byCheck['warmUp ms'].measured)?.[1])).toBeGreaterThan(0);
+    expect(byCheck['first request after warmUp / steady'].measured).toMatch(/^[\d.]+x$/);
+    expect(['MET', 'MISSED']).toContain(byCheck['first request after warmUp / steady'].result);
+    expect(byCheck['first request after warmUp gives the first result']).toMatchObject({
+      result: 'PASS',
+      measured: 'same bits',
+    });
+    expect(r.stdout).toMatch(/^service-check: 2 passed, 0 failed, [012] targets missed, 9 skipped \(cpu\)$/m);
     expect(fs.readFileSync(path.join(out, 'service-check.md'), 'utf8')).toContain(
       '| every request gives the first result | PASS |',
     );
