@@ -292,6 +292,15 @@ function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknow
   return { plan, q: tensors[0], k: tensors[1], v: tensors[2] };
 }
 
+/** A mask the caller never receives (its attention failed): its device lists go back to the pool now. */
+function disposeUnseen(mask: BlockMask): void {
+  try {
+    mask.dispose();
+  } catch {
+    // still in use by a pending op: garbage collection frees it once that op is done
+  }
+}
+
 /** @internal Runs a planned nablaAttention on q, k and v of its shape: the mask, then attention over it. */
 export async function runNablaAttention(
   { shape, rule, attend, place }: NablaPlan,
@@ -300,9 +309,14 @@ export async function runNablaAttention(
   v: AnyTensor,
 ): Promise<NablaAttentionRan> {
   const built = await runMask({ ...rule, q, k, shape, place }, true);
-  const lists = maskOperands(built.mask);
-  const ran = await runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, true);
-  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  try {
+    const lists = maskOperands(built.mask);
+    const ran = await runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, true);
+    return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  } catch (err) {
+    disposeUnseen(built.mask);
+    throw err;
+  }
 }
 
 function runNablaAttentionSync(
@@ -312,9 +326,14 @@ function runNablaAttentionSync(
   v: AnyTensor,
 ): NablaAttentionRan {
   const built = runMask({ ...rule, q, k, shape, place }, false);
-  const lists = maskOperands(built.mask);
-  const ran = runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, false);
-  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  try {
+    const lists = maskOperands(built.mask);
+    const ran = runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, false);
+    return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+  } catch (err) {
+    disposeUnseen(built.mask);
+    throw err;
+  }
 }
 
 /** @internal nablaAttention, reporting which kernels ran. */

@@ -6,7 +6,18 @@
 // Other test files may share this process and its pool, and the garbage collector may free their
 // tensors at any time: assertions are about this file's own allocations (differences, and bounds
 // that frees elsewhere cannot break), never about the pool being empty.
-import { blockPool, blockPoolSync, deviceMemory, emptyDevice, tensor, toDevice, trimDeviceMemory } from '../lib';
+import {
+  blockPool,
+  blockPoolSync,
+  deviceMemory,
+  emptyDevice,
+  nablaAttention,
+  nablaAttentionSync,
+  tensor,
+  toDevice,
+  toDeviceSync,
+  trimDeviceMemory,
+} from '../lib';
 import { native } from '../lib/native';
 import { randn } from './reference';
 import { CPU, cudaSuite } from './helpers';
@@ -107,5 +118,24 @@ describeCuda('CUDA device memory pool', () => {
     const t = emptyDevice([1024], 'float32');
     t.buffer.fill(0);
     t.dispose();
+  });
+
+  test('a NABLA step whose attention fails after its mask was built frees that mask (sync and async)', async () => {
+    // float32 inputs: the mask runs, then the fast kernel refuses them. 256 x 256 blocks: the
+    // mask's lists are 257 KiB, which the caller never receives and could not dispose.
+    const S = 256 * 64;
+    const [q, k, v] = [1, 2, 3].map((seed) => toDeviceSync(tensor(randn(S * 64, seed), [1, 1, S, 64])));
+    const listBytes = 256 * 4 + 256 * 256 * 4;
+    const sync = () => {
+      blockPoolSync(q).dispose(); // a sync op on the stream: every free enqueued before it is done
+      return deviceMemory().inUse;
+    };
+    const before = sync();
+    expect(() => nablaAttentionSync(q, k, v, { kernel: 'fast' })).toThrow(/fast attention kernel does not apply/);
+    // frees elsewhere can only lower inUse: a leaked mask would add its lists
+    expect(sync()).toBeLessThan(before + listBytes);
+    await expect(nablaAttention(q, k, v, { kernel: 'fast' })).rejects.toThrow(/fast attention kernel does not apply/);
+    expect(sync()).toBeLessThan(before + listBytes);
+    for (const t of [q, k, v]) t.dispose();
   });
 });
