@@ -68,7 +68,7 @@ const CASES = [
   },
   { what: 'one row of 300 blocks', type: 'bfloat16', B: 1, H: 1, Sq: 64, Skv: 64 * 300, D: 128 },
   {
-    what: '512 rows: more than 2 per CTA (persistent loop, tickets)',
+    what: '512 rows of 16 blocks: more rows than the 264 consumer warpgroups of 132 SMs (tickets, Q slot reused)',
     type: 'bfloat16',
     B: 1,
     H: 4,
@@ -77,12 +77,12 @@ const CASES = [
     D: 128,
   },
   {
-    what: '512 sparse rows: more than 2 per CTA',
+    what: "512 sparse rows of 0-2 blocks: a row's every tile loads before its Q slot is free",
     type: 'bfloat16',
     B: 1,
     H: 4,
     Sq: 8192,
-    Skv: 1024,
+    Skv: 128,
     D: 64,
     sparse: true,
   },
