@@ -8,6 +8,8 @@
 #   R3 tma        TMA tile against the host swizzle
 #   R4 tma-wgmma  TMA + wgmma, S = Q K^T
 #   R5 pipeline   the mbarrier ring alone over lists of 0, 1, 3, 4, 300 blocks
+#   R6 probe      the whole kernel case by case, each case in its own process under 10 s, vs the
+#                 fast kernel (no fp64 reference): names the first case that hangs or traps
 #   R6 full       the whole kernel vs fp64 and the fast kernel, NaN-poisoned outputs; then
 #                 compute-sanitizer memcheck on a tiny case (when compute-sanitizer is on PATH)
 #   R7 timings    fast vs Hopper, dense and three mask densities
@@ -74,6 +76,7 @@ else
   echo "no $BIN and no nvcc to build it: rungs R0-R5 skipped"
   names+=("R0-R5"); verdicts+=("SKIPPED (no rung binary)")
 fi
+rung R6-probe 120 node bench/hopper/probe.js --limit 10
 rung R6-full 75 node bench/hopper/full-kernel.js check
 if [[ "${verdicts[-1]}" == PASS* ]]; then
   if command -v compute-sanitizer >/dev/null; then

@@ -58,12 +58,17 @@ struct HopperAttentionTraits {
       kSwizzleAtomBytes /* alignment slack */ + kConsumers * kConsumerBytes + kBarrierBytes;
   static constexpr int kProducerRegisters = 40;
   static constexpr int kConsumerRegisters = 232;
-  static constexpr int kCompiledRegisters = 168;  // what __launch_bounds__(384, 1) allows per thread
+  // what __launch_bounds__(kThreads, 1) gives each thread: the 64K register file over the threads,
+  // in allocation units of 8 (168 for 384 threads); a kernel with setmaxnreg is compiled at it
+  static constexpr int kCompiledRegisters = 65536 / kThreads / 8 * 8;
   static_assert(kHeadDim == 64 || kHeadDim == 128, "the Hopper kernel is instantiated for head dims 64 and 128");
   static_assert(kTileBytes % kSwizzleAtomBytes == 0, "every TMA/wgmma tile must start on a 1024-byte boundary");
   static_assert(kSharedBytes <= 227 * 1024, "one CTA per SM: at most 227 KiB of shared memory");
-  static_assert(128 * kProducerRegisters + 128 * kConsumers * kConsumerRegisters <= kThreads * kCompiledRegisters,
-                "setmaxnreg can only redistribute the registers the CTA was launched with");
+  // setmaxnreg.inc waits, with no time limit, until the pool holds the registers it asks for; a
+  // split that does not add up to the launch's registers exactly has hung it (e.g. 24 + 2 x 232
+  // at 168 per thread), so the split is exact, as 40 + 2 x 232 = 3 x 168 is
+  static_assert(128 * kProducerRegisters + 128 * kConsumers * kConsumerRegisters == kThreads * kCompiledRegisters,
+                "setmaxnreg must redistribute exactly the registers the CTA was launched with");
   static_assert(kThreads * kCompiledRegisters <= 65536, "register file of one SM");
   static_assert(kConsumerRegisters % 8 == 0 && kProducerRegisters % 8 == 0, "setmaxnreg takes multiples of 8");
 };
