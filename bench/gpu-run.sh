@@ -12,7 +12,7 @@
 #   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1, and
 #                  the suite of the oracle that gpu-check shares (test/oracle.test.ts), through
 #                  bench/jest-files.sh: each file in its own jest process, all at once, each under its
-#                  own limit (cuda.test.ts 150 s, hopper.test.ts 120 s, the others 60 s)
+#                  own limit (cuda.test.ts and hopper.test.ts 180 s, the others 60 s)
 #                  with a progress log, so a file that hangs is cut off, names the test that never
 #                  ended, and hides no other file's results; passes when every file passed
 #   gpu-check      every op against the CPU backend, then timings (small shape and 720p, device masks)
@@ -46,7 +46,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_STEPS=(ladder jest-cuda gpu-check compare-torch service overhead memcheck hopper ncu racecheck)
-declare -A LIMIT=([ladder]=90 [jest-cuda]=170 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
+declare -A LIMIT=([ladder]=90 [jest-cuda]=200 [gpu-check]=150 [compare-torch]=120 [service]=60 [overhead]=60 [memcheck]=90 [hopper]=240 [ncu]=100 [racecheck]=120)
 RESERVE=8 # seconds kept for packing the results after the last step
 
 dry=0
@@ -86,7 +86,7 @@ NCU=$(tool ncu || true)
 JEST=node_modules/jest/bin/jest.js
 # the jest-cuda step's files and each one's own limit (they run at once: the step takes the longest
 # of them, plus building dist/ once, within its own limit)
-declare -A JEST_LIMIT=([test/cuda.test.ts]=150 [test/hopper.test.ts]=120)
+declare -A JEST_LIMIT=([test/cuda.test.ts]=180 [test/hopper.test.ts]=180)
 JEST_FILES=()
 for f in test/cuda*.test.ts test/hopper.test.ts test/oracle.test.ts; do
   [ -f "$f" ] && JEST_FILES+=("$f:${JEST_LIMIT[$f]:-60}")
