@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // @ts-check
-// The opt-in fast2 kernels' ladder, the first step of a GPU round (bench/gpu-run.sh step `ladder`):
+// The fast2 kernels' ladder, the first step of a GPU round (bench/gpu-run.sh step `ladder`):
 // one tiny case of one kernel per rung, each rung in a process of its own under a time limit, so
 // that a kernel that faults (and so ends its process's CUDA context) or hangs fails its rung only
 // and the table tells which layer is wrong: pooling, then the mask, then attention from the

@@ -135,8 +135,8 @@ enum class AttentionKernel : int32_t {
   Simple = 2,  // scalar shared-memory kernel: every dtype and head dim, obviously correct
   Hopper = 3,  // wgmma + TMA kernel (compute capability 9.0, sm_90a builds; fast kernel's inputs);
                // opt-in until a GPU run has verified it; error where it does not apply
-  Fast2 = 4,   // mma.sync flash kernel with a 2x2 warp grid (the fast kernel's inputs); opt-in until a
-               // GPU run has timed it against Fast; error where it does not apply
+  Fast2 = 4,   // mma.sync flash kernel with a 2x2 warp grid (the fast kernel's inputs); opt-in: an H200
+               // run timed it within 1-4% of Fast (bench/RESULTS.md); error where it does not apply
 };
 
 // Same semantics as cpu::attention; p.kvCounts / p.kvIndices are DEVICE pointers (or null = dense).
