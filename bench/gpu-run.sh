@@ -9,10 +9,11 @@
 #   ladder         bench/kernel-ladder.js: each opt-in fast2 kernel (pooling, mask, attention) on tiny
 #                  cases, one process per rung, against the verified kernels and the CPU: which layer is
 #                  wrong, before a faulting kernel can take the later steps' CUDA contexts down with it
-#   jest-cuda      jest CUDA suites (test/cuda*.test.ts, test/hopper.test.ts) with NABLA_REQUIRE_CUDA=1, and
-#                  the suite of the oracle that gpu-check shares (test/oracle.test.ts), through
+#   jest-cuda      every jest file with CUDA cases (test/cuda*.test.ts, test/hopper.test.ts, the device,
+#                  mask-rule and warm-up suites: those gated by cudaSuite, cudaTest or backends().cuda)
+#                  with NABLA_REQUIRE_CUDA=1, and the oracle's suite that gpu-check shares, through
 #                  bench/jest-files.sh: each file in its own jest process, all at once, each under its
-#                  own limit (cuda.test.ts and hopper.test.ts 180 s, the others 60 s)
+#                  own limit (cuda.test.ts and hopper.test.ts 180 s, the others 150 s: nine jest processes start at once)
 #                  with a progress log, so a file that hangs is cut off, names the test that never
 #                  ended, and hides no other file's results; passes when every file passed
 #   gpu-check      every op against the CPU backend, then timings (small shape and 720p, device masks)
@@ -88,8 +89,10 @@ JEST=node_modules/jest/bin/jest.js
 # of them, plus building dist/ once, within its own limit)
 declare -A JEST_LIMIT=([test/cuda.test.ts]=180 [test/hopper.test.ts]=180)
 JEST_FILES=()
-for f in test/cuda*.test.ts test/hopper.test.ts test/oracle.test.ts; do
-  [ -f "$f" ] && JEST_FILES+=("$f:${JEST_LIMIT[$f]:-60}")
+# every test file with CUDA cases (those gated by cudaSuite, cudaTest or backends().cuda), then the
+# oracle's suite, which gpu-check shares
+for f in $(grep -lE 'cudaSuite\(|cudaTest\b|info\.cuda\b' test/*.test.ts 2>/dev/null) test/oracle.test.ts; do
+  [ -f "$f" ] && JEST_FILES+=("$f:${JEST_LIMIT[$f]:-150}")
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +121,7 @@ if [ $dry = 1 ]; then
     case $s in
       jest-cuda)
         need_file "$s" "$JEST"
-        [ ${#JEST_FILES[@]} -gt 0 ] && ok "$s" "${JEST_FILES[*]}" || no "$s" "no test/cuda*.test.ts"
+        [ ${#JEST_FILES[@]} -gt 0 ] && ok "$s" "${JEST_FILES[*]}" || no "$s" "no test file with CUDA cases"
         if [ -f bench/jest-files.sh ]; then bash -n bench/jest-files.sh && ok "$s" "bench/jest-files.sh parses" || no "$s" "bench/jest-files.sh does not parse"
         else no "$s" "bench/jest-files.sh"; fi
         if [ -f scripts/jest-progress.js ]; then node --check scripts/jest-progress.js && ok "$s" "scripts/jest-progress.js parses" || no "$s" "scripts/jest-progress.js does not parse"
