@@ -10,7 +10,7 @@ import { FlagSpec, Flags, parseChoice } from './args';
 export type KernelOptions = Pick<NablaAttentionOptions, 'kernel' | 'maskKernel' | 'cpuKernel'>;
 
 /** A switch's flag: its option in kebab case (maskKernel -> mask-kernel). */
-export function kernelFlagName(kernel: KernelSwitch<string>): string {
+function kernelFlagName(kernel: KernelSwitch<string>): string {
   return kernel.option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 

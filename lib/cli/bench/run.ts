@@ -55,6 +55,7 @@ async function timeRuns<T extends Tensor | DeviceTensor | BlockMask>(
   return { timing: { medianMs: median, minMs: min, maxMs: max }, ...(last as Ran<T>) };
 }
 
+/** attentionRan's report as a Ran. */
 function attentionResult(ran: AttentionRan): Ran<Tensor | DeviceTensor> {
   return { result: ran.output, kernel: ran.kernel };
 }
