@@ -1,14 +1,15 @@
 // `nabla mask`: the NABLA block mask of q and k .npy files, written as a dense uint8 .npy.
 // Also the mask and placement flags that `nabla attend` shares.
 import { performance } from 'perf_hooks';
-import { BACKENDS, Backend, PlacementOptions, resolvePlacement } from '../backend';
-import { BlockMask, MaskOptions, nablaMask } from '../mask';
+import { BACKENDS, Backend, MASK_KERNEL, PlacementOptions, resolvePlacement } from '../backend';
+import { BlockMask, MaskOptions, nablaMaskRan } from '../mask';
 import { loadNpy, npyToTensor, saveNpy } from '../npy';
 import { DEFAULT_METHOD, DEFAULT_THRESHOLD, MASK_METHODS } from '../defaults';
 import { numel } from '../shapes';
 import { mapPicture, maskPicture, writePicture } from '../pictures';
 import { Tensor } from '../tensor';
 import { CommandSpec, FlagSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from './args';
+import { KERNEL_NOTE, MASK_KERNEL_FLAG, kernelOptions } from './kernels';
 import { OutputFiles, writeAllOrNothing } from './output';
 
 export const MASK_FLAGS: FlagSpec[] = [
@@ -37,6 +38,7 @@ export const MASK_FLAGS: FlagSpec[] = [
     help: 'Frame-causal: a query block sees only key blocks of its own and earlier frames; needs --grid',
     default: 'off',
   },
+  MASK_KERNEL_FLAG,
 ];
 
 export const PLACEMENT_FLAGS: FlagSpec[] = [
@@ -70,14 +72,14 @@ export const spec: CommandSpec = {
       default: 'none',
     },
   ],
-  notes: ['Prints the density of every (batch, head) pair and of the whole mask.'],
+  notes: ['Prints the density of every (batch, head) pair and of the whole mask.', KERNEL_NOTE],
 };
 
 const MASK_FLAG_NAMES = MASK_FLAGS.map((f) => f.name);
 
 /** Mask flags -> MaskOptions; only the flags given (the library fills in its defaults). */
 export function maskOptions(flags: Flags): MaskOptions {
-  const options: MaskOptions = {};
+  const options: MaskOptions = kernelOptions(flags, [MASK_KERNEL]);
   const text = (name: string) => flags.get(name) as string;
   if (flags.has('threshold')) options.threshold = parseNumber(text('threshold'), 'threshold');
   if (flags.has('method')) options.method = parseChoice(text('method'), 'method', MASK_METHODS);
@@ -110,7 +112,10 @@ export function gridFlag(flags: Flags): [number, number, number] | undefined {
     : undefined;
 }
 
-/** The first mask-rule flag given, if any (attend refuses them next to --mask; --grid goes with a mask file). */
+/**
+ * The first mask flag given, if any: attend refuses them next to --mask (the rule and the mask kernel
+ * of a mask it does not compute); --grid goes with a mask file.
+ */
 export function firstMaskFlag(flags: Flags): string | undefined {
   return MASK_FLAG_NAMES.find((name) => name !== 'grid' && flags.has(name));
 }
@@ -181,12 +186,12 @@ export async function run(flags: Flags): Promise<void> {
     const k = loadTensor(kFile);
     const start = performance.now();
     // q and k are host tensors, so either backend can return the block map beside the mask
-    const mask = await nablaMask(q, k, { ...options, returnMap: png !== undefined });
+    const { mask, kernel } = await nablaMaskRan(q, k, { ...options, returnMap: png !== undefined }, true);
     const ms = performance.now() - start;
     const dense = mask.toDense();
     outputs.stage(out, (temp) => saveNpy(temp, mask.dims, dense));
     return (
-      `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} in ${ms.toFixed(1)} ms\n` +
+      `mask of ${qFile} ${shapeText(q.dims)} ${q.type}: ${ruleText(options)} on ${where} (kernel ${kernel}) in ${ms.toFixed(1)} ms\n` +
       `${densityTable(mask)}\nwrote ${out}: uint8 ${shapeText(mask.dims)}\n` +
       (png === undefined ? '' : stageMaskPictures(outputs, png, mask, dense, options.threshold ?? DEFAULT_THRESHOLD))
     );

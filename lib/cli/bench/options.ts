@@ -1,6 +1,6 @@
 // `nabla bench` options: the command's flags, the shape it times (a preset, a given shape or
 // q/k/v files) and the run's settings, checked by the library's own rules.
-import { backends, resolvePlacement } from '../../backend';
+import { ATTENTION_KERNEL, CPU_KERNEL, MASK_KERNEL, backends, resolvePlacement } from '../../backend';
 import { DTYPES, DType } from '../../dtype';
 import { attentionFlops } from '../../flops';
 import { PRESETS, PRESET_NAMES, Preset, THRESHOLD_SWEEP, findPreset } from '../../presets';
@@ -17,6 +17,14 @@ import {
   checkWindow,
 } from '../../validate';
 import { CommandSpec, Flags, UsageError, parseChoice, parseIntList, parseInteger, parseNumber } from '../args';
+import {
+  ATTENTION_KERNEL_FLAG,
+  CPU_KERNEL_FLAG,
+  KERNEL_NOTE,
+  KernelOptions,
+  MASK_KERNEL_FLAG,
+  kernelOptions,
+} from '../kernels';
 import { loadTensor } from '../mask';
 
 export type BenchBackend = 'cpu' | 'cuda';
@@ -76,6 +84,9 @@ export const spec: CommandSpec = {
       default: 'auto',
     },
     { name: 'device', value: 'N', help: 'CUDA device index', default: '0' },
+    ATTENTION_KERNEL_FLAG,
+    MASK_KERNEL_FLAG,
+    CPU_KERNEL_FLAG,
     { name: 'warmup', value: 'N', help: 'Untimed runs before the timed ones', default: String(DEFAULT_WARMUP) },
     {
       name: 'iters',
@@ -120,6 +131,7 @@ export const spec: CommandSpec = {
     "Synthetic q and k are smooth functions of each token's (t, y, x) plus noise, in tile order, so block maps",
     "are local like a video DiT's. Rows per backend: one dense row, then mask and sparse rows per threshold;",
     'rel. error is ||sparse - dense|| / ||dense|| (L2) of the attention output. Progress goes to stderr.',
+    "The kernel column is the kernel that ran each row's op. " + KERNEL_NOTE,
     '',
     'Presets (docs/nabla.md section 5):',
     ...PRESETS.map(
@@ -177,6 +189,8 @@ export interface Setup {
   causal: boolean;
   backends: BenchBackend[];
   device: number;
+  /** The kernel flags given, as the options of the attention ops and of the mask (absent: the environment, then 'auto'). */
+  kernels: { attention: KernelOptions; mask: KernelOptions };
   warmup: number;
   iters: number;
   maxSeconds: number;
@@ -204,6 +218,10 @@ export function readSetup(flags: Flags): Setup {
     if (flags.has(a) && flags.has(b)) throw new UsageError(`--${a} cannot be combined with --${b} (${why})`);
   };
   conflict('json', 'csv', 'one output format');
+  const kernels = {
+    attention: kernelOptions(flags, [ATTENTION_KERNEL, CPU_KERNEL]),
+    mask: kernelOptions(flags, [MASK_KERNEL]),
+  };
   const fileFlags = ['q', 'k', 'v'].filter((f) => flags.has(f));
   if (fileFlags.length > 0 && fileFlags.length < 3)
     throw new UsageError(`--q, --k and --v go together (missing --${['q', 'k', 'v'].find((f) => !flags.has(f))})`);
@@ -307,6 +325,7 @@ export function readSetup(flags: Flags): Setup {
     method: flags.has('method') ? parseChoice(text('method') as string, 'method', MASK_METHODS) : DEFAULT_METHOD,
     backends: chooseBackends(choice, device),
     device,
+    kernels,
     warmup: flags.has('warmup') ? parseInteger(text('warmup') as string, 'warmup') : DEFAULT_WARMUP,
     iters: positive(flags, 'iters', DEFAULT_ITERS) as number,
     maxSeconds,

@@ -2,7 +2,7 @@
 // mask pictures of --png.
 import * as os from 'os';
 import * as path from 'path';
-import { Backends } from '../../backend';
+import { AttentionKernelRan, Backends, MaskKernelRan } from '../../backend';
 import { DType } from '../../dtype';
 import { MaskOptions, blockCount, nablaMask } from '../../mask';
 import { mapPicture, maskPicture, writePicture } from '../../pictures';
@@ -18,6 +18,8 @@ export interface BenchRow {
   backend: BenchBackend;
   /** CPU model or GPU name. */
   device: string;
+  /** The kernel that ran the op, as the op reports it: 'cpu-avx2', 'cuda-fast', ... (the mask on the CPU: 'cpu'). */
+  kernel: AttentionKernelRan | MaskKernelRan;
   preset: string | null;
   batch: number;
   heads: number;
@@ -58,6 +60,7 @@ export type RowBase = Omit<
   | 'op'
   | 'backend'
   | 'device'
+  | 'kernel'
   | 'method'
   | 'threshold'
   | 'sta'
@@ -103,6 +106,7 @@ export function machineFacts(info: Backends, device: number): Facts {
 export const COLUMNS = [
   'op',
   'backend',
+  'kernel',
   'shape',
   'threshold',
   'density',
@@ -121,6 +125,7 @@ function markdownRow(r: BenchRow): string[] {
   return [
     r.op,
     r.backend,
+    r.kernel,
     `${r.batch}x${r.heads}x${r.seq}x${r.headDim}`,
     r.threshold === null ? '-' : `${r.threshold}${r.sta ? ` +sta ${r.sta}` : ''}`,
     r.density.toFixed(4),
