@@ -34,7 +34,7 @@ const path = require('path');
 const nabla = require('../dist');
 const tLoaded = performance.now();
 const { uniform, waveTokens } = require('../dist/synthetic');
-const { median } = require('../dist/timing');
+const { summarize } = require('../dist/timing');
 const { markdownTable } = require('./common');
 
 /**
@@ -244,7 +244,7 @@ async function medianWall(fn, done, calls) {
     times.push(performance.now() - t0);
     done(r);
   }
-  return median(times);
+  return summarize(times).median;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ function startup() {
     steadyTimes.push(r.ms);
     changed += differing(/** @type {Tensor} */ (r.result), firstResult);
   }
-  const steady = median(steadyTimes);
+  const steady = summarize(steadyTimes).median;
   const startToFirst = tLoaded + first.ms; // input generation (the harness's, not the service's) left out
   row(
     'process start -> package loaded',
@@ -509,7 +509,7 @@ function memoryLoop() {
     row(
       `steady op on device tensors (median of ${args.calls})`,
       'INFO',
-      ms(median(times)),
+      ms(summarize(times).median),
       '',
       `${shapeText}: mask + sparse attention, no copies`,
     );

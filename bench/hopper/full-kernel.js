@@ -32,7 +32,7 @@ const { native } = require('../../dist/native');
 const { refAttention, maxAbsDiff, poisonedAttentionSync } = require('../../dist/oracle');
 const { rng, uniform } = require('../../dist/synthetic');
 const { attentionFlops } = require('../../dist/flops');
-const { median } = require('../../dist/timing');
+const { summarize } = require('../../dist/timing');
 const { markdownTable } = require('../common');
 
 const [mode = 'check', ...rest] = process.argv.slice(2);
@@ -184,7 +184,7 @@ function timeCalls(call, iters) {
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   const body = native.bodyTime(false);
-  return { wallMs: median(times), deviceMs: body.ms / Math.max(1, body.ops) };
+  return { wallMs: summarize(times).median, deviceMs: body.ms / Math.max(1, body.ops) };
 }
 
 function time() {
