@@ -6,8 +6,10 @@ import { DeviceTensor, devicesOf, isDeviceTensor, operandOf } from './device';
 import { rangeError, typeError } from './errors';
 import {
   BlockMask,
+  MaskCall,
   MaskKernelRan,
   MaskOptions,
+  MaskRan,
   MaskRule,
   blockCount,
   checkMaskRule,
@@ -284,12 +286,11 @@ export function planNablaAttention(
   return { shape, rule, attend, place: resolvePlacement(opts, devices) };
 }
 
-function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknown) {
+function checkNablaAttention(q: unknown, k: unknown, v: unknown, options: unknown): NablaPlan {
   const opts = checkOptions<NablaAttentionOptions>(options);
   const shape = checkQKV(q, k, v, opts.grid !== undefined);
-  const tensors = [q, k, v] as AnyTensor[];
-  const plan = planNablaAttention(opts, shape, devicesOf(...tensors), devicesOf(tensors[0], tensors[1]).length > 0);
-  return { plan, q: tensors[0], k: tensors[1], v: tensors[2] };
+  const [qt, kt, vt] = [q, k, v] as AnyTensor[];
+  return planNablaAttention(opts, shape, devicesOf(qt, kt, vt), devicesOf(qt, kt).length > 0);
 }
 
 /** A mask the caller never receives (its attention failed): its device lists go back to the pool now. */
@@ -301,35 +302,46 @@ function disposeUnseen(mask: BlockMask): void {
   }
 }
 
-/** @internal Runs a planned nablaAttention on q, k and v of its shape: the mask, then attention over it. */
-export async function runNablaAttention(
+/** The plan's mask step on q and k. */
+function maskStep({ shape, rule, place }: NablaPlan, q: AnyTensor, k: AnyTensor): MaskCall {
+  return { ...rule, q, k, shape, place };
+}
+
+/** The plan's attention step over the lists of `mask`. */
+function attentionStep(
   { shape, rule, attend, place }: NablaPlan,
   q: AnyTensor,
   k: AnyTensor,
   v: AnyTensor,
+  mask: BlockMask,
+): AttentionCall {
+  return { q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists: maskOperands(mask) };
+}
+
+function nablaRan(built: MaskRan, ran: AttentionRan): NablaAttentionRan {
+  return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+}
+
+/** @internal Runs a planned nablaAttention on q, k and v of its shape: the mask, then attention over it. */
+export async function runNablaAttention(
+  plan: NablaPlan,
+  q: AnyTensor,
+  k: AnyTensor,
+  v: AnyTensor,
 ): Promise<NablaAttentionRan> {
-  const built = await runMask({ ...rule, q, k, shape, place }, true);
+  const built = await runMask(maskStep(plan, q, k), true);
   try {
-    const lists = maskOperands(built.mask);
-    const ran = await runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, true);
-    return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+    return nablaRan(built, await runAttention(attentionStep(plan, q, k, v, built.mask), true));
   } catch (err) {
     disposeUnseen(built.mask);
     throw err;
   }
 }
 
-function runNablaAttentionSync(
-  { shape, rule, attend, place }: NablaPlan,
-  q: AnyTensor,
-  k: AnyTensor,
-  v: AnyTensor,
-): NablaAttentionRan {
-  const built = runMask({ ...rule, q, k, shape, place }, false);
+function runNablaAttentionSync(plan: NablaPlan, q: AnyTensor, k: AnyTensor, v: AnyTensor): NablaAttentionRan {
+  const built = runMask(maskStep(plan, q, k), false);
   try {
-    const lists = maskOperands(built.mask);
-    const ran = runAttention({ q, k, v, shape, ...attend, place, grid: rule.tokenGrid, lists }, false);
-    return { output: ran.output, mask: built.mask, kernels: { mask: built.kernel, attention: ran.kernel } };
+    return nablaRan(built, runAttention(attentionStep(plan, q, k, v, built.mask), false));
   } catch (err) {
     disposeUnseen(built.mask);
     throw err;
@@ -343,8 +355,8 @@ export async function nablaAttentionRan<T extends AnyTensor>(
   v: AnyTensor,
   options?: NablaAttentionOptions,
 ): Promise<NablaAttentionRan<Output<T>>> {
-  const call = checkNablaAttention(q, k, v, options);
-  return (await runNablaAttention(call.plan, call.q, call.k, call.v)) as NablaAttentionRan<Output<T>>;
+  const plan = checkNablaAttention(q, k, v, options);
+  return (await runNablaAttention(plan, q, k, v)) as NablaAttentionRan<Output<T>>;
 }
 
 export function nablaAttentionRanSync<T extends AnyTensor>(
@@ -353,8 +365,8 @@ export function nablaAttentionRanSync<T extends AnyTensor>(
   v: AnyTensor,
   options?: NablaAttentionOptions,
 ): NablaAttentionRan<Output<T>> {
-  const call = checkNablaAttention(q, k, v, options);
-  return runNablaAttentionSync(call.plan, call.q, call.k, call.v) as NablaAttentionRan<Output<T>>;
+  const plan = checkNablaAttention(q, k, v, options);
+  return runNablaAttentionSync(plan, q, k, v) as NablaAttentionRan<Output<T>>;
 }
 
 /** The NABLA mask of q and k, then block-sparse attention over it. */

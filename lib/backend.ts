@@ -2,10 +2,14 @@
 import { KernelImage, kernelImageFor } from './archs';
 import { typeError, rangeError, describe } from './errors';
 import {
+  NativeAttentionKernel,
   NativeAttentionKernelRan,
   NativeBackends,
+  NativeCpuKernel,
+  NativeMaskKernel,
   NativeMaskKernelRan,
   NativePlacement,
+  NativePoolKernel,
   NativePoolKernelRan,
   native,
 } from './native';
@@ -116,17 +120,17 @@ export function resolvePlacement(options: PlacementOptions, inputDevices: number
  * CUDA attention: tensor cores ('fast'), the scalar reference ('simple'), Hopper wgmma ('hopper'),
  * tensor cores with a 2x2 warp grid ('fast2', opt-in).
  */
-export type AttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
+export type AttentionKernel = NativeAttentionKernel;
 /**
  * CUDA mask: 16 rows per block with each row's keys in registers and q and k pooled in one
  * vectorised launch ('fast2', what 'auto' runs where it applies), one warp per row ('fast', what
  * 'auto' runs elsewhere), or one block of threads per row ('simple').
  */
-export type MaskKernel = 'auto' | 'fast' | 'simple' | 'fast2';
+export type MaskKernel = NativeMaskKernel;
 /** CUDA blockPool: one warp per pooled block with 16-byte loads ('fast2', what 'auto' runs where it applies) or one block of threads per pooled block ('simple'). */
-export type PoolKernel = 'auto' | 'simple' | 'fast2';
+export type PoolKernel = NativePoolKernel;
 /** CPU attention: AVX2 + FMA + F16C ('avx2') or portable C++ ('scalar'). */
-export type CpuKernel = 'auto' | 'avx2' | 'scalar';
+export type CpuKernel = NativeCpuKernel;
 
 /** The kernel that ran, as the native op reports it. */
 export type AttentionKernelRan = NativeAttentionKernelRan;

@@ -18,7 +18,7 @@ export function addressText(value: bigint): string {
 }
 
 /** A bigint address or handle in [min, 2^64); `what` names it in errors ('a device address'). */
-export function checkAddress(value: unknown, param: string, what: string, min: bigint): bigint {
+function checkAddress(value: unknown, param: string, what: string, min: bigint): bigint {
   if (typeof value !== 'bigint') throw typeError(param, `${what} as a bigint`, value);
   if (value < min || value >= TWO_TO_64) throw rangeError(param, `${what} in [${min}, 2^64)`, addressText(value));
   return value;

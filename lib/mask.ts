@@ -247,6 +247,12 @@ function builtMask(dims: MaskDims, lists: HostLists | DeviceLists, map?: Float32
   return new (BlockMask as unknown as TrustedConstructor)(dims, lists, map, BUILT, grid);
 }
 
+/** @internal Frees what an op returned: a device tensor or a mask's device lists; host tensors need nothing. */
+export function release(x: Tensor | DeviceTensor | BlockMask): void {
+  if (x instanceof DeviceTensor) x.dispose();
+  else if (x instanceof BlockMask) x.dispose();
+}
+
 /**
  * @internal What an op passes to native code for `mask`: its own lists (device buffers where the
  * mask lives on a device: no upload per call). Throws a TypeError naming `mask` for anything that

@@ -51,6 +51,7 @@ export interface NativePlacement {
   device: number;
 }
 
+export type NativeAttentionKernel = 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
 export type NativeCpuKernel = 'auto' | 'avx2' | 'scalar';
 export type NativeMaskKernel = 'auto' | 'fast' | 'simple' | 'fast2';
 export type NativePoolKernel = 'auto' | 'simple' | 'fast2';
@@ -119,7 +120,7 @@ export interface NativeAttentionArgs extends NativePlacement {
   headDim: number;
   valueDim: number;
   scale: number;
-  kernel: 'auto' | 'fast' | 'simple' | 'hopper' | 'fast2';
+  kernel: NativeAttentionKernel;
   /** CPU attention kernel; undefined = 'auto'. 'avx2' where it cannot run throws ERR_NABLA_KERNEL_UNAVAILABLE. */
   cpuKernel?: NativeCpuKernel;
   kvCounts?: NativeOperand;

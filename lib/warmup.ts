@@ -3,9 +3,9 @@
 import { AttentionKernelRan, NablaAttentionOptions, planNablaAttention, runNablaAttention } from './attention';
 import { MaskKernelRan } from './backend';
 import { DType, checkDType } from './dtype';
-import { DeviceTensor, emptyDevice, isDeviceTensor, toHost } from './device';
+import { DeviceTensor, emptyDevice, toHost } from './device';
 import { typeError } from './errors';
-import { blockPool } from './mask';
+import { blockPool, release } from './mask';
 import { BLOCK_SIZE, MIN_HEAD_DIM } from './shapes';
 import { checkDims, zeros } from './tensor';
 import {
@@ -71,12 +71,6 @@ function zeroDevice(dims: number[], type: DType, device: number): DeviceTensor {
   return t;
 }
 
-function free(x: AnyTensor | { dispose(): void } | undefined): void {
-  if (isDeviceTensor(x)) {
-    if (!x.disposed) x.dispose();
-  } else if (x !== undefined && 'dispose' in x) x.dispose();
-}
-
 /**
  * Runs one nablaAttention of the given shape and options through the paths a later request of that
  * shape takes, so that request does not pay for them: on CUDA the device's context, this package's
@@ -127,11 +121,11 @@ export async function warmUp(spec: WarmUpSpec, options?: NablaAttentionOptions):
     try {
       await toHost(ran.output);
     } finally {
-      free(ran.output);
-      free(ran.mask);
+      release(ran.output);
+      release(ran.mask);
     }
     return { ms: performance.now() - started, backend: plan.place.backend, device, kernels: ran.kernels };
   } finally {
-    for (const t of inputs) free(t);
+    for (const t of inputs) release(t);
   }
 }

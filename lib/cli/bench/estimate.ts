@@ -5,7 +5,8 @@ import { attention } from '../../attention';
 import { zeros } from '../../tensor';
 import { BLOCK_SIZE } from '../../shapes';
 import { BenchBackend, Setup, Shape, denseFlops, dimsText, seqKvOf, seqOf } from './options';
-import { release, uploader } from './run';
+import { release } from '../../mask';
+import { uploader } from './run';
 
 /** Rough cost of one synthetic input value on one core (estimate only). */
 const SYNTHETIC_NS_PER_VALUE = 25;

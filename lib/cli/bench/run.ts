@@ -3,7 +3,7 @@
 import { performance } from 'perf_hooks';
 import { AttentionRan, attentionRan } from '../../attention';
 import { DeviceTensor, toDeviceSync, toHost } from '../../device';
-import { BlockMask, MaskOptions, nablaMaskRan } from '../../mask';
+import { BlockMask, MaskOptions, nablaMaskRan, release } from '../../mask';
 import { Tensor, toFloat32Array } from '../../tensor';
 import { summarize } from '../../timing';
 import { Inputs } from './inputs';
@@ -15,11 +15,6 @@ export type Upload = (t: Tensor) => Tensor | DeviceTensor;
 
 export function uploader(backend: BenchBackend, device: number): Upload {
   return backend === 'cuda' ? (t) => toDeviceSync(t, { device }) : (t) => t;
-}
-
-export function release(x: Tensor | DeviceTensor | BlockMask): void {
-  if (x instanceof DeviceTensor) x.dispose();
-  else if (x instanceof BlockMask) x.dispose();
 }
 
 interface Timing {
