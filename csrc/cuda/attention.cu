@@ -116,26 +116,25 @@ Status attention(int device, const AttentionParams& p, const void* q, const void
       if (kp.rows == 0) return Status{};
       return launchHopper(kp, dtype, stream, scratch);
     }
-    const std::string mismatch = fastKernelMismatch(p, kp, dtype);
     // The fast2 kernel is opt-in ('auto' never picks it): on an H200 it was within 1-4% of the fast one.
-    if (kernel == AttentionKernel::Fast2) {
-      if (!mismatch.empty())
-        return invalidValue("the fast2 attention kernel does not apply: " + mismatch +
-                            "; use the simple kernel (or auto) for these inputs");
-      *ran = AttentionKernel::Fast2;
-      if (kp.rows == 0) return Status{};
-      return dtype == DType::Float16 ? launchFast2ForHeadDim<__half>(kp, stream)
-                                     : launchFast2ForHeadDim<__nv_bfloat16>(kp, stream);
-    }
-    if (kernel == AttentionKernel::Fast && !mismatch.empty())
-      return invalidValue("the fast attention kernel does not apply: " + mismatch +
+    // Both mma.sync kernels take the same inputs (fastKernelMismatch).
+    const std::string mismatch = fastKernelMismatch(p, kp, dtype);
+    const bool named = kernel == AttentionKernel::Fast || kernel == AttentionKernel::Fast2;
+    if (named && !mismatch.empty())
+      return invalidValue(std::string("the ") + (kernel == AttentionKernel::Fast2 ? "fast2" : "fast") +
+                          " attention kernel does not apply: " + mismatch +
                           "; use the simple kernel (or auto) for these inputs");
-    *ran = kernel == AttentionKernel::Simple || !mismatch.empty() ? AttentionKernel::Simple : AttentionKernel::Fast;
+    *ran = kernel == AttentionKernel::Simple || !mismatch.empty() ? AttentionKernel::Simple
+           : kernel == AttentionKernel::Fast2                     ? AttentionKernel::Fast2
+                                                                  : AttentionKernel::Fast;
     if (kp.rows == 0) return Status{};
     switch (*ran) {
       case AttentionKernel::Fast:
         return dtype == DType::Float16 ? launchFastForHeadDim<__half>(kp, stream)
                                        : launchFastForHeadDim<__nv_bfloat16>(kp, stream);
+      case AttentionKernel::Fast2:
+        return dtype == DType::Float16 ? launchFast2ForHeadDim<__half>(kp, stream)
+                                       : launchFast2ForHeadDim<__nv_bfloat16>(kp, stream);
       default: return launchSimpleAttention(kp, dtype, stream);
     }
   });

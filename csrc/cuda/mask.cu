@@ -37,37 +37,43 @@ struct Launch {
   std::string error;
 };
 
-// Whether the fast2 kernel runs rows of nk key blocks of head dim headDim on a device with optIn
-// bytes of shared memory per block.
-bool fast2Fits(int64_t nk, int64_t headDim, size_t optIn) {
-  return mask::fast2HeadDimFits(headDim) && mask::fast2RowFits(nk) && mask::fast2MaskSharedBytes(nk, headDim) <= optIn;
+// What the fast2 kernel needs that rows of nk key blocks of head dim headDim on a device with optIn
+// bytes of shared memory per block lack, named ("" where it runs them). Shared memory is named only
+// for rows that fit the registers: longer rows are refused whatever the device.
+std::string fast2Unmet(int64_t nk, int64_t headDim, size_t optIn) {
+  std::string unmet;
+  const auto need = [&unmet](bool met, const auto& what) {  // what() is formatted only when unmet
+    if (!met) unmet += (unmet.empty() ? "" : " and ") + what();
+  };
+  need(mask::fast2HeadDimFits(headDim),
+       [&] { return "a head dim that is a multiple of 4 (got " + std::to_string(headDim) + ")"; });
+  need(mask::fast2RowFits(nk), [&] {
+    return "at most " + std::to_string(mask::kFast2MaxKeyBlocks) + " key blocks (got " + std::to_string(nk) + ")";
+  });
+  if (mask::fast2RowFits(nk)) {
+    const size_t bytes = mask::fast2MaskSharedBytes(nk, headDim);
+    need(bytes <= optIn, [&] {
+      return std::to_string(bytes) + " bytes of shared memory per block (this device has " + std::to_string(optIn) +
+             ") for rows of " + std::to_string(nk) + " key blocks";
+    });
+  }
+  return unmet;
 }
 
 // auto: the fast2 kernel where it applies and fits, else the fast one where it does, else the
 // simple one; fast and fast2: that kernel or an error; simple: the simple kernel.
 Launch chooseLaunch(MaskKernel choice, int64_t nk, int64_t headDim, size_t optIn) {
   Launch l;
-  if (choice == MaskKernel::Fast2 || (choice == MaskKernel::Auto && fast2Fits(nk, headDim, optIn))) {
-    l.sharedBytes = mask::fast2MaskSharedBytes(nk, headDim);
-    // the refusal names only the conditions these inputs fail (shared memory only for rows that fit
-    // the registers: longer rows are refused whatever the device)
-    std::string unmet;
-    const auto need = [&unmet](bool met, const std::string& what) {
-      if (!met) unmet += (unmet.empty() ? "" : " and ") + what;
-    };
-    need(mask::fast2HeadDimFits(headDim), "a head dim that is a multiple of 4 (got " + std::to_string(headDim) + ")");
-    need(mask::fast2RowFits(nk),
-         "at most " + std::to_string(mask::kFast2MaxKeyBlocks) + " key blocks (got " + std::to_string(nk) + ")");
-    if (mask::fast2RowFits(nk))
-      need(l.sharedBytes <= optIn, std::to_string(l.sharedBytes) +
-                                       " bytes of shared memory per block (this device has " + std::to_string(optIn) +
-                                       ") for rows of " + std::to_string(nk) + " key blocks");
+  const std::string unmet =
+      choice == MaskKernel::Fast2 || choice == MaskKernel::Auto ? fast2Unmet(nk, headDim, optIn) : "";
+  if (choice == MaskKernel::Fast2 || (choice == MaskKernel::Auto && unmet.empty())) {
     if (!unmet.empty())
       l.error = "the fast2 mask kernel does not apply: it needs " + unmet +
                 "; use the fast or simple kernel (or auto) for these inputs";
     l.kernel = MaskKernel::Fast2;
     l.function = reinterpret_cast<const void*>(&mask::fast2MaskKernel);
     l.name = l.sharedNeed = "fast2MaskKernel";
+    l.sharedBytes = mask::fast2MaskSharedBytes(nk, headDim);
     l.rowsPerCta = mask::kFast2Rows;
     return l;
   }

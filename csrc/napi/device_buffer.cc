@@ -34,11 +34,13 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
   return ctor;
 }
 
-bool DeviceBuffer::Is(Napi::Env env, const Napi::Value& v) {
+bool hasTypeTag(Napi::Env env, const Napi::Value& v, const napi_type_tag& tag) {
   if (!v.IsObject()) return false;
   bool tagged = false;
-  return napi_check_object_type_tag(env, v, &kDeviceBufferTag, &tagged) == napi_ok && tagged;
+  return napi_check_object_type_tag(env, v, &tag, &tagged) == napi_ok && tagged;
 }
+
+bool DeviceBuffer::Is(Napi::Env env, const Napi::Value& v) { return hasTypeTag(env, v, kDeviceBufferTag); }
 
 // Stream-ordered and without waiting (so cheap enough for the GC finaliser): every op that used the
 // memory enqueued its work on the device's one stream before this free. Wrapped memory belongs to

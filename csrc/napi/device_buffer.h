@@ -18,6 +18,10 @@
 namespace nabla {
 namespace napi {
 
+// Whether v is an object this addon tagged with `tag` (napi_type_tag_object) when it made it: the
+// check every native class makes before it unwraps a value as itself.
+bool hasTypeTag(Napi::Env env, const Napi::Value& v, const napi_type_tag& tag);
+
 struct DeviceMemory {
   DeviceMemory(int device, void* data, size_t bytes, bool external = false)
       : device(device), data(data), bytes(bytes), external(external) {}

@@ -89,9 +89,7 @@ void DeviceEvent::destroy() {
 DeviceEvent::~DeviceEvent() { destroy(); }
 
 DeviceEvent* DeviceEvent::self(const Napi::CallbackInfo& info) {
-  bool tagged = false;
-  if (!info.This().IsObject() ||
-      napi_check_object_type_tag(info.Env(), info.This(), &kDeviceEventTag, &tagged) != napi_ok || !tagged)
+  if (!hasTypeTag(info.Env(), info.This(), kDeviceEventTag))
     throwTypeError(info.Env(), "this", "a DeviceEvent", info.This());
   return Unwrap(info.This().As<Napi::Object>());
 }
