@@ -177,12 +177,11 @@ function runRung(name, onCpu) {
           : c.mask === 'random'
             ? oracle.randomBlockMask(c.maskDims, 5, c.keep).mask
             : undefined;
-      const opts = {}; // a NABLA mask carries its token grid
-      const ran = attentionRan(q, k, v, mask, { ...opts, ...DEV, kernel: 'fast2' }, false).kernel;
+      const ran = attentionRan(q, k, v, mask, { ...DEV, kernel: 'fast2' }, false).kernel;
       check(ranIs(ran, 'fast2'), `ran ${ran}`);
-      const fast2 = oracle.poisonedAttentionSync(q, k, v, mask, { ...opts, ...DEV, kernel: 'fast2' });
-      const fast = oracle.poisonedAttentionSync(q, k, v, mask, { ...opts, ...DEV, kernel: 'fast' });
-      const cpuOut = oracle.poisonedAttentionSync(q, k, v, mask, { ...opts, ...CPU });
+      const fast2 = oracle.poisonedAttentionSync(q, k, v, mask, { ...DEV, kernel: 'fast2' });
+      const fast = oracle.poisonedAttentionSync(q, k, v, mask, { ...DEV, kernel: 'fast' });
+      const cpuOut = oracle.poisonedAttentionSync(q, k, v, mask, CPU);
       check(fast2.every(Number.isFinite), 'every output element written (no NaN left from the poison)');
       const vsCpu = oracle.normalisedMse(fast2, cpuOut),
         fastVsCpu = oracle.normalisedMse(fast, cpuOut);

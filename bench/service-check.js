@@ -481,7 +481,7 @@ function memoryLoop() {
     v = upload(vh);
   try {
     const step = () => {
-      const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+      const { output, mask } = nabla.nablaAttentionSync(q, k, v, REQUEST_OPTIONS);
       free(output);
       free(mask);
     };
@@ -548,7 +548,7 @@ function outOfMemory(reference) {
       }
     }
     try {
-      const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+      const { output, mask } = nabla.nablaAttentionSync(q, k, v, REQUEST_OPTIONS);
       free(output);
       free(mask);
       opWhileFull = 'ran (it found room)';
@@ -561,7 +561,7 @@ function outOfMemory(reference) {
   const held = hoard.length;
   let after;
   try {
-    const { output, mask } = nabla.nablaAttentionSync(q, k, v, { threshold: THRESHOLD, grid, ...PLACE });
+    const { output, mask } = nabla.nablaAttentionSync(q, k, v, REQUEST_OPTIONS);
     after = download(output);
     free(output);
     free(mask);
@@ -601,7 +601,7 @@ async function disposePending(reference) {
     k = nabla.toDeviceSync(kh),
     v = nabla.toDeviceSync(vh);
   try {
-    const mask = nabla.nablaMaskSync(q, k, { threshold: THRESHOLD, grid, ...PLACE });
+    const mask = nabla.nablaMaskSync(q, k, REQUEST_OPTIONS);
     const pending = nabla.blockSparseAttention(q, k, v, mask, PLACE);
     /** @type {string[]} */
     const refused = [];
@@ -690,11 +690,7 @@ function interopWrapped(reference) {
     wraps = owned.map((t) =>
       nabla.fromDevicePointer({ pointer: t.pointer, dims: t.dims, type: t.type, device: t.device, owner: t }),
     );
-    const { output, mask } = nabla.nablaAttentionSync(wraps[0], wraps[1], wraps[2], {
-      threshold: THRESHOLD,
-      grid,
-      ...PLACE,
-    });
+    const { output, mask } = nabla.nablaAttentionSync(wraps[0], wraps[1], wraps[2], REQUEST_OPTIONS);
     const result = download(output);
     free(output);
     free(mask);

@@ -26,10 +26,9 @@
 //        when it starts.
 // Exit status 0 when every check passes.
 'use strict';
-const fs = require('fs');
 const nabla = require('../../dist');
 const { native } = require('../../dist/native');
-const { refAttention, maxAbsDiff, poisonedAttentionSync } = require('../../dist/oracle');
+const { refAttention, maxAbsDiff, poisonedAttentionSync, randomBlockMask } = require('../../dist/oracle');
 const { rng, uniform } = require('../../dist/synthetic');
 const { attentionFlops } = require('../../dist/flops');
 const { summarize } = require('../../dist/timing');
@@ -41,29 +40,12 @@ const itersAt = rest.indexOf('--iters');
 const ITERS = itersAt >= 0 ? Number(rest[itersAt + 1]) : 5;
 
 // Blocks kept at random with probability `density`; emptyFirstRow: the first row (batch 0, head 0,
-// query block 0) keeps nothing; everyOtherRowKeeps: a row left empty by chance (besides the first)
-// keeps block (row mod nk), so that every other row has an output that is not zero.
-function randomMask(B, H, nq, nk, density, seed, { emptyFirstRow = false, everyOtherRowKeeps = false } = {}) {
+// query block 0) keeps nothing.
+function randomMask(B, H, nq, nk, density, seed, emptyFirstRow = false) {
   const r = rng(seed);
   const dense = Uint8Array.from({ length: B * H * nq * nk }, () => (r() < density ? 1 : 0));
   if (emptyFirstRow) dense.fill(0, 0, nk);
-  if (everyOtherRowKeeps)
-    for (let row = emptyFirstRow ? 1 : 0; row < B * H * nq; row++)
-      if (!dense.subarray(row * nk, (row + 1) * nk).includes(1)) dense[row * nk + (row % nk)] = 1;
   return nabla.BlockMask.fromDense(dense, [B, H, nq, nk]);
-}
-
-// One line on stdout now: console.log to a pipe is asynchronous in node, and a process that hangs
-// in a sync call (or is killed) never flushes it.
-function say(line) {
-  const bytes = Buffer.from(`${line}\n`);
-  for (let at = 0; at < bytes.length; ) {
-    try {
-      at += fs.writeSync(1, bytes, at);
-    } catch (e) {
-      if (e.code !== 'EAGAIN') throw e; // a full non-blocking pipe: try again
-    }
-  }
 }
 
 // attention into a device output filled with 0xff (NaN in fp16/bf16) by the oracle's poisoned
@@ -102,15 +84,16 @@ function check() {
         const q = make(c.B * c.H * c.Sq * c.D, 1),
           k = make(c.B * c.H * c.Skv * c.D, 2),
           v = make(c.B * c.H * c.Skv * c.D, 3);
+        // the tiny case: the oracle's check mask (the first row empty, every other row keeps a block)
+        const dims4 = [c.B, c.H, c.Sq / 64, c.Skv / 64];
         const mask =
-          density < 1
-            ? randomMask(c.B, c.H, c.Sq / 64, c.Skv / 64, density, c.D + c.Sq, {
-                emptyFirstRow: true,
-                everyOtherRowKeeps: tiny,
-              })
-            : null;
+          density >= 1
+            ? null
+            : tiny
+              ? randomBlockMask(dims4, c.D + c.Sq, density).mask
+              : randomMask(...dims4, density, c.D + c.Sq, true);
         const name = `${type} B${c.B} H${c.H} Sq${c.Sq} Skv${c.Skv} D${c.D} density ${density}`;
-        say(`case: ${name}`);
+        console.log(`case: ${name}`);
         const [qf, kf, vf] = [q, k, v].map(nabla.toFloat32Array);
         const dims = { B: c.B, H: c.H, S: c.Sq, D: c.D },
           scale = 1 / Math.sqrt(c.D),
@@ -145,7 +128,7 @@ function check() {
           if (md) md.dispose();
         }
         if (verdict !== 'ok') ok = false;
-        say(
+        console.log(
           `case: ${name}: ${verdict} (hopper max err ${hopperError.toExponential(2)}, naive ${naiveError.toExponential(2)}, fast ${fastError.toExponential(2)})`,
         );
         rows.push({
@@ -205,7 +188,7 @@ function time() {
     const kept = mask ? mask.density() : 1;
     const row = { case: label, kept: kept.toFixed(3) };
     for (const kernel of ['fast', 'hopper']) {
-      say(`case: ${label} ${kernel}`);
+      console.log(`case: ${label} ${kernel}`);
       try {
         const { wallMs, deviceMs } = timeCalls(attentionCall(kernel, qd, kd, vd, md), ITERS);
         const size = { batch: c.B, heads: c.H, seqQ: c.Sq, seqKv: c.Skv, headDim: c.D, valueDim: c.D };
