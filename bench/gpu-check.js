@@ -350,7 +350,7 @@ function checkPool() {
         free(pooled);
         if (kernel === 'simple') simple = got;
         const diff = oracle.maxAbsDiff(got, want);
-        const sameBits = simple !== undefined && sameFloatBits(got, simple);
+        const sameBits = simple !== undefined && oracle.sameBits(got, simple);
         const wantRan = expectedPoolRan(kernel, dims[3]);
         report.correctness.pool.push({
           op: 'blockPool',
@@ -379,18 +379,6 @@ function checkPool() {
 function expectedPoolRan(kernel, headDim) {
   if (SELF_TEST) return 'cpu';
   return kernel === 'fast2' && headDim % 8 === 0 ? 'cuda-fast2' : 'cuda';
-}
-
-/**
- * Whether two fp32 arrays hold the same bits.
- * @param {Float32Array} a
- * @param {Float32Array} b
- */
-function sameFloatBits(a, b) {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length),
-    y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  return x.every((v, i) => v === y[i]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,7 +517,7 @@ function checkMask() {
  * @param {Int32Array[]} b
  */
 function sameLists(a, b) {
-  return a.every((list, n) => list.length === b[n].length && list.every((v, i) => v === b[n][i]));
+  return a.every((list, n) => oracle.sameValues(list, b[n]));
 }
 
 /**
@@ -546,13 +534,8 @@ function checkMaskTies() {
     for (const opts of cases) {
       const cpu = nabla.nablaMaskSync(q, q, { ...opts, ...CPU });
       for (const kernel of MASK_KERNELS) {
-        const { value: same, ran } = readDeviceMask(
-          kernel,
-          qd,
-          qd,
-          opts,
-          (m) =>
-            m.kvCounts.every((c, i) => c === cpu.kvCounts[i]) && m.kvIndices.every((x, i) => x === cpu.kvIndices[i]),
+        const { value: same, ran } = readDeviceMask(kernel, qd, qd, opts, (m) =>
+          sameLists([m.kvCounts, m.kvIndices], [cpu.kvCounts, cpu.kvIndices]),
         );
         const wantRan = expectedMaskRan(kernel);
         report.correctness.mask.push({

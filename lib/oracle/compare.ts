@@ -26,6 +26,21 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** Whether a and b hold the same values, element for element (for integer lists: kvCounts, kvIndices). */
+export function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether two fp32 arrays hold the same bits (so -0 differs from 0, and a NaN equals its own bits). */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return (
+    a.length === b.length &&
+    sameValues(new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length))
+  );
+}
+
 /** Tolerances of the cut: a cdf running sum within `cdf` of 1 - thr; a topk swap within `topk` in probability. */
 export const CUT_TOLERANCE = { cdf: 1e-4, topk: 1e-5 } as const;
 

@@ -3,7 +3,7 @@
 // runner. Internal: not part of the package's API (dist/oracle).
 export { ascendingRunningSums, docOfBlock, refAttention, refMask, refPool, staPair } from './reference';
 export type { Dims4, RefMask, RefMaskOptions, Rounding } from './reference';
-export { CUT_TOLERANCE, compareMasks, maxAbsDiff, normalisedMse } from './compare';
+export { CUT_TOLERANCE, compareMasks, maxAbsDiff, normalisedMse, sameBits, sameValues } from './compare';
 export type { MaskDifference } from './compare';
 export { nonZeroInEmptyRows, randomBlockMask } from './masks';
 export type { CheckMask } from './masks';
