@@ -407,6 +407,43 @@ function attentionCase(R, entry) {
   return { label, expect, run, check };
 }
 
+/** warmUp: a request shape and nablaAttention's options, then at most one spoiled argument. */
+function warmUpCase(R) {
+  const s = attentionShape(R);
+  let spec = { dims: [s.B, s.H, s.Sq, s.D], type: s.type, valueDim: s.Dv, kvSeq: s.Skv };
+  let options = R.chance(0.3) ? undefined : { backend: 'cpu' };
+  let label = `spec ${fmt(spec)}`;
+  let expect = 'valid';
+  const spoil = R.int(3);
+  if (spoil === 0) {
+    const bad = R.pick([
+      ['spec', junk(R).value],
+      ['dims', { ...spec, dims: R.pick(BAD_DIMS) }],
+      ['type', { ...spec, type: R.pick(['int8', 'float64', 1, null, 'Float32']) }],
+      ['valueDim', { ...spec, valueDim: R.pick([0, -8, 1.5, NaN, '16', 2 ** 31]) }],
+      ['kvSeq', { ...spec, kvSeq: R.pick([0, -64, 1.5, NaN, '64', 65, 2 ** 53]) }],
+    ]);
+    spec = bad[1];
+    label = `${bad[0]} spoiled: spec ${fmt(spec)}`;
+    expect = 'invalid';
+  } else if (spoil === 1) {
+    const [l, o, e] = spoilOption(R, options ?? {}, true, s, ['kernel', 'cpuKernel', 'maskKernel']);
+    options = o;
+    label += `, ${l}`;
+    expect = e;
+  }
+  const run = () => lib.warmUp(spec, options);
+  const check = (report) => {
+    if (typeof report !== 'object' || report === null) return `returned ${fmt(report)}, not a report`;
+    if (!(report.ms >= 0)) return `ms ${fmt(report.ms)}`;
+    if (report.backend !== 'cpu' && report.backend !== 'cuda') return `backend ${fmt(report.backend)}`;
+    if (!report.kernels || typeof report.kernels.mask !== 'string' || typeof report.kernels.attention !== 'string')
+      return `kernels ${fmt(report.kernels)}`;
+    return null;
+  };
+  return { label, expect, run, check };
+}
+
 function maskCase(R, entry) {
   const s = attentionShape(R);
   let { q, k } = attentionInputs(R, s);
@@ -1245,6 +1282,7 @@ const ENTRY_POINTS = {
   blockSparseAttentionSync: attentionCase,
   nablaAttention: attentionCase,
   nablaAttentionSync: attentionCase,
+  warmUp: warmUpCase,
   readNpy: npyCase,
   loadNpy: npyCase,
   npyToTensor: npyCase,
